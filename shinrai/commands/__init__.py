@@ -1,0 +1,1 @@
+"""One module per ``shinrai`` subcommand; each exposes ``command`` (click command or group)."""

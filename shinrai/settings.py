@@ -1,0 +1,73 @@
+"""The one settings object. The environment is read here and nowhere else.
+
+Every variable has the ``SHINRAI_`` prefix; nested groups use a double underscore, e.g.
+``SHINRAI_KAFKA__BOOTSTRAP=127.0.0.1:19092``. Tests build ``Settings(...)`` explicitly.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class KafkaSettings(BaseModel):
+    """How to reach Kafka (and how the local broker is laid out)."""
+
+    bootstrap: str = Field(default="127.0.0.1:19092", description="host:port[,host:port]")
+    security_protocol: str = Field(default="PLAINTEXT", description="PLAINTEXT, SSL, SASL_SSL, ...")
+    sasl_mechanism: str | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ssl_cafile: Path | None = None
+    request_timeout_s: float = Field(default=10.0, gt=0)
+    topic_partitions: int = Field(default=6, ge=1, description="Partitions for data topics")
+    replication_factor: int = Field(default=1, ge=1)
+
+
+class LocalKafkaSettings(BaseModel):
+    """The project's own single-node KRaft broker (deploy/kafka)."""
+
+    port: int = Field(default=19092, ge=1, le=65535)
+    controller_port: int = Field(default=19093, ge=1, le=65535)
+    home: Path = Field(default=REPO_ROOT / "deploy" / "kafka", description="pom.xml lives here")
+    heap: str = Field(default="512m", description="-Xmx of the broker JVM")
+    java_home: Path | None = Field(default=None, description="JDK for the broker; default: PATH java")
+    start_timeout_s: float = Field(default=90.0, gt=0)
+
+
+class ClickHouseSettings(BaseModel):
+    """Where facts go: ``chdb:///path`` (embedded, default) or ``https://host:8443``."""
+
+    url: str = Field(default=f"chdb://{REPO_ROOT / '.data' / 'chdb'}")
+    database: str = "shinrai"
+    username: str = "default"
+    password: SecretStr = SecretStr("")
+    batch_rows: int = Field(default=50_000, gt=0)
+    batch_age_s: float = Field(default=1.0, gt=0)
+
+
+class AlertSettings(BaseModel):
+    """Alert hook delivery."""
+
+    webhook_url: str | None = None
+    signing_secret: SecretStr = SecretStr("")
+    max_age_s: float = Field(default=3600.0, gt=0, description="Dead-letter an alert older than this")
+
+
+class Settings(BaseSettings):
+    """All Shinrai configuration."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SHINRAI_", env_nested_delimiter="__", extra="ignore", frozen=True
+    )
+
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    local_kafka: LocalKafkaSettings = Field(default_factory=LocalKafkaSettings)
+    clickhouse: ClickHouseSettings = Field(default_factory=ClickHouseSettings)
+    alerts: AlertSettings = Field(default_factory=AlertSettings)
+    log_level: str = "INFO"
+    log_json: bool = Field(default=False, description="JSON log lines (default: human console)")
