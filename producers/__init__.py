@@ -1,0 +1,1 @@
+"""Ingestion edge: the Kafka producer, file importers (`shinrai produce`) and the HTTP gateway."""
