@@ -1,0 +1,354 @@
+"""Load the client directory from YAML or CSV, and move it over the compacted topic directory.v1.
+
+YAML layout: the ``ClientDirectory`` model as a mapping (``clients``, ``staff``, ``policies``,
+``calendars``). Phone numbers may be written in national form ("03-1234-5678") and are normalised to
+E.164 with the default region; they must be quoted strings (YAML would read ``+81312345678`` as an
+integer and drop the plus). Times such as ``cutoff: 15:00`` are read as text, not as YAML 1.1
+base-60 integers (PyYAML's default would turn them into 900).
+
+CSV layout: a header row, then one row per client with the columns::
+
+    client_id,name,domains,addresses,phone_numbers,owner,escalation_contact,policy_id,calendar_id
+
+``client_id``, ``name`` and ``owner`` are required; the other columns may be missing or empty.
+Multi-valued cells (domains, addresses, phone_numbers) are separated by ``;``. Empty
+``policy_id``/``calendar_id`` mean ``default``. Our own domains and numbers are not client rows:
+pass them as ``staff_domains`` / ``staff_phone_numbers``, and policies/calendars as objects.
+
+Domains and addresses are lower-cased. Every problem raises ``ConfigError`` naming the row (or the
+YAML path) and the field, with the reason.
+
+Topic records: key ``<client_id>`` → Client JSON, ``_staff`` → StaffDirectory, ``policy:<id>`` →
+SlaPolicy, ``calendar:<id>`` → BusinessCalendar. A ``None`` value is a tombstone (deleted key).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime, time
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from schemas.base import encode, validation_errors
+from schemas.calendars import BusinessCalendar
+from schemas.directory import Client, ClientDirectory, StaffDirectory
+from schemas.policies import SlaPolicy
+from schemas.resolution import normalise_phone
+from shinrai.errors import ConfigError
+
+CSV_COLUMNS = (
+    "client_id",
+    "name",
+    "domains",
+    "addresses",
+    "phone_numbers",
+    "owner",
+    "escalation_contact",
+    "policy_id",
+    "calendar_id",
+)
+_REQUIRED_COLUMNS = ("client_id", "name", "owner")
+
+M = TypeVar("M", bound=BaseModel)
+_MULTI = ("domains", "addresses", "phone_numbers")
+
+STAFF_KEY = b"_staff"
+POLICY_PREFIX = "policy:"
+CALENDAR_PREFIX = "calendar:"
+
+
+# -- YAML ---------------------------------------------------------------------------------------
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader without YAML 1.1 base-60 and octal numbers ("15:00" stays a string)."""
+
+
+_INT = "tag:yaml.org,2002:int"
+_FLOAT = "tag:yaml.org,2002:float"
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag not in (_INT, _FLOAT)]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Loader.add_implicit_resolver(_INT, re.compile(r"^[-+]?(?:0|[1-9][0-9]*)$"), list("-+0123456789"))
+_Loader.add_implicit_resolver(
+    _FLOAT,
+    re.compile(r"^[-+]?(?:[0-9]+\.[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?$"),
+    list("-+0123456789."),
+)
+
+
+def parse_directory_yaml(
+    text: str, *, default_region: str = "US", source: str = "<yaml>"
+) -> ClientDirectory:
+    """Parse a YAML directory document (see the module docstring for the layout)."""
+    try:
+        data = yaml.load(text, Loader=_Loader)  # _Loader is a SafeLoader
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{source}: not valid YAML: {exc}") from exc
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: the top level must be a mapping, got {type(data).__name__}")
+    _normalise_tree(data, default_region, source)
+    return _validate(ClientDirectory, data, source)
+
+
+def _normalise_tree(data: dict[str, Any], region: str, source: str) -> None:
+    """Normalise phones to E.164 and lower-case domains/addresses, in place, naming the path."""
+    clients = data.get("clients") or []
+    if not isinstance(clients, list):
+        raise ConfigError(f"{source}: clients: must be a list")
+    for i, client in enumerate(clients):
+        if isinstance(client, dict):
+            _normalise_party(client, f"clients[{i}]", region, source)
+    staff = data.get("staff")
+    if isinstance(staff, dict):
+        _normalise_party(staff, "staff", region, source)
+
+
+def _normalise_party(party: dict[str, Any], where: str, region: str, source: str) -> None:
+    if "domains" in party:
+        party["domains"] = _lowered(party["domains"], f"{where}.domains", source)
+    if "addresses" in party:
+        party["addresses"] = _lowered(party["addresses"], f"{where}.addresses", source)
+    if "phone_numbers" in party:
+        party["phone_numbers"] = _phones(
+            party["phone_numbers"], f"{where}.phone_numbers", region, source
+        )
+    for key in ("contacts", "members"):
+        people = party.get(key)
+        if not isinstance(people, list):
+            continue
+        for j, person in enumerate(people):
+            if not isinstance(person, dict):
+                continue
+            if isinstance(person.get("email"), str):
+                person["email"] = person["email"].strip().lower()
+            if person.get("phone") is not None:
+                person["phone"] = _phones(
+                    [person["phone"]], f"{where}.{key}[{j}].phone", region, source
+                )[0]
+
+
+def _lowered(values: Any, where: str, source: str) -> list[str]:
+    if isinstance(values, str):
+        values = [values]
+    if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+        raise ConfigError(f"{source}: {where}: must be a list of strings")
+    return [v.strip().lower().rstrip(".") for v in values if v.strip()]
+
+
+def _phones(values: Any, where: str, region: str, source: str) -> list[str]:
+    if isinstance(values, str | int):
+        values = [values]
+    if not isinstance(values, list):
+        raise ConfigError(f"{source}: {where}: must be a list of phone numbers")
+    out: list[str] = []
+    for value in values:
+        if not isinstance(value, str):
+            raise ConfigError(
+                f"{source}: {where}: {value!r} must be a quoted string "
+                "(unquoted YAML numbers lose the leading '+' or '0')"
+            )
+        number = normalise_phone(value, region)
+        if number is None:
+            raise ConfigError(
+                f"{source}: {where}: {value!r} is not a phone number (region {region})"
+            )
+        out.append(number)
+    return out
+
+
+def _validate(model: type[M], data: dict[str, Any], source: str) -> M:
+    # Through JSON: the canonical models are strict, and strict JSON mode accepts ISO strings for
+    # dates and times exactly as they arrive on the topic.
+    try:
+        return model.model_validate_json(json.dumps(data, default=_json_default))
+    except ValidationError as exc:
+        reason = "; ".join(f"{field}: {why}" for field, why in validation_errors(exc))
+        raise ConfigError(f"{source}: {reason}") from exc
+    except TypeError as exc:
+        raise ConfigError(f"{source}: unsupported value: {exc}") from exc
+
+
+def _json_default(value: object) -> str:
+    if isinstance(value, datetime | date | time):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not allowed in a directory")
+
+
+# -- CSV ----------------------------------------------------------------------------------------
+
+
+def parse_directory_csv(
+    text: str,
+    *,
+    default_region: str = "US",
+    staff_domains: Sequence[str] = (),
+    staff_phone_numbers: Sequence[str] = (),
+    policies: Sequence[SlaPolicy] | None = None,
+    calendars: Sequence[BusinessCalendar] | None = None,
+    source: str = "<csv>",
+) -> ClientDirectory:
+    """Parse the one-row-per-client CSV layout (see the module docstring)."""
+    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff"), newline=""))
+    header = [h.strip() for h in reader.fieldnames or []]
+    reader.fieldnames = header
+    missing = [c for c in _REQUIRED_COLUMNS if c not in header]
+    if missing:
+        raise ConfigError(f"{source}: header: missing column(s) {', '.join(missing)}")
+    unknown = [c for c in header if c not in CSV_COLUMNS]
+    if unknown:
+        raise ConfigError(f"{source}: header: unknown column(s) {', '.join(unknown)}")
+
+    clients: list[Client] = []
+    for row in reader:
+        where = f"{source}: row {reader.line_num}"
+        if None in row:  # more cells than header columns
+            raise ConfigError(f"{where}: more cells than header columns")
+        cells = {k: (v or "").strip() for k, v in row.items()}
+        if not any(cells.values()):
+            continue  # blank line
+        data: dict[str, Any] = {
+            "client_id": cells.get("client_id", ""),
+            "name": cells.get("name", ""),
+            "owner": cells.get("owner", ""),
+            "escalation_contact": cells.get("escalation_contact") or None,
+            "policy_id": cells.get("policy_id") or "default",
+            "calendar_id": cells.get("calendar_id") or "default",
+        }
+        for column in _MULTI:
+            data[column] = [v.strip() for v in cells.get(column, "").split(";") if v.strip()]
+        if data["client_id"]:
+            where += f" (client {data['client_id']})"
+        data["domains"] = _lowered(data["domains"], "domains", where)
+        data["addresses"] = _lowered(data["addresses"], "addresses", where)
+        data["phone_numbers"] = _phones(
+            data["phone_numbers"], "phone_numbers", default_region, where
+        )
+        clients.append(_validate(Client, data, where))
+
+    staff = StaffDirectory(
+        domains=tuple(_lowered(list(staff_domains), "staff_domains", source)),
+        phone_numbers=tuple(
+            _phones(list(staff_phone_numbers), "staff_phone_numbers", default_region, source)
+        ),
+    )
+    fields: dict[str, Any] = {"clients": tuple(clients), "staff": staff}
+    if policies is not None:
+        fields["policies"] = tuple(policies)
+    if calendars is not None:
+        fields["calendars"] = tuple(calendars)
+    try:
+        return ClientDirectory(**fields)
+    except ValidationError as exc:
+        reason = "; ".join(f"{field}: {why}" for field, why in validation_errors(exc))
+        raise ConfigError(f"{source}: {reason}") from exc
+
+
+# -- files --------------------------------------------------------------------------------------
+
+
+def load_directory(
+    path: Path,
+    *,
+    default_region: str = "US",
+    staff_domains: Sequence[str] = (),
+    staff_phone_numbers: Sequence[str] = (),
+) -> ClientDirectory:
+    """Load a directory from ``.yaml``/``.yml`` or ``.csv`` (staff options apply to CSV only)."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read directory file: {exc}") from exc
+    suffix = path.suffix.lower()
+    if suffix in (".yaml", ".yml"):
+        if staff_domains or staff_phone_numbers:
+            raise ConfigError(f"{path}: staff options apply to CSV; put staff: in the YAML file")
+        return parse_directory_yaml(text, default_region=default_region, source=str(path))
+    if suffix == ".csv":
+        return parse_directory_csv(
+            text,
+            default_region=default_region,
+            staff_domains=staff_domains,
+            staff_phone_numbers=staff_phone_numbers,
+            source=str(path),
+        )
+    raise ConfigError(f"{path}: unknown directory format {suffix!r} (use .yaml, .yml or .csv)")
+
+
+# -- compacted topic records --------------------------------------------------------------------
+
+
+def _reserved(client_id: str) -> bool:
+    return client_id.encode() == STAFF_KEY or client_id.startswith((POLICY_PREFIX, CALENDAR_PREFIX))
+
+
+def directory_records(directory: ClientDirectory) -> list[tuple[bytes, bytes]]:
+    """(key, JSON value) records for the compacted topic directory.v1, in a stable order."""
+    records: list[tuple[bytes, bytes]] = []
+    for policy in directory.policies:
+        records.append((f"{POLICY_PREFIX}{policy.policy_id}".encode(), encode(policy)))
+    for calendar in directory.calendars:
+        records.append((f"{CALENDAR_PREFIX}{calendar.calendar_id}".encode(), encode(calendar)))
+    records.append((STAFF_KEY, encode(directory.staff)))
+    for client in directory.clients:
+        if _reserved(client.client_id):
+            # A client id equal to a reserved key would overwrite another record on compaction.
+            raise ConfigError(
+                f"client {client.client_id!r}: client_id collides with a reserved key"
+            )
+        records.append((client.client_id.encode(), encode(client)))
+    return records
+
+
+def directory_from_records(records: Iterable[tuple[bytes, bytes | None]]) -> ClientDirectory:
+    """Rebuild a directory from topic records (latest value per key wins; None deletes a key)."""
+    latest: dict[bytes, bytes] = {}
+    for key, value in records:
+        if value is None:
+            latest.pop(key, None)
+        else:
+            latest[key] = value
+    clients: list[Client] = []
+    policies: list[SlaPolicy] = []
+    calendars: list[BusinessCalendar] = []
+    staff = StaffDirectory()
+    for key, value in latest.items():
+        name = key.decode("utf-8", errors="replace")
+        try:
+            if key == STAFF_KEY:
+                staff = StaffDirectory.model_validate_json(value)
+            elif name.startswith(POLICY_PREFIX):
+                policies.append(SlaPolicy.model_validate_json(value))
+            elif name.startswith(CALENDAR_PREFIX):
+                calendars.append(BusinessCalendar.model_validate_json(value))
+            else:
+                client = Client.model_validate_json(value)
+                if client.client_id != name:
+                    raise ConfigError(
+                        f"directory record {name!r}: key differs from "
+                        f"client_id {client.client_id!r}"
+                    )
+                clients.append(client)
+        except ValidationError as exc:
+            reason = "; ".join(f"{field}: {why}" for field, why in validation_errors(exc))
+            raise ConfigError(f"directory record {name!r}: {reason}") from exc
+    fields: dict[str, Any] = {"clients": tuple(clients), "staff": staff}
+    if policies:
+        fields["policies"] = tuple(policies)
+    if calendars:
+        fields["calendars"] = tuple(calendars)
+    try:
+        return ClientDirectory(**fields)
+    except ValidationError as exc:
+        reason = "; ".join(f"{field}: {why}" for field, why in validation_errors(exc))
+        raise ConfigError(f"directory records: {reason}") from exc
