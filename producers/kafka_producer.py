@@ -1,0 +1,239 @@
+"""The one Kafka producer of the ingestion edge (kafka-python), and the dead-letter writer.
+
+Delivery is confirmed, never assumed: every ``send`` registers a callback and an errback, and
+``flush`` raises ``KafkaUnavailable`` when any record was not acknowledged by all in-sync replicas
+(``acks=all``; idempotence on, so broker retries never duplicate a record). A failed record is
+counted and reported; it is never silently lost.
+
+Keys: an interaction is keyed by its ``client_id`` so all of one client's events land on one
+partition (kafka-python's default partitioner is murmur2, the same as the Java client, aiokafka and
+Faust). An event whose client could not be resolved is keyed ``_unknown``: it still belongs in the
+log (the engine keeps it, and a later directory fix can re-resolve it on replay), and an explicit
+key keeps those events together on one partition instead of scattering them at random.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import orjson
+
+from schemas.base import encode
+from schemas.deadletter import DeadLetter
+from schemas.events import ClientPolicyChanged, InteractionEvent
+from shinrai.errors import KafkaUnavailable
+from shinrai.logging import get_logger
+from shinrai.settings import KafkaSettings
+
+UNKNOWN_CLIENT_KEY = b"_unknown"
+"""Key of events whose client is unknown (``client_id`` is None)."""
+
+Headers = list[tuple[str, bytes]]
+
+_log = get_logger("producers.kafka")
+
+
+def compression_type() -> str:
+    """The best codec kafka-python can use here without extra packages: lz4, zstd, else gzip.
+
+    kafka-python compresses in pure Python only for gzip; lz4 needs the ``lz4`` package and zstd
+    the ``zstandard`` package. lz4 is preferred: it is cheap on CPU and every broker reads it.
+    """
+    from kafka import codec
+
+    if codec.has_lz4():
+        return "lz4"
+    if codec.has_zstd():
+        return "zstd"
+    return "gzip"
+
+
+def event_key(event: InteractionEvent | ClientPolicyChanged) -> bytes:
+    """The Kafka key of an engine input: its client id, or ``_unknown`` when it has none."""
+    return event.key or UNKNOWN_CLIENT_KEY
+
+
+def security_config(kafka: KafkaSettings) -> dict[str, Any]:
+    """kafka-python connection/security options from settings (the secret stays a SecretStr here).
+
+    Shared by producers, consumers and admin clients of the edge so TLS/SASL is configured once.
+    """
+    cfg: dict[str, Any] = {
+        "bootstrap_servers": [s.strip() for s in kafka.bootstrap.split(",") if s.strip()],
+        "security_protocol": kafka.security_protocol,
+        "request_timeout_ms": int(kafka.request_timeout_s * 1000),
+    }
+    if kafka.sasl_mechanism:
+        cfg["sasl_mechanism"] = kafka.sasl_mechanism
+        cfg["sasl_plain_username"] = kafka.sasl_username
+        if kafka.sasl_password is not None:
+            # Unwrapped only when handed to the client, never logged or put in an error message.
+            cfg["sasl_plain_password"] = kafka.sasl_password.get_secret_value()
+    if kafka.ssl_cafile is not None:
+        cfg["ssl_cafile"] = str(kafka.ssl_cafile)
+    return cfg
+
+
+def producer_config(kafka: KafkaSettings, *, client_id: str = "shinrai-producer") -> dict[str, Any]:
+    """Full kafka-python producer configuration: durable, idempotent, batched and compressed."""
+    request_ms = int(kafka.request_timeout_s * 1000)
+    return {
+        **security_config(kafka),
+        "client_id": client_id,
+        "acks": "all",
+        "enable_idempotence": True,
+        # Idempotence keeps ordering with up to 5 in-flight requests per connection.
+        "max_in_flight_requests_per_connection": 5,
+        "linger_ms": 20,  # a short wait fills batches during bulk imports; invisible to webhooks
+        "batch_size": 256 * 1024,
+        "compression_type": compression_type(),
+        # Bounded waits: a missing broker surfaces as KafkaUnavailable instead of hanging forever.
+        "max_block_ms": request_ms,
+        "delivery_timeout_ms": max(120_000, request_ms + 20),
+    }
+
+
+@dataclass
+class DeliveryReport:
+    """Thread-safe counters of acknowledged and failed records (callbacks run in the I/O thread)."""
+
+    sent: int = 0
+    acked: int = 0
+    failed: int = 0
+    errors: list[str] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def on_sent(self) -> None:
+        with self._lock:
+            self.sent += 1
+
+    def on_ack(self, _metadata: object) -> None:
+        with self._lock:
+            self.acked += 1
+
+    def on_error(self, exc: BaseException) -> None:
+        with self._lock:
+            self.failed += 1
+            if len(self.errors) < 10:  # keep a sample, not one string per failed record
+                self.errors.append(f"{type(exc).__name__}: {exc}")
+
+
+class RecordSink(Protocol):
+    """Where the producing runner sends records (the Kafka producer, or a test double)."""
+
+    def send(
+        self, topic: str, *, key: bytes | None, value: bytes, headers: Headers | None = None
+    ) -> None:
+        """Queue one record for delivery."""
+
+    def flush(self) -> None:
+        """Wait for every queued record; raise KafkaUnavailable if any was not acknowledged."""
+
+
+class KafkaRecordProducer:
+    """A kafka-python producer with confirmed delivery. Constructing it connects to the broker."""
+
+    def __init__(self, kafka: KafkaSettings, *, client_id: str = "shinrai-producer") -> None:
+        from kafka import KafkaProducer
+        from kafka.errors import KafkaError
+
+        self.report = DeliveryReport()
+        self._timeout_s = kafka.request_timeout_s
+        try:
+            self._producer = KafkaProducer(**producer_config(kafka, client_id=client_id))
+        except KafkaError as exc:
+            # The bootstrap list is not secret; the SASL password never appears in this message.
+            raise KafkaUnavailable(f"cannot connect to Kafka at {kafka.bootstrap}: {exc}") from exc
+        _log.debug("producer connected", bootstrap=kafka.bootstrap, compression=compression_type())
+
+    def send(
+        self, topic: str, *, key: bytes | None, value: bytes, headers: Headers | None = None
+    ) -> None:
+        """Queue one record; its acknowledgement or failure is counted in ``report``."""
+        from kafka.errors import KafkaError
+
+        try:
+            future = self._producer.send(topic, value=value, key=key, headers=headers or [])
+        except KafkaError as exc:
+            # send() raises synchronously when metadata or buffer space cannot be had in time.
+            self.report.on_error(exc)
+            raise KafkaUnavailable(f"cannot send to {topic}: {exc}") from exc
+        self.report.on_sent()
+        future.add_callback(self.report.on_ack)
+        future.add_errback(self.report.on_error)
+
+    def send_and_wait(
+        self, topic: str, *, key: bytes | None, value: bytes, headers: Headers | None = None
+    ) -> tuple[int, int]:
+        """Send one record and block until acknowledged; return (partition, offset).
+
+        For the HTTP gateway, which must not answer 2xx before the record is durable.
+        """
+        from kafka.errors import KafkaError
+
+        try:
+            future = self._producer.send(topic, value=value, key=key, headers=headers or [])
+            self.report.on_sent()
+            metadata = future.get(timeout=self._timeout_s * 3)
+        except KafkaError as exc:
+            self.report.on_error(exc)
+            raise KafkaUnavailable(f"record to {topic} not acknowledged: {exc}") from exc
+        self.report.on_ack(metadata)
+        return int(metadata.partition), int(metadata.offset)
+
+    def flush(self) -> None:
+        """Wait for all queued records; raise KafkaUnavailable naming how many were lost."""
+        from kafka.errors import KafkaError
+
+        try:
+            self._producer.flush(timeout=self._timeout_s * 12)
+        except KafkaError as exc:
+            raise KafkaUnavailable(f"flush did not complete: {exc}") from exc
+        report = self.report
+        pending = report.sent - report.acked - report.failed
+        if report.failed or pending:
+            sample = "; ".join(report.errors[:3])
+            raise KafkaUnavailable(
+                f"{report.failed} record(s) failed and {pending} unconfirmed "
+                f"of {report.sent}: {sample}"
+            )
+
+    def close(self) -> None:
+        """Flush what is buffered (best effort) and close the connection."""
+        self._producer.close(timeout=self._timeout_s)
+
+    def __enter__(self) -> KafkaRecordProducer:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def send_event(sink: RecordSink, topic: str, event: InteractionEvent | ClientPolicyChanged) -> None:
+    """Queue one canonical event, keyed by client id, as its canonical JSON."""
+    sink.send(topic, key=event_key(event), value=encode(event))
+
+
+class DeadLetterWriter:
+    """Sends ``DeadLetter`` records to the DLQ: original bytes as value, the why in headers."""
+
+    def __init__(self, sink: RecordSink, topic: str) -> None:
+        self._sink = sink
+        self.topic = topic
+
+    def write(self, letter: DeadLetter) -> None:
+        """Queue one dead letter (delivery is confirmed by the sink's ``flush``)."""
+        self._sink.send(self.topic, key=letter.key, value=letter.raw, headers=letter.headers())
+
+    def write_all(self, letters: Iterable[DeadLetter]) -> None:
+        """Queue several dead letters."""
+        for letter in letters:
+            self.write(letter)
+
+
+def json_bytes(data: object) -> bytes:
+    """Compact JSON (orjson) for non-model payloads such as directory records."""
+    return orjson.dumps(data)

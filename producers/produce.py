@@ -1,0 +1,128 @@
+"""The producing runner: parser results in, Kafka records (or a dry-run count) and dead letters out.
+
+Pure of I/O choices: the caller passes the sink (Kafka or none for a dry run), the dead-letter
+writer and the rejects file. One bad record never aborts a run: it is counted, written to the
+rejects file and dead-lettered, and the next record is read.
+
+Duplicates (an ``event_id`` already seen in this run, e.g. one message exported by three list
+archivers) are counted and NOT produced again: the engine would ignore them anyway, and not
+producing them keeps the log smaller. Duplicates across runs are the engine's job (DESIGN §3).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from producers.formats import ProduceResult
+from producers.jsonl import ParsedPolicy
+from producers.kafka_producer import DeadLetterWriter, RecordSink, send_event
+from producers.rejects import RejectsFile
+from schemas.deadletter import DeadLetter
+from schemas.parsers.base import Rejected
+
+
+@dataclass
+class RunSummary:
+    """What a run did. The same object is printed for a real run and for a dry run."""
+
+    source: str
+    dry_run: bool
+    read: int = 0  # results the parser yielded (events + rejects)
+    produced: int = 0  # distinct events sent (or, in a dry run, that would be sent)
+    duplicates: int = 0
+    rejected: int = 0
+    unknown_client: int = 0  # produced events whose client could not be resolved
+    by_kind: Counter[str] = field(default_factory=Counter)
+    by_direction: Counter[str] = field(default_factory=Counter)
+    by_kind_direction: Counter[str] = field(default_factory=Counter)
+    rejected_by_reason: Counter[str] = field(default_factory=Counter)
+    event_ids: set[str] = field(default_factory=set, repr=False)
+
+    @property
+    def distinct_event_ids(self) -> int:
+        """How many different event ids the run saw (produced + duplicates collapse here)."""
+        return len(self.event_ids)
+
+    def to_json(self) -> dict[str, Any]:
+        """A plain-JSON summary; counters sorted by count so the big ones come first."""
+
+        def ordered(counter: Counter[str]) -> dict[str, int]:
+            return dict(sorted(counter.items(), key=lambda kv: (-kv[1], kv[0])))
+
+        return {
+            "source": self.source,
+            "dry_run": self.dry_run,
+            "read": self.read,
+            "produced": self.produced,
+            "duplicates": self.duplicates,
+            "distinct_event_ids": self.distinct_event_ids,
+            "unknown_client": self.unknown_client,
+            "rejected": self.rejected,
+            "by_kind": ordered(self.by_kind),
+            "by_direction": ordered(self.by_direction),
+            "by_kind_direction": ordered(self.by_kind_direction),
+            "rejected_by_reason": ordered(self.rejected_by_reason),
+        }
+
+
+def _kind_and_direction(result: ProduceResult) -> tuple[str, str]:
+    if isinstance(result, ParsedPolicy):
+        return "policy_changed", "n/a"
+    assert not isinstance(result, Rejected)
+    return result.event.kind.value, result.event.direction.value
+
+
+def run(
+    results: Iterable[ProduceResult],
+    *,
+    source: str,
+    topic: str,
+    sink: RecordSink | None,
+    dead_letters: DeadLetterWriter | None = None,
+    rejects: RejectsFile | None = None,
+    on_result: Callable[[RunSummary], None] | None = None,
+    summary: RunSummary | None = None,
+) -> RunSummary:
+    """Send every parsed event to ``topic`` (``sink`` None = dry run) and route every reject.
+
+    Returns the summary after the sink is flushed: a non-raising return means every produced
+    record and dead letter was acknowledged. ``KafkaUnavailable`` propagates (a missing broker is
+    not a bad record); a caller that passes its own ``summary`` can still print the partial counts.
+    """
+    if summary is None:
+        summary = RunSummary(source=source, dry_run=sink is None)
+    for result in results:
+        summary.read += 1
+        if isinstance(result, Rejected):
+            summary.rejected += 1
+            summary.rejected_by_reason[result.reason] += 1
+            letter = DeadLetter(
+                raw=result.raw, reason=result.reason, source=source, origin=result.origin
+            )
+            if rejects is not None:
+                rejects.write(letter)
+            if dead_letters is not None:
+                dead_letters.write(letter)
+        else:
+            event = result.event
+            if event.event_id in summary.event_ids:
+                summary.duplicates += 1
+            else:
+                summary.event_ids.add(event.event_id)
+                kind, direction = _kind_and_direction(result)
+                summary.by_kind[kind] += 1
+                summary.by_direction[direction] += 1
+                summary.by_kind_direction[f"{kind}/{direction}"] += 1
+                if event.client_id is None:
+                    summary.unknown_client += 1
+                if sink is not None:
+                    send_event(sink, topic, event)
+                summary.produced += 1
+        if on_result is not None:
+            on_result(summary)
+    if sink is not None:
+        sink.flush()
+    return summary

@@ -1,0 +1,244 @@
+"""``shinrai produce``: import a file or folder of one source format into the event log."""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from producers.formats import ProduceResult
+    from producers.kafka_producer import DeadLetterWriter, KafkaRecordProducer
+    from producers.produce import RunSummary
+    from producers.rejects import RejectsFile
+
+FORMAT_NAMES = (
+    "mbox",
+    "eml",
+    "maildir",
+    "asterisk",
+    "twilio",
+    "cdr-csv",
+    "ics",
+    "zoom",
+    "graph",
+    "jsonl",
+)
+
+
+def _instant(_ctx: click.Context, param: click.Parameter, value: str | None) -> datetime | None:
+    """ISO 8601 date or date-time; a value without an offset is taken as UTC."""
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(
+            f"{value!r} is not an ISO 8601 date or date-time", param=param
+        ) from None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+def _print_summary(summary: RunSummary, *, as_json: bool) -> None:
+    import orjson
+    from rich.console import Console
+    from rich.table import Table
+
+    if as_json:
+        click.echo(orjson.dumps(summary.to_json(), option=orjson.OPT_INDENT_2).decode())
+        return
+    console = Console(stderr=True)
+    table = Table(title=f"shinrai produce ({summary.source})", show_header=False)
+    table.add_column("what")
+    table.add_column("count", justify="right")
+    table.add_row("read", str(summary.read))
+    table.add_row("produced", str(summary.produced))
+    table.add_row("duplicates (same event_id, not re-sent)", str(summary.duplicates))
+    table.add_row("unknown client (keyed _unknown)", str(summary.unknown_client))
+    table.add_row("rejected", str(summary.rejected))
+    for name, count in summary.to_json()["by_kind_direction"].items():
+        table.add_row(f"  {name}", str(count))
+    console.print(table)
+    if summary.rejected_by_reason:
+        reasons = Table(title="rejected by reason (top 20)")
+        reasons.add_column("reason", overflow="fold")
+        reasons.add_column("count", justify="right")
+        for reason, count in summary.rejected_by_reason.most_common(20):
+            reasons.add_row(reason, str(count))
+        console.print(reasons)
+
+
+@click.command("produce")
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--format",
+    "fmt",
+    required=True,
+    type=click.Choice(FORMAT_NAMES),
+    help="Source format of PATH (jsonl = canonical InteractionEvent JSON, one per line).",
+)
+@click.option(
+    "--directory",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Client directory (YAML or CSV) used to resolve counterparts to clients.",
+)
+@click.option("--region", default="US", show_default=True, help="Default phone region (ISO).")
+@click.option("--topic", default=None, help="Target topic [default: interactions.v1].")
+@click.option("--dlq-topic", default=None, help="Dead-letter topic [default: interactions.dlq].")
+@click.option(
+    "--rejects",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write rejected records here (JSONL: reason, origin, source, raw_base64).",
+)
+@click.option("--dry-run", is_flag=True, help="Parse and resolve only; print the summary as JSON.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON (stdout).")
+@click.option("--tz", default=None, help="IANA zone for local times without offset (CDR formats).")
+@click.option(
+    "--mapping",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Column mapping file (cdr-csv).",
+)
+@click.option("--window-start", callback=_instant, help="ics: expand recurrences from (ISO).")
+@click.option("--window-end", callback=_instant, help="ics: expand recurrences until (ISO).")
+@click.option("--progress/--no-progress", default=None, help="Progress bar [default: on a TTY].")
+def command(
+    path: Path,
+    fmt: str,
+    directory: Path | None,
+    region: str,
+    topic: str | None,
+    dlq_topic: str | None,
+    rejects: Path | None,
+    dry_run: bool,
+    as_json: bool,
+    tz: str | None,
+    mapping: Path | None,
+    window_start: datetime | None,
+    window_end: datetime | None,
+    progress: bool | None,
+) -> None:
+    """Parse PATH in one source format and produce canonical events to Kafka.
+
+    Events are keyed by client id (unresolved clients: key "_unknown"); delivery is confirmed
+    (acks=all, idempotent producer). A record that cannot become an event never aborts the run:
+    it goes to the dead-letter topic with its original bytes and the reason, and to --rejects.
+    The same event_id twice in one run is produced once and counted as a duplicate.
+
+    \b
+    Examples:
+      shinrai produce events.jsonl --format jsonl
+      shinrai produce list.mbox --format mbox --directory clients.yaml --rejects rejects.jsonl
+      shinrai produce Master.csv --format asterisk --tz Asia/Tokyo --dry-run
+
+    Exit status: 0 on success (even with rejects), 1 when Kafka did not confirm every record.
+    """
+    from producers.formats import get_format, open_parser
+    from producers.kafka_producer import DeadLetterWriter, KafkaRecordProducer
+    from producers.produce import RunSummary
+    from producers.rejects import RejectsFile
+    from producers.resolving import build_resolver
+    from shinrai.errors import KafkaUnavailable, ShinraiError
+    from shinrai.settings import Settings
+    from streams.topics import DLQ, INTERACTIONS
+
+    settings = Settings()
+    source = f"produce:{fmt}"
+    options: dict[str, Any] = {
+        "tz": tz,
+        "mapping": mapping,
+        "window_start": window_start,
+        "window_end": window_end,
+    }
+    summary = RunSummary(source=source, dry_run=dry_run)
+    rejects_file = RejectsFile(rejects) if rejects is not None else None
+    producer: KafkaRecordProducer | None = None
+    failed: KafkaUnavailable | None = None
+    try:
+        resolver = build_resolver(directory, default_region=region)
+        results = open_parser(get_format(fmt), path, resolver, options)
+        if not dry_run:
+            producer = KafkaRecordProducer(settings.kafka, client_id=f"shinrai-{source}")
+        dead_letters = (
+            DeadLetterWriter(producer, dlq_topic or DLQ.name) if producer is not None else None
+        )
+        _run_with_progress(
+            results,
+            summary,
+            topic=topic or INTERACTIONS.name,
+            producer=producer,
+            dead_letters=dead_letters,
+            rejects=rejects_file,
+            show=progress,
+        )
+    except KafkaUnavailable as exc:
+        failed = exc  # print the partial summary first: the operator needs to know how far it got
+    except ShinraiError as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        if rejects_file is not None:
+            rejects_file.close()
+        if producer is not None:
+            producer.close()
+    _print_summary(summary, as_json=as_json or dry_run)
+    if failed is not None:
+        click.echo(f"error: {failed}", err=True)
+        sys.exit(1)
+
+
+def _run_with_progress(
+    results: Iterable[ProduceResult],
+    summary: RunSummary,
+    *,
+    topic: str,
+    producer: KafkaRecordProducer | None,
+    dead_letters: DeadLetterWriter | None,
+    rejects: RejectsFile | None,
+    show: bool | None,
+) -> None:
+    """Drive the runner under a rich progress display on stderr (read, produced, rejected)."""
+    from rich.console import Console
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from producers.produce import run
+
+    console = Console(stderr=True)
+    enabled = console.is_terminal if show is None else show
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=console,
+        disable=not enabled,
+    ) as bar:
+        task = bar.add_task(_describe(summary), total=None)
+
+        def update(current: RunSummary) -> None:
+            # Redrawing per record would dominate a bulk import; every 256 records is smooth enough.
+            if current.read % 256 == 0:
+                bar.update(task, description=_describe(current))
+
+        try:
+            run(
+                results,
+                source=summary.source,
+                topic=topic,
+                sink=producer,
+                dead_letters=dead_letters,
+                rejects=rejects,
+                on_result=update,
+                summary=summary,
+            )
+        finally:
+            bar.update(task, description=_describe(summary))
+
+
+def _describe(summary: RunSummary) -> str:
+    return (
+        f"{summary.source}: {summary.read} read, {summary.produced} produced, "
+        f"{summary.duplicates} duplicates, {summary.rejected} rejected"
+    )
