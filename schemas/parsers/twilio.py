@@ -1,0 +1,178 @@
+"""Twilio Call resources (REST API JSON) → canonical call events.
+
+Accepts a single Call resource or a list page (``{"calls": [...]}``), one per ``*.json`` file.
+Only finished calls become events; a call still queued, ringing or in progress is rejected with
+its status (re-fetch it later).
+
+Mapping:
+- status: completed → ANSWERED, busy → BUSY, no-answer → MISSED, failed → FAILED, canceled →
+  ABANDONED for an inbound call (the caller hung up before it was answered) and FAILED for an
+  outbound one (we withdrew our own attempt; nobody was reached).
+- direction: ``inbound`` means ``from`` is the other party; ``outbound-api``/``outbound-dial``
+  mean ``to`` is. The client comes from the resolver; an unknown other party gives direction
+  unknown, a staff number on both sides internal.
+- occurred_at: ``start_time`` (RFC 2822), else ``date_created``; recorded_at: ``date_updated``,
+  else ``end_time``, else occurred_at.
+- duration_seconds: ``duration`` (a string of seconds) for answered calls, else 0.
+- wait_seconds: ``queue_time`` (milliseconds, per Twilio's Call resource) when present; else, for
+  a call nobody answered, ``end_time - start_time`` (how long it rang); else 0 for an inbound call
+  answered by Twilio (Twilio answers inbound calls itself, there is no ring time on the record).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+from pydantic import ValidationError
+
+from schemas.base import validation_errors
+from schemas.events import CallOutcome, Channel, Direction, InteractionEvent, Kind
+from schemas.parsers._common import files, phone_party, readable_id, reject, seconds
+from schemas.parsers.base import Parsed, ParseResult
+from schemas.resolution import Resolver
+from shinrai.errors import ShinraiError
+
+SOURCE = "twilio"
+
+_STATUSES = {
+    "completed": CallOutcome.ANSWERED,
+    "busy": CallOutcome.BUSY,
+    "no-answer": CallOutcome.MISSED,
+    "failed": CallOutcome.FAILED,
+}
+_UNFINISHED = frozenset({"queued", "initiated", "ringing", "in-progress"})
+_DIRECTIONS = {"inbound": True, "outbound-api": False, "outbound-dial": False}
+
+
+def parse(path: Path, resolver: Resolver, /, *, region: str | None = None) -> Iterator[ParseResult]:
+    """Parse a Twilio Call JSON file (or every ``*.json`` below a folder) into call events."""
+    for file in files(path, (".json",)):
+        try:
+            data = file.read_bytes()
+        except OSError as exc:
+            raise ShinraiError(f"cannot read {file}: {exc}") from exc
+        yield from parse_bytes(data, resolver, name=file.name, region=region)
+
+
+def parse_bytes(
+    data: bytes, resolver: Resolver, *, name: str, region: str | None = None
+) -> Iterator[ParseResult]:
+    """Parse one JSON document: a Call resource or a page of calls."""
+    try:
+        doc = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        yield reject(name, data, "json", f"not valid JSON: {exc}")
+        return
+    if isinstance(doc, dict) and isinstance(doc.get("calls"), list):
+        for index, call in enumerate(doc["calls"]):
+            origin = f"{name}#calls[{index}]"
+            yield _one(call, orjson.dumps(call), origin, resolver, region)
+    elif isinstance(doc, dict) and str(doc.get("sid", "")).startswith("CA"):
+        yield _one(doc, data, name, resolver, region)
+    else:
+        yield reject(name, data, "sid", "not a Twilio Call resource (no 'calls' list, no CA sid)")
+
+
+def _one(call: Any, raw: bytes, origin: str, resolver: Resolver, region: str | None) -> ParseResult:
+    if not isinstance(call, dict):
+        return reject(origin, raw, "call", "not a JSON object")
+    sid = call.get("sid")
+    if not isinstance(sid, str) or not sid:
+        return reject(origin, raw, "sid", "missing")
+    status = str(call.get("status", "")).lower()
+    if status in _UNFINISHED:
+        return reject(origin, raw, "status", f"call not finished yet ({status!r})")
+    vendor_direction = str(call.get("direction", "")).lower()
+    if vendor_direction not in _DIRECTIONS:
+        return reject(origin, raw, "direction", f"unknown value {call.get('direction')!r}")
+    inbound = _DIRECTIONS[vendor_direction]
+    if status == "canceled":
+        outcome = CallOutcome.ABANDONED if inbound else CallOutcome.FAILED
+    elif status in _STATUSES:
+        outcome = _STATUSES[status]
+    else:
+        return reject(origin, raw, "status", f"unknown value {call.get('status')!r}")
+
+    times: dict[str, datetime | None] = {}
+    for field in ("start_time", "end_time", "date_created", "date_updated"):
+        value = call.get(field)
+        if value in (None, ""):
+            times[field] = None
+            continue
+        parsed = _rfc2822(value)
+        if parsed is None:
+            return reject(origin, raw, field, f"not an RFC 2822 date: {value!r}")
+        times[field] = parsed
+    occurred = times["start_time"] or times["date_created"]
+    if occurred is None:
+        return reject(origin, raw, "start_time", "missing (and no date_created)")
+    recorded = times["date_updated"] or times["end_time"] or occurred
+
+    duration = 0.0
+    if outcome is CallOutcome.ANSWERED:
+        try:
+            duration = float(call.get("duration") or 0)
+        except (TypeError, ValueError):
+            return reject(origin, raw, "duration", f"not a number: {call.get('duration')!r}")
+    wait: float | None
+    queue_time = call.get("queue_time")
+    if queue_time not in (None, ""):
+        try:
+            wait = float(queue_time) / 1000.0
+        except (TypeError, ValueError):
+            return reject(origin, raw, "queue_time", f"not a number: {queue_time!r}")
+    elif outcome is not CallOutcome.ANSWERED and times["end_time"] is not None:
+        wait = seconds(times["end_time"] - occurred)
+    else:
+        wait = 0.0 if inbound else None
+
+    # Twilio says which side is ours; the resolver only says who the other side is.
+    caller, callee = str(call.get("from") or "").strip(), str(call.get("to") or "").strip()
+    other, ours = (caller, callee) if inbound else (callee, caller)
+    client, other_is_staff, counterpart = phone_party(resolver, other, region)
+    if other_is_staff:
+        direction, client = Direction.INTERNAL, None
+    elif client is not None:
+        direction = Direction.INBOUND if inbound else Direction.OUTBOUND
+    else:
+        direction = Direction.UNKNOWN
+    staff = phone_party(resolver, ours, region)[2] or None
+    try:
+        event = InteractionEvent(
+            event_id=readable_id(SOURCE, sid),
+            channel=Channel.PHONE,
+            kind=Kind.CALL,
+            direction=direction,
+            occurred_at=occurred,
+            recorded_at=recorded,
+            client_id=client,
+            thread_key=f"phone:{counterpart}" if counterpart else None,
+            counterpart=counterpart or None,
+            staff=staff,
+            call_outcome=outcome,
+            duration_seconds=duration,
+            wait_seconds=wait,
+            source=SOURCE,
+        )
+    except ValidationError as exc:
+        why = "; ".join(f"{f}: {r}" for f, r in validation_errors(exc))
+        return reject(origin, raw, "event", why)
+    return Parsed(event=event, origin=origin)
+
+
+def _rfc2822(value: object) -> datetime | None:
+    """An aware UTC datetime from an RFC 2822 string, or None when it is not one."""
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if parsed.tzinfo is None:  # "-0000" means UTC with unknown local zone (RFC 2822 §3.3)
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
