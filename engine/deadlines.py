@@ -23,7 +23,8 @@ def deadline_for(rule: DeadlineRule, opened_at: datetime, clock: CalendarClock) 
     """When an obligation opened at ``opened_at`` under ``rule`` is due.
 
     * BusinessDuration: after ``minutes`` of business time (from the next opening if closed).
-    * CalendarDuration: ``minutes`` of wall-clock time later.
+    * CalendarDuration: ``minutes`` of real elapsed time later (24 h across a DST change is
+      24 real hours, not the same wall-clock time the next day).
     * SameDayOrNextMorning: if the local day is a business day, the local time is before
       ``cutoff`` and the day still has an open interval ending after ``opened_at``, due at the end
       of that business day. This deliberately includes requests that arrive before the day's
@@ -34,7 +35,7 @@ def deadline_for(rule: DeadlineRule, opened_at: datetime, clock: CalendarClock) 
     if isinstance(rule, BusinessDuration):
         return clock.add_business(opened_at, rule.minutes * 60)
     if isinstance(rule, CalendarDuration):
-        return (opened_at + timedelta(minutes=rule.minutes)).astimezone(UTC)
+        return opened_at.astimezone(UTC) + timedelta(minutes=rule.minutes)
     assert isinstance(rule, SameDayOrNextMorning)
     local = opened_at.astimezone(clock.zone)
     if clock.is_business_day(local.date()) and local.time() < rule.cutoff:
@@ -46,7 +47,9 @@ def deadline_for(rule: DeadlineRule, opened_at: datetime, clock: CalendarClock) 
 
 def elapsed(opened_at: datetime, until: datetime, clock: CalendarClock) -> tuple[float, float]:
     """(business seconds, calendar seconds) from ``opened_at`` to ``until``; both 0 if not after."""
-    calendar_seconds = max(0.0, (until - opened_at).total_seconds())
+    # In UTC: Python subtracts two datetimes sharing one tzinfo as wall-clock times, which is
+    # off by an hour across a DST change.
+    calendar_seconds = max(0.0, (until.astimezone(UTC) - opened_at.astimezone(UTC)).total_seconds())
     return clock.business_seconds_between(opened_at, until), calendar_seconds
 
 
@@ -83,7 +86,7 @@ def warning_instants(
         if use_business:
             at = clock.add_business(opened_at, fraction * business)
         else:
-            at = (opened_at + timedelta(seconds=fraction * calendar_seconds)).astimezone(UTC)
+            at = opened_at.astimezone(UTC) + timedelta(seconds=fraction * calendar_seconds)
         if at < deadline:
             out.append((fraction, at))
     return out
