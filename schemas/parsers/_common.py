@@ -172,3 +172,24 @@ def csv_records(
 
 CSV_ERROR = "\x00csv-error: "
 """Marker of a record the csv module itself could not read (see ``csv_records``)."""
+
+
+def meeting_parties(
+    resolver: Resolver, addresses: Iterator[str] | list[str]
+) -> tuple[Direction, str | None, str | None, str | None]:
+    """(direction, client id, counterpart, staff) of a meeting from its participants' addresses.
+
+    Addresses are examined in sorted order so the result never depends on the order a source
+    lists (or a webhook delivers) them. The calendars and meeting accounts we read are our own,
+    so a meeting with a client participant is our touch towards that client (outbound); only
+    staff → internal; nobody recognised → unknown.
+    """
+    cleaned = sorted({a.strip().lower().removeprefix("mailto:") for a in addresses if a.strip()})
+    staff = [a for a in cleaned if resolver.is_staff_email(a)]
+    for address in cleaned:
+        client = resolver.client_for_email(address)
+        if client is not None:
+            return Direction.OUTBOUND, client, address, staff[0] if staff else None
+    if staff and len(staff) == len(cleaned):
+        return Direction.INTERNAL, None, None, staff[0]
+    return Direction.UNKNOWN, None, None, staff[0] if staff else None
