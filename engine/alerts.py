@@ -1,0 +1,75 @@
+"""Which facts page someone, and the alert each one becomes.
+
+Alerts: every warning (one per obligation and fraction), every breach, every trust downgrade,
+every silence, and the retraction of a breach or of a silence (so whoever was paged learns it no
+longer holds). ``alert_id`` is ``schemas.alerts.alert_id_for(subject, level)`` where the subject
+is the obligation for obligation facts and the fact itself otherwise, so a replay or a restart
+never pages twice for the same (obligation, level).
+"""
+
+from __future__ import annotations
+
+from schemas.alerts import Alert, AlertLevel, alert_id_for
+from schemas.facts import Fact, FactKind
+
+__all__ = ["alert_for"]
+
+
+def _pct(fraction: float) -> str:
+    return f"{fraction * 100:g}%"
+
+
+def alert_for(fact: Fact) -> Alert | None:
+    """The alert ``fact`` raises, or None when it raises none."""
+    kind = fact.kind
+    ob = fact.obligation_id
+    deadline = fact.deadline.isoformat() if fact.deadline is not None else "?"
+    if kind is FactKind.WARNING and ob is not None and fact.warning_fraction is not None:
+        level = AlertLevel.WARNING
+        alert_id = alert_id_for(ob, f"{level.value}:{fact.warning_fraction!r}")
+        summary = (
+            f"{fact.client_id}: {_pct(fact.warning_fraction)} of the SLA used by "
+            f"{fact.obligation_kind or 'obligation'} in {fact.thread_key}; due {deadline}"
+        )
+    elif kind is FactKind.BREACHED and ob is not None:
+        level = AlertLevel.BREACH
+        alert_id = alert_id_for(ob, level.value)
+        summary = (
+            f"{fact.client_id}: SLA breached by {fact.obligation_kind or 'obligation'} "
+            f"in {fact.thread_key} (due {deadline})"
+        )
+    elif kind is FactKind.TRUST_CHANGED:
+        if fact.trust_from is None or fact.trust_to is None:
+            return None
+        if fact.trust_to.rank >= fact.trust_from.rank:
+            return None  # upgrades are good news, not pages
+        level = AlertLevel.TRUST_DOWNGRADE
+        alert_id = alert_id_for(fact.fact_id, level.value)
+        summary = f"{fact.client_id}: trust {fact.trust_from.value} -> {fact.trust_to.value}"
+    elif kind is FactKind.SILENCE:
+        level = AlertLevel.SILENCE
+        alert_id = alert_id_for(fact.fact_id, level.value)
+        summary = f"{fact.client_id}: reach out before they have to ask ({fact.reason})"
+    elif kind is FactKind.RETRACTED and fact.retracts is not None:
+        if fact.warning_fraction is not None:
+            return None  # a retracted warning: the warning alert was advisory, not a page
+        level = AlertLevel.RETRACTION
+        # Breach retraction: one per obligation; silence retraction: one per silence fact.
+        alert_id = alert_id_for(ob if ob is not None else fact.retracts, level.value)
+        what = "breach" if ob is not None else "silence"
+        summary = f"{fact.client_id}: earlier {what} alert retracted ({fact.reason})"
+    else:
+        return None
+    return Alert(
+        alert_id=alert_id,
+        level=level,
+        client_id=fact.client_id,
+        at=fact.at,
+        fact_id=fact.fact_id,
+        obligation_id=ob,
+        deadline=fact.deadline,
+        warning_fraction=fact.warning_fraction if level is AlertLevel.WARNING else None,
+        trust_from=fact.trust_from,
+        trust_to=fact.trust_to,
+        summary=summary[:1024],
+    )

@@ -1,0 +1,614 @@
+"""The SLA engine: ``apply`` one event of one client, ``advance`` its timers to a watermark.
+
+Time model (DESIGN §3 "Time"):
+
+* The engine runs on event time. ``advance(state, watermark)`` processes event time up to the
+  *horizon* ``watermark - allowed_lateness``: buffered events and timers (warnings, breaches,
+  silences) are handled in one merged event-time order, events before timers at the same instant
+  (a reply at exactly the deadline is on time). Facts therefore lag the watermark by at most the
+  allowed lateness, but each timer fact carries its own exact instant as ``at``.
+* ``apply`` only buffers an event whose time is after the processed horizon, so any arrival order
+  within the allowed lateness yields exactly the facts of in-order processing (buffer strategy,
+  not snapshot-and-recompute: cheaper per event and the state stays small).
+* An event at or before the horizon is *late beyond lateness*: it is applied at once against the
+  current state and the engine corrects what it can: a reply dated before a breach that already
+  fired retracts the breach (and any warning fired after the reply) and records MET; a touch dated
+  before a fired silence retracts the silence; a late inbound opens its obligation with timers
+  computed from its own time (overdue timers fire at once, with their exact instants).
+  Not corrected: a late reply to an obligation already fulfilled by a later event (the first
+  fulfilment stands), a late inbound into a thread whose obligation is already open (the clock is
+  not moved back), a late policy change (applies from now on).
+* Duplicates (same event_id) are ignored for ``duplicate_window`` of event time behind the
+  horizon; an event older than that cannot be told from a duplicate and is dropped and counted in
+  ``state.too_late``.
+* ``next_due`` is the *watermark* at which ``advance`` will next have work (the earliest pending
+  timer or buffered event, plus the allowed lateness): what a live deadline index schedules on.
+* ``settle(state, until)`` processes everything up to ``until`` with no lateness (end of a replay:
+  the log is complete).
+
+Policy changes re-evaluate every open, not yet breached obligation from the change on: new
+deadline and budget from the original opening instant, warning fractions not yet fired whose new
+instants are still ahead, a DEADLINE_CHANGED fact; a stricter policy that makes an obligation
+already overdue breaches it at the change instant. Breached obligations keep their breach.
+Facts carry the policy id and version current when they are emitted.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from engine import classify, trust
+from engine.calendar import CalendarClock, clock_for
+from engine.deadlines import deadline_for, elapsed, sla_budget, warning_instants
+from engine.ids import fact_id, obligation_id
+from engine.state import ClientState, Event, Obligation, TrustEntry
+from schemas.calendars import BusinessCalendar
+from schemas.events import CallOutcome, ClientPolicyChanged, Direction, InteractionEvent, Kind
+from schemas.facts import Fact, FactKind, ObligationKind, Outcome
+from schemas.policies import DeadlineRule, SlaPolicy
+from shinrai.errors import EngineError
+
+__all__ = ["DEFAULT_CALENDAR", "Engine"]
+
+DEFAULT_CALENDAR = BusinessCalendar(calendar_id="default", timezone="UTC")
+"""UTC, Monday to Friday 09:00-18:00, no public holidays."""
+
+_NOON = time(12)
+_ONE_DAY = timedelta(days=1)
+
+
+class Engine:
+    """The pure SLA engine (no I/O, no wall clock); see the module docstring for semantics."""
+
+    def __init__(
+        self,
+        *,
+        allowed_lateness: timedelta = timedelta(minutes=5),
+        default_policy: SlaPolicy | None = None,
+        default_calendar: BusinessCalendar | None = None,
+        duplicate_window: timedelta = timedelta(days=7),
+        thread_memory: timedelta = timedelta(days=30),
+    ) -> None:
+        """Configure lateness, defaults (SlaPolicy.default(), UTC Mon-Fri 09-18) and memories.
+
+        ``thread_memory``: a thread fulfilled longer ago than this starts afresh (the next
+        inbound is a first response again, not a follow-up).
+        """
+        if allowed_lateness < timedelta(0):
+            raise EngineError("allowed_lateness must not be negative")
+        if duplicate_window < allowed_lateness:
+            raise EngineError("duplicate_window must be at least allowed_lateness")
+        self.allowed_lateness = allowed_lateness
+        self.default_policy = default_policy or SlaPolicy.default()
+        self.default_calendar = default_calendar or DEFAULT_CALENDAR
+        self.duplicate_window = duplicate_window
+        self.thread_memory = thread_memory
+        self._default_clock = clock_for(self.default_calendar)
+        # (clock, local start date, n) -> the n-th business day after it (silence cadence).
+        self._nth_day: dict[tuple[CalendarClock, date, int], date] = {}
+
+    # -- public API --------------------------------------------------------------------------
+
+    def apply(
+        self, state: ClientState | None, event: InteractionEvent | ClientPolicyChanged
+    ) -> tuple[ClientState, list[Fact]]:
+        """Take one event of one client; returns the (same, mutated) state and any facts.
+
+        Events within the allowed lateness are buffered (facts come from ``advance``); only a
+        duplicate is ignored, and a late-beyond-lateness event is applied and corrected at once.
+        Events without a client are kept by the caller but do nothing here.
+        """
+        client_id = event.client_id
+        if client_id is None:
+            return (state if state is not None else ClientState(client_id="")), []
+        st = state if state is not None else ClientState(client_id=client_id)
+        t = event.occurred_at
+        horizon = st.processed_until
+        if horizon is not None and t < horizon - self.duplicate_window:
+            st.too_late += 1
+            return st, []
+        if event.event_id in st.seen:
+            return st, []
+        st.remember(event.event_id, t)
+        if horizon is None or t > horizon:
+            st.buffer_event(event)
+            return st, []
+        out: list[Fact] = []
+        self._process(st, event, out, late=True)
+        self._run(st, horizon, out)
+        return st, out
+
+    def advance(self, state: ClientState, watermark: datetime) -> tuple[ClientState, list[Fact]]:
+        """Process buffered events and fire timers up to ``watermark - allowed_lateness``."""
+        return self.settle(state, watermark - self.allowed_lateness)
+
+    def settle(self, state: ClientState, until: datetime) -> tuple[ClientState, list[Fact]]:
+        """Process buffered events and fire timers up to ``until`` itself (no lateness)."""
+        if state.processed_until is not None and until <= state.processed_until:
+            return state, []
+        out: list[Fact] = []
+        self._run(state, until, out)
+        state.processed_until = until
+        state.forget_before(
+            until - self.duplicate_window, until - self.duplicate_window - self.thread_memory
+        )
+        return state, out
+
+    def next_due(self, state: ClientState) -> datetime | None:
+        """The watermark at which ``advance`` will next produce or process something."""
+        due = self._next_timer(state)[0]
+        if state.buffer:
+            first = state.buffer[0][0][0]
+            if due is None or first < due:
+                due = first
+        return None if due is None else due + self.allowed_lateness
+
+    def policy_of(self, state: ClientState) -> SlaPolicy:
+        """The policy in force for ``state`` (its own, else the engine default)."""
+        return state.policy if state.policy is not None else self.default_policy
+
+    def clock_of(self, state: ClientState) -> CalendarClock:
+        """The calendar clock in force for ``state`` (its own calendar, else the default)."""
+        clock = state.clock
+        if clock is None:
+            clock = self._default_clock if state.calendar is None else clock_for(state.calendar)
+            state.clock = clock
+        return clock
+
+    # -- the merged event/timer loop ---------------------------------------------------------
+
+    def _run(self, st: ClientState, horizon: datetime, out: list[Fact]) -> None:
+        buf = st.buffer
+        while True:
+            instant, ob = self._next_timer(st)
+            if buf:
+                event_t = buf[0][0][0]
+                if event_t <= horizon and (instant is None or event_t <= instant):
+                    self._process(st, buf.pop(0)[1], out, late=False)
+                    continue
+            if instant is None or instant > horizon:
+                return
+            self._fire(st, instant, ob, out)
+
+    @staticmethod
+    def _next_timer(st: ClientState) -> tuple[datetime | None, Obligation | None]:
+        best: datetime | None = None
+        best_ob: Obligation | None = None
+        for ob in st.open.values():
+            at = ob.warnings[0][1] if ob.warnings else (None if ob.breach_fact else ob.due)
+            if at is not None and (best is None or at < best):
+                best, best_ob = at, ob
+        silence = st.silence_due
+        if silence is not None and (best is None or silence < best):
+            return silence, None
+        return best, best_ob
+
+    def _fire(
+        self, st: ClientState, instant: datetime, ob: Obligation | None, out: list[Fact]
+    ) -> None:
+        if ob is None:
+            self._fire_silence(st, instant, out)
+            return
+        if ob.warnings:
+            fraction, at = ob.warnings.pop(0)
+            fid = fact_id(ob.obligation_id, "warning", repr(fraction))
+            out.append(self._ob_fact(st, ob, FactKind.WARNING, at, fid, warning_fraction=fraction))
+            ob.fired.append((fraction, at, fid))
+            return
+        fid = fact_id(ob.obligation_id, "breached")
+        out.append(
+            self._ob_fact(
+                st,
+                ob,
+                FactKind.BREACHED,
+                ob.due,
+                fid,
+                target_business_seconds=ob.target_business_s,
+            )
+        )
+        ob.breach_fact = fid
+        rules = self.policy_of(st).trust
+        self._record(st, TrustEntry(ob.obligation_id, rules.breach_points, "breach"))
+        self._retrust(st, ob.due, out, f"the breach of obligation {ob.obligation_id}")
+
+    # -- events ------------------------------------------------------------------------------
+
+    def _process(self, st: ClientState, ev: Event, out: list[Fact], *, late: bool) -> None:
+        t = ev.occurred_at.astimezone(UTC)
+        if st.stretch_start is None:
+            st.stretch_start = t  # the first event starts the first silent stretch
+            self._schedule_silence(st, t)
+        if isinstance(ev, ClientPolicyChanged):
+            self._change_policy(st, ev, t, out)
+            return
+        policy = self.policy_of(st)
+        if ev.kind is Kind.NO_REPLY_NEEDED:
+            ob = st.open.get(classify.thread_of(ev))
+            if ob is not None and ob.opened_at <= t:
+                self._waive(st, ob, ev, t, out)
+            return
+        if ev.kind is Kind.CALL and ev.direction is Direction.INBOUND:
+            self._speed_of_answer(st, ev, t, policy, out)
+        opening = classify.opens(ev)
+        if opening is not None:
+            thread = classify.thread_of(ev)
+            if thread not in st.open:
+                if opening is ObligationKind.FIRST_RESPONSE:
+                    before = st.answered.get(thread)
+                    if before is not None and before <= t <= before + self.thread_memory:
+                        opening = ObligationKind.FOLLOW_UP
+                self._open(st, ev, opening, thread, t, policy, out)
+            return
+        if not st.open and not classify.is_outbound_touch(ev):
+            return
+        targets: dict[str, Obligation] = {}
+        if classify.is_thread_reply(ev):
+            ob = st.open.get(classify.thread_of(ev))
+            if ob is not None and ob.opened_at <= t:
+                targets[ob.thread] = ob
+        if classify.is_cross_channel_touch(ev, policy.cross_channel):
+            for ob in st.open.values():
+                if ob.opened_at <= t:
+                    targets[ob.thread] = ob
+        elif classify.is_answered_outbound_call(ev):
+            for ob in st.open.values():
+                if ob.kind is ObligationKind.CALLBACK and ob.opened_at <= t:
+                    targets[ob.thread] = ob
+        for ob in targets.values():
+            self._fulfil(st, ob, ev, t, out)
+        if classify.is_outbound_touch(ev):
+            self._touch(st, t, out, late=late)
+
+    def _rule(self, policy: SlaPolicy, kind: ObligationKind) -> DeadlineRule:
+        return policy.follow_up if kind is ObligationKind.FOLLOW_UP else policy.first_response
+
+    def _open(
+        self,
+        st: ClientState,
+        ev: InteractionEvent,
+        kind: ObligationKind,
+        thread: str,
+        t: datetime,
+        policy: SlaPolicy,
+        out: list[Fact],
+    ) -> None:
+        clock = self.clock_of(st)
+        rule = self._rule(policy, kind)
+        deadline = deadline_for(rule, t, clock)
+        budget, _ = sla_budget(rule, t, deadline, clock)
+        ob = Obligation(
+            obligation_id=obligation_id(st.client_id, thread, ev.event_id),
+            kind=kind,
+            thread=thread,
+            channel=ev.channel,
+            opened_at=t,
+            source_event_id=ev.event_id,
+            deadline=deadline,
+            target_business_s=budget,
+            due=max(deadline, t),  # a deadline can never fire before the obligation exists
+            warnings=warning_instants(rule, t, deadline, policy.warning_fractions, clock),
+        )
+        st.open[thread] = ob
+        out.append(
+            self._ob_fact(
+                st,
+                ob,
+                FactKind.OBLIGATION_OPENED,
+                t,
+                fact_id(ob.obligation_id, "opened"),
+                source_event_id=ev.event_id,
+                target_business_seconds=budget,
+            )
+        )
+
+    def _fulfil(
+        self, st: ClientState, ob: Obligation, ev: InteractionEvent, t: datetime, out: list[Fact]
+    ) -> None:
+        clock = self.clock_of(st)
+        business, calendar = elapsed(ob.opened_at, t, clock)
+        met = t <= ob.deadline
+        over_b: float | None = None
+        over_c: float | None = None
+        if not met:
+            over_b, over_c = elapsed(ob.deadline, t, clock)
+        if ob.breach_fact is not None and met:
+            # Late data: a reply sent before the deadline turned up after the breach fired.
+            out.append(
+                self._ob_fact(
+                    st,
+                    ob,
+                    FactKind.RETRACTED,
+                    t,
+                    fact_id(ob.obligation_id, "retracted", ob.breach_fact),
+                    source_event_id=ev.event_id,
+                    retracts=ob.breach_fact,
+                    reason=f"reply {ev.event_id} sent at {t.isoformat()}, before the deadline",
+                )
+            )
+        for fraction, at, wid in ob.fired:
+            if at > t:  # only possible with late data: the warning should never have fired
+                out.append(
+                    self._ob_fact(
+                        st,
+                        ob,
+                        FactKind.RETRACTED,
+                        t,
+                        fact_id(ob.obligation_id, "retracted", wid),
+                        source_event_id=ev.event_id,
+                        retracts=wid,
+                        warning_fraction=fraction,
+                        reason=f"reply {ev.event_id} sent at {t.isoformat()}, before the warning",
+                    )
+                )
+        out.append(
+            self._ob_fact(
+                st,
+                ob,
+                FactKind.FULFILLED,
+                t,
+                fact_id(ob.obligation_id, "fulfilled", ev.event_id),
+                source_event_id=ev.event_id,
+                fulfilled_at=t,
+                fulfilled_by_channel=ev.channel,
+                outcome=Outcome.MET if met else Outcome.MET_LATE,
+                business_seconds=business,
+                calendar_seconds=calendar,
+                target_business_seconds=ob.target_business_s,
+                overage_business_seconds=over_b,
+                overage_calendar_seconds=over_c,
+            )
+        )
+        del st.open[ob.thread]
+        st.answered[ob.thread] = t
+        rules = self.policy_of(st).trust
+        if not met:
+            label = "late"
+        elif ob.target_business_s > 0:
+            label = "fast" if business <= rules.fast_fraction * ob.target_business_s else "on_time"
+        else:  # no business time in the budget (e.g. due before opening): judge on the wall clock
+            budget_c = (ob.deadline - ob.opened_at).total_seconds()
+            label = "fast" if calendar <= rules.fast_fraction * budget_c else "on_time"
+        entry = TrustEntry(ob.obligation_id, trust.points_for(label, rules), label)
+        if ob.breach_fact is not None:
+            self._replace_entry(st, entry)
+        else:
+            self._record(st, entry)
+        self._retrust(st, t, out, f"a {label} answer to obligation {ob.obligation_id}")
+
+    def _waive(
+        self, st: ClientState, ob: Obligation, ev: InteractionEvent, t: datetime, out: list[Fact]
+    ) -> None:
+        out.append(
+            self._ob_fact(
+                st,
+                ob,
+                FactKind.WAIVED,
+                t,
+                fact_id(ob.obligation_id, "waived", ev.event_id),
+                source_event_id=ev.event_id,
+                reason="no reply needed",
+            )
+        )
+        del st.open[ob.thread]
+
+    def _speed_of_answer(
+        self, st: ClientState, ev: InteractionEvent, t: datetime, policy: SlaPolicy, out: list[Fact]
+    ) -> None:
+        outcome = ev.call_outcome
+        wait = ev.wait_seconds
+        within: bool | None
+        if outcome is None:
+            within = None
+        elif outcome is CallOutcome.ANSWERED:
+            within = None if wait is None else wait <= policy.answer_target_seconds
+        else:
+            within = False
+        out.append(
+            self._fact(
+                st,
+                FactKind.SPEED_OF_ANSWER,
+                t,
+                fact_id(ev.event_id, "speed_of_answer"),
+                thread_key=classify.thread_of(ev),
+                channel=ev.channel,
+                source_event_id=ev.event_id,
+                call_outcome=outcome,
+                wait_seconds=wait,
+                answered_within_target=within,
+            )
+        )
+
+    # -- silence -----------------------------------------------------------------------------
+
+    def _touch(self, st: ClientState, t: datetime, out: list[Fact], *, late: bool) -> None:
+        start = st.stretch_start
+        fired = st.silence_fact
+        if late and fired is not None and fired[1] > t and (start is None or start < t):
+            # Late data: we did reach out before the silence we reported.
+            out.append(
+                self._fact(
+                    st,
+                    FactKind.RETRACTED,
+                    t,
+                    fact_id(fired[0], "retracted"),
+                    retracts=fired[0],
+                    reason=f"outbound touch at {t.isoformat()} precedes the silence",
+                )
+            )
+            st.record = [e for e in st.record if e.subject != fired[0]]
+            self._retrust(st, t, out, "a retracted silence")
+        if start is None or t >= start:
+            st.stretch_start = t
+            st.silence_fact = None
+            self._schedule_silence(st, t)
+
+    def _schedule_silence(self, st: ClientState, now: datetime) -> None:
+        days = self.policy_of(st).silence_business_days
+        start = st.stretch_start
+        if days is None or start is None or st.silence_fact is not None:
+            st.silence_due = None
+            return
+        st.silence_due = max(self._business_days_after(self.clock_of(st), start, days), now)
+
+    def _business_days_after(self, clock: CalendarClock, start: datetime, days: int) -> datetime:
+        """The local time of ``start`` on the ``days``-th business day after its local date."""
+        local = start.astimezone(clock.zone)
+        key = (clock, local.date(), days)
+        target = self._nth_day.get(key)
+        if target is None:
+            day = local.date()
+            for _ in range(days):
+                day = (
+                    clock.next_business_day_at(
+                        datetime.combine(day, _NOON, tzinfo=clock.zone), _NOON
+                    )
+                    .astimezone(clock.zone)
+                    .date()
+                )
+            target = day
+            self._nth_day[key] = target
+        # Ask the clock for the wall time on that day: it resolves DST gaps and folds exactly.
+        eve = datetime.combine(target - _ONE_DAY, _NOON, tzinfo=clock.zone)
+        return clock.next_business_day_at(eve, local.time())
+
+    def _fire_silence(self, st: ClientState, instant: datetime, out: list[Fact]) -> None:
+        start = st.stretch_start
+        assert start is not None  # a silence is only ever scheduled with a stretch start
+        policy = self.policy_of(st)
+        fid = fact_id(st.client_id, "silence", start.isoformat())
+        out.append(
+            self._fact(
+                st,
+                FactKind.SILENCE,
+                instant,
+                fid,
+                reason=(
+                    f"no outbound touch since {start.isoformat()} "
+                    f"({policy.silence_business_days} business days)"
+                ),
+            )
+        )
+        st.silence_fact = (fid, instant)
+        st.silence_due = None
+        self._record(st, TrustEntry(fid, policy.trust.silence_points, "silence"))
+        self._retrust(st, instant, out, f"{policy.silence_business_days} business days of silence")
+
+    # -- policy ------------------------------------------------------------------------------
+
+    def _change_policy(
+        self, st: ClientState, ev: ClientPolicyChanged, t: datetime, out: list[Fact]
+    ) -> None:
+        st.policy = ev.policy
+        st.calendar = ev.calendar
+        st.clock = clock_for(ev.calendar)
+        clock = st.clock
+        policy = ev.policy
+        for ob in st.open.values():
+            if ob.breach_fact is not None:
+                continue  # the breach stands; see module docstring
+            rule = self._rule(policy, ob.kind)
+            deadline = deadline_for(rule, ob.opened_at, clock)
+            budget, _ = sla_budget(rule, ob.opened_at, deadline, clock)
+            done = {fraction for fraction, _, _ in ob.fired}
+            ob.warnings = [
+                (fraction, at)
+                for fraction, at in warning_instants(
+                    rule, ob.opened_at, deadline, policy.warning_fractions, clock
+                )
+                if fraction not in done and at > t
+            ]
+            ob.deadline = deadline
+            ob.due = max(deadline, t)
+            ob.target_business_s = budget
+            out.append(
+                self._ob_fact(
+                    st,
+                    ob,
+                    FactKind.DEADLINE_CHANGED,
+                    t,
+                    fact_id(ob.obligation_id, "deadline_changed", ev.event_id),
+                    source_event_id=ev.event_id,
+                    target_business_seconds=budget,
+                    reason=(
+                        f"policy {policy.policy_id} v{policy.version}, "
+                        f"calendar {ev.calendar.calendar_id}"
+                    ),
+                )
+            )
+        self._schedule_silence(st, t)
+        del st.record[: -policy.trust.window]
+        self._retrust(st, t, out, f"policy {policy.policy_id} v{policy.version}")
+
+    # -- trust -------------------------------------------------------------------------------
+
+    def _record(self, st: ClientState, entry: TrustEntry) -> None:
+        st.record.append(entry)
+        window = self.policy_of(st).trust.window
+        if len(st.record) > window:
+            del st.record[:-window]
+
+    def _replace_entry(self, st: ClientState, entry: TrustEntry) -> None:
+        for i in range(len(st.record) - 1, -1, -1):
+            if st.record[i].subject == entry.subject:
+                st.record[i] = entry
+                return
+        self._record(st, entry)
+
+    def _retrust(self, st: ClientState, t: datetime, out: list[Fact], cause: str) -> None:
+        rules = self.policy_of(st).trust
+        level = trust.level_for(st.record, rules)
+        if level is st.trust:
+            return
+        reason = trust.describe(st.record, rules, st.trust, level, cause)
+        out.append(
+            self._fact(
+                st,
+                FactKind.TRUST_CHANGED,
+                t,
+                fact_id(st.client_id, "trust_changed", f"{t.isoformat()}|{level.value}|{cause}"),
+                trust_from=st.trust,
+                trust_to=level,
+                reason=reason,
+            )
+        )
+        st.trust = level
+
+    # -- fact construction -------------------------------------------------------------------
+
+    def _fact(self, st: ClientState, kind: FactKind, at: datetime, fid: str, **fields: Any) -> Fact:
+        policy = self.policy_of(st)
+        # model_construct: every value here is built by the engine with the right type, and
+        # validation would cost more than the rest of the engine (a test round-trips facts).
+        return Fact.model_construct(
+            fact_id=fid,
+            kind=kind,
+            client_id=st.client_id,
+            at=at,
+            policy_id=policy.policy_id,
+            policy_version=policy.version,
+            **fields,
+        )
+
+    def _ob_fact(
+        self,
+        st: ClientState,
+        ob: Obligation,
+        kind: FactKind,
+        at: datetime,
+        fid: str,
+        **fields: Any,
+    ) -> Fact:
+        return self._fact(
+            st,
+            kind,
+            at,
+            fid,
+            obligation_id=ob.obligation_id,
+            obligation_kind=ob.kind,
+            thread_key=ob.thread,
+            channel=ob.channel,
+            opened_at=ob.opened_at,
+            deadline=ob.deadline,
+            **fields,
+        )

@@ -1,0 +1,223 @@
+"""Per-client engine state: small, JSON-serialisable, so a Faust RocksDB table can hold it.
+
+One ``ClientState`` holds everything the engine remembers about one client: its policy and
+calendar (None = the engine defaults), the open obligations with their pending timers, the
+events buffered until the watermark passes them (out-of-order tolerance), the event ids seen
+recently (duplicate suppression), the silence cadence and the trust record.
+
+The engine mutates a state in place and returns it (speed: no copy per event); callers must keep
+the returned object. ``to_bytes``/``from_bytes`` round-trip everything with orjson; the calendar
+clock is a derived cache and is rebuilt on load.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import orjson
+from pydantic import TypeAdapter
+
+from engine.calendar import CalendarClock
+from schemas.calendars import BusinessCalendar
+from schemas.events import Channel, ClientPolicyChanged, EngineInput, InteractionEvent
+from schemas.facts import ObligationKind, TrustLevel
+from schemas.policies import SlaPolicy
+
+__all__ = ["START_LEVEL", "ClientState", "EventKey", "Obligation", "TrustEntry", "event_key"]
+
+START_LEVEL = TrustLevel.ASSURED
+"""Every client starts at 安心 (assured): no record yet is neither good nor bad news."""
+
+Event = InteractionEvent | ClientPolicyChanged
+EventKey = tuple[datetime, datetime, str]
+
+_INPUT: TypeAdapter[Event] = TypeAdapter(EngineInput)
+
+
+def event_key(event: Event) -> EventKey:
+    """Event-time order with deterministic tie-breaks: occurred_at, recorded_at, event_id."""
+    return (event.occurred_at, event.recorded_at, event.event_id)
+
+
+def _dt(value: str) -> datetime:
+    return datetime.fromisoformat(value)
+
+
+def _opt_dt(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)
+
+
+@dataclass(slots=True)
+class Obligation:
+    """A response we owe in one thread, with its deadline and pending timers."""
+
+    obligation_id: str
+    kind: ObligationKind
+    thread: str
+    channel: Channel
+    opened_at: datetime
+    source_event_id: str
+    deadline: datetime
+    target_business_s: float
+    # When the breach timer fires: the deadline, or the policy-change instant if a stricter
+    # policy made the obligation overdue at the change (the timer cannot fire in the past).
+    due: datetime
+    warnings: list[tuple[float, datetime]] = field(default_factory=list)  # pending, ascending
+    fired: list[tuple[float, datetime, str]] = field(default_factory=list)  # warning fact ids
+    breach_fact: str | None = None
+
+    def next_timer(self) -> datetime | None:
+        """The instant of this obligation's next timer (warning or breach), if any."""
+        if self.warnings:
+            return self.warnings[0][1]
+        return None if self.breach_fact is not None else self.due
+
+    def to_json(self) -> list[Any]:
+        """Compact positional JSON form (see ``from_json``)."""
+        return [
+            self.obligation_id,
+            self.kind.value,
+            self.thread,
+            self.channel.value,
+            self.opened_at,
+            self.source_event_id,
+            self.deadline,
+            self.target_business_s,
+            self.due,
+            [[f, t] for f, t in self.warnings],
+            [[f, t, i] for f, t, i in self.fired],
+            self.breach_fact,
+        ]
+
+    @classmethod
+    def from_json(cls, raw: list[Any]) -> Obligation:
+        """Inverse of ``to_json``."""
+        return cls(
+            obligation_id=raw[0],
+            kind=ObligationKind(raw[1]),
+            thread=raw[2],
+            channel=Channel(raw[3]),
+            opened_at=_dt(raw[4]),
+            source_event_id=raw[5],
+            deadline=_dt(raw[6]),
+            target_business_s=float(raw[7]),
+            due=_dt(raw[8]),
+            warnings=[(float(f), _dt(t)) for f, t in raw[9]],
+            fired=[(float(f), _dt(t), i) for f, t, i in raw[10]],
+            breach_fact=raw[11],
+        )
+
+
+@dataclass(slots=True)
+class TrustEntry:
+    """One scored outcome in the trust record: what it was about, its points and a label."""
+
+    subject: str  # obligation id, or silence fact id
+    points: float
+    label: str  # "fast", "on_time", "late", "breach", "silence"
+
+
+@dataclass(slots=True)
+class ClientState:
+    """Everything the engine remembers about one client (see module docstring)."""
+
+    client_id: str
+    policy: SlaPolicy | None = None
+    calendar: BusinessCalendar | None = None
+    # Event time up to which events and timers have been processed (None: nothing yet).
+    processed_until: datetime | None = None
+    buffer: list[tuple[EventKey, Event]] = field(default_factory=list)
+    seen: set[str] = field(default_factory=set)
+    seen_order: deque[tuple[datetime, str]] = field(default_factory=deque)
+    open: dict[str, Obligation] = field(default_factory=dict)  # thread -> open obligation
+    answered: dict[str, datetime] = field(default_factory=dict)  # thread -> last fulfilment
+    stretch_start: datetime | None = None  # last outbound touch (or first event seen)
+    silence_due: datetime | None = None
+    silence_fact: tuple[str, datetime] | None = None  # fired silence of the current stretch
+    trust: TrustLevel = START_LEVEL
+    record: list[TrustEntry] = field(default_factory=list)
+    too_late: int = 0  # events dropped: older than the duplicate window (cannot be deduplicated)
+    clock: CalendarClock | None = field(default=None, repr=False, compare=False)  # derived cache
+
+    def buffer_event(self, event: Event) -> None:
+        """Insert ``event`` into the buffer, keeping it in event-time order."""
+        key = event_key(event)
+        if not self.buffer or self.buffer[-1][0] <= key:
+            self.buffer.append((key, event))  # the common case: events arrive in order
+        else:
+            bisect.insort(self.buffer, (key, event), key=lambda item: item[0])
+
+    def remember(self, event_id: str, at: datetime) -> None:
+        """Record ``event_id`` as seen (for duplicate suppression)."""
+        self.seen.add(event_id)
+        self.seen_order.append((at, event_id))
+
+    def forget_before(self, seen_cutoff: datetime, thread_cutoff: datetime) -> None:
+        """Drop seen ids of events older than ``seen_cutoff`` and fulfilments older than
+        ``thread_cutoff`` (neither can change the outcome of any event still accepted)."""
+        order = self.seen_order
+        while order and order[0][0] < seen_cutoff:
+            self.seen.discard(order.popleft()[1])
+        # Sweeping is O(threads), so only bother once the map has grown.
+        if len(self.answered) > 32:
+            for thread in [k for k, v in self.answered.items() if v < thread_cutoff]:
+                del self.answered[thread]
+
+    def to_bytes(self) -> bytes:
+        """Serialise to compact JSON (orjson)."""
+        data = {
+            "v": 1,
+            "client_id": self.client_id,
+            "policy": None if self.policy is None else self.policy.model_dump(mode="json"),
+            "calendar": None if self.calendar is None else self.calendar.model_dump(mode="json"),
+            "processed_until": self.processed_until,
+            "buffer": [ev.model_dump(mode="json") for _, ev in self.buffer],
+            "seen": [[t, i] for t, i in self.seen_order],
+            "open": [ob.to_json() for ob in self.open.values()],
+            "answered": self.answered,
+            "stretch_start": self.stretch_start,
+            "silence_due": self.silence_due,
+            "silence_fact": None if self.silence_fact is None else list(self.silence_fact),
+            "trust": self.trust.value,
+            "record": [[e.subject, e.points, e.label] for e in self.record],
+            "too_late": self.too_late,
+        }
+        return orjson.dumps(data)
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> ClientState:
+        """Inverse of ``to_bytes``."""
+        data = orjson.loads(raw)
+        policy = data["policy"]
+        calendar = data["calendar"]
+        state = cls(
+            client_id=data["client_id"],
+            policy=None if policy is None else SlaPolicy.model_validate_json(orjson.dumps(policy)),
+            calendar=(
+                None
+                if calendar is None
+                else BusinessCalendar.model_validate_json(orjson.dumps(calendar))
+            ),
+            processed_until=_opt_dt(data["processed_until"]),
+            stretch_start=_opt_dt(data["stretch_start"]),
+            silence_due=_opt_dt(data["silence_due"]),
+            trust=TrustLevel(data["trust"]),
+            too_late=int(data["too_late"]),
+        )
+        for ev in data["buffer"]:
+            state.buffer_event(_INPUT.validate_json(orjson.dumps(ev)))
+        for t, i in data["seen"]:
+            state.remember(i, _dt(t))
+        for raw_ob in data["open"]:
+            ob = Obligation.from_json(raw_ob)
+            state.open[ob.thread] = ob
+        state.answered = {k: _dt(v) for k, v in data["answered"].items()}
+        if data["silence_fact"] is not None:
+            fid, at = data["silence_fact"]
+            state.silence_fact = (fid, _dt(at))
+        state.record = [TrustEntry(s, float(p), label) for s, p, label in data["record"]]
+        return state
