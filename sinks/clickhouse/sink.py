@@ -1,0 +1,452 @@
+"""The ClickHouse sink: buffer facts, interactions and delivery records; flush them idempotently.
+
+Lifecycle: ``ClickHouseSink(settings)`` (no I/O) → ``setup()`` (connect, migrate or check, read
+replay high-water marks) → ``add_*()`` (buffer, with the record's Kafka position) →
+``flush()`` when ``should_flush()`` → ``close()``. Commit Kafka offsets only after ``flush()``
+returned.
+
+Exactly-once in effect, rollups included, rests on two mechanisms:
+
+* **Same batch re-sent** (a retry after a timeout, or a flush repeated by the caller): each
+  table's batch is ONE Arrow insert whose ``insert_deduplication_token`` is derived from the
+  (topic, partition, first..last offset) ranges it holds; ClickHouse drops the duplicate block
+  in the base table and, with ``deduplicate_blocks_in_dependent_materialized_views``, in every
+  rollup fed by a materialized view.
+* **Replay after a crash** (offsets not committed, the consumer re-reads them, batch boundaries
+  may differ): base tables are unpartitioned, so a flush is one part and lands entirely or not
+  at all; ``setup()`` reads ``max(offset)`` per (table, topic, partition) and ``add_*()`` drops
+  records at or below it. ``sla_facts`` is written last, so its high-water mark is never ahead
+  of the obligations derived from the same facts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from functools import partial
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from schemas.directory import Client
+from schemas.events import InteractionEvent
+from schemas.facts import Fact, FactKind
+from shinrai.errors import SinkBackpressure, SinkError, SinkUnavailable
+from shinrai.logging import get_logger
+from shinrai.settings import ClickHouseSettings
+from sinks.clickhouse import obligations as obl
+from sinks.clickhouse import rows
+from sinks.clickhouse.client import check_identifier, connect, is_transient, parse_url, translate
+from sinks.clickhouse.rows import DeliveryRecord, Position, RollupKey
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    from clickhouse_connect.driver.client import Client as ChClient
+
+log = get_logger("sinks.clickhouse")
+
+FACTS = "sla_facts"
+INTERACTIONS = "interactions"
+DELIVERIES = "alert_deliveries"
+OBLIGATIONS = "obligations"
+_POSITIONED = (FACTS, INTERACTIONS, DELIVERIES)
+
+# Insert path: clickhouse-connect insert_arrow (Arrow IPC → Native on chdb via INSERT ... FROM
+# INFILE, HTTP body on a server). Measured on chdb 26.9 with 200k-row fact batches
+# (bench/sink.py --compare): insert_arrow median ~0.78M rows/s, INSERT ... SELECT * FROM
+# Python(arrow) ~0.74M rows/s — no gain, and Python() only exists on chdb and finds its
+# table by Python variable name. So one path for both targets.
+_INSERT_SETTINGS = {
+    "insert_deduplicate": 1,
+    "deduplicate_blocks_in_dependent_materialized_views": 1,
+    # chdb defaults async_insert=1; dedup tokens and "flushed means written" need sync inserts.
+    "async_insert": 0,
+}
+_CACHE_LIMIT = 500_000
+
+
+@dataclass
+class _Buffer:
+    """One table's pending records and their source positions."""
+
+    items: list[Any] = field(default_factory=list)
+    positions: list[Position | None] = field(default_factory=list)
+
+    def clear(self) -> None:
+        self.items.clear()
+        self.positions.clear()
+
+
+def batch_token(table: str, positions: Sequence[Position | None], ids: Iterable[str]) -> str:
+    """Dedup token for one table batch: its offset ranges per (topic, partition).
+
+    Records without a position contribute their ids, so a position-less batch (e.g. delivery
+    records) re-sent with the same content gets the same token.
+    """
+    ranges: dict[tuple[str, int], list[int]] = {}
+    loose = hashlib.sha256()
+    for pos, ident in zip(positions, ids, strict=True):
+        if pos is None:
+            loose.update(ident.encode() + b"\0")
+            continue
+        span = ranges.setdefault((pos.topic, pos.partition), [pos.offset, pos.offset, 0])
+        span[0] = min(span[0], pos.offset)
+        span[1] = max(span[1], pos.offset)
+        span[2] += 1
+    spec = ";".join(f"{t}/{p}/{a}-{b}/{n}" for (t, p), (a, b, n) in sorted(ranges.items()))
+    digest = hashlib.sha256(f"{table}|{spec}|{loose.hexdigest()}".encode()).hexdigest()
+    return f"{table}:{digest[:40]}"
+
+
+class ClickHouseSink:
+    """Batched, idempotent writer of Shinrai records into ClickHouse."""
+
+    def __init__(
+        self,
+        settings: ClickHouseSettings,
+        *,
+        database: str | None = None,
+        migrate: bool = True,
+        max_buffer_rows: int | None = None,
+        retries: int = 3,
+        backoff_s: float = 0.2,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        """Remember configuration only; ``setup()`` does the I/O.
+
+        ``max_buffer_rows`` is the hard limit beyond which ``add_*`` raises SinkBackpressure
+        (default: four batches). Transient errors are retried ``retries`` times with
+        exponential backoff starting at ``backoff_s``.
+        """
+        parse_url(settings.url)  # fail fast on a malformed URL, still no I/O
+        self._settings = settings
+        self._database = check_identifier(database or settings.database)
+        self._migrate = migrate
+        self._max_rows = max_buffer_rows or 4 * settings.batch_rows
+        self._retries = retries
+        self._backoff_s = backoff_s
+        self._clock = clock
+        self._sleep = sleep
+        self._client: ChClient | None = None
+        self._buffers = {name: _Buffer() for name in _POSITIONED}
+        self._first_add: float | None = None
+        self._high_water: dict[tuple[str, str, int], int] = {}
+        self._states: OrderedDict[str, obl.ObligationState] = OrderedDict()
+        self.skipped = 0
+        """Records dropped by ``add_*`` because they were already written (replay)."""
+
+    # ---- lifecycle ---------------------------------------------------------------------------
+
+    @property
+    def database(self) -> str:
+        """The target database name."""
+        return self._database
+
+    @property
+    def client(self) -> ChClient:
+        """The connected clickhouse-connect client (after ``setup()``)."""
+        if self._client is None:
+            raise SinkUnavailable("ClickHouse sink used before setup() or after close()")
+        return self._client
+
+    def setup(self) -> None:
+        """Connect, apply pending migrations (or check none are pending), load high-water marks."""
+        from sinks.clickhouse import migrate
+
+        client = connect(self._settings, database=self._database, create=self._migrate)
+        self._client = client
+        try:
+            if self._migrate:
+                applied = migrate.migrate(client, self._database)
+                if applied:
+                    log.info(
+                        "migrated", database=self._database, versions=[m.version for m in applied]
+                    )
+            else:
+                todo = migrate.pending(client, self._database, migrate.load())
+                if todo:
+                    raise SinkError(
+                        f"database {self._database} lacks migrations "
+                        f"{[m.version for m in todo]}; run `shinrai db migrate`"
+                    )
+            self._load_high_water()
+        except BaseException:
+            self.close()
+            raise
+        log.info(
+            "sink ready", target=parse_url(self._settings.url).describe(), database=self._database
+        )
+
+    def close(self) -> None:
+        """Close the connection; buffered records are NOT flushed (call ``flush()`` first)."""
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    def _load_high_water(self) -> None:
+        for table in _POSITIONED:
+            sql = (
+                f"SELECT topic, partition, max(offset) FROM {table} WHERE offset >= 0 "
+                "GROUP BY topic, partition"
+            )
+            result = self._call(partial(self.client.query, sql), f"high-water of {table}")
+            for topic, partition, offset in result.result_rows:
+                self._high_water[(table, str(topic), int(partition))] = int(offset)
+
+    # ---- buffering ---------------------------------------------------------------------------
+
+    @property
+    def buffered(self) -> int:
+        """Records waiting for ``flush()``."""
+        return sum(len(b.items) for b in self._buffers.values())
+
+    def should_flush(self) -> bool:
+        """True when the buffer reached ``batch_rows`` or its oldest record ``batch_age_s``."""
+        if self._first_add is None:
+            return False
+        if self.buffered >= self._settings.batch_rows:
+            return True
+        return self._clock() - self._first_add >= self._settings.batch_age_s
+
+    def _add(self, table: str, item: Any, position: Position | None) -> bool:
+        if position is not None:
+            mark = self._high_water.get((table, position.topic, position.partition))
+            if mark is not None and position.offset <= mark:
+                self.skipped += 1
+                return False
+        if self.buffered >= self._max_rows:
+            raise SinkBackpressure(
+                f"ClickHouse sink buffer holds {self.buffered} records (limit {self._max_rows}); "
+                "flush before adding more"
+            )
+        buf = self._buffers[table]
+        buf.items.append(item)
+        buf.positions.append(position)
+        if self._first_add is None:
+            self._first_add = self._clock()
+        return True
+
+    def add_fact(self, fact: Fact, position: Position | None = None) -> bool:
+        """Buffer one fact; False if it was already written (a replayed offset)."""
+        return self._add(FACTS, fact, position)
+
+    def add_interaction(self, event: InteractionEvent, position: Position | None = None) -> bool:
+        """Buffer one interaction event; False if it was already written."""
+        return self._add(INTERACTIONS, event, position)
+
+    def add_delivery(self, record: DeliveryRecord, position: Position | None = None) -> bool:
+        """Buffer one alert delivery attempt; False if it was already written."""
+        return self._add(DELIVERIES, record, position)
+
+    def add(
+        self, record: Fact | InteractionEvent | DeliveryRecord, position: Position | None = None
+    ) -> bool:
+        """Buffer any supported record (dispatch on its type)."""
+        if isinstance(record, Fact):
+            return self.add_fact(record, position)
+        if isinstance(record, InteractionEvent):
+            return self.add_interaction(record, position)
+        return self.add_delivery(record, position)
+
+    # ---- flushing ----------------------------------------------------------------------------
+
+    def flush(self) -> int:
+        """Write every buffer (one insert per table); return the number of records written.
+
+        On error the buffers are kept, so calling ``flush()`` again re-sends the same batches
+        with the same dedup tokens. Raises SinkUnavailable when the target is unreachable after
+        the retries, SinkError when ClickHouse rejects the data.
+        """
+        if self.buffered == 0:
+            self._first_add = None
+            return 0
+        facts = self._buffers[FACTS]
+        fact_items: list[Fact] = facts.items
+        keys = self._resolve_retractions(fact_items)
+        states = self._fold_obligations(fact_items, facts.positions)
+        fact_token = batch_token(FACTS, facts.positions, (f.fact_id for f in fact_items))
+        plan: list[tuple[str, Callable[[], pa.Table], str]] = []
+        if states:
+            plan.append(
+                (
+                    OBLIGATIONS,
+                    lambda: rows.obligations_table(list(states.values())),
+                    f"{OBLIGATIONS}:{fact_token}",
+                )
+            )
+        inter = self._buffers[INTERACTIONS]
+        if inter.items:
+            plan.append(
+                (
+                    INTERACTIONS,
+                    lambda: rows.interactions_table(inter.items, inter.positions),
+                    batch_token(INTERACTIONS, inter.positions, (e.event_id for e in inter.items)),
+                )
+            )
+        deliv = self._buffers[DELIVERIES]
+        if deliv.items:
+            ids = (f"{d.alert_id}|{d.attempt}|{d.at.isoformat()}" for d in deliv.items)
+            plan.append(
+                (
+                    DELIVERIES,
+                    lambda: rows.deliveries_table(deliv.items, deliv.positions),
+                    batch_token(DELIVERIES, deliv.positions, ids),
+                )
+            )
+        if fact_items:
+            # Last: the sla_facts high-water mark must never run ahead of derived obligations.
+            plan.append(
+                (FACTS, lambda: rows.facts_table(fact_items, facts.positions, keys), fact_token)
+            )
+        written = 0
+        for table, build, token in plan:
+            self._insert(table, build(), token)
+        for name, buf in self._buffers.items():
+            for pos in buf.positions:
+                if pos is not None:
+                    mark = (name, pos.topic, pos.partition)
+                    self._high_water[mark] = max(self._high_water.get(mark, -1), pos.offset)
+            written += len(buf.items)
+        self._remember(states)
+        for buf in self._buffers.values():
+            buf.clear()
+        self._first_add = None
+        return written
+
+    def _insert(self, table: str, data: pa.Table, token: str) -> None:
+        settings = {**_INSERT_SETTINGS, "insert_deduplication_token": token}
+        self._call(
+            lambda: self.client.insert_arrow(table, data, settings=settings),
+            f"insert {data.num_rows} rows into {table}",
+        )
+
+    def _call(self, fn: Callable[[], Any], what: str) -> Any:
+        """Run ``fn``, retrying transient errors with exponential backoff; translate failures."""
+        attempt = 0
+        while True:
+            try:
+                return fn()
+            except SinkError:
+                raise
+            except Exception as exc:
+                if attempt < self._retries and is_transient(exc):
+                    delay = self._backoff_s * (2**attempt)
+                    log.warning("transient ClickHouse error, retrying", what=what, delay_s=delay)
+                    self._sleep(delay)
+                    attempt += 1
+                    continue
+                raise translate(exc, what) from exc
+
+    # ---- derived rows ------------------------------------------------------------------------
+
+    def _resolve_retractions(self, facts: Sequence[Fact]) -> dict[str, RollupKey]:
+        """Rollup keys of every fact retracted in this batch (from the batch, else ClickHouse).
+
+        Retractions are rare, so a point lookup by the table's key (client_id, fact_id) is
+        cheaper than caching a key for every fact that passes through.
+        """
+        wanted = {
+            f.retracts: f.client_id for f in facts if f.kind is FactKind.RETRACTED and f.retracts
+        }
+        if not wanted:
+            return {}
+        found: dict[str, RollupKey] = {}
+        for fact in facts:
+            if fact.fact_id in wanted:
+                found[fact.fact_id] = RollupKey.of(fact)
+        missing = wanted.keys() - found.keys()
+        if missing:
+            result = self._call(
+                lambda: self.client.query(
+                    "SELECT fact_id, kind, at, channel, "
+                    "if(kind = 'speed_of_answer', call_outcome, outcome), answered_within_target "
+                    f"FROM {FACTS} WHERE client_id IN {{clients:Array(String)}} "
+                    "AND fact_id IN {ids:Array(String)}",
+                    parameters={
+                        "clients": sorted({wanted[m] for m in missing}),
+                        "ids": sorted(missing),
+                    },
+                ),
+                "look up retracted facts",
+            )
+            for fact_id, kind, at, channel, outcome, within in result.result_rows:
+                found[fact_id] = RollupKey(
+                    kind,
+                    rows.utc(at) or at,
+                    channel,
+                    outcome,
+                    None if within is None else bool(within),
+                )
+        return found
+
+    def _fold_obligations(
+        self, facts: Sequence[Fact], positions: Sequence[Position | None]
+    ) -> dict[str, obl.ObligationState]:
+        """Fold this batch's facts into obligation states; return the changed ones."""
+        relevant = [
+            (f, p)
+            for f, p in zip(facts, positions, strict=True)
+            if f.obligation_id is not None and f.kind in obl.OBLIGATION_KINDS
+        ]
+        if not relevant:
+            return {}
+        # Only a fact that is not an OPENED and whose obligation is not cached needs the stored
+        # state; an OPENED fact starts a state of its own.
+        unknown = {
+            f.obligation_id: f.client_id
+            for f, _ in relevant
+            if f.obligation_id is not None
+            and f.kind is not FactKind.OBLIGATION_OPENED
+            and f.obligation_id not in self._states
+        }
+        stored = self._load_states(unknown) if unknown else {}
+        changed: dict[str, obl.ObligationState] = {}
+        for fact, pos in relevant:
+            oid = fact.obligation_id
+            assert oid is not None
+            state = changed.get(oid) or self._states.get(oid) or stored.get(oid)
+            if pos is not None and state is not None and state.version >= pos.offset:
+                continue  # already folded into the stored state (replay after a partial flush)
+            version = pos.offset if pos is not None else (state.version + 1 if state else 0)
+            new = obl.apply(state, fact, version)
+            if new is not None and new is not state:
+                changed[oid] = new
+        for oid, state in stored.items():
+            self._states.setdefault(oid, state)  # read from ClickHouse: already true
+        return changed
+
+    def _load_states(self, wanted: dict[str, str]) -> dict[str, obl.ObligationState]:
+        result = self._call(
+            lambda: self.client.query(
+                f"SELECT {', '.join(rows.OBLIGATION_COLUMNS)} FROM {OBLIGATIONS} FINAL "
+                "WHERE client_id IN {clients:Array(String)} "
+                "AND obligation_id IN {ids:Array(String)}",
+                parameters={"clients": sorted(set(wanted.values())), "ids": sorted(wanted)},
+            ),
+            "load obligation states",
+        )
+        return {
+            row["obligation_id"]: rows.obligation_from_row(row) for row in result.named_results()
+        }
+
+    def _remember(self, states: dict[str, obl.ObligationState]) -> None:
+        """After a successful flush: cache the new obligation states (bounded LRU)."""
+        for oid, state in states.items():
+            self._states[oid] = state
+            self._states.move_to_end(oid)
+        while len(self._states) > _CACHE_LIMIT:
+            self._states.popitem(last=False)
+
+    # ---- directory ---------------------------------------------------------------------------
+
+    def upsert_clients(self, clients: Sequence[Client], version: int) -> None:
+        """Write the client directory now (rows at ``version``; the highest version wins)."""
+        if not clients:
+            return
+        table = rows.clients_table(clients, version)
+        digest = hashlib.sha256(
+            "|".join(c.model_dump_json() for c in clients).encode() + str(version).encode()
+        ).hexdigest()
+        self._insert("clients", table, f"clients:{digest[:40]}")
