@@ -105,19 +105,20 @@ def _message_event(
     list_bulk_is_auto_reply: bool,
 ) -> ParseResult:
     msg = email.message_from_bytes(raw, policy=default_policy)
-    assert isinstance(msg, EmailMessage)  # guaranteed by policy=default; narrows the type
+    if not isinstance(msg, EmailMessage):  # policy=default always builds one; narrows the type
+        return Rejected("message: not parseable as an e-mail message", origin, raw)
 
-    sender = real_sender(msg)
-    if sender is None:
-        return Rejected("From: missing or without a usable address", origin, raw)
-
+    problems: list[str] = []
     date_text = header_text(msg, "Date")
     occurred_at = parse_date(date_text) or received_date(msg) or from_line_date(from_line)
     if occurred_at is None:
         shown = "missing" if date_text is None else f"unparseable {clean(date_text)[:80]!r}"
-        return Rejected(
-            f"Date: {shown}, and no usable Received or mbox From_ line date", origin, raw
-        )
+        problems.append(f"Date: {shown}, and no usable Received or mbox From_ line date")
+    sender = real_sender(msg)
+    if sender is None:
+        problems.append("From: missing or without a usable address")
+    if occurred_at is None or sender is None:
+        return Rejected("; ".join(problems), origin, raw)
 
     root, own_id = thread_root(msg)
     subject_text = header_text(msg, "Subject")
