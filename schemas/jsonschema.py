@@ -1,0 +1,54 @@
+"""JSON Schema files generated from the canonical models, for producers in other languages.
+
+The files live in ``schemas/json/``; ``shinrai schemas export`` rewrites them and a unit test
+fails when they are stale, so the published contract never drifts from the code.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from schemas.alerts import Alert
+from schemas.calendars import BusinessCalendar
+from schemas.directory import ClientDirectory
+from schemas.events import ClientPolicyChanged, InteractionEvent
+from schemas.facts import Fact
+from schemas.policies import SlaPolicy
+
+SCHEMA_DIR = Path(__file__).resolve().parent / "json"
+
+EXPORTED: dict[str, type[BaseModel]] = {
+    "interaction-event": InteractionEvent,
+    "client-policy-changed": ClientPolicyChanged,
+    "fact": Fact,
+    "alert": Alert,
+    "client-directory": ClientDirectory,
+    "sla-policy": SlaPolicy,
+    "business-calendar": BusinessCalendar,
+}
+
+
+def render(model: type[BaseModel]) -> str:
+    """The JSON Schema of ``model`` (validation mode) as stable, pretty JSON text."""
+    schema = model.model_json_schema(mode="validation")
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    return json.dumps(schema, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def expected_files() -> dict[str, str]:
+    """File name -> content for every exported model."""
+    return {f"{name}.v1.schema.json": render(model) for name, model in EXPORTED.items()}
+
+
+def export(directory: Path = SCHEMA_DIR) -> list[Path]:
+    """(Re)write every schema file; return the paths written."""
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, text in expected_files().items():
+        path = directory / name
+        path.write_text(text, encoding="utf-8")
+        written.append(path)
+    return written

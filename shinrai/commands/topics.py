@@ -1,0 +1,47 @@
+"""``shinrai topics create|list``: the topics defined in streams/topics.py."""
+
+from __future__ import annotations
+
+import click
+
+from shinrai.errors import KafkaUnavailable
+
+
+@click.group()
+def command() -> None:
+    """Manage Shinrai's Kafka topics (names, partitions, cleanup and retention from streams/topics.py)."""
+
+
+command.name = "topics"
+
+
+@command.command()
+@click.option("--partitions", type=int, default=None, help="Default partitions for data topics.")
+def create(partitions: int | None) -> None:
+    """Create every Shinrai topic that does not exist yet (idempotent)."""
+    from shinrai.settings import Settings
+    from streams.topic_admin import ensure_topics
+
+    kafka = Settings().kafka
+    if partitions is not None:
+        kafka = kafka.model_copy(update={"topic_partitions": partitions})
+    try:
+        results = ensure_topics(kafka)
+    except KafkaUnavailable as exc:
+        raise click.ClickException(str(exc)) from exc
+    for r in results:
+        state = "created" if r.created else "exists "
+        click.echo(f"{state} {r.name} ({r.partitions} partitions)")
+
+
+@command.command(name="list")
+def list_() -> None:
+    """List the topic definitions: name, key, cleanup policy, retention."""
+    from streams.topics import ALL_TOPICS
+
+    for spec in ALL_TOPICS:
+        retention = "infinite" if spec.retention_ms is None else f"{spec.retention_ms // 86_400_000}d"
+        click.echo(
+            f"{spec.name:20} key={spec.key:12.12} cleanup={spec.cleanup_policy:8} "
+            f"retention={retention:9} {spec.description}"
+        )

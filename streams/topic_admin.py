@@ -1,0 +1,72 @@
+"""Create and describe the topics of ``streams.topics`` (kafka-python admin client)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from shinrai.errors import KafkaUnavailable
+from shinrai.kafka_config import client_config
+from shinrai.settings import KafkaSettings
+from streams.topics import ALL_TOPICS, TopicSpec
+
+
+@dataclass(frozen=True, slots=True)
+class TopicResult:
+    """The outcome for one topic: created now, or already there (with its partition count)."""
+
+    name: str
+    created: bool
+    partitions: int
+
+
+def ensure_topics(
+    settings: KafkaSettings, specs: Iterable[TopicSpec] = ALL_TOPICS, *, suffix: str = ""
+) -> list[TopicResult]:
+    """Create every topic that does not exist yet; leave existing ones as they are (idempotent).
+
+    ``suffix`` is appended to every name (tests use it to get private topics on a shared broker).
+    """
+    from kafka import KafkaAdminClient
+    from kafka.admin import NewTopic
+    from kafka.errors import KafkaError, TopicAlreadyExistsError
+
+    try:
+        admin = KafkaAdminClient(**client_config(settings), client_id="shinrai-admin")
+    except (KafkaError, OSError) as exc:
+        raise KafkaUnavailable(f"Kafka at {settings.bootstrap} is unreachable: {exc}") from exc
+    try:
+        specs = list(specs)
+        existing = set(admin.list_topics())
+        wanted = [
+            NewTopic(
+                name=spec.name + suffix,
+                num_partitions=spec.partitions or settings.topic_partitions,
+                replication_factor=settings.replication_factor,
+                topic_configs=spec.config(),
+            )
+            for spec in specs
+            if spec.name + suffix not in existing
+        ]
+        created: set[str] = set()
+        for topic in wanted:  # one by one: a concurrent creator must not fail the others
+            try:
+                admin.create_topics([topic])
+                created.add(topic.name)
+            except TopicAlreadyExistsError:
+                pass
+        names = [spec.name + suffix for spec in specs]
+        # Metadata of a just-created topic can lag a moment: re-describe until every topic has
+        # its partitions (bounded, so a broken cluster still answers).
+        deadline = time.monotonic() + settings.request_timeout_s
+        while True:
+            described = {d["name"]: len(d["partitions"]) for d in admin.describe_topics(names)}
+            if all(described.get(n) for n in names) or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        return [TopicResult(name, name in created, described.get(name, 0)) for name in names]
+    except KafkaError as exc:
+        raise KafkaUnavailable(f"creating topics on {settings.bootstrap} failed: {exc}") from exc
+    finally:
+        admin.close()

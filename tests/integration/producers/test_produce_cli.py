@@ -1,0 +1,104 @@
+"""``shinrai produce --format jsonl`` against the real broker: keys, partitions, DLQ, rejects."""
+
+from __future__ import annotations
+
+import base64
+from collections import defaultdict
+from collections.abc import Callable
+from pathlib import Path
+
+import orjson
+import pytest
+from click.testing import CliRunner
+
+from schemas.base import decode
+from schemas.deadletter import ORIGIN, REASON, SOURCE
+from schemas.events import InteractionEvent
+from shinrai.cli import main
+from tests.integration.producers.conftest import Record
+from tests.unit.producers.factories import jsonl, make_event
+
+pytestmark = pytest.mark.integration
+
+CLIENTS = ("acme", "globex", "initech", "umbrella", "hooli")
+# A line that is valid JSON but misses a required field (occurred_at).
+BAD_LINE = (
+    b'{"event_id":"bad-1","channel":"email","kind":"message","direction":"inbound",'
+    b'"recorded_at":"2024-04-01T09:00:00+00:00","client_id":"acme"}'
+)
+
+
+def _input_file(tmp_path: Path) -> tuple[Path, list[InteractionEvent]]:
+    events = [make_event(n, CLIENTS[n % len(CLIENTS)]) for n in range(60)]
+    events += [make_event(n, None) for n in range(3)]
+    body = jsonl(events[:30]) + BAD_LINE + b"\n" + jsonl(events[30:])
+    body += jsonl(events[:2])  # the same event ids again: duplicates, produced once
+    path = tmp_path / "events.jsonl"
+    path.write_bytes(body)
+    return path, events
+
+
+def test_produce_jsonl_to_kafka(
+    tmp_path: Path,
+    broker: str,
+    make_topic: Callable[..., str],
+    read_topic: Callable[..., list[Record]],
+) -> None:
+    path, events = _input_file(tmp_path)
+    topic = make_topic("interactions", partitions=4)
+    dlq = make_topic("dlq")
+    rejects = tmp_path / "rejects.jsonl"
+
+    result = CliRunner().invoke(
+        main,
+        ["produce", str(path), "--format", "jsonl", "--topic", topic, "--dlq-topic", dlq]
+        + ["--rejects", str(rejects), "--json", "--no-progress"],
+        env={"SHINRAI_KAFKA__BOOTSTRAP": broker},
+    )
+    assert result.exit_code == 0, result.output
+    summary = orjson.loads(result.stdout)
+    assert summary["produced"] == len(events)
+    assert summary["duplicates"] == 2
+    assert summary["rejected"] == 1
+    assert summary["unknown_client"] == 3
+
+    records = read_topic(topic, len(events))
+    assert len(records) == len(events)
+    got = {decode(InteractionEvent, r.value or b"") for r in records}
+    assert got == set(events)
+
+    partitions_of_key: dict[bytes | None, set[int]] = defaultdict(set)
+    for record in records:
+        event = decode(InteractionEvent, record.value or b"")
+        assert record.key == (event.client_id or "_unknown").encode()
+        partitions_of_key[record.key].add(record.partition)
+    assert all(len(parts) == 1 for parts in partitions_of_key.values()), partitions_of_key
+    assert set(partitions_of_key) == {c.encode() for c in CLIENTS} | {b"_unknown"}
+    # Six keys over four partitions: the keys really are spread, not all on one partition.
+    assert len({p for parts in partitions_of_key.values() for p in parts}) > 1
+
+    dead = read_topic(dlq, 1)
+    assert len(dead) == 1
+    assert dead[0].value == BAD_LINE
+    assert b"occurred_at" in dead[0].headers[REASON]
+    assert dead[0].headers[SOURCE] == b"produce:jsonl"
+    assert dead[0].headers[ORIGIN] == b"events.jsonl:31"
+
+    lines = rejects.read_bytes().splitlines()
+    assert len(lines) == 1
+    reject = orjson.loads(lines[0])
+    assert base64.b64decode(reject["raw_base64"]) == BAD_LINE
+    assert reject["origin"] == "events.jsonl:31"
+    assert reject["reason"].startswith("occurred_at: ")
+
+
+def test_produce_fails_loudly_without_broker(tmp_path: Path) -> None:
+    path, _ = _input_file(tmp_path)
+    result = CliRunner().invoke(
+        main,
+        ["produce", str(path), "--format", "jsonl", "--no-progress"],
+        # Nothing listens on port 1: the run must fail with exit 1, not hang or report success.
+        env={"SHINRAI_KAFKA__BOOTSTRAP": "127.0.0.1:1", "SHINRAI_KAFKA__REQUEST_TIMEOUT_S": "2"},
+    )
+    assert result.exit_code == 1
+    assert "Kafka" in result.stderr
