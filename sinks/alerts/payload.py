@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, Field
+from pydantic import AwareDatetime, ConfigDict, Field
 
 from schemas.alerts import Alert, AlertLevel
 from schemas.base import Frozen
@@ -39,6 +39,9 @@ class Recipient(StrEnum):
 class AlertRouting(Frozen):
     """Who the alert is for; the receiver decides how to reach them."""
 
+    # Every field is always serialised, so the published schema marks every field required.
+    model_config = ConfigDict(json_schema_serialization_defaults_required=True)
+
     owner: str | None = Field(description="The client's account owner (e-mail); null if unknown")
     escalation_contact: str | None = Field(description="The client's escalation contact, if any")
     recipients: tuple[Recipient, ...] = Field(
@@ -48,6 +51,8 @@ class AlertRouting(Frozen):
 
 class AlertPayload(Frozen):
     """Version 1 of the JSON body POSTed to alert webhooks."""
+
+    model_config = ConfigDict(json_schema_serialization_defaults_required=True)
 
     payload_version: Literal[1] = Field(default=PAYLOAD_VERSION, description="Contract version")
     idempotency_key: str = Field(
@@ -105,9 +110,23 @@ def build_payload(
     )
 
 
+def _open_objects(node: Any) -> Any:
+    # The model forbids extra fields (our own typo guard), but the published contract must let
+    # receivers accept fields added later within v1, so "additionalProperties: false" is dropped.
+    if isinstance(node, dict):
+        return {
+            key: _open_objects(value)
+            for key, value in node.items()
+            if not (key == "additionalProperties" and value is False)
+        }
+    if isinstance(node, list):
+        return [_open_objects(item) for item in node]
+    return node
+
+
 def payload_json_schema() -> dict[str, Any]:
     """The JSON Schema of the v1 payload, exactly as committed in docs/alert-payload.schema.json."""
-    schema = AlertPayload.model_json_schema(mode="serialization")
+    schema = _open_objects(AlertPayload.model_json_schema(mode="serialization"))
     return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": SCHEMA_ID, **schema}
 
 

@@ -54,7 +54,7 @@ def redact_url(url: str) -> str:
 class WebhookTarget(BaseModel):
     """One webhook endpoint and the body format it expects."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
 
     url: str = Field(description="http(s) URL the alert is POSTed to")
     format: Literal["json", "slack"] = Field(
@@ -77,7 +77,7 @@ class RoutingConfig(BaseModel):
     Not strict, so it can be loaded from YAML/JSON where levels and roles are plain strings.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
 
     default: WebhookTarget | None = Field(
         default=None, description="Catch-all target for people without their own, unknown clients"
