@@ -23,10 +23,10 @@ from __future__ import annotations
 
 import hashlib
 import time
-from functools import partial
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from schemas.directory import Client

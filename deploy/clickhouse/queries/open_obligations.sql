@@ -1,0 +1,26 @@
+-- Obligations still owed at `now` (open, or breached and not yet answered), soonest deadline
+-- first, with the seconds left until the deadline (negative once overdue).
+-- Parameters: now DateTime64(6, 'UTC').
+SELECT
+    o.obligation_id AS obligation_id,
+    o.client_id AS client_id,
+    c.name AS client_name,
+    c.owner AS owner,
+    o.kind AS kind,
+    o.channel AS channel,
+    o.thread_key AS thread_key,
+    o.status AS status,
+    o.opened_at AS opened_at,
+    o.deadline AS deadline,
+    dateDiff('microsecond', {now:DateTime64(6, 'UTC')}, o.deadline) / 1000000 AS seconds_left
+FROM
+(
+    SELECT obligation_id, client_id, kind, channel, thread_key, status, opened_at, deadline
+    FROM obligations FINAL
+    WHERE status IN ('open', 'breached') AND opened_at <= {now:DateTime64(6, 'UTC')}
+) AS o
+LEFT JOIN
+(
+    SELECT client_id, name, owner FROM clients FINAL
+) AS c ON c.client_id = o.client_id
+ORDER BY o.deadline, o.obligation_id

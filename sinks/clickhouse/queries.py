@@ -1,0 +1,66 @@
+"""Named dashboard queries: ``deploy/clickhouse/queries/<name>.sql``, run with bound parameters.
+
+Every dashboard we ship (Grafana, the built-in page, the CLI) runs these files, so a number
+means the same thing everywhere. Parameters use ClickHouse server-side binding
+(``{name:Type}`` in the SQL), never string formatting. Table names are unqualified: the client's
+database (``connect(..., database=...)``) decides which database is read.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from shinrai.errors import ConfigError
+from shinrai.settings import REPO_ROOT
+from sinks.clickhouse.client import translate
+from sinks.clickhouse.rows import utc
+
+if TYPE_CHECKING:
+    from clickhouse_connect.driver.client import Client
+
+QUERIES_DIR = REPO_ROOT / "deploy" / "clickhouse" / "queries"
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+_PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*):")
+
+
+def names(directory: Path = QUERIES_DIR) -> list[str]:
+    """The available query names, sorted."""
+    return sorted(p.stem for p in directory.glob("*.sql"))
+
+
+@cache
+def load(name: str, directory: Path = QUERIES_DIR) -> str:
+    """The SQL text of query ``name`` (comments kept: they document the parameters)."""
+    path = directory / f"{name}.sql"
+    if not _NAME.match(name) or not path.is_file():
+        raise ConfigError(f"unknown query {name!r}; known: {', '.join(names(directory))}")
+    return path.read_text("utf-8")
+
+
+def parameters(name: str) -> list[str]:
+    """Names of the parameters query ``name`` binds, in first-use order."""
+    return list(dict.fromkeys(_PARAM.findall(load(name))))
+
+
+def run_query(client: Client, name: str, **params: Any) -> list[dict[str, Any]]:
+    """Run query ``name`` with ``params``; rows as dicts, datetimes aware (UTC).
+
+    A missing or unexpected parameter is a ConfigError (ClickHouse would otherwise complain
+    about an unbound substitution with a less helpful message).
+    """
+    sql = load(name)
+    expected = set(parameters(name))
+    if set(params) != expected:
+        raise ConfigError(f"query {name} takes parameters {sorted(expected)}, got {sorted(params)}")
+    try:
+        result = client.query(sql, parameters=params)
+    except Exception as exc:
+        raise translate(exc, f"query {name}") from exc
+    return [
+        {k: utc(v) if isinstance(v, datetime) else v for k, v in row.items()}
+        for row in result.named_results()
+    ]
