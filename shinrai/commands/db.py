@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import click
 
 if TYPE_CHECKING:
+    from shinrai.settings import ClickHouseSettings
 
 
 def _settings(url: str | None, database: str | None) -> ClickHouseSettings:
