@@ -71,7 +71,8 @@ def test_missed_call_opens_callback_fulfilled_by_a_short_answered_callback() -> 
             call("miss", f"{TUE}T10:00", IN, CallOutcome.MISSED, wait=25),
             email("mail", f"{TUE}T10:05", IN),
             call("back", f"{TUE}T10:40", OUT, CallOutcome.ANSWERED, duration=20),
-        ]
+        ],
+        until=f"{TUE}T23:00",
     )
     opened = of_kind(facts, FactKind.OBLIGATION_OPENED)
     assert [o.obligation_kind for o in opened] == [
@@ -123,7 +124,8 @@ def test_email_fulfilled_by_held_meeting_with_client_attendee() -> None:
             ),
             other("m1", f"{TUE}T12:00", Kind.MEETING, OUT, channel=Channel.MEETING, flags=held),
             email("c", f"{TUE}T12:30", IN, thread="tc"),
-        ]
+        ],
+        until=f"{TUE}T23:00",
     )
     done = of_kind(facts, FactKind.FULFILLED)
     # A meeting without a client attendee answers nothing; the held one answers both threads
@@ -212,7 +214,8 @@ def test_no_reply_needed_waives_the_thread_and_nothing_else() -> None:
                 channel=Channel.EMAIL,
                 thread="ta",
             ),
-        ]
+        ],
+        until=f"{TUE}T23:00",
     )
     waived = only(facts, FactKind.WAIVED)
     assert waived.thread_key == "ta"
