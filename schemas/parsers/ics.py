@@ -117,6 +117,10 @@ def _parse(
     except Exception as exc:
         yield reject(name, data, "calendar", f"unparseable: {type(exc).__name__}: {exc}")
         return
+    if not calendars and b"BEGIN:VCALENDAR" in data.upper():
+        # icalendar returns nothing (no error) when BEGIN/END do not balance: say so.
+        yield reject(name, data, "calendar", "no complete VCALENDAR (unbalanced BEGIN/END)")
+        return
     for number, calendar in enumerate(calendars):
         for occurrence in _expand(calendar, f"{name}#calendar {number}", window_start, window_end):
             if isinstance(occurrence, Rejected):
