@@ -287,7 +287,7 @@ class ClickHouseSink:
             )
         deliv = self._buffers[DELIVERIES]
         if deliv.items:
-            ids = (f"{d.alert_id}|{d.attempt}|{d.at.isoformat()}" for d in deliv.items)
+            ids = (f"{d.alert_id}|{d.target}|{d.attempt}|{d.at.isoformat()}" for d in deliv.items)
             plan.append(
                 (
                     DELIVERIES,

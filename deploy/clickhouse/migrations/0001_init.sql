@@ -147,7 +147,7 @@ CREATE TABLE IF NOT EXISTS {db}.alert_deliveries
     offset Int64
 )
 ENGINE = ReplacingMergeTree
-ORDER BY (alert_id, attempt, at)
+ORDER BY (alert_id, target, attempt)
 SETTINGS non_replicated_deduplication_window = 1000;
 
 -- Trust ladder history, fed from TRUST_CHANGED facts.
