@@ -32,7 +32,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from schemas.base import validation_errors
-from schemas.events import Channel, Direction, Flag, InteractionEvent, Kind
+from schemas.events import Channel, Flag, InteractionEvent, Kind
 from schemas.parsers._common import files
 from schemas.parsers.base import Parsed, ParseResult, Rejected
 from schemas.parsers.email_headers import (
@@ -132,11 +132,9 @@ def _message_event(
 
     recipients = [addr for _, addr in addresses(msg, "To", "Cc")]
     direction, client_id, counterpart = resolver.direction_for_email(sender[1], recipients)
-    staff: str | None = None
-    if direction in (Direction.OUTBOUND, Direction.INTERNAL):
-        staff = sender[1]
-    elif direction is Direction.INBOUND:
-        staff = next((a for a in recipients if resolver.is_staff_email(a)), None)
+    # Our side: the sender when it is one of us, else the first of us among the recipients.
+    staff_side = [sender[1], *recipients] if resolver.is_staff_email(sender[1]) else recipients
+    staff = next((a for a in staff_side if resolver.is_staff_email(a)), None)
 
     flags: frozenset[Flag] = frozenset(
         automation_flags(msg, list_bulk_is_auto_reply=list_bulk_is_auto_reply)
