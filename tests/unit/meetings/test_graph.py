@@ -81,4 +81,5 @@ def test_cancelled_excluded_client_and_held(tmp_path: Path) -> None:
     assert event.occurred_at == datetime(2024, 3, 1, 1, tzinfo=UTC)  # 10:00 JST
     assert event.flags == {Flag.CLIENT_ATTENDEE, Flag.HELD}
     assert event.client_id == "acme"
+    assert isinstance(results[1], Rejected)
     assert json.loads(results[1].raw)["id"] == "AAA3"

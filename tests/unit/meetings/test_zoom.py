@@ -22,7 +22,7 @@ EMPTY = Resolver(ClientDirectory())
 
 def _payloads() -> list[dict[str, Any]]:
     path = data_dir("meetings/zoom-capture") / "zoom_webhook_sequence_2022-03-23.json"
-    payloads = json.loads(path.read_text())
+    payloads: list[dict[str, Any]] = json.loads(path.read_text())
     assert [p["event"] for p in payloads] == [  # PROVENANCE.md: delivery order
         "meeting.started",
         "meeting.participant_joined",
