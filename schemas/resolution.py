@@ -130,6 +130,17 @@ def _address(raw: str) -> str | None:
     return f"{local}@{domain.rstrip('.')}"
 
 
+# Second-level labels of country-code public suffixes (co.uk, com.br, ne.jp, ...). A full Public
+# Suffix List would be exact; this is enough to keep "yahoo.*" from matching "yahoo.acme.com".
+_SECOND_LEVEL = frozenset({"co", "com", "ne", "or", "net", "org", "ac", "gov", "edu", "go"})
+
+
+def _public_suffix_like(rest: str) -> bool:
+    """True for "com", "fr", "co.jp", "com.br"; false for "acme.com" or deeper names."""
+    labels = rest.split(".")
+    return len(labels) == 1 or (len(labels) == 2 and labels[0] in _SECOND_LEVEL)
+
+
 def _domain(address: str) -> str:
     return address.rpartition("@")[2]
 
@@ -193,8 +204,8 @@ class Resolver:
         domain = domain.lower().rstrip(".")
         if domain in self._free_exact:
             return True
-        first, dot, _rest = domain.partition(".")
-        return bool(dot) and first in self._free_labels
+        first, dot, rest = domain.partition(".")
+        return bool(dot) and first in self._free_labels and _public_suffix_like(rest)
 
     def client_for_email(self, address: str) -> str | None:
         """The client id of ``address`` (bare or "Name <addr>"), or None when unknown/ambiguous."""
@@ -207,6 +218,8 @@ class Resolver:
         if self.is_free_mail(domain):
             return None  # free mail: full address only
         for candidate in _parents(domain):
+            if self.is_free_mail(candidate):
+                return None  # e.g. a subdomain of a free-mail provider
             if candidate in self._by_domain:
                 return self._by_domain[candidate]
         return None

@@ -74,6 +74,10 @@ def test_free_mail_wildcards(resolver: Resolver) -> None:
     assert resolver.is_free_mail("hotmail.fr")
     assert not resolver.is_free_mail("acme.co.jp")
     assert not resolver.is_free_mail("notyahoo.com")
+    # The wildcard stands for a public suffix only, not for someone else's domain.
+    assert not resolver.is_free_mail("live.acme.co.jp")
+    assert not resolver.is_free_mail("outlook.acme.com")
+    assert resolver.is_free_mail("outlook.com.br")
 
 
 def test_free_mail_domain_listed_on_a_client_still_does_not_resolve_by_domain() -> None:
@@ -83,6 +87,7 @@ def test_free_mail_domain_listed_on_a_client_still_does_not_resolve_by_domain() 
         clients=(Client(client_id="c", name="C", domains=("gmail.com",), owner="o@us.example"),)
     )
     assert Resolver(directory).client_for_email("anyone@gmail.com") is None
+    assert Resolver(directory).client_for_email("anyone@eu.gmail.com") is None
 
 
 def test_unknown_and_ambiguous_stay_none(resolver: Resolver) -> None:
