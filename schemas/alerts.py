@@ -34,7 +34,7 @@ def alert_id_for(subject_id: str, level: str) -> str:
 class Alert(Frozen):
     """One alert to deliver; ``alert_id`` doubles as the webhook Idempotency-Key."""
 
-    schema_version: Literal[1] = SCHEMA_VERSION
+    schema_version: Literal[1] = 1
     alert_id: str = Field(min_length=1, max_length=128)
     level: AlertLevel
     client_id: str

@@ -39,7 +39,7 @@ def _default_week() -> dict[int, tuple[TimeInterval, ...]]:
 class BusinessCalendar(Frozen):
     """When a client's clock runs: weekly hours in an IANA zone, minus holidays."""
 
-    schema_version: Literal[1] = SCHEMA_VERSION
+    schema_version: Literal[1] = 1
     calendar_id: str = Field(min_length=1, max_length=128)
     timezone: str = Field(description="IANA time zone, e.g. Asia/Tokyo")
     always_open: bool = Field(default=False, description="24x7: every instant is business time")

@@ -69,7 +69,7 @@ class Contact(Frozen):
 class Client(Frozen):
     """An organisation we serve."""
 
-    schema_version: Literal[1] = SCHEMA_VERSION
+    schema_version: Literal[1] = 1
     client_id: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:-]+$")
     name: str = Field(min_length=1, max_length=256)
     domains: Domains = ()
@@ -93,7 +93,7 @@ class StaffDirectory(Frozen):
 class ClientDirectory(Frozen):
     """Clients, our staff, and the policies and calendars clients refer to by id."""
 
-    schema_version: Literal[1] = SCHEMA_VERSION
+    schema_version: Literal[1] = 1
     clients: tuple[Client, ...] = ()
     staff: StaffDirectory = Field(default_factory=StaffDirectory)
     policies: tuple[SlaPolicy, ...] = Field(default_factory=lambda: (SlaPolicy.default(),))

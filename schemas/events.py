@@ -73,7 +73,7 @@ class Flag(StrEnum):
 class InteractionEvent(Frozen):
     """One immutable interaction between us and a client, keyed on Kafka by ``client_id``."""
 
-    schema_version: Literal[1] = SCHEMA_VERSION
+    schema_version: Literal[1] = 1
     type: Literal["interaction"] = "interaction"
     event_id: NonEmpty = Field(description="Stable id: the same real-world event always maps to it")
     channel: Channel
@@ -117,7 +117,7 @@ class InteractionEvent(Frozen):
 class ClientPolicyChanged(Frozen):
     """A client's policy and/or calendar changed at ``occurred_at`` (an event like any other)."""
 
-    schema_version: Literal[1] = SCHEMA_VERSION
+    schema_version: Literal[1] = 1
     type: Literal["policy_changed"] = "policy_changed"
     event_id: NonEmpty
     client_id: NonEmpty

@@ -65,7 +65,7 @@ class TrustLevel(StrEnum):
 class Fact(Frozen):
     """One SLA fact. ``at`` is the event-time instant the fact holds from."""
 
-    schema_version: Literal[1] = SCHEMA_VERSION
+    schema_version: Literal[1] = 1
     fact_id: str = Field(min_length=1, max_length=128)
     kind: FactKind
     client_id: str

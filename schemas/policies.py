@@ -87,7 +87,7 @@ class TrustLadderRules(Frozen):
 class SlaPolicy(Frozen):
     """A client's response standard. ``version`` increases with every change; facts carry it."""
 
-    schema_version: Literal[1] = SCHEMA_VERSION
+    schema_version: Literal[1] = 1
     policy_id: str = Field(min_length=1, max_length=128)
     version: int = Field(default=1, ge=1)
     first_response: DeadlineRule = Field(default_factory=SameDayOrNextMorning)

@@ -58,6 +58,24 @@ class AlertSettings(BaseModel):
     max_age_s: float = Field(default=3600.0, gt=0, description="Dead-letter an alert older than this")
 
 
+class WorkerSettings(BaseModel):
+    """The Faust worker (``shinrai worker``)."""
+
+    app_id: str = Field(default="shinrai", description="Faust app id = consumer group prefix")
+    data_dir: Path = Field(default=REPO_ROOT / ".data" / "worker", description="RocksDB tables")
+    store: str = Field(default="rocksdb://", description="Faust table store (memory:// in tests)")
+    allowed_lateness_s: float = Field(
+        default=0.5,
+        ge=0,
+        description="Live event-time lateness; later events take the engine's correction path",
+    )
+    tick_interval_s: float = Field(default=0.2, gt=0, description="Deadline index resolution")
+    metrics_port: int | None = Field(default=9464, description="Prometheus /metrics; None = off")
+    web_port: int = Field(default=6066, description="Faust web / dashboard port")
+    run_clickhouse_sink: bool = True
+    run_alert_sink: bool = True
+
+
 class Settings(BaseSettings):
     """All Shinrai configuration."""
 
@@ -69,5 +87,6 @@ class Settings(BaseSettings):
     local_kafka: LocalKafkaSettings = Field(default_factory=LocalKafkaSettings)
     clickhouse: ClickHouseSettings = Field(default_factory=ClickHouseSettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
+    worker: WorkerSettings = Field(default_factory=WorkerSettings)
     log_level: str = "INFO"
     log_json: bool = Field(default=False, description="JSON log lines (default: human console)")
