@@ -47,14 +47,16 @@ def read_events_jsonl(lines: Iterable[bytes | str]) -> Iterator[Event | Rejected
     each bad field) per invalid one; blank lines are skipped; never raises for a bad line.
     """
     for line_no, line in enumerate(lines, start=1):
-        raw = line.encode() if isinstance(line, str) else line
+        raw = (line.encode() if isinstance(line, str) else line).rstrip(b"\r\n")
         if not raw.strip():
             continue
         try:
             yield _INPUT.validate_json(raw)
         except ValidationError as exc:
+            # Field paths start with the union tag ("interaction.direction"): it says which
+            # model the line was checked against, so it stays.
             reason = "; ".join(f"{f}: {r}" for f, r in validation_errors(exc))
-            yield RejectedLine(line_no, reason or str(exc), raw.rstrip(b"\r\n"))
+            yield RejectedLine(line_no, reason or str(exc), raw)
 
 
 def replay(
