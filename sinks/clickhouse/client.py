@@ -133,11 +133,19 @@ def connect(
         client = clickhouse_connect.get_client(**kwargs)
     except Exception as exc:
         raise translate(exc, f"connect {target.describe()}") from exc
+    missing: SinkError | None = None
     try:
         if create:
             client.command(f"CREATE DATABASE IF NOT EXISTS `{db}`")
+        elif not client.query(
+            "SELECT count() FROM system.databases WHERE name = {db:String}", parameters={"db": db}
+        ).result_rows[0][0]:
+            missing = SinkError(f"database {db} does not exist; run `shinrai db migrate`")
         client.database = db
     except Exception as exc:
         client.close()
         raise translate(exc, f"use database {db} on {target.describe()}") from exc
+    if missing is not None:
+        client.close()
+        raise missing
     return client

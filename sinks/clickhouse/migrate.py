@@ -36,7 +36,8 @@ _LEDGER = """CREATE TABLE IF NOT EXISTS `{db}`.schema_migrations
     applied_at DateTime64(3, 'UTC')
 )
 ENGINE = ReplacingMergeTree
-ORDER BY version"""
+ORDER BY version
+SETTINGS non_replicated_deduplication_window = 100"""
 
 
 @dataclass(frozen=True)
@@ -75,10 +76,16 @@ def load(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
 
 
 def applied(client: Client, database: str) -> dict[int, str]:
-    """version -> checksum of the migrations already applied to ``database``."""
+    """version -> checksum of the migrations already applied to ``database`` (creates nothing)."""
     db = check_identifier(database)
     try:
-        client.command(_LEDGER.format(db=db))
+        exists = client.query(
+            "SELECT count() FROM system.tables WHERE database = {db:String} "
+            "AND name = 'schema_migrations'",
+            parameters={"db": db},
+        ).result_rows[0][0]
+        if not exists:
+            return {}
         rows = client.query(
             f"SELECT version, argMax(checksum, applied_at) FROM `{db}`.schema_migrations "
             "GROUP BY version"
@@ -107,6 +114,11 @@ def migrate(
     """Apply pending migrations in order; return the ones applied (empty when up to date)."""
     db = check_identifier(database)
     todo = pending(client, db, load() if migrations is None else migrations)
+    if todo:
+        try:
+            client.command(_LEDGER.format(db=db))
+        except Exception as exc:
+            raise translate(exc, "create schema_migrations") from exc
     for migration in todo:
         for statement in migration.statements(db):
             try:

@@ -1,0 +1,52 @@
+"""Whole-database snapshots for "identical contents" assertions."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from clickhouse_connect.driver.client import Client
+
+BASE_TABLES = ("interactions", "sla_facts", "alert_deliveries", "trust_history", "clients")
+ROLLUP_SQL = {
+    "client_daily": """
+        SELECT client_id, day, channel, sum(opened), sum(met), sum(met_late), sum(breached),
+               sum(waived), sum(warnings), sum(calls), sum(answered), sum(answered_within_target),
+               sum(abandoned), sum(missed), sum(silences), max(last_silence_at),
+               quantilesMerge(0.5, 0.9, 0.99)(response_business_q),
+               quantilesMerge(0.5, 0.9, 0.99)(response_calendar_q),
+               quantilesMerge(0.5, 0.9, 0.99)(answer_wait_q),
+               quantilesMerge(0.5, 0.9, 0.99)(abandon_wait_q)
+        FROM client_daily GROUP BY client_id, day, channel ORDER BY client_id, day, channel""",
+    "interaction_daily": """
+        SELECT client_id, day, channel, direction, sum(events), max(last_at)
+        FROM interaction_daily GROUP BY ALL ORDER BY ALL""",
+}
+
+
+def _no_nan(value: Any) -> Any:
+    """NaN (an empty quantile state) never equals itself; None does."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, list | tuple):
+        return type(value)(_no_nan(v) for v in value)
+    return value
+
+
+def stop_merges(client: Client) -> None:
+    """Freeze background merges, so a duplicate row cannot be merged away before we count it."""
+    for table in (*BASE_TABLES, "obligations", "client_daily", "interaction_daily"):
+        client.command(f"SYSTEM STOP MERGES {table}")
+
+
+def snapshot(client: Client) -> dict[str, Any]:
+    """Every base table's raw rows (no FINAL: duplicates show), obligations' latest state and
+    each rollup's finalized aggregates."""
+    out: dict[str, Any] = {}
+    for table in BASE_TABLES:
+        rows = client.query(f"SELECT * FROM {table}").result_rows
+        out[table] = sorted(rows, key=repr)
+    out["obligations"] = client.query("SELECT * FROM obligations FINAL ORDER BY ALL").result_rows
+    for name, sql in ROLLUP_SQL.items():
+        out[name] = [_no_nan(row) for row in client.query(sql).result_rows]
+    return out
