@@ -1,0 +1,86 @@
+"""Sink pieces that need no ClickHouse: URLs, tokens, buffering, migration files."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from schemas.facts import Fact, FactKind
+from shinrai.errors import ConfigError, SinkBackpressure
+from shinrai.settings import ClickHouseSettings
+from sinks.clickhouse import migrate
+from sinks.clickhouse.client import parse_url
+from sinks.clickhouse.rows import Position, facts_table
+from sinks.clickhouse.sink import ClickHouseSink, batch_token
+
+pytestmark = pytest.mark.unit
+
+F = Fact(fact_id="f", kind=FactKind.SILENCE, client_id="c", at=datetime(2025, 1, 1, tzinfo=UTC),
+         policy_id="p", policy_version=1)  # fmt: skip
+
+
+def test_parse_url() -> None:
+    assert parse_url("chdb:///var/lib/shinrai").path == "/var/lib/shinrai"
+    server = parse_url("https://ch.example")
+    assert (server.host, server.port, server.secure) == ("ch.example", 8443, True)
+    assert parse_url("http://h:9000").port == 9000
+    for bad in ("mysql://x", "https://user:pw@h", "chdb://", "https://"):
+        with pytest.raises(ConfigError):
+            parse_url(bad)
+
+
+def test_batch_token_depends_on_ranges_only() -> None:
+    a = [Position("t", 0, 5), Position("t", 0, 6), Position("t", 1, 9)]
+    assert batch_token("x", a, ["1", "2", "3"]) == batch_token(
+        "x", list(reversed(a)), ["3", "2", "1"]
+    )
+    assert batch_token("x", a, "abc") != batch_token("x", a[:2], "ab")
+    assert batch_token("x", a, "abc") != batch_token("y", a, "abc")
+    loose = [None, None]
+    assert batch_token("x", loose, ["a", "b"]) == batch_token("x", loose, ["a", "b"])
+    assert batch_token("x", loose, ["a", "b"]) != batch_token("x", loose, ["a", "c"])
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_should_flush_by_size_and_age_and_backpressure() -> None:
+    clock = Clock()
+    settings = ClickHouseSettings(url="chdb:///nonexistent", batch_rows=3, batch_age_s=2.0)
+    sink = ClickHouseSink(settings, clock=clock, max_buffer_rows=5)  # no I/O in the constructor
+    assert not sink.should_flush()
+    sink.add_fact(F, Position("t", 0, 0))
+    assert not sink.should_flush()
+    clock.now += 2.0
+    assert sink.should_flush()  # age
+    clock.now -= 2.0
+    sink.add_fact(F, Position("t", 0, 1))
+    sink.add_fact(F, Position("t", 0, 2))
+    assert sink.should_flush()  # size
+    sink.add_fact(F)
+    sink.add_fact(F)
+    with pytest.raises(SinkBackpressure):
+        sink.add_fact(F)
+    assert sink.buffered == 5
+
+
+def test_migration_files_split_into_statements() -> None:
+    [first] = [m for m in migrate.load() if m.version == 1]
+    statements = first.statements("db_x")
+    assert all("{db}" not in s and not s.rstrip().endswith(";") for s in statements)
+    creates = [s for s in statements if s.startswith("CREATE TABLE")]
+    assert len(creates) == 8
+    assert all("non_replicated_deduplication_window" in s for s in creates)
+    assert sum(s.startswith("CREATE MATERIALIZED VIEW") for s in statements) == 3
+
+
+def test_facts_table_has_every_fact_field() -> None:
+    table = facts_table([F], [None], {})
+    assert set(Fact.model_fields) <= set(table.column_names)
+    assert table.column("offset").to_pylist() == [-1]
