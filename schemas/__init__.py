@@ -3,6 +3,7 @@
 Producers decode source formats into these models at the edge; everything downstream speaks them.
 """
 
+from schemas.alerts import Alert, AlertLevel
 from schemas.base import SCHEMA_VERSION, decode, encode
 from schemas.calendars import BusinessCalendar, TimeInterval
 from schemas.directory import Client, ClientDirectory, Contact, StaffDirectory
@@ -17,7 +18,6 @@ from schemas.events import (
     Kind,
 )
 from schemas.facts import Fact, FactKind
-from schemas.alerts import Alert, AlertLevel
 from schemas.policies import (
     BusinessDuration,
     CalendarDuration,

@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import AwareDatetime, Field
 
-from schemas.base import SCHEMA_VERSION, Frozen
+from schemas.base import Frozen
 from schemas.facts import TrustLevel
 
 

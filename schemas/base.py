@@ -44,7 +44,9 @@ def decode(model: type[M], raw: bytes | str) -> M:
     except ValidationError as exc:
         errors = validation_errors(exc)
         reason = "; ".join(f"{f}: {r}" for f, r in errors)
-        raise ValidationFailed(f"invalid {model.__name__}: {reason}", errors=errors, raw=data) from exc
+        raise ValidationFailed(
+            f"invalid {model.__name__}: {reason}", errors=errors, raw=data
+        ) from exc
 
 
 def encode(model: BaseModel) -> bytes:

@@ -8,12 +8,13 @@ iCal holiday feeds are loaded by adapters into ``extra_holidays`` (the engine do
 from __future__ import annotations
 
 from datetime import date, time
+from itertools import pairwise
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator, model_validator
 
-from schemas.base import SCHEMA_VERSION, Frozen
+from schemas.base import Frozen
 
 Weekday = Annotated[int, Field(ge=0, le=6, description="0 = Monday ... 6 = Sunday")]
 
@@ -44,8 +45,12 @@ class BusinessCalendar(Frozen):
     timezone: str = Field(description="IANA time zone, e.g. Asia/Tokyo")
     always_open: bool = Field(default=False, description="24x7: every instant is business time")
     weekly_hours: dict[Weekday, tuple[TimeInterval, ...]] = Field(default_factory=_default_week)
-    holiday_country: str | None = Field(default=None, description="ISO country for `holidays`, e.g. JP")
-    holiday_subdivision: str | None = Field(default=None, description="e.g. a US state or prefecture")
+    holiday_country: str | None = Field(
+        default=None, description="ISO country for `holidays`, e.g. JP"
+    )
+    holiday_subdivision: str | None = Field(
+        default=None, description="e.g. a US state or prefecture"
+    )
     extra_holidays: frozenset[date] = frozenset()
     extra_business_days: frozenset[date] = Field(
         default=frozenset(), description="Dates open despite weekday or holiday (e.g. make-up days)"
@@ -68,7 +73,7 @@ class BusinessCalendar(Frozen):
     ) -> dict[int, tuple[TimeInterval, ...]]:
         for day, intervals in value.items():
             ordered = sorted(intervals, key=lambda i: i.start)
-            for left, right in zip(ordered, ordered[1:], strict=False):
+            for left, right in pairwise(ordered):
                 if left.end is None or left.end > right.start:
                     raise ValueError(f"weekday {day}: intervals {left} and {right} overlap")
         return value

@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
-from schemas.base import SCHEMA_VERSION, Frozen
+from schemas.base import Frozen
 from schemas.calendars import BusinessCalendar
 from schemas.policies import SlaPolicy
 
@@ -110,7 +110,9 @@ class ClientDirectory(Frozen):
         calendar_ids = {c.calendar_id for c in self.calendars}
         for client in self.clients:
             if client.policy_id not in policy_ids:
-                raise ValueError(f"client {client.client_id}: unknown policy_id {client.policy_id!r}")
+                raise ValueError(
+                    f"client {client.client_id}: unknown policy_id {client.policy_id!r}"
+                )
             if client.calendar_id not in calendar_ids:
                 raise ValueError(
                     f"client {client.client_id}: unknown calendar_id {client.calendar_id!r}"

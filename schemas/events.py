@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, Field, model_validator
 
-from schemas.base import SCHEMA_VERSION, Frozen
+from schemas.base import Frozen
 from schemas.calendars import BusinessCalendar
 from schemas.policies import SlaPolicy
 
@@ -88,17 +88,25 @@ class InteractionEvent(Frozen):
         default=None, description="Conversation key: email thread root, call-back thread, ..."
     )
     counterpart: str | None = Field(
-        default=None, max_length=512, description="Client-side address or E.164 number (or keyed hash)"
+        default=None,
+        max_length=512,
+        description="Client-side address or E.164 number (or keyed hash)",
     )
-    staff: str | None = Field(default=None, max_length=512, description="Our side: address, number, id")
+    staff: str | None = Field(
+        default=None, max_length=512, description="Our side: address, number, id"
+    )
     flags: frozenset[Flag] = frozenset()
     call_outcome: CallOutcome | None = None
     duration_seconds: float | None = Field(default=None, ge=0)
     wait_seconds: float | None = Field(
         default=None, ge=0, description="Calls: time the caller waited before answer or hang-up"
     )
-    source: str = Field(default="unknown", max_length=128, description="Integration that produced it")
-    subject: str | None = Field(default=None, max_length=1024, description="Optional, no bodies ever")
+    source: str = Field(
+        default="unknown", max_length=128, description="Integration that produced it"
+    )
+    subject: str | None = Field(
+        default=None, max_length=1024, description="Optional, no bodies ever"
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> InteractionEvent:

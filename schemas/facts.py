@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import AwareDatetime, Field
 
-from schemas.base import SCHEMA_VERSION, Frozen
+from schemas.base import Frozen
 from schemas.events import CallOutcome, Channel
 
 
@@ -21,7 +21,9 @@ class FactKind(StrEnum):
     """What a fact records."""
 
     OBLIGATION_OPENED = "obligation_opened"  # a response is now owed, with its deadline
-    DEADLINE_CHANGED = "deadline_changed"  # a policy/calendar change re-evaluated an open obligation
+    DEADLINE_CHANGED = (
+        "deadline_changed"  # a policy/calendar change re-evaluated an open obligation
+    )
     WARNING = "warning"  # a warning fraction of the SLA elapsed with the obligation open
     BREACHED = "breached"  # the deadline passed with the obligation open
     FULFILLED = "fulfilled"  # answered: outcome met or met_late (with overage)
@@ -76,7 +78,9 @@ class Fact(Frozen):
     obligation_kind: ObligationKind | None = None
     thread_key: str | None = None
     channel: Channel | None = None
-    source_event_id: str | None = Field(default=None, description="Event that caused it; None for timers")
+    source_event_id: str | None = Field(
+        default=None, description="Event that caused it; None for timers"
+    )
     opened_at: AwareDatetime | None = None
     deadline: AwareDatetime | None = None
     fulfilled_at: AwareDatetime | None = None

@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 
-from schemas.base import SCHEMA_VERSION, Frozen
+from schemas.base import Frozen
 
 
 class BusinessDuration(Frozen):
@@ -78,9 +78,13 @@ class TrustLadderRules(Frozen):
 
     @field_validator("thresholds")
     @classmethod
-    def _ascending(cls, value: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
+    def _ascending(
+        cls, value: tuple[float, float, float, float]
+    ) -> tuple[float, float, float, float]:
         if list(value) != sorted(value):
-            raise ValueError("thresholds must be ascending (anxious <= assured <= credible <= trusted)")
+            raise ValueError(
+                "thresholds must be ascending (anxious <= assured <= credible <= trusted)"
+            )
         return value
 
 
@@ -96,7 +100,9 @@ class SlaPolicy(Frozen):
     cross_channel: CrossChannelRule = Field(default_factory=CrossChannelRule)
     answer_target_seconds: int = Field(default=20, gt=0, description="Phone speed-of-answer target")
     silence_business_days: int | None = Field(
-        default=10, gt=0, description="Emit a silence fact after this long without an outbound touch"
+        default=10,
+        gt=0,
+        description="Emit a silence fact after this long without an outbound touch",
     )
     trust: TrustLadderRules = Field(default_factory=TrustLadderRules)
 

@@ -76,7 +76,9 @@ class LocalKafka:
             return str(self.settings.java_home / "bin" / "java")
         java = shutil.which("java")
         if java is None:
-            raise LocalKafkaError("no `java` on PATH (Kafka needs Java 17+); set SHINRAI_LOCAL_KAFKA__JAVA_HOME")
+            raise LocalKafkaError(
+                "no `java` on PATH (Kafka needs Java 17+); set SHINRAI_LOCAL_KAFKA__JAVA_HOME"
+            )
         return java
 
     def provision(self) -> Path:
@@ -86,7 +88,9 @@ class LocalKafka:
             return self.libs_dir
         mvn = shutil.which("mvn")
         if mvn is None:
-            raise LocalKafkaError("no `mvn` on PATH: Maven resolves the Kafka jars from Maven Central")
+            raise LocalKafkaError(
+                "no `mvn` on PATH: Maven resolves the Kafka jars from Maven Central"
+            )
         staging = self.libs_dir.with_name("libs.partial")
         shutil.rmtree(staging, ignore_errors=True)
         cmd = [
@@ -210,7 +214,7 @@ class LocalKafka:
             "-cp", self._classpath(), "kafka.Kafka", str(self.run_dir / "server.properties"),
         ]  # fmt: skip
         with self.log_file.open("ab") as log:
-            proc = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
+            proc = subprocess.Popen(
                 cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 start_new_session=True, cwd=self.run_dir,
             )  # fmt: skip

@@ -24,7 +24,9 @@ def configure(level: str = "INFO", *, json: bool = False) -> None:
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=True,
     )
-    logging.basicConfig(level=level.upper(), stream=sys.stderr, format="%(levelname)s %(name)s %(message)s")
+    logging.basicConfig(
+        level=level.upper(), stream=sys.stderr, format="%(levelname)s %(name)s %(message)s"
+    )
 
 
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:

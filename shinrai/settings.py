@@ -35,7 +35,9 @@ class LocalKafkaSettings(BaseModel):
     controller_port: int = Field(default=19093, ge=1, le=65535)
     home: Path = Field(default=REPO_ROOT / "deploy" / "kafka", description="pom.xml lives here")
     heap: str = Field(default="512m", description="-Xmx of the broker JVM")
-    java_home: Path | None = Field(default=None, description="JDK for the broker; default: PATH java")
+    java_home: Path | None = Field(
+        default=None, description="JDK for the broker; default: PATH java"
+    )
     start_timeout_s: float = Field(default=90.0, gt=0)
 
 
@@ -55,7 +57,9 @@ class AlertSettings(BaseModel):
 
     webhook_url: str | None = None
     signing_secret: SecretStr = SecretStr("")
-    max_age_s: float = Field(default=3600.0, gt=0, description="Dead-letter an alert older than this")
+    max_age_s: float = Field(
+        default=3600.0, gt=0, description="Dead-letter an alert older than this"
+    )
 
 
 class WorkerSettings(BaseModel):

@@ -40,7 +40,9 @@ def list_() -> None:
     from streams.topics import ALL_TOPICS
 
     for spec in ALL_TOPICS:
-        retention = "infinite" if spec.retention_ms is None else f"{spec.retention_ms // 86_400_000}d"
+        retention = (
+            "infinite" if spec.retention_ms is None else f"{spec.retention_ms // 86_400_000}d"
+        )
         click.echo(
             f"{spec.name:20} key={spec.key:12.12} cleanup={spec.cleanup_policy:8} "
             f"retention={retention:9} {spec.description}"

@@ -86,7 +86,8 @@ async def test_kafka_python_to_aiokafka(
                 batch = await consumer.getmany(timeout_ms=1000)
                 for tp, messages in batch.items():
                     for message in messages:
-                        assert message.key is not None and message.value is not None
+                        assert message.key is not None
+                        assert message.value is not None
                         received.append(decode(InteractionEvent, message.value))
                         seen.append((message.key, tp.partition))
     finally:

@@ -85,7 +85,9 @@ def test_events_are_frozen() -> None:
         ({"surprise": 1}, "surprise", "Extra inputs are not permitted"),
     ],
 )
-def test_invalid_event_names_field_and_reason(patch: dict[str, object], field: str, reason: str) -> None:
+def test_invalid_event_names_field_and_reason(
+    patch: dict[str, object], field: str, reason: str
+) -> None:
     import orjson
 
     payload = orjson.loads(encode(event()))
@@ -130,7 +132,10 @@ def test_calendar_round_trips_with_split_shift_and_holidays() -> None:
         timezone="Asia/Tokyo",
         holiday_country="JP",
         weekly_hours={
-            0: (TimeInterval(start=time(9), end=time(12)), TimeInterval(start=time(13), end=time(18))),
+            0: (
+                TimeInterval(start=time(9), end=time(12)),
+                TimeInterval(start=time(13), end=time(18)),
+            ),
             5: (TimeInterval(start=time(22)),),
         },
         extra_holidays=frozenset({date(2026, 12, 29)}),
@@ -156,10 +161,12 @@ def test_policy_rejects_bad_fractions_and_decodes_rules_by_discriminator() -> No
 
 
 def test_directory_checks_references_and_formats() -> None:
-    with pytest.raises(ValueError, match="E.164"):
+    with pytest.raises(ValueError, match=r"E\.164"):
         Client(client_id="a", name="A", owner="o@x.com", phone_numbers=("03-1234-5678",))
     with pytest.raises(ValueError, match="unknown policy_id"):
-        ClientDirectory(clients=(Client(client_id="a", name="A", owner="o@x.com", policy_id="vip"),))
+        ClientDirectory(
+            clients=(Client(client_id="a", name="A", owner="o@x.com", policy_id="vip"),)
+        )
     directory = ClientDirectory(
         clients=(
             Client(
