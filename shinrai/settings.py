@@ -78,6 +78,18 @@ class WorkerSettings(BaseModel):
     web_port: int = Field(default=6066, description="Faust web / dashboard port")
     run_clickhouse_sink: bool = True
     run_alert_sink: bool = True
+    topic_suffix: str = Field(
+        default="", description="Appended to every topic name (private topics on a shared broker)"
+    )
+    alert_routing_file: Path | None = Field(
+        default=None, description="YAML/JSON alert routing; None = everything to alerts.webhook_url"
+    )
+    sink_commit_interval_s: float = Field(
+        default=0.5, gt=0, description="How often the alert runner commits finished offsets"
+    )
+    shutdown_timeout_s: float = Field(
+        default=20.0, gt=0, description="Grace for in-flight deliveries and app stop on SIGTERM"
+    )
 
 
 class Settings(BaseSettings):
