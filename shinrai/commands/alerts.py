@@ -80,6 +80,7 @@ def send_test(url: str, fmt: str, level: str, timeout: float, max_age: float) ->
     """
     from schemas.alerts import AlertLevel
     from shinrai.errors import ShinraiError
+    from shinrai.logging import configure
     from shinrai.settings import Settings
     from sinks.alerts.delivery import AlertDeliverer
     from sinks.alerts.records import InMemoryDeliveryLog
@@ -88,7 +89,9 @@ def send_test(url: str, fmt: str, level: str, timeout: float, max_age: float) ->
     from sinks.alerts.samples import sample_alert, sample_directory
     from sinks.alerts.store import InMemoryDeliveredStore
 
-    settings = Settings().alerts.model_copy(update={"max_age_s": max_age})
+    all_settings = Settings()
+    configure(all_settings.log_level, json=all_settings.log_json)  # logs to stderr, not stdout
+    settings = all_settings.alerts.model_copy(update={"max_age_s": max_age})
     log = InMemoryDeliveryLog()
     try:
         target = WebhookTarget.model_validate({"url": url, "format": fmt})

@@ -31,6 +31,7 @@ from types import TracebackType
 from typing import Literal, Self
 
 import httpx
+from structlog.stdlib import BoundLogger
 
 from schemas.alerts import Alert
 from schemas.deadletter import DeadLetter
@@ -59,7 +60,12 @@ from sinks.alerts.routing import Delivery, RoutingConfig, routes_for
 from sinks.alerts.signing import PAYLOAD_VERSION_HEADER, signed_headers
 from sinks.alerts.store import DeliveredStore
 
-_log = get_logger("alerts")
+
+def _logger() -> BoundLogger:
+    # Looked up per use: shinrai.logging.get_logger binds eagerly, so a module-level logger would
+    # freeze whatever structlog config existed at import time (before the CLI configures it).
+    return get_logger("alerts")
+
 
 ResultOutcome = FinalOutcome | Literal["skipped"]
 _ERROR_BODY_CHARS = 200
@@ -159,7 +165,9 @@ class AlertDeliverer:
         timeout = self._options.attempt_timeout_s
         self._http = httpx.AsyncClient(
             transport=self._transport,
-            timeout=httpx.Timeout(timeout),
+            # The hard per-attempt cap is asyncio.timeout in _attempt; httpx's own phase timeouts
+            # sit just above it so a slow-drip response cannot outlast the cap phase by phase.
+            timeout=httpx.Timeout(timeout + 1.0),
             follow_redirects=False,  # a redirect is a misconfigured target: permanent failure
             headers={"User-Agent": self._options.user_agent},
             limits=httpx.Limits(max_connections=self._options.max_concurrency),
@@ -213,7 +221,7 @@ class AlertDeliverer:
         client = self._clients.get(alert.client_id)
         deliveries = routes_for(alert, client, self._routing)
         if not deliveries:
-            _log.warning("alert_unrouted", alert_id=alert.alert_id, level=alert.level.value)
+            _logger().warning("alert_unrouted", alert_id=alert.alert_id, level=alert.level.value)
         started: list[Delivery] = []
         for delivery in deliveries:
             if delivery.key in self._inflight:
@@ -311,7 +319,7 @@ class AlertDeliverer:
                 self._finish(delivery, body, attempt, "dead_letter", result)
                 return
             self._record(delivery, attempt, "retry", result)
-            _log.warning(
+            _logger().warning(
                 "alert_retry",
                 alert_id=delivery.alert.alert_id,
                 target=delivery.target_label,
@@ -412,9 +420,9 @@ class AlertDeliverer:
             "status_code": result.status_code,
         }
         if outcome == "delivered":
-            _log.info("alert_delivered", **fields)
+            _logger().info("alert_delivered", **fields)
             return
-        _log.error(f"alert_{outcome}", error=result.error, **fields)
+        _logger().error(f"alert_{outcome}", error=result.error, **fields)
         if self._dead_letters is not None:
             self._dead_letters.dead_letter(
                 DeadLetter(
