@@ -9,8 +9,8 @@ the stored version is recognised as already applied.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import NamedTuple
 
 from schemas.facts import Fact, FactKind
 
@@ -39,9 +39,8 @@ OBLIGATION_KINDS = frozenset(
 """Fact kinds that can change an obligation row (WARNING changes nothing stored)."""
 
 
-@dataclass(frozen=True)
-class ObligationState:
-    """One row of the ``obligations`` table."""
+class ObligationState(NamedTuple):
+    """One row of the ``obligations`` table (a NamedTuple: ``_replace`` is cheap)."""
 
     obligation_id: str
     client_id: str
@@ -103,19 +102,18 @@ def apply(state: ObligationState | None, fact: Fact, version: int) -> Obligation
         state = _opened(fact, fact.obligation_id, version)
         if fact.kind is FactKind.OBLIGATION_OPENED:
             return state
-    touched = replace(
-        state, updated_at=fact.at, version=version, policy_version=fact.policy_version
+    touched: ObligationState = state._replace(
+        updated_at=fact.at, version=version, policy_version=fact.policy_version
     )
     match fact.kind:
         case FactKind.OBLIGATION_OPENED:
             return _opened(fact, state.obligation_id, version)
         case FactKind.DEADLINE_CHANGED:
-            return replace(touched, deadline=fact.deadline or state.deadline)
+            return touched._replace(deadline=fact.deadline or state.deadline)
         case FactKind.BREACHED:
-            return replace(touched, status=Status.BREACHED, status_fact_id=fact.fact_id)
+            return touched._replace(status=Status.BREACHED, status_fact_id=fact.fact_id)
         case FactKind.FULFILLED:
-            return replace(
-                touched,
+            return touched._replace(
                 status=fact.outcome.value if fact.outcome else Status.MET,
                 status_fact_id=fact.fact_id,
                 fulfilled_at=fact.fulfilled_at or fact.at,
@@ -127,15 +125,14 @@ def apply(state: ObligationState | None, fact: Fact, version: int) -> Obligation
                 overage_business_seconds=fact.overage_business_seconds,
             )
         case FactKind.WAIVED:
-            return replace(touched, status=Status.WAIVED, status_fact_id=fact.fact_id)
+            return touched._replace(status=Status.WAIVED, status_fact_id=fact.fact_id)
         case FactKind.RETRACTED:
             if fact.retracts == state.opened_fact_id:
-                return replace(touched, status=Status.RETRACTED, status_fact_id=fact.fact_id)
+                return touched._replace(status=Status.RETRACTED, status_fact_id=fact.fact_id)
             if fact.retracts == state.status_fact_id:
                 # The fact that set the status no longer holds: back to open. The engine follows
                 # a retraction with the corrected fact (e.g. FULFILLED met), which lands next.
-                return replace(
-                    touched,
+                return touched._replace(
                     status=Status.OPEN,
                     status_fact_id=fact.fact_id,
                     fulfilled_at=None,

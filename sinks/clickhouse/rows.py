@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from enum import Enum
+from operator import attrgetter
 from typing import Any, NamedTuple, Protocol
 
 import pyarrow as pa
@@ -91,10 +91,6 @@ class RollupKey:
         )
 
 
-def _val(value: Any) -> Any:
-    return value.value if isinstance(value, Enum) else value
-
-
 # Fact fields in model order, with the Arrow type of their column.
 FACT_FIELDS: tuple[tuple[str, pa.DataType], ...] = (
     ("fact_id", pa.string()),
@@ -128,24 +124,21 @@ FACT_FIELDS: tuple[tuple[str, pa.DataType], ...] = (
     ("retracts", pa.string()),
     ("schema_version", pa.uint16()),
 )
-_ENUM_FACT_FIELDS = frozenset(
-    {
-        "kind",
-        "obligation_kind",
-        "channel",
-        "fulfilled_by_channel",
-        "outcome",
-        "call_outcome",
-        "trust_from",
-        "trust_to",
-    }
-)
 
 
-def _column(items: Sequence[Any], name: str, enum: bool) -> list[Any]:
-    if enum:
-        return [_val(getattr(item, name)) for item in items]
-    return [getattr(item, name) for item in items]
+def _columns(items: Sequence[Any], names: Sequence[str]) -> list[Sequence[Any]]:
+    """Transpose ``items`` into one value list per attribute in ``names``.
+
+    ``attrgetter`` fetches every attribute of an item in one C call; this is several times
+    faster than one list comprehension per column. StrEnum members go to Arrow as-is (they
+    are ``str``).
+    """
+    if not items:
+        return [[] for _ in names]
+    get = attrgetter(*names)
+    if len(names) == 1:
+        return [[get(item) for item in items]]
+    return list(zip(*map(get, items), strict=True))
 
 
 def _positions(positions: Sequence[Position | None]) -> dict[str, pa.Array]:
@@ -162,9 +155,9 @@ def facts_table(
     retracted: Mapping[str, RollupKey],
 ) -> pa.Table:
     """Arrow table for ``sla_facts``; ``retracted`` maps a retracted fact_id to its rollup key."""
+    values = _columns(facts, [name for name, _ in FACT_FIELDS])
     cols: dict[str, pa.Array] = {
-        name: pa.array(_column(facts, name, name in _ENUM_FACT_FIELDS), typ)
-        for name, typ in FACT_FIELDS
+        name: pa.array(column, typ) for (name, typ), column in zip(FACT_FIELDS, values, strict=True)
     }
     keys = [
         retracted.get(f.retracts) if f.kind is FactKind.RETRACTED and f.retracts else None
@@ -185,9 +178,9 @@ def interactions_table(
     """Arrow table for ``interactions`` (unknown client_id stored as '')."""
     cols: dict[str, pa.Array] = {
         "event_id": pa.array([e.event_id for e in events], pa.string()),
-        "channel": pa.array([e.channel.value for e in events], pa.string()),
-        "kind": pa.array([e.kind.value for e in events], pa.string()),
-        "direction": pa.array([e.direction.value for e in events], pa.string()),
+        "channel": pa.array([e.channel for e in events], pa.string()),
+        "kind": pa.array([e.kind for e in events], pa.string()),
+        "direction": pa.array([e.direction for e in events], pa.string()),
         "occurred_at": pa.array([e.occurred_at for e in events], TS6),
         "recorded_at": pa.array([e.recorded_at for e in events], TS6),
         "client_id": pa.array([e.client_id or "" for e in events], pa.string()),
@@ -197,7 +190,7 @@ def interactions_table(
         "flags": pa.array(
             [sorted(f.value for f in e.flags) for e in events], pa.list_(pa.string())
         ),
-        "call_outcome": pa.array([_val(e.call_outcome) for e in events], pa.string()),
+        "call_outcome": pa.array([e.call_outcome for e in events], pa.string()),
         "duration_seconds": pa.array([e.duration_seconds for e in events], pa.float64()),
         "wait_seconds": pa.array([e.wait_seconds for e in events], pa.float64()),
         "source": pa.array([e.source for e in events], pa.string()),
@@ -252,8 +245,12 @@ OBLIGATION_COLUMNS = tuple(name for name, _ in _OBLIGATION_TYPES)
 
 def obligations_table(states: Sequence[ObligationState]) -> pa.Table:
     """Arrow table for ``obligations``."""
+    values = _columns(states, OBLIGATION_COLUMNS)
     return pa.table(
-        {name: pa.array(_column(states, name, False), typ) for name, typ in _OBLIGATION_TYPES}
+        {
+            name: pa.array(column, typ)
+            for (name, typ), column in zip(_OBLIGATION_TYPES, values, strict=True)
+        }
     )
 
 

@@ -394,13 +394,16 @@ class ClickHouseSink:
             return {}
         # Only a fact that is not an OPENED and whose obligation is not cached needs the stored
         # state; an OPENED fact starts a state of its own.
-        unknown = {
-            f.obligation_id: f.client_id
-            for f, _ in relevant
-            if f.obligation_id is not None
-            and f.kind is not FactKind.OBLIGATION_OPENED
-            and f.obligation_id not in self._states
-        }
+        unknown: dict[str, str] = {}
+        opened_here: set[str] = set()
+        for f, _ in relevant:
+            oid = f.obligation_id
+            if oid is None or oid in opened_here or oid in self._states:
+                continue
+            if f.kind is FactKind.OBLIGATION_OPENED:
+                opened_here.add(oid)
+            else:
+                unknown.setdefault(oid, f.client_id)
         stored = self._load_states(unknown) if unknown else {}
         changed: dict[str, obl.ObligationState] = {}
         for fact, pos in relevant:
