@@ -61,4 +61,14 @@ DLQ = TopicSpec(
     retention_ms=90 * DAY_MS,
 )
 
-ALL_TOPICS: tuple[TopicSpec, ...] = (INTERACTIONS, DIRECTORY, FACTS, ALERTS, DLQ)
+TICKS = TopicSpec(
+    name="sla-ticks.v1",
+    description=(
+        "Timer ticks for the SLA workers (tiny, keyed by client_id); must have the same "
+        "partition count as interactions.v1 (the worker consumes both co-partitioned)"
+    ),
+    key="client_id",
+    retention_ms=DAY_MS,
+)
+
+ALL_TOPICS: tuple[TopicSpec, ...] = (INTERACTIONS, DIRECTORY, FACTS, ALERTS, DLQ, TICKS)

@@ -1,0 +1,127 @@
+"""The live deadline index: which client needs a tick, and when (pure, no Kafka, no clock).
+
+The engine says, per client, the watermark at which ``advance`` next has work
+(``Engine.next_due``). A worker keeps those instants for the partitions it holds in a heap and,
+on every timer pass, pops the clients whose instant has come and sends each a tick (through the
+ticks topic, because a Faust table may only be written inside stream iteration).
+
+Rules:
+
+* One current due instant per client; ``update`` replaces it (lazy deletion: stale heap entries
+  are skipped when popped).
+* A popped client is *outstanding* until its state is updated again (the tick was processed):
+  the timer does not send a second tick for the same (client, due) meanwhile. An outstanding tick
+  that stays unanswered for ``resend_after`` (lost in a rebalance, say) is sent again, so a
+  deadline can never get stuck.
+* ``rebuild`` replaces everything from a table scan (after a restart or a rebalance).
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+__all__ = ["DeadlineIndex", "DueTick"]
+
+
+@dataclass(frozen=True, slots=True)
+class DueTick:
+    """A tick to send: the client, the instant it is for, and the partition if known."""
+
+    client_id: str
+    due: datetime
+    partition: int | None
+
+
+class DeadlineIndex:
+    """Earliest-due-first index of clients with pending engine work."""
+
+    def __init__(self, *, resend_after: timedelta = timedelta(seconds=10)) -> None:
+        """``resend_after``: how long an unanswered tick stays outstanding before it is resent."""
+        self.resend_after = resend_after
+        self._heap: list[tuple[datetime, str]] = []
+        self._due: dict[str, datetime] = {}
+        self._partition: dict[str, int | None] = {}
+        self._sent: dict[str, datetime] = {}  # client -> when its outstanding tick was sent
+
+    def __len__(self) -> int:
+        """The number of clients with a pending due instant."""
+        return len(self._due)
+
+    def due_of(self, client_id: str) -> datetime | None:
+        """The current due instant of ``client_id`` (None: nothing pending)."""
+        return self._due.get(client_id)
+
+    def is_outstanding(self, client_id: str) -> bool:
+        """Whether a tick for ``client_id`` has been sent and not yet answered."""
+        return client_id in self._sent
+
+    def update(self, client_id: str, due: datetime | None, partition: int | None = None) -> None:
+        """Record the client's new due instant after its state changed (None: nothing pending).
+
+        Any outstanding tick of the client counts as answered: its state was just processed.
+        """
+        self._sent.pop(client_id, None)
+        if partition is not None or client_id not in self._partition:
+            self._partition[client_id] = partition
+        if due is None:
+            self._due.pop(client_id, None)
+            self._partition.pop(client_id, None)
+            return
+        if self._due.get(client_id) == due:
+            return  # already in the heap with this instant
+        self._due[client_id] = due
+        heapq.heappush(self._heap, (due, client_id))
+        self._compact()
+
+    def pop_due(self, now: datetime) -> list[DueTick]:
+        """Every client whose instant is at or before ``now`` and needs a tick (marked sent).
+
+        A client whose tick is outstanding is returned again only after ``resend_after``.
+        """
+        out: list[DueTick] = []
+        kept: list[tuple[datetime, str]] = []
+        while self._heap and self._heap[0][0] <= now:
+            due, client = heapq.heappop(self._heap)
+            if self._due.get(client) != due:
+                continue  # stale: the client has a newer instant (or none)
+            kept.append((due, client))  # stays due until its state is updated
+            sent = self._sent.get(client)
+            if sent is not None and now - sent < self.resend_after:
+                continue
+            self._sent[client] = now
+            out.append(DueTick(client, due, self._partition.get(client)))
+        for entry in kept:
+            heapq.heappush(self._heap, entry)
+        return out
+
+    def next_instant(self) -> datetime | None:
+        """The earliest due instant in the index (stale entries ignored), if any."""
+        while self._heap and self._due.get(self._heap[0][1]) != self._heap[0][0]:
+            heapq.heappop(self._heap)
+        return self._heap[0][0] if self._heap else None
+
+    def rebuild(self, entries: Iterable[tuple[str, datetime | None, int | None]]) -> None:
+        """Forget everything and index ``(client_id, due, partition)`` from a table scan."""
+        self.clear()
+        for client_id, due, partition in entries:
+            if due is not None:
+                self._due[client_id] = due
+                self._partition[client_id] = partition
+        self._heap = [(due, client) for client, due in self._due.items()]
+        heapq.heapify(self._heap)
+
+    def clear(self) -> None:
+        """Forget every entry (partitions revoked)."""
+        self._heap.clear()
+        self._due.clear()
+        self._partition.clear()
+        self._sent.clear()
+
+    def _compact(self) -> None:
+        # Lazy deletion leaves stale entries behind; rebuild when they dominate the heap.
+        if len(self._heap) > 64 and len(self._heap) > 2 * len(self._due):
+            self._heap = [(due, client) for client, due in self._due.items()]
+            heapq.heapify(self._heap)
