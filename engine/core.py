@@ -23,6 +23,9 @@ Time model (DESIGN §3 "Time"):
   ``state.too_late``.
 * ``next_due`` is the *watermark* at which ``advance`` will next have work (the earliest pending
   timer or buffered event, plus the allowed lateness): what a live deadline index schedules on.
+  Warning and silence instants are computed lazily (most obligations are answered, most silent
+  stretches broken, long before): until then a cheap lower bound stands in, so ``next_due`` may
+  be early (an ``advance`` then only refines the instant); it is never late.
 * ``settle(state, until)`` processes everything up to ``until`` with no lateness (end of a replay:
   the log is complete).
 
@@ -41,12 +44,13 @@ from typing import Any
 from engine import classify, trust
 from engine.calendar import CalendarClock, clock_for
 from engine.deadlines import deadline_for, elapsed, sla_budget, warning_instants
+from engine.factmake import make_fact
 from engine.ids import fact_id, obligation_id
 from engine.state import ClientState, Event, Obligation, TrustEntry
 from schemas.calendars import BusinessCalendar
 from schemas.events import CallOutcome, ClientPolicyChanged, Direction, InteractionEvent, Kind
 from schemas.facts import Fact, FactKind, ObligationKind, Outcome
-from schemas.policies import DeadlineRule, SlaPolicy
+from schemas.policies import CalendarDuration, DeadlineRule, SlaPolicy
 from shinrai.errors import EngineError
 
 __all__ = ["DEFAULT_CALENDAR", "Engine"]
@@ -176,8 +180,15 @@ class Engine:
         best: datetime | None = None
         best_ob: Obligation | None = None
         for ob in st.open.values():
-            at = ob.warnings[0][1] if ob.warnings else (None if ob.breach_fact else ob.due)
-            if at is not None and (best is None or at < best):
+            at = ob.warn_lb
+            if at is None:
+                if ob.warnings:
+                    at = ob.warnings[0][1]
+                elif ob.breach_fact is None:
+                    at = ob.due
+                else:
+                    continue
+            if best is None or at < best:
                 best, best_ob = at, ob
         silence = st.silence_due
         if silence is not None and (best is None or silence < best):
@@ -188,7 +199,18 @@ class Engine:
         self, st: ClientState, instant: datetime, ob: Obligation | None, out: list[Fact]
     ) -> None:
         if ob is None:
-            self._fire_silence(st, instant, out)
+            if st.silence_exact:
+                self._fire_silence(st, instant, out)
+            else:
+                self._refine_silence(st)
+            return
+        if ob.warn_lb is not None:  # the lower bound passed: now compute the real instants
+            ob.warn_lb = None
+            policy = self.policy_of(st)
+            rule = self._rule(policy, ob.kind)
+            ob.warnings = warning_instants(
+                rule, ob.opened_at, ob.deadline, policy.warning_fractions, self.clock_of(st)
+            )
             return
         if ob.warnings:
             fraction, at = ob.warnings.pop(0)
@@ -277,6 +299,15 @@ class Engine:
         rule = self._rule(policy, kind)
         deadline = deadline_for(rule, t, clock)
         budget, _ = sla_budget(rule, t, deadline, clock)
+        fractions = policy.warning_fractions
+        warnings: list[tuple[float, datetime]] = []
+        warn_lb: datetime | None = None
+        if fractions and budget > 0 and not isinstance(rule, CalendarDuration):
+            # warning_instants measures these in business time: at least as late as the same
+            # span of wall-clock time, which is the cheap lower bound.
+            warn_lb = t + timedelta(seconds=fractions[0] * budget)
+        elif fractions:
+            warnings = warning_instants(rule, t, deadline, fractions, clock)
         ob = Obligation(
             obligation_id=obligation_id(st.client_id, thread, ev.event_id),
             kind=kind,
@@ -287,7 +318,8 @@ class Engine:
             deadline=deadline,
             target_business_s=budget,
             due=max(deadline, t),  # a deadline can never fire before the obligation exists
-            warnings=warning_instants(rule, t, deadline, policy.warning_fractions, clock),
+            warnings=warnings,
+            warn_lb=warn_lb,
         )
         st.open[thread] = ob
         out.append(
@@ -446,10 +478,24 @@ class Engine:
     def _schedule_silence(self, st: ClientState, now: datetime) -> None:
         days = self.policy_of(st).silence_business_days
         start = st.stretch_start
+        st.silence_exact = False
         if days is None or start is None or st.silence_fact is not None:
             st.silence_due = None
             return
-        st.silence_due = max(self._business_days_after(self.clock_of(st), start, days), now)
+        # N business days later is at least N-1 whole days later (a DST shift can take an hour
+        # off the last day): a cheap lower bound, refined when it passes (_refine_silence).
+        st.silence_due = max(start + (days - 1) * _ONE_DAY, now)
+
+    def _refine_silence(self, st: ClientState) -> None:
+        days = self.policy_of(st).silence_business_days
+        start = st.stretch_start
+        bound = st.silence_due
+        assert days is not None
+        assert start is not None
+        assert bound is not None
+        # The bound is also the clamp: a policy change cannot schedule a silence in the past.
+        st.silence_due = max(self._business_days_after(self.clock_of(st), start, days), bound)
+        st.silence_exact = True
 
     def _business_days_after(self, clock: CalendarClock, start: datetime, days: int) -> datetime:
         """The local time of ``start`` on the ``days``-th business day after its local date."""
@@ -511,6 +557,7 @@ class Engine:
             deadline = deadline_for(rule, ob.opened_at, clock)
             budget, _ = sla_budget(rule, ob.opened_at, deadline, clock)
             done = {fraction for fraction, _, _ in ob.fired}
+            ob.warn_lb = None
             ob.warnings = [
                 (fraction, at)
                 for fraction, at in warning_instants(
@@ -578,9 +625,7 @@ class Engine:
 
     def _fact(self, st: ClientState, kind: FactKind, at: datetime, fid: str, **fields: Any) -> Fact:
         policy = self.policy_of(st)
-        # model_construct: every value here is built by the engine with the right type, and
-        # validation would cost more than the rest of the engine (a test round-trips facts).
-        return Fact.model_construct(
+        return make_fact(
             fact_id=fid,
             kind=kind,
             client_id=st.client_id,

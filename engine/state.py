@@ -15,7 +15,7 @@ from __future__ import annotations
 import bisect
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
@@ -36,6 +36,7 @@ Event = InteractionEvent | ClientPolicyChanged
 EventKey = tuple[datetime, datetime, str]
 
 _INPUT: TypeAdapter[Event] = TypeAdapter(EngineInput)
+_DAY = timedelta(days=1)
 
 
 def event_key(event: Event) -> EventKey:
@@ -69,9 +70,15 @@ class Obligation:
     warnings: list[tuple[float, datetime]] = field(default_factory=list)  # pending, ascending
     fired: list[tuple[float, datetime, str]] = field(default_factory=list)  # warning fact ids
     breach_fact: str | None = None
+    # Warning instants are computed lazily (most obligations are answered before the first
+    # one): until then ``warnings`` is empty and this lower bound of the first instant (business
+    # time never runs faster than the wall clock) stands in as the timer.
+    warn_lb: datetime | None = None
 
     def next_timer(self) -> datetime | None:
-        """The instant of this obligation's next timer (warning or breach), if any."""
+        """The instant of this obligation's next timer (warning, lazy warning bound, breach)."""
+        if self.warn_lb is not None:
+            return self.warn_lb
         if self.warnings:
             return self.warnings[0][1]
         return None if self.breach_fact is not None else self.due
@@ -91,6 +98,7 @@ class Obligation:
             [[f, t] for f, t in self.warnings],
             [[f, t, i] for f, t, i in self.fired],
             self.breach_fact,
+            self.warn_lb,
         ]
 
     @classmethod
@@ -109,6 +117,7 @@ class Obligation:
             warnings=[(float(f), _dt(t)) for f, t in raw[9]],
             fired=[(float(f), _dt(t), i) for f, t, i in raw[10]],
             breach_fact=raw[11],
+            warn_lb=_opt_dt(raw[12]),
         )
 
 
@@ -137,9 +146,13 @@ class ClientState:
     answered: dict[str, datetime] = field(default_factory=dict)  # thread -> last fulfilment
     stretch_start: datetime | None = None  # last outbound touch (or first event seen)
     silence_due: datetime | None = None
+    # False: ``silence_due`` is only a lower bound (the exact instant costs calendar work and
+    # most stretches end with a touch long before it); the engine refines it when it passes.
+    silence_exact: bool = True
     silence_fact: tuple[str, datetime] | None = None  # fired silence of the current stretch
     trust: TrustLevel = START_LEVEL
     record: list[TrustEntry] = field(default_factory=list)
+    swept_at: datetime | None = None  # last sweep of ``answered`` (derived, not serialised)
     too_late: int = 0  # events dropped: older than the duplicate window (cannot be deduplicated)
     clock: CalendarClock | None = field(default=None, repr=False, compare=False)  # derived cache
 
@@ -162,10 +175,11 @@ class ClientState:
         order = self.seen_order
         while order and order[0][0] < seen_cutoff:
             self.seen.discard(order.popleft()[1])
-        # Sweeping is O(threads), so only bother once the map has grown.
-        if len(self.answered) > 32:
+        # Sweeping is O(threads): do it at most once per day of event time.
+        if self.answered and (self.swept_at is None or thread_cutoff - self.swept_at > _DAY):
             for thread in [k for k, v in self.answered.items() if v < thread_cutoff]:
                 del self.answered[thread]
+            self.swept_at = thread_cutoff
 
     def to_bytes(self) -> bytes:
         """Serialise to compact JSON (orjson)."""
@@ -181,6 +195,7 @@ class ClientState:
             "answered": self.answered,
             "stretch_start": self.stretch_start,
             "silence_due": self.silence_due,
+            "silence_exact": self.silence_exact,
             "silence_fact": None if self.silence_fact is None else list(self.silence_fact),
             "trust": self.trust.value,
             "record": [[e.subject, e.points, e.label] for e in self.record],
@@ -205,6 +220,7 @@ class ClientState:
             processed_until=_opt_dt(data["processed_until"]),
             stretch_start=_opt_dt(data["stretch_start"]),
             silence_due=_opt_dt(data["silence_due"]),
+            silence_exact=bool(data["silence_exact"]),
             trust=TrustLevel(data["trust"]),
             too_late=int(data["too_late"]),
         )
