@@ -1,0 +1,299 @@
+"""The ClickHouse runner: facts and raw interactions from Kafka into ClickHouse, at least once.
+
+Loop: read a batch (``getmany``), decode, ``sink.add_*`` with each record's Kafka position,
+``flush`` when the sink says so (size or age), and only then commit, per partition, the offset
+after the last record read. A crash anywhere before the commit re-reads the records; the sink's
+dedup tokens and high-water marks (and ReplacingMergeTree ``FINAL`` for facts the processor
+re-emitted at new offsets) make the re-write invisible.
+
+Every ClickHouse call runs on the worker's single sink thread (``executor``): chdb is in-process
+and its calls block, so keeping them off the event loop keeps the SLA processor's timers on time,
+and one thread means the client is never used concurrently. The buffers themselves are only
+touched from the event loop, between flushes.
+
+When the sink is unavailable the runner pauses every assigned partition (it keeps polling, so
+it stays in the group), retries the same flush with backoff and resumes once it succeeded:
+nothing is dropped and nothing is committed in between.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from concurrent.futures import Executor
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from pydantic import ValidationError
+
+from schemas.events import InteractionEvent
+from schemas.facts import Fact
+from shinrai.errors import SinkError
+from shinrai.logging import get_logger
+from shinrai.settings import KafkaSettings
+from sinks.alerts.records import DeliveryRecord
+from sinks.clickhouse.rows import Position
+from sinks.clickhouse.sink import DELIVERIES, FACTS, INTERACTIONS, ClickHouseSink
+from streams.metrics import WorkerMetrics
+from streams.sinks.consumer import manual_commit_consumer, record_lag
+
+if TYPE_CHECKING:
+    from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+
+log = get_logger("streams.clickhouse_runner")
+T = TypeVar("T")
+
+_MAX_BACKOFF_S = 10.0
+
+
+class ClickHouseRunner:
+    """Consumes ``facts_topic`` and ``interactions_topic`` into a set-up :class:`ClickHouseSink`.
+
+    The sink must already be set up (connected, migrated) by the caller, who also closes it.
+    Alert delivery records from an in-process alert runner come in through
+    :meth:`record_delivery` and are written with the next flush.
+    """
+
+    def __init__(
+        self,
+        kafka: KafkaSettings,
+        sink: ClickHouseSink,
+        *,
+        facts_topic: str,
+        interactions_topic: str,
+        group_id: str,
+        metrics: WorkerMetrics,
+        executor: Executor,
+        batch_rows: int,
+        poll_timeout_s: float = 0.2,
+        max_records: int = 5_000,
+    ) -> None:
+        """Remember configuration only; :meth:`start` connects."""
+        self._kafka = kafka
+        self._sink = sink
+        self._facts_topic = facts_topic
+        self._interactions_topic = interactions_topic
+        self.group_id = group_id
+        self._metrics = metrics
+        self._executor = executor
+        # The sink raises SinkBackpressure at four batches; the runner flushes at one.
+        self._batch_rows = batch_rows
+        self._poll_ms = int(poll_timeout_s * 1000)
+        self._max_records = max_records
+        self._consumer: AIOKafkaConsumer | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
+        self._lock = asyncio.Lock()  # one flush+commit at a time (loop vs. rebalance callback)
+        self._read_to: dict[TopicPartition, int] = {}  # next offset, per partition read
+        self._unflushed: dict[str, int] = {FACTS: 0, INTERACTIONS: 0, DELIVERIES: 0}
+        self._deliveries: list[DeliveryRecord] = []
+        self.committed: dict[TopicPartition, int] = {}
+        """The last committed position per partition (tests and logs)."""
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Join the consumer group and start the consume loop as a task."""
+        from aiokafka import ConsumerRebalanceListener
+
+        runner = self
+
+        class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
+            async def on_partitions_revoked(self, revoked: Any) -> None:
+                # Whatever we read from these partitions must be flushed and committed now,
+                # while we still own them; otherwise their new owner re-reads it (harmless for
+                # correctness, but work done twice).
+                try:
+                    await runner._flush_and_commit(reason="rebalance", retry=False)
+                except SinkError as exc:
+                    log.warning("rebalance_flush_failed", group=runner.group_id, error=str(exc))
+                for tp in revoked:
+                    runner._read_to.pop(tp, None)
+
+            async def on_partitions_assigned(self, assigned: Any) -> None:
+                log.info("partitions_assigned", group=runner.group_id, partitions=len(assigned))
+
+        consumer = manual_commit_consumer(
+            self._kafka,
+            [self._facts_topic, self._interactions_topic],
+            group_id=self.group_id,
+            client_id=f"{self.group_id}-consumer",
+        )
+        consumer.subscribe([self._facts_topic, self._interactions_topic], listener=_Listener())
+        await consumer.start()
+        self._consumer = consumer
+        self._task = asyncio.create_task(self._run(), name="clickhouse-runner")
+        log.info("runner_started", group=self.group_id, topics=consumer.subscription())
+
+    async def stop(self) -> None:
+        """Stop reading, flush what was read, commit it, leave the group."""
+        self._stopping.set()
+        if self._task is not None:
+            try:
+                await self._task
+            except Exception as exc:  # already logged by the loop; stop must still finish
+                log.error("runner_failed", group=self.group_id, error=str(exc))
+            self._task = None
+        try:
+            await self._flush_and_commit(reason="shutdown", retry=False)
+        except SinkError as exc:
+            # Not committed, so the next start re-reads these records: nothing is lost.
+            log.error("final_flush_failed", group=self.group_id, error=str(exc))
+        if self._consumer is not None:
+            await self._consumer.stop()
+            self._consumer = None
+        log.info("runner_stopped", group=self.group_id)
+
+    @property
+    def done(self) -> asyncio.Task[None] | None:
+        """The consume loop's task (it only ends by :meth:`stop` or a fatal error)."""
+        return self._task
+
+    def record_delivery(self, record: DeliveryRecord) -> None:
+        """Queue an alert delivery record for the next flush (called from the event loop)."""
+        self._deliveries.append(record)
+
+    # -- the loop ------------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        consumer = self._consumer
+        assert consumer is not None
+        while not self._stopping.is_set():
+            batch = await consumer.getmany(timeout_ms=self._poll_ms, max_records=self._max_records)
+            for tp, messages in batch.items():
+                for message in messages:
+                    if self._sink.buffered >= self._batch_rows:
+                        await self._flush_and_commit(reason="size")
+                    self._add(tp, message)
+                    self._read_to[tp] = message.offset + 1
+            self._drain_deliveries()
+            record_lag(consumer, self._read_to, self._metrics, self.group_id)
+            if self._sink.should_flush():
+                await self._flush_and_commit(reason="batch")
+
+    def _add(self, tp: TopicPartition, message: ConsumerRecord[bytes, bytes]) -> None:
+        position = Position(tp.topic, tp.partition, message.offset)
+        value = message.value
+        if value is None:
+            self._metrics.sink_skipped.labels("tombstone").inc()
+            return
+        if tp.topic == self._facts_topic:
+            try:
+                fact = Fact.model_validate_json(value)
+            except ValidationError as exc:
+                # The processor only emits valid facts; a bad record here is someone else's
+                # write. Skipped, not fatal: one bad record must not stop the whole partition.
+                log.error("invalid_fact_skipped", position=str(position), error=str(exc)[:300])
+                self._metrics.sink_skipped.labels("invalid_fact").inc()
+                return
+            self._count(FACTS, self._sink.add_fact(fact, position))
+            return
+        try:
+            event = InteractionEvent.model_validate_json(value)
+        except ValidationError:
+            # Invalid input and policy changes are the processor's business (it dead-letters
+            # the former); the interactions table holds interaction events only.
+            self._metrics.sink_skipped.labels("not_an_interaction").inc()
+            return
+        self._count(INTERACTIONS, self._sink.add_interaction(event, position))
+
+    def _count(self, table: str, added: bool) -> None:
+        if added:
+            self._unflushed[table] += 1
+        else:
+            self._metrics.sink_skipped.labels("already_written").inc()
+
+    def _drain_deliveries(self) -> None:
+        while self._deliveries and self._sink.buffered < self._batch_rows:
+            record = self._deliveries.pop(0)
+            self._count(DELIVERIES, self._sink.add_delivery(record))
+
+    # -- flush and commit ----------------------------------------------------------------------
+
+    async def _in_sink_thread(self, fn: Callable[[], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
+
+    async def _flush_and_commit(self, *, reason: str, retry: bool = True) -> None:
+        """Flush the sink (retrying while it is unavailable, if ``retry``), then commit."""
+        async with self._lock:
+            if self._sink.buffered:
+                await self._flush(reason, retry=retry)
+            await self._commit()
+
+    async def _flush(self, reason: str, *, retry: bool) -> None:
+        delay = 0.2
+        paused = False
+        consumer = self._consumer
+        try:
+            while True:
+                started = time.perf_counter()
+                try:
+                    written = await self._in_sink_thread(self._sink.flush)
+                except SinkError as exc:
+                    self._metrics.flush_failures.inc()
+                    if not retry or self._stopping.is_set():
+                        raise  # shutting down: stop() makes one last attempt
+                    log.warning(
+                        "flush_failed_retrying",
+                        group=self.group_id,
+                        error=str(exc)[:300],
+                        buffered=self._sink.buffered,
+                        delay_s=delay,
+                    )
+                    if consumer is not None and not paused:
+                        # Stop fetching while the sink is down: the buffer must not grow.
+                        consumer.pause(*consumer.assignment())
+                        paused = True
+                    await self._wait_polling(delay)
+                    delay = min(delay * 2, _MAX_BACKOFF_S)
+                    continue
+                elapsed = time.perf_counter() - started
+                self._metrics.flush_seconds.observe(elapsed)
+                for table, n in self._unflushed.items():
+                    if n:
+                        self._metrics.sink_rows.labels(table).inc(n)
+                    self._unflushed[table] = 0
+                log.debug("flushed", rows=written, reason=reason, seconds=round(elapsed, 4))
+                return
+        finally:
+            if paused and consumer is not None:
+                consumer.resume(*consumer.assignment())
+
+    async def _wait_polling(self, seconds: float) -> None:
+        """Sleep while still polling the (paused) consumer, so the group keeps us."""
+        consumer = self._consumer
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            if consumer is None:
+                await asyncio.sleep(left)
+                return
+            # Paused partitions return nothing; the poll only proves we are alive.
+            extra = await consumer.getmany(timeout_ms=int(min(left, 1.0) * 1000))
+            # A partition assigned during the pause is not paused yet and may return records:
+            # they are not added (the buffer is what failed); seek back to read them again.
+            for tp, messages in extra.items():
+                if messages:
+                    consumer.pause(tp)
+                    consumer.seek(tp, messages[0].offset)
+
+    async def _commit(self) -> None:
+        consumer = self._consumer
+        if consumer is None:
+            return
+        assigned = consumer.assignment()
+        offsets = {
+            tp: offset
+            for tp, offset in self._read_to.items()
+            if tp in assigned and self.committed.get(tp) != offset
+        }
+        if not offsets:
+            return
+        from aiokafka.errors import KafkaError
+
+        try:
+            await consumer.commit(offsets)
+        except KafkaError as exc:
+            # The records are flushed; failing to commit only means reading them again later.
+            log.warning("commit_failed", group=self.group_id, error=str(exc))
+            return
+        self.committed.update(offsets)

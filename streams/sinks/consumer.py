@@ -1,0 +1,72 @@
+"""aiokafka consumer configuration and lag bookkeeping shared by the sink runners."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from shinrai.settings import KafkaSettings
+
+if TYPE_CHECKING:
+    from aiokafka import AIOKafkaConsumer
+
+    from streams.metrics import WorkerMetrics
+
+
+def consumer_config(settings: KafkaSettings) -> dict[str, Any]:
+    """aiokafka options from Settings.kafka: bootstrap, timeouts, SASL/TLS (never logged)."""
+    config: dict[str, Any] = {
+        "bootstrap_servers": settings.bootstrap.split(","),
+        "request_timeout_ms": int(settings.request_timeout_s * 1000) + 30_000,
+        "security_protocol": settings.security_protocol,
+    }
+    if settings.security_protocol in ("SSL", "SASL_SSL"):
+        from aiokafka.helpers import create_ssl_context
+
+        cafile = None if settings.ssl_cafile is None else str(settings.ssl_cafile)
+        config["ssl_context"] = create_ssl_context(cafile=cafile)
+    if settings.sasl_mechanism:
+        config["sasl_mechanism"] = settings.sasl_mechanism
+        config["sasl_plain_username"] = settings.sasl_username
+        if settings.sasl_password is not None:
+            config["sasl_plain_password"] = settings.sasl_password.get_secret_value()
+    return config
+
+
+def manual_commit_consumer(
+    settings: KafkaSettings, topics: list[str], *, group_id: str, client_id: str
+) -> AIOKafkaConsumer:
+    """A consumer in its own group that never commits on its own (we commit after the sink).
+
+    Not started and not subscribed: the caller subscribes with its rebalance listener.
+    """
+    from aiokafka import AIOKafkaConsumer
+
+    return AIOKafkaConsumer(
+        group_id=group_id,
+        client_id=client_id,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        # A partition's consumer must be able to sit on a failing sink for a while (paused,
+        # still polling) without being thrown out of the group.
+        max_poll_interval_ms=600_000,
+        **consumer_config(settings),
+    )
+
+
+def record_lag(
+    consumer: AIOKafkaConsumer, next_offsets: dict[Any, int], metrics: WorkerMetrics, group: str
+) -> None:
+    """Set ``consumer_lag`` for every assigned partition: log end minus the next offset to read.
+
+    ``next_offsets`` holds, per TopicPartition, the offset after the last record the runner
+    consumed. Partitions it has read nothing from yet, or whose log end the consumer has not
+    learnt from a fetch, are left out rather than guessed.
+    """
+    for tp in consumer.assignment():
+        end = consumer.highwater(tp)
+        if end is None:
+            continue
+        position = next_offsets.get(tp)
+        if position is None:
+            continue
+        metrics.consumer_lag.labels(group, tp.topic, str(tp.partition)).set(max(0, end - position))
