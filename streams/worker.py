@@ -1,0 +1,282 @@
+"""One worker process: the Faust SLA processor plus the sink runners, started and stopped as one.
+
+``Worker(settings)`` does no I/O. ``await start()`` then:
+
+1. creates every topic that is missing (``streams.topic_admin.ensure_topics``, with
+   ``worker.topic_suffix`` appended to each name);
+2. sets up the ClickHouse sink on the sink thread: in embedded mode (``chdb://``) it applies the
+   migrations, since the engine lives in this process and nobody else can; against a server it
+   only checks that none are pending (run ``shinrai db migrate`` once, not from N workers);
+3. builds the Faust app (``streams.app.build_app``) and attaches the processor
+   (``streams.processor.attach_processor``), then starts it;
+4. starts the sink runners, each an aiokafka consumer in its own group (``<app_id>-sink-
+   clickhouse``, ``<app_id>-sink-alerts``), and the ``/metrics`` server.
+
+Embedded chdb allows one process per data directory, so the ClickHouse runner must live in the
+worker process (one worker per chdb directory); with an https:// ClickHouse any number of workers
+may run, the groups spread the partitions. ``await stop()`` stops the runners first (flush,
+commit: the part that matters for at-least-once), then the Faust app (which commits its own
+offsets), then closes the sink and the metrics server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from shinrai.logging import get_logger
+from shinrai.settings import Settings
+from sinks.alerts.records import DeliveryLog, DeliveryRecord, JsonlDeadLetters, JsonlDeliveryLog
+from sinks.alerts.retry import DeliveryOptions
+from sinks.alerts.routing import RoutingConfig
+from sinks.alerts.store import SqliteDeliveredStore
+from sinks.clickhouse.client import parse_url
+from streams.metrics import MetricsServer, WorkerMetrics
+
+if TYPE_CHECKING:
+    from engine.core import Engine
+    from sinks.clickhouse.sink import ClickHouseSink
+    from streams.processor import ProcessorStats, ProcessorTopics
+    from streams.sinks.alert_runner import AlertRunner
+    from streams.sinks.clickhouse_runner import ClickHouseRunner
+
+log = get_logger("streams.worker")
+
+
+class _ForwardToClickHouse:
+    """Delivery log that hands each record to the in-process ClickHouse runner."""
+
+    def __init__(self, runner: ClickHouseRunner) -> None:
+        self._runner = runner
+
+    def record(self, record: DeliveryRecord) -> None:
+        self._runner.record_delivery(record)
+
+
+class Worker:
+    """The processor and the sink runners of one process (see the module docstring)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        metrics: WorkerMetrics | None = None,
+        engine: Engine | None = None,
+        clock: Callable[[], datetime] | None = None,
+        alert_options: DeliveryOptions | None = None,
+    ) -> None:
+        """Remember configuration only; :meth:`start` does the I/O."""
+        self.settings = settings
+        self.metrics = metrics or WorkerMetrics()
+        self._engine = engine
+        self._clock = clock
+        self._alert_options = alert_options
+        self.app: Any = None
+        self.stats: ProcessorStats | None = None
+        self.sink: ClickHouseSink | None = None
+        self.clickhouse_runner: ClickHouseRunner | None = None
+        self.alert_runner: AlertRunner | None = None
+        self._executor: ThreadPoolExecutor | None = None
+        self._metrics_server: MetricsServer | None = None
+        self._jsonl: list[JsonlDeliveryLog | JsonlDeadLetters] = []
+        self._app_started = False
+
+    # -- names ---------------------------------------------------------------------------------
+
+    @property
+    def topics(self) -> ProcessorTopics:
+        """The topic names this worker uses (``worker.topic_suffix`` appended)."""
+        from streams.processor import ProcessorTopics
+
+        return ProcessorTopics.default(self.settings.worker.topic_suffix)
+
+    def group_id(self, runner: str) -> str:
+        """The consumer group of a sink runner: never the Faust app's own group."""
+        return f"{self.settings.worker.app_id}-sink-{runner}"
+
+    @property
+    def data_dir(self) -> Path:
+        """Where the RocksDB tables, the delivered store and the JSONL logs live."""
+        return self.settings.worker.data_dir
+
+    @property
+    def metrics_port(self) -> int | None:
+        """The bound /metrics port (None when metrics are off or not started)."""
+        return None if self._metrics_server is None else self._metrics_server.port
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Topics, ClickHouse, the Faust app, the runners, /metrics; undone on failure."""
+        try:
+            await self._start()
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def _start(self) -> None:
+        from streams.app import build_app
+        from streams.processor import attach_processor
+        from streams.topic_admin import ensure_topics
+        from streams.topics import ALL_TOPICS
+
+        settings, worker = self.settings, self.settings.worker
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        created = await asyncio.to_thread(
+            ensure_topics, settings.kafka, ALL_TOPICS, suffix=worker.topic_suffix
+        )
+        log.info("topics_ready", created=[t.name for t in created if t.created])
+
+        if worker.run_clickhouse_sink:
+            await self._start_sink()
+
+        self.app = build_app(
+            settings, app_id=worker.app_id, store=worker.store, datadir=str(self.data_dir / "faust")
+        )
+        kwargs: dict[str, Any] = {"engine": self._engine}
+        if self._clock is not None:
+            kwargs["clock"] = self._clock
+        self.stats = attach_processor(self.app, settings, self.topics, **kwargs)
+        self.metrics.watch_processor(self.stats)
+        await self.app.start()
+        self._app_started = True
+        log.info("processor_started", app_id=worker.app_id)
+
+        if self.clickhouse_runner is not None:
+            await self.clickhouse_runner.start()
+        if worker.run_alert_sink:
+            await self._start_alerts()
+        if worker.metrics_port is not None:
+            server = MetricsServer(self.metrics, worker.metrics_port)
+            server.start()
+            self._metrics_server = server
+            log.info("metrics_listening", port=server.port)
+
+    async def _start_sink(self) -> None:
+        from sinks.clickhouse.sink import ClickHouseSink
+        from streams.sinks.clickhouse_runner import ClickHouseRunner
+
+        ch = self.settings.clickhouse
+        embedded = parse_url(ch.url).kind == "chdb"
+        # One thread for every ClickHouse call: chdb blocks, and one client must not be used
+        # from two threads at once.
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="shinrai-sink")
+        sink = ClickHouseSink(ch, migrate=embedded)
+        await asyncio.get_running_loop().run_in_executor(self._executor, sink.setup)
+        self.sink = sink
+        self.clickhouse_runner = ClickHouseRunner(
+            self.settings.kafka,
+            sink,
+            facts_topic=self.topics.facts,
+            interactions_topic=self.topics.interactions,
+            group_id=self.group_id("clickhouse"),
+            metrics=self.metrics,
+            executor=self._executor,
+            batch_rows=ch.batch_rows,
+        )
+
+    async def _start_alerts(self) -> None:
+        from streams.sinks.alert_runner import AlertRunner
+
+        worker, alerts = self.settings.worker, self.settings.alerts
+        if worker.alert_routing_file is not None:
+            routing = RoutingConfig.load(worker.alert_routing_file)
+        else:
+            routing = RoutingConfig.from_settings(alerts)
+        delivery_log: DeliveryLog
+        if self.clickhouse_runner is not None:
+            delivery_log = _ForwardToClickHouse(self.clickhouse_runner)
+        else:
+            jsonl = JsonlDeliveryLog(self.data_dir / "alert-deliveries.jsonl")
+            self._jsonl.append(jsonl)
+            delivery_log = jsonl
+        dead = JsonlDeadLetters(self.data_dir / "alert-dead-letters.jsonl")
+        self._jsonl.append(dead)
+        runner = AlertRunner(
+            self.settings.kafka,
+            alerts,
+            topic=self.topics.alerts,
+            group_id=self.group_id("alerts"),
+            routing=routing,
+            delivery_log=delivery_log,
+            store=SqliteDeliveredStore(self.data_dir / "delivered.sqlite"),
+            metrics=self.metrics,
+            dead_letters=dead,
+            options=self._alert_options,
+            commit_interval_s=worker.sink_commit_interval_s,
+        )
+        self.alert_runner = runner
+        await runner.start()
+
+    async def stop(self) -> None:
+        """Runners (flush, commit), then the Faust app, then the sink and /metrics. Idempotent."""
+        grace = self.settings.worker.shutdown_timeout_s
+        if self.alert_runner is not None:
+            await self.alert_runner.stop(grace_s=grace / 2)
+            self.alert_runner = None
+        if self.clickhouse_runner is not None:
+            # After the alert runner: its last delivery records go out with this final flush.
+            await self.clickhouse_runner.stop()
+            self.clickhouse_runner = None
+        if self.app is not None and self._app_started:
+            try:
+                async with asyncio.timeout(grace):
+                    await self.app.stop()
+            except TimeoutError:
+                log.error("processor_stop_timeout", seconds=grace)
+            self._app_started = False
+        if self.sink is not None:
+            sink, self.sink = self.sink, None
+            if self._executor is not None:
+                await asyncio.get_running_loop().run_in_executor(self._executor, sink.close)
+            else:
+                sink.close()
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
+        for jsonl in self._jsonl:
+            jsonl.close()
+        self._jsonl.clear()
+        if self._metrics_server is not None:
+            self._metrics_server.stop()
+            self._metrics_server = None
+        log.info("worker_stopped")
+
+    def failure(self) -> str | None:
+        """Why the worker cannot go on (a runner's loop died, the Faust app crashed), else None."""
+        for runner in (self.clickhouse_runner, self.alert_runner):
+            task = runner.done if runner is not None else None
+            if task is not None and task.done():
+                exc = None if task.cancelled() else task.exception()
+                return f"{runner.group_id} stopped: {exc!r}"  # type: ignore[union-attr]
+        app = self.app
+        if app is not None and self._app_started and getattr(app, "crashed", False):
+            return f"Faust app crashed: {getattr(app, 'crash_reason', None)!r}"
+        return None
+
+    async def run(self, stop: asyncio.Event, *, check_every_s: float = 0.5) -> int:
+        """Start, run until ``stop`` is set or a component fails, stop. 0 = asked to stop."""
+        await self.start()
+        code = 0
+        try:
+            while not stop.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=check_every_s)
+                reason = self.failure()
+                if reason is not None:
+                    log.error("worker_failed", reason=reason)
+                    code = 1
+                    break
+        finally:
+            await self.stop()
+        return code
+
+
+def build_worker(settings: Settings, **kwargs: Any) -> Worker:
+    """A :class:`Worker` for ``settings`` (no I/O until ``start``/``run``)."""
+    return Worker(settings, **kwargs)
