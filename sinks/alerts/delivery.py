@@ -25,6 +25,7 @@ import asyncio
 import functools
 import random
 import time
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 from types import TracebackType
@@ -148,7 +149,9 @@ class AlertDeliverer:
         self._pending: asyncio.Semaphore | None = None
         self._gates: dict[str, _TargetGate] = {}
         self._inflight: dict[str, asyncio.Task[None]] = {}
-        self._results: list[DeliveryResult] = []
+        # Bounded: a long-running caller that rarely flushes must not grow memory without end;
+        # the delivery log, not this buffer, is the durable record of every attempt.
+        self._results: deque[DeliveryResult] = deque(maxlen=self._options.results_limit)
         self._closed = False
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -272,7 +275,13 @@ class AlertDeliverer:
                     outcome, asyncio.CancelledError
                 ):
                     raise outcome
-        results, self._results = self._results, []
+        return self.drain_results()
+
+    def drain_results(self) -> list[DeliveryResult]:
+        """Results finished since the last drain/flush, without waiting (oldest dropped first
+        beyond ``DeliveryOptions.results_limit``)."""
+        results = list(self._results)
+        self._results.clear()
         return results
 
     # -- one delivery ----------------------------------------------------------------------------

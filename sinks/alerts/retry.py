@@ -37,6 +37,9 @@ class DeliveryOptions(BaseModel):
     max_pending: int = Field(
         default=10_000, ge=1, description="Unfinished deliveries before add() waits (backpressure)"
     )
+    results_limit: int = Field(
+        default=100_000, ge=1, description="Finished results kept until flush()/drain_results()"
+    )
     user_agent: str = "shinrai-alerts/1"
 
 

@@ -14,6 +14,7 @@ from shinrai.settings import AlertSettings
 from sinks.alerts.delivery import AlertDeliverer, render_body
 from sinks.alerts.errors import DelivererStateError
 from sinks.alerts.records import InMemoryDeliveryLog, JsonlDeliveryLog
+from sinks.alerts.retry import DeliveryOptions
 from sinks.alerts.routing import RoutingConfig, WebhookTarget, routes_for
 from sinks.alerts.samples import sample_client, sample_directory
 from sinks.alerts.store import InMemoryDeliveredStore, SqliteDeliveredStore
@@ -85,6 +86,27 @@ async def test_finished_keys_are_skipped_without_sending(
         (result,) = await deliverer.flush()
     assert (result.outcome, result.attempts, result.key) == ("skipped", 0, delivery.key)
     assert log.records == []
+
+
+async def test_results_buffer_is_bounded(make_alert: Callable[..., Alert]) -> None:
+    store = InMemoryDeliveredStore()
+    alerts = [make_alert(f"obl-{i}") for i in range(5)]
+    for alert in alerts:
+        (delivery,) = routes_for(alert, sample_client(), ROUTING)
+        store.mark(delivery.key, alert_id=alert.alert_id, target="t", outcome="delivered",
+                   at=alert.at)  # fmt: skip
+    async with AlertDeliverer(
+        settings=AlertSettings(signing_secret=SecretStr("s")),
+        routing=ROUTING,
+        directory=sample_directory(),
+        log=InMemoryDeliveryLog(),
+        store=store,
+        options=DeliveryOptions(results_limit=3),
+    ) as deliverer:
+        await deliverer.add_many(alerts)
+        kept = deliverer.drain_results()
+        assert [r.alert_id for r in kept] == [a.alert_id for a in alerts[-3:]]
+        assert deliverer.drain_results() == []
 
 
 def test_render_body_follows_the_target_format(make_alert: Callable[..., Alert]) -> None:
