@@ -59,6 +59,7 @@ DEFAULT_CALENDAR = BusinessCalendar(calendar_id="default", timezone="UTC")
 """UTC, Monday to Friday 09:00-18:00, no public holidays."""
 
 _NOON = time(12)
+_TICK = timedelta(microseconds=1)  # the smallest step of a datetime
 _ONE_DAY = timedelta(days=1)
 
 
@@ -123,15 +124,47 @@ class Engine:
         self._run(st, horizon, out)
         return st, out
 
+    def apply_in_order(
+        self, state: ClientState | None, event: InteractionEvent | ClientPolicyChanged
+    ) -> tuple[ClientState, list[Fact]]:
+        """``apply`` then ``settle`` for a caller that feeds each client's events in event-time
+        order (replay of a sorted log): fires the timers before the event, then processes it at
+        once, skipping the buffer. Same facts as in-order ``apply``/``advance``; an event before
+        what was already processed falls back to ``apply`` (buffer or correction).
+        """
+        client_id = event.client_id
+        if client_id is None:
+            return (state if state is not None else ClientState(client_id="")), []
+        st = state if state is not None else ClientState(client_id=client_id)
+        t = event.occurred_at
+        before = t - _TICK  # timers at t itself fire after the events at t
+        horizon = st.processed_until
+        if st.buffer or (horizon is not None and t <= horizon):
+            return self.apply(st, event)
+        if event.event_id in st.seen:
+            return st, []
+        out: list[Fact] = []
+        if horizon is None or before > horizon:
+            self.settle(st, before, out)
+        st.remember(event.event_id, t)
+        self._process(st, event, out, late=False)
+        return st, out
+
     def advance(self, state: ClientState, watermark: datetime) -> tuple[ClientState, list[Fact]]:
         """Process buffered events and fire timers up to ``watermark - allowed_lateness``."""
         return self.settle(state, watermark - self.allowed_lateness)
 
-    def settle(self, state: ClientState, until: datetime) -> tuple[ClientState, list[Fact]]:
-        """Process buffered events and fire timers up to ``until`` itself (no lateness)."""
+    def settle(
+        self, state: ClientState, until: datetime, out: list[Fact] | None = None
+    ) -> tuple[ClientState, list[Fact]]:
+        """Process buffered events and fire timers up to ``until`` itself (no lateness).
+
+        Facts are appended to ``out`` when given (and returned).
+        """
+        if out is None:
+            out = []
         if state.processed_until is not None and until <= state.processed_until:
-            return state, []
-        out: list[Fact] = []
+            return state, out
         self._run(state, until, out)
         state.processed_until = until
         state.forget_before(
