@@ -30,6 +30,10 @@ def configure(level: str = "INFO", *, json: bool = False) -> None:
 
 
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:
-    """A structured logger bound to ``component=name``."""
-    logger: structlog.stdlib.BoundLogger = structlog.get_logger().bind(component=name)
+    """A structured logger bound to ``component=name``.
+
+    Lazy: the logger resolves structlog's configuration on first use, so module-level loggers
+    created before ``configure`` still follow it.
+    """
+    logger: structlog.stdlib.BoundLogger = structlog.get_logger(component=name)
     return logger
