@@ -90,6 +90,12 @@ class WorkerSettings(BaseModel):
     shutdown_timeout_s: float = Field(
         default=20.0, gt=0, description="Grace for in-flight deliveries and app stop on SIGTERM"
     )
+    session_timeout_s: float = Field(
+        default=30.0,
+        ge=6,
+        description="Kafka group session timeout (Faust and sink runners): how long a dead "
+        "worker's partitions wait before another member takes them over",
+    )
 
 
 class Settings(BaseSettings):
