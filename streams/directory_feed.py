@@ -137,10 +137,12 @@ def attach_directory_feed(
     interactions_topic: str,
     clock: Callable[[], datetime],
     on_announce: Callable[[ClientPolicyChanged], None] | None = None,
+    on_record: Callable[[], None] | None = None,
 ) -> DirectoryView:
     """Add the directory agent and its ``sla-policy-announced`` table to ``app``.
 
-    Returns the live ``DirectoryView`` (read-only for callers).
+    ``on_announce`` is called after each change event is sent, ``on_record`` after each
+    directory record is handled (counters). Returns the live ``DirectoryView`` (read-only).
     """
     view = DirectoryView()
     source = app.topic(directory_topic, key_type=bytes, value_type=bytes)
@@ -168,5 +170,7 @@ def attach_directory_feed(
                 announced[key] = digest.encode()
                 if on_announce is not None:
                     on_announce(change)
+            if on_record is not None:
+                on_record()
 
     return view

@@ -89,6 +89,7 @@ class ProcessorStats:
     ticks_sent: int = 0
     ticks_in: int = 0
     policy_changes_out: int = 0  # ClientPolicyChanged events announced from the directory
+    directory_records_in: int = 0
     index_rebuilds: int = 0
     open_obligations: int = 0  # gauge, best effort: over the clients this worker has seen
     last_event_at: datetime | None = None  # wall clock of the last interaction processed
@@ -245,11 +246,15 @@ def attach_processor(
     def announced(_event: Any) -> None:
         stats.policy_changes_out += 1
 
+    def directory_record() -> None:
+        stats.directory_records_in += 1
+
     attach_directory_feed(
         app,
         directory_topic=topics.directory,
         interactions_topic=topics.interactions,
         clock=clock,
         on_announce=announced,
+        on_record=directory_record,
     )
     return stats

@@ -27,7 +27,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from shinrai.logging import get_logger
 from shinrai.settings import Settings
@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from streams.sinks.clickhouse_runner import ClickHouseRunner
 
 log = get_logger("streams.worker")
+T = TypeVar("T")
 
 
 class _ForwardToClickHouse:
@@ -136,7 +137,12 @@ class Worker:
             await self._start_sink()
 
         self.app = build_app(
-            settings, app_id=worker.app_id, store=worker.store, datadir=str(self.data_dir / "faust")
+            settings,
+            app_id=worker.app_id,
+            store=worker.store,
+            datadir=str(self.data_dir / "faust"),
+            broker_session_timeout=worker.session_timeout_s,
+            broker_heartbeat_interval=min(3.0, worker.session_timeout_s / 3),
         )
         kwargs: dict[str, Any] = {"engine": self._engine}
         if self._clock is not None:
@@ -178,6 +184,7 @@ class Worker:
             metrics=self.metrics,
             executor=self._executor,
             batch_rows=ch.batch_rows,
+            session_timeout_s=self.settings.worker.session_timeout_s,
         )
 
     async def _start_alerts(self) -> None:
@@ -209,6 +216,7 @@ class Worker:
             dead_letters=dead,
             options=self._alert_options,
             commit_interval_s=worker.sink_commit_interval_s,
+            session_timeout_s=worker.session_timeout_s,
         )
         self.alert_runner = runner
         await runner.start()
@@ -246,6 +254,12 @@ class Worker:
             self._metrics_server.stop()
             self._metrics_server = None
         log.info("worker_stopped")
+
+    async def in_sink_thread(self, fn: Callable[[], T]) -> T:
+        """Run ``fn`` on the sink thread (the one thread that may use the ClickHouse client)."""
+        if self._executor is None:
+            raise RuntimeError("the ClickHouse sink is not running in this worker")
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
 
     def failure(self) -> str | None:
         """Why the worker cannot go on (a runner's loop died, the Faust app crashed), else None."""

@@ -99,6 +99,7 @@ class AlertRunner:
         options: DeliveryOptions | None = None,
         commit_interval_s: float = 0.5,
         poll_timeout_s: float = 0.2,
+        session_timeout_s: float = 30.0,
     ) -> None:
         """Remember configuration only; :meth:`start` connects."""
         self._kafka = kafka
@@ -107,6 +108,7 @@ class AlertRunner:
         self._metrics = metrics
         self._commit_interval = commit_interval_s
         self._poll_ms = int(poll_timeout_s * 1000)
+        self._session_timeout_s = session_timeout_s
         self.deliverer = AlertDeliverer(
             settings=alerts,
             routing=routing,
@@ -150,7 +152,11 @@ class AlertRunner:
 
         await self.deliverer.setup()
         consumer = manual_commit_consumer(
-            self._kafka, [self._topic], group_id=self.group_id, client_id=f"{self.group_id}-c"
+            self._kafka,
+            [self._topic],
+            group_id=self.group_id,
+            client_id=f"{self.group_id}-c",
+            session_timeout_s=self._session_timeout_s,
         )
         consumer.subscribe([self._topic], listener=_Listener())
         try:

@@ -66,6 +66,7 @@ class ClickHouseRunner:
         executor: Executor,
         batch_rows: int,
         poll_timeout_s: float = 0.2,
+        session_timeout_s: float = 30.0,
         max_records: int = 5_000,
     ) -> None:
         """Remember configuration only; :meth:`start` connects."""
@@ -79,6 +80,7 @@ class ClickHouseRunner:
         # The sink raises SinkBackpressure at four batches; the runner flushes at one.
         self._batch_rows = batch_rows
         self._poll_ms = int(poll_timeout_s * 1000)
+        self._session_timeout_s = session_timeout_s
         self._max_records = max_records
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
@@ -118,6 +120,7 @@ class ClickHouseRunner:
             [self._facts_topic, self._interactions_topic],
             group_id=self.group_id,
             client_id=f"{self.group_id}-consumer",
+            session_timeout_s=self._session_timeout_s,
         )
         consumer.subscribe([self._facts_topic, self._interactions_topic], listener=_Listener())
         await consumer.start()

@@ -33,7 +33,12 @@ def consumer_config(settings: KafkaSettings) -> dict[str, Any]:
 
 
 def manual_commit_consumer(
-    settings: KafkaSettings, topics: list[str], *, group_id: str, client_id: str
+    settings: KafkaSettings,
+    topics: list[str],
+    *,
+    group_id: str,
+    client_id: str,
+    session_timeout_s: float = 30.0,
 ) -> AIOKafkaConsumer:
     """A consumer in its own group that never commits on its own (we commit after the sink).
 
@@ -49,6 +54,8 @@ def manual_commit_consumer(
         # A partition's consumer must be able to sit on a failing sink for a while (paused,
         # still polling) without being thrown out of the group.
         max_poll_interval_ms=600_000,
+        session_timeout_ms=int(session_timeout_s * 1000),
+        heartbeat_interval_ms=int(min(3.0, session_timeout_s / 3) * 1000),
         **consumer_config(settings),
     )
 
