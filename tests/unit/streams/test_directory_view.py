@@ -1,0 +1,76 @@
+"""The directory view: which clients a record affects, how pairs resolve, stable change ids."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from schemas.base import encode
+from schemas.calendars import BusinessCalendar
+from schemas.directory import Client, ClientDirectory
+from schemas.directory_io import directory_records
+from schemas.policies import CalendarDuration, SlaPolicy
+from streams.directory_feed import DirectoryView, change_event, pair_digest
+
+pytestmark = pytest.mark.unit
+
+AT = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+GOLD = SlaPolicy(policy_id="gold", first_response=CalendarDuration(minutes=30))
+TOKYO = BusinessCalendar(calendar_id="tokyo", timezone="Asia/Tokyo")
+
+
+def client(cid: str, policy: str = "gold", calendar: str = "tokyo") -> Client:
+    return Client(
+        client_id=cid, name=cid, owner="o@us.example", policy_id=policy, calendar_id=calendar
+    )
+
+
+def test_a_full_directory_resolves_every_client() -> None:
+    directory = ClientDirectory(
+        clients=(client("acme"), client("globex", "default", "default")),
+        policies=(GOLD, SlaPolicy.default()),
+        calendars=(TOKYO, BusinessCalendar(calendar_id="default", timezone="UTC")),
+    )
+    view = DirectoryView()
+    affected: list[str] = []
+    for key, value in directory_records(directory):
+        affected += view.apply(key, value)
+    assert sorted(affected) == ["acme", "globex"]
+    assert view.resolve("acme") == (GOLD, TOKYO)
+    assert view.resolve("globex") == (SlaPolicy.default(), directory.calendars[1])
+
+
+def test_a_client_waits_for_its_policy_and_a_policy_change_affects_its_clients() -> None:
+    view = DirectoryView()
+    assert view.apply(b"acme", encode(client("acme"))) == ["acme"]
+    assert view.apply(b"zeta", encode(client("zeta", calendar="default"))) == ["zeta"]
+    assert view.resolve("acme") is None  # gold and tokyo not known yet
+    assert view.apply(b"policy:gold", encode(GOLD)) == ["acme", "zeta"]
+    assert view.resolve("zeta") == (GOLD, BusinessCalendar(calendar_id="default", timezone="UTC"))
+    assert view.apply(b"calendar:tokyo", encode(TOKYO)) == ["acme"]
+    assert view.resolve("acme") == (GOLD, TOKYO)
+
+
+def test_staff_tombstones_and_bad_records() -> None:
+    view = DirectoryView()
+    assert view.apply(b"_staff", b"{}") == []
+    assert view.apply(b"acme", b'{"client_id": 5}') == []  # invalid: ignored
+    assert view.apply(b"acme", encode(client("other"))) == []  # key differs from client_id
+    view.apply(b"acme", encode(client("acme")))
+    assert view.apply(b"acme", None) == []
+    assert view.resolve("acme") is None
+    assert view.apply(None, b"x") == []
+
+
+def test_change_ids_are_stable_and_chained() -> None:
+    a, digest_a = change_event("acme", GOLD, TOKYO, None, AT)
+    again, _ = change_event("acme", GOLD, TOKYO, None, AT)
+    assert a.event_id == again.event_id  # a re-send after a crash is a duplicate
+    assert digest_a == pair_digest(GOLD, TOKYO)
+    gold2 = GOLD.model_copy(update={"version": 2})
+    b, digest_b = change_event("acme", gold2, TOKYO, digest_a, AT)
+    back, _ = change_event("acme", GOLD, TOKYO, digest_b, AT)
+    assert len({a.event_id, b.event_id, back.event_id}) == 3  # A -> B -> A is three events
+    assert a.event_id.startswith("policy:acme:")
+    assert (a.occurred_at, a.policy, a.calendar) == (AT, GOLD, TOKYO)
