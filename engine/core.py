@@ -212,7 +212,7 @@ class Engine:
     def _next_timer(st: ClientState) -> tuple[datetime | None, Obligation | None]:
         best: datetime | None = None
         best_ob: Obligation | None = None
-        for ob in st.open.values():
+        for ob in st.timed.values():
             at = ob.warn_lb
             if at is None:
                 if ob.warnings:
@@ -263,6 +263,7 @@ class Engine:
             )
         )
         ob.breach_fact = fid
+        del st.timed[ob.thread]  # no timer left: keep it out of the timer scan
         rules = self.policy_of(st).trust
         self._record(st, TrustEntry(ob.obligation_id, rules.breach_points, "breach"))
         self._retrust(st, ob.due, out, f"the breach of obligation {ob.obligation_id}")
@@ -355,6 +356,7 @@ class Engine:
             warn_lb=warn_lb,
         )
         st.open[thread] = ob
+        st.timed[thread] = ob
         out.append(
             self._ob_fact(
                 st,
@@ -425,6 +427,7 @@ class Engine:
             )
         )
         del st.open[ob.thread]
+        st.timed.pop(ob.thread, None)
         st.answered[ob.thread] = t
         rules = self.policy_of(st).trust
         if not met:
@@ -456,6 +459,7 @@ class Engine:
             )
         )
         del st.open[ob.thread]
+        st.timed.pop(ob.thread, None)
 
     def _speed_of_answer(
         self, st: ClientState, ev: InteractionEvent, t: datetime, policy: SlaPolicy, out: list[Fact]

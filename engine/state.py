@@ -143,6 +143,9 @@ class ClientState:
     seen: set[str] = field(default_factory=set)
     seen_order: deque[tuple[datetime, str]] = field(default_factory=deque)
     open: dict[str, Obligation] = field(default_factory=dict)  # thread -> open obligation
+    # The open obligations that still have a timer (not breached): what the timer scan walks.
+    # Derived from ``open``, not serialised.
+    timed: dict[str, Obligation] = field(default_factory=dict)
     answered: dict[str, datetime] = field(default_factory=dict)  # thread -> last fulfilment
     stretch_start: datetime | None = None  # last outbound touch (or first event seen)
     silence_due: datetime | None = None
@@ -231,6 +234,8 @@ class ClientState:
         for raw_ob in data["open"]:
             ob = Obligation.from_json(raw_ob)
             state.open[ob.thread] = ob
+            if ob.breach_fact is None:
+                state.timed[ob.thread] = ob
         state.answered = {k: _dt(v) for k, v in data["answered"].items()}
         if data["silence_fact"] is not None:
             fid, at = data["silence_fact"]
