@@ -1,0 +1,202 @@
+"""Scripted event logs and helpers for the pipeline tests (no fixtures here, see conftest).
+
+Timing model: a worker's live watermark is the wall clock. Events stamped "now" when produced
+arrive within the allowed lateness and are processed exactly as a replay would; events stamped
+in the past are applied on the engine's late path, which for a fresh obligation gives the same
+facts (timers computed from the event's own time, overdue ones fired at their exact instants).
+Every scenario here stays within what the engine promises to process identically live and in
+replay, so the replay of the same log is the independent expectation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from engine.alerts import alert_for
+from engine.core import Engine
+from engine.replay import replay
+from engine.state import Event
+from schemas.alerts import Alert
+from schemas.base import encode
+from schemas.calendars import BusinessCalendar
+from schemas.events import (
+    CallOutcome,
+    Channel,
+    ClientPolicyChanged,
+    Direction,
+    InteractionEvent,
+    Kind,
+)
+from schemas.facts import Fact
+from schemas.policies import CalendarDuration, SlaPolicy
+from shinrai.settings import Settings
+from sinks.alerts.routing import delivery_key
+from tests.integration.alerts.harness import Receiver
+
+PARTITIONS = 3
+
+ALWAYS_OPEN = BusinessCalendar(calendar_id="24x7", timezone="UTC", always_open=True)
+ONE_MINUTE = SlaPolicy(
+    policy_id="one-minute",
+    first_response=CalendarDuration(minutes=1),
+    follow_up=CalendarDuration(minutes=1),
+    silence_business_days=None,
+)
+
+
+def now() -> datetime:
+    """The wall clock in UTC."""
+    return datetime.now(UTC)
+
+
+def _id(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def policy(client: str, at: datetime) -> ClientPolicyChanged:
+    """A 1-minute calendar-time policy on a 24x7 calendar for ``client`` from ``at`` on."""
+    return ClientPolicyChanged(
+        event_id=_id(f"pol-{client}"),
+        client_id=client,
+        occurred_at=at,
+        recorded_at=at,
+        policy=ONE_MINUTE,
+        calendar=ALWAYS_OPEN,
+    )
+
+
+def email(client: str, at: datetime, direction: Direction, thread: str = "t1") -> InteractionEvent:
+    """An e-mail in ``thread`` (inbound opens an obligation, outbound answers it)."""
+    return InteractionEvent(
+        event_id=_id(f"mail-{client}"),
+        channel=Channel.EMAIL,
+        kind=Kind.MESSAGE,
+        direction=direction,
+        occurred_at=at,
+        recorded_at=at,
+        client_id=client,
+        thread_key=thread,
+    )
+
+
+def call(
+    client: str,
+    at: datetime,
+    direction: Direction,
+    outcome: CallOutcome,
+    *,
+    wait: float | None = None,
+    duration: float | None = None,
+) -> InteractionEvent:
+    """A phone call (a missed inbound opens a callback; a long answered outbound fulfils)."""
+    return InteractionEvent(
+        event_id=_id(f"call-{client}"),
+        channel=Channel.PHONE,
+        kind=Kind.CALL,
+        direction=direction,
+        occurred_at=at,
+        recorded_at=at,
+        client_id=client,
+        thread_key=f"phone-{client}",
+        call_outcome=outcome,
+        wait_seconds=wait,
+        duration_seconds=duration,
+    )
+
+
+def expected_facts(events: Iterable[Event], settings: Settings, until: datetime) -> list[Fact]:
+    """The facts of ``events`` by ``engine.replay`` (the batch twin), settled at ``until``."""
+    engine = Engine(allowed_lateness=timedelta(seconds=settings.worker.allowed_lateness_s))
+    return list(replay(list(events), engine, watermark_end=until))
+
+
+def expected_alerts(facts: Iterable[Fact]) -> list[Alert]:
+    """The alerts those facts raise."""
+    return [a for a in (alert_for(f) for f in facts) if a is not None]
+
+
+def fact_signature(fact: Fact) -> tuple[Any, ...]:
+    """What must be equal live and in replay: full content of event-caused facts; for timer
+    facts (no source event) the id, kind, obligation and exact instant."""
+    if fact.source_event_id is None:
+        return (fact.fact_id, fact.kind.value, fact.obligation_id, fact.at)
+    return (fact.fact_id, fact.model_dump_json())
+
+
+@dataclass
+class Pipeline:
+    """One test's settings (private topics, random database) and its webhook receiver."""
+
+    settings: Settings
+    receiver: Receiver
+    tmp_path: Path
+    produced: list[Event] = field(default_factory=list)
+
+    @property
+    def suffix(self) -> str:
+        return self.settings.worker.topic_suffix
+
+    def topic(self, base: str) -> str:
+        return base + self.suffix
+
+    def produce_raw(self, topic: str, records: list[tuple[bytes | None, bytes | None]]) -> None:
+        """Produce records in order, acks=all (blocking: call through asyncio.to_thread)."""
+        from kafka import KafkaProducer
+
+        producer = KafkaProducer(
+            bootstrap_servers=self.settings.kafka.bootstrap, acks="all", linger_ms=0
+        )
+        try:
+            for key, value in records:
+                producer.send(topic, key=key, value=value).get(timeout=30)
+        finally:
+            producer.close()
+
+    async def send(self, *events: Event) -> None:
+        """Produce ``events`` to the interactions topic and remember them for the replay."""
+        self.produced.extend(events)
+        records: list[tuple[bytes | None, bytes | None]] = [(e.key, encode(e)) for e in events]
+        await asyncio.to_thread(self.produce_raw, self.topic("interactions.v1"), records)
+
+    def delivery_key(self, alert: Alert) -> str:
+        """The Idempotency-Key the receiver must see for ``alert`` (default target only)."""
+        url = self.settings.alerts.webhook_url
+        assert url is not None
+        return delivery_key(alert.alert_id, url)
+
+
+def facts_query(database: str) -> str:
+    """Every fact row, deduplicated by the table's ReplacingMergeTree key."""
+    return (
+        f"SELECT fact_id, kind, client_id, at, obligation_id, source_event_id "
+        f"FROM `{database}`.sla_facts FINAL ORDER BY fact_id"
+    )
+
+
+async def wait_until(
+    predicate: Callable[[], bool], within: float, what: str, every: float = 0.05
+) -> None:
+    """Poll ``predicate`` until it holds; fail naming ``what`` after ``within`` seconds."""
+    deadline = time.monotonic() + within
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {within:g} s waiting for {what}")
+        await asyncio.sleep(every)
+
+
+def utc(value: object) -> datetime:
+    """A DateTime64 read back from ClickHouse as an aware UTC datetime (chdb may drop the zone)."""
+    assert isinstance(value, datetime)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def wall_time_of(monotonic_stamp: float) -> datetime:
+    """A receiver's ``time.monotonic()`` stamp as a UTC wall-clock instant."""
+    return now() - timedelta(seconds=time.monotonic() - monotonic_stamp)
