@@ -177,14 +177,20 @@ def generate(total: int, *, clients: int, days: int, seed: int = 7) -> list[Even
                 i, client, t, Channel.MEETING, Kind.MEETING, Direction.OUTBOUND, flags=flags
             )
         elif r < 0.97:  # internal note in a thread
-            thread = rng.choice(threads) if threads else None
+            note_thread = rng.choice(threads) if threads else None
             ev = _event(
-                i, client, t, Channel.EMAIL, Kind.MESSAGE, Direction.INTERNAL, thread=thread
+                i, client, t, Channel.EMAIL, Kind.MESSAGE, Direction.INTERNAL, thread=note_thread
             )
         else:
-            thread = rng.choice(threads) if threads else None
+            note_thread = rng.choice(threads) if threads else None
             ev = _event(
-                i, client, t, Channel.EMAIL, Kind.NO_REPLY_NEEDED, Direction.INTERNAL, thread=thread
+                i,
+                client,
+                t,
+                Channel.EMAIL,
+                Kind.NO_REPLY_NEEDED,
+                Direction.INTERNAL,
+                thread=note_thread,
             )
         events.append(ev)
     return events

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -17,7 +18,7 @@ pytestmark = pytest.mark.unit
 
 
 def test_made_fact_equals_validated_fact_and_round_trips() -> None:
-    values = {
+    values: dict[str, Any] = {
         "fact_id": "f1",
         "kind": FactKind.FULFILLED,
         "client_id": "c1",

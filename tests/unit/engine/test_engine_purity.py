@@ -45,12 +45,13 @@ def _violations(source: str, name: str) -> list[str]:
             names = [node.module or ""]
         else:
             names = []
-        found += [f"{name}:{node.lineno} imports {n}" for n in names if _top(n) in FORBIDDEN]
+        line = getattr(node, "lineno", 0)
+        found += [f"{name}:{line} imports {n}" for n in names if _top(n) in FORBIDDEN]
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
             owner = node.func.value
             owner_name = owner.id if isinstance(owner, ast.Name) else getattr(owner, "attr", "")
             if (owner_name, node.func.attr) in CLOCK_CALLS:
-                found.append(f"{name}:{node.lineno} calls {owner_name}.{node.func.attr}")
+                found.append(f"{name}:{line} calls {owner_name}.{node.func.attr}")
     return found
 
 
