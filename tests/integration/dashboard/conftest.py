@@ -1,0 +1,85 @@
+"""The dashboard over embedded ClickHouse seeded with the demo, served on a loopback port.
+
+chdb binds its engine to the first data directory a process opens and can switch only after
+every client is closed, so this module-scoped setup closes all its clients on teardown.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+import uvicorn
+
+from dashboard import create_app
+from engine.core import Engine
+from engine.replay import replay
+from producers.demo import DemoData, generate
+from schemas.facts import Fact
+from shinrai.commands.backfill import BackfillSummary, write
+from shinrai.settings import ClickHouseSettings
+from sinks.clickhouse.client import connect
+from sinks.clickhouse.sink import ClickHouseSink
+
+if TYPE_CHECKING:
+    from clickhouse_connect.driver.client import Client
+
+NOW = datetime(2026, 2, 13, 6, 0, tzinfo=UTC)  # Friday 15:00 JST, week 6 of the demo
+DAYS = 45  # the whole demo (from 2026-01-01)
+
+
+@dataclass(frozen=True)
+class Seeded:
+    """The seeded database, the demo it holds, its facts, a client and the served app's URL."""
+
+    settings: ClickHouseSettings
+    demo: DemoData
+    facts: list[Fact]
+    client: Client
+    url: str
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
+    chdb_dir: Path = tmp_path_factory.mktemp("chdb-dashboard")
+    settings = ClickHouseSettings(url=f"chdb://{chdb_dir}", database=f"d_{uuid.uuid4().hex[:12]}")
+    demo = generate()
+    facts = list(replay(demo.events, Engine()))
+    sink = ClickHouseSink(settings)
+    sink.setup()
+    try:
+        write(demo.events, sink, BackfillSummary(), directory=demo.directory)
+    finally:
+        sink.close()
+    client = connect(settings, create=False)
+    app = create_app(lambda: connect(settings, create=False), clock=lambda: NOW, default_days=DAYS)
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the dashboard server did not start")
+        time.sleep(0.05)
+    try:
+        yield Seeded(settings, demo, facts, client, f"http://127.0.0.1:{port}")
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+        app.state.close_clients()
+        client.close()

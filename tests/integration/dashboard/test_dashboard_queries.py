@@ -1,0 +1,164 @@
+"""The dashboard_* named queries on the seeded demo, against numbers computed from the facts.
+
+Expectations come from replaying the demo log in Python (``seeded.facts``) and the definitions
+written in each query file — never from ClickHouse.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from datetime import date, timedelta
+
+import pytest
+
+from schemas.facts import Fact, FactKind, Outcome
+from sinks.clickhouse.queries import run_query
+from tests.integration.dashboard.conftest import DAYS, NOW, Seeded
+
+pytestmark = pytest.mark.integration
+
+SINCE = NOW.date() - timedelta(days=DAYS - 1)
+UNTIL = NOW.date() + timedelta(days=1)
+
+
+def linear_quantile(values: list[float], level: float) -> float:
+    """Linear interpolation between closest ranks: ClickHouse's quantile below 8192 samples."""
+    ordered = sorted(values)
+    pos = level * (len(ordered) - 1)
+    lo, hi = math.floor(pos), math.ceil(pos)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
+
+
+def _in(f: Fact, since: date = SINCE, until: date = UNTIL) -> bool:
+    return since <= f.at.date() < until
+
+
+def test_the_demo_has_no_retractions(seeded: Seeded) -> None:
+    # The expectations below ignore retractions; the in-order demo must not have any.
+    assert not [f for f in seeded.facts if f.kind is FactKind.RETRACTED]
+
+
+def test_dashboard_clients_is_the_directory(seeded: Seeded) -> None:
+    rows = run_query(seeded.client, "dashboard_clients")
+    assert [(r["client_id"], r["name"], r["owner"]) for r in rows] == sorted(
+        (c.client_id, c.name, c.owner) for c in seeded.demo.directory.clients
+    )
+
+
+def test_dashboard_trust_levels(seeded: Seeded) -> None:
+    latest: dict[str, Fact] = {}
+    changes: dict[str, int] = defaultdict(int)
+    for f in seeded.facts:
+        if f.kind is FactKind.TRUST_CHANGED and f.at <= NOW:
+            changes[f.client_id] += 1
+            best = latest.get(f.client_id)
+            if best is None or (f.at, f.fact_id) > (best.at, best.fact_id):
+                latest[f.client_id] = f
+    rows = run_query(seeded.client, "dashboard_trust_levels", now=NOW)
+    got = {r["client_id"]: (r["trust_level"], r["since"], r["changes"]) for r in rows}
+    want = {
+        c: (f.trust_to.value, f.at, changes[c])  # type: ignore[union-attr]
+        for c, f in latest.items()
+    }
+    assert got == want
+    assert len(want) >= 4
+
+
+def test_dashboard_daily_trend(seeded: Seeded) -> None:
+    counts: dict[date, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    samples: dict[date, list[float]] = defaultdict(list)
+    for f in seeded.facts:
+        if not _in(f):
+            continue
+        c = counts[f.at.date()]
+        c["any"] += 1
+        if f.kind is FactKind.OBLIGATION_OPENED:
+            c["opened"] += 1
+        elif f.kind is FactKind.BREACHED:
+            c["breached"] += 1
+        elif f.kind is FactKind.WARNING:
+            c["warnings"] += 1
+        elif f.kind is FactKind.SPEED_OF_ANSWER:
+            c["calls"] += 1
+            c["abandoned"] += f.call_outcome is not None and f.call_outcome.value == "abandoned"
+        elif f.kind is FactKind.FULFILLED:
+            c["met" if f.outcome is Outcome.MET else "met_late"] += 1
+            if f.business_seconds is not None:
+                samples[f.at.date()].append(f.business_seconds)
+    rows = run_query(seeded.client, "dashboard_daily_trend", since=SINCE, until=UNTIL)
+    assert [r["day"] for r in rows] == sorted(counts)
+    for r in rows:
+        c = counts[r["day"]]
+        for key in ("opened", "met", "met_late", "breached", "warnings", "calls", "abandoned"):
+            assert r[key] == c[key], (r["day"], key)
+        due = c["met"] + c["breached"]
+        assert r["attainment"] == (None if due == 0 else pytest.approx(c["met"] / due))
+        day_samples = samples.get(r["day"])
+        if day_samples:
+            assert r["p50_business_seconds"] == pytest.approx(linear_quantile(day_samples, 0.5))
+            assert r["p90_business_seconds"] == pytest.approx(linear_quantile(day_samples, 0.9))
+        else:
+            assert r["p50_business_seconds"] is None
+    assert sum(r["breached"] for r in rows) >= 10
+
+
+def test_dashboard_phone(seeded: Seeded) -> None:
+    per: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    waits: dict[str, list[float]] = defaultdict(list)
+    for f in seeded.facts:
+        if f.kind is not FactKind.SPEED_OF_ANSWER or not _in(f):
+            continue
+        p = per[f.client_id]
+        p["calls"] += 1
+        outcome = f.call_outcome.value if f.call_outcome is not None else ""
+        p[outcome] += 1
+        p["within"] += bool(f.answered_within_target)
+        if outcome == "answered" and f.wait_seconds is not None:
+            waits[f.client_id].append(f.wait_seconds)
+    rows = run_query(seeded.client, "dashboard_phone", since=SINCE, until=UNTIL)
+    assert sorted(r["client_id"] for r in rows) == sorted(per)
+    for r in rows:
+        p = per[r["client_id"]]
+        assert (r["calls"], r["answered"], r["within_target"], r["abandoned"], r["missed"]) == (
+            p["calls"],
+            p["answered"],
+            p["within"],
+            p["abandoned"],
+            p["missed"],
+        )
+        assert r["answer_rate"] == pytest.approx(p["answered"] / p["calls"])
+        assert r["abandon_rate"] == pytest.approx(p["abandoned"] / p["calls"])
+        w = waits[r["client_id"]]
+        assert r["p50_answer_wait_seconds"] == pytest.approx(linear_quantile(w, 0.5))
+        assert r["p90_answer_wait_seconds"] == pytest.approx(linear_quantile(w, 0.9))
+
+
+def test_dashboard_recent_alerts(seeded: Seeded) -> None:
+    since = NOW - timedelta(days=10)
+    final: dict[str, str] = {}
+    for f in seeded.facts:  # the obligation's latest status, as the sink folds it
+        if f.obligation_id is None:
+            continue
+        if f.kind is FactKind.FULFILLED:
+            final[f.obligation_id] = f.outcome.value  # type: ignore[union-attr]
+        elif f.kind is FactKind.BREACHED:
+            final[f.obligation_id] = "breached"
+        elif f.kind is FactKind.OBLIGATION_OPENED:
+            final[f.obligation_id] = "open"
+    picked = sorted(
+        (
+            f
+            for f in seeded.facts
+            if f.kind in (FactKind.BREACHED, FactKind.WARNING) and since <= f.at <= NOW
+        ),
+        key=lambda f: (-f.at.timestamp(), f.fact_id),
+    )[:100]
+    rows = run_query(seeded.client, "dashboard_recent_alerts", since=since, now=NOW)
+    assert [(r["at"], r["kind"], r["client_id"], r["obligation_id"]) for r in rows] == [
+        (f.at, f.kind.value, f.client_id, f.obligation_id) for f in picked
+    ]
+    assert [r["status"] for r in rows] == [final[f.obligation_id] for f in picked]  # type: ignore[index]
+    owners = {c.client_id: c.owner for c in seeded.demo.directory.clients}
+    assert all(r["owner"] == owners[r["client_id"]] for r in rows)
+    assert {"breached", "warning"} <= {r["kind"] for r in rows}
