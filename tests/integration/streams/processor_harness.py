@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -162,7 +162,7 @@ class Env:
         finally:
             producer.close()
 
-    async def send_events(self, events: list[InteractionEvent | ClientPolicyChanged]) -> None:
+    async def send_events(self, events: Sequence[InteractionEvent | ClientPolicyChanged]) -> None:
         recs: list[tuple[bytes | None, bytes | None]] = [(e.key, encode(e)) for e in events]
         await asyncio.to_thread(self.produce, self.topics.interactions, recs)
 

@@ -84,7 +84,7 @@ async def test_stopping_one_of_two_workers_loses_no_fact(
     # The one-worker truth: the same log replayed through the engine, past every deadline.
     engine = Engine(allowed_lateness=timedelta(seconds=env.settings.worker.allowed_lateness_s))
     expected = list(
-        replay(policies + events, engine, watermark_end=deadline + timedelta(seconds=2))
+        replay([*policies, *events], engine, watermark_end=deadline + timedelta(seconds=2))
     )
     assert sum(f.kind is FactKind.BREACHED for f in expected) == len(CLIENTS[1::2])
     assert sum(f.kind is FactKind.FULFILLED for f in expected) == len(CLIENTS[::2])
