@@ -129,7 +129,13 @@ def create_app(
             return JSONResponse({"error": f"unknown query {name!r}"}, status_code=404)
         try:
             win = window(request)
-            given = {k: v for k, v in request.query_params.items() if k not in ("days",)}
+            # now/days set the window; "now" is also passed on when the query takes it.
+            declared = data.param_types(name)
+            given = {
+                k: v
+                for k, v in request.query_params.items()
+                if k != "days" and (k != "now" or "now" in declared)
+            }
             params = {**data.defaults(name, win), **data.convert(name, given)}
             rows = await run_in_threadpool(clients.run, lambda c: run_query(c, name, **params))
         except ConfigError as exc:

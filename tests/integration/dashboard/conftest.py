@@ -22,7 +22,7 @@ import uvicorn
 from dashboard import create_app
 from engine.core import Engine
 from engine.replay import replay
-from producers.demo import DemoData, generate
+from producers.demo import DemoData, generate_live, split_due
 from schemas.facts import Fact
 from shinrai.commands.backfill import BackfillSummary, write
 from shinrai.settings import ClickHouseSettings
@@ -32,8 +32,8 @@ from sinks.clickhouse.sink import ClickHouseSink
 if TYPE_CHECKING:
     from clickhouse_connect.driver.client import Client
 
-NOW = datetime(2026, 2, 13, 6, 0, tzinfo=UTC)  # Friday 15:00 JST, week 6 of the demo
-DAYS = 45  # the whole demo (from 2026-01-01)
+NOW = datetime(2026, 3, 4, 5, 30, tzinfo=UTC)  # Wednesday 14:30 JST
+DAYS = 31  # the whole live demo (28 days of history before NOW)
 
 
 @dataclass(frozen=True)
@@ -57,12 +57,14 @@ def _free_port() -> int:
 def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
     chdb_dir: Path = tmp_path_factory.mktemp("chdb-dashboard")
     settings = ClickHouseSettings(url=f"chdb://{chdb_dir}", database=f"d_{uuid.uuid4().hex[:12]}")
-    demo = generate()
-    facts = list(replay(demo.events, Engine()))
+    # The live demo as it stands at NOW: history and in-flight work, nothing scheduled later.
+    demo = generate_live(NOW)
+    past, _ = split_due(demo.events, NOW)
+    facts = list(replay(past, Engine(), watermark_end=NOW))
     sink = ClickHouseSink(settings)
     sink.setup()
     try:
-        write(demo.events, sink, BackfillSummary(), directory=demo.directory)
+        write(past, sink, BackfillSummary(), directory=demo.directory, until=NOW)
     finally:
         sink.close()
     client = connect(settings, create=False)
