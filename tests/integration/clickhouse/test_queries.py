@@ -52,8 +52,9 @@ def _in_window(at: datetime, since: date, until: date) -> bool:
     return since <= at.date() < until
 
 
-def test_every_query_file_is_covered() -> None:
-    assert names() == sorted(
+def test_the_issue_queries_exist() -> None:
+    # Other dashboards add their own files (dashboard_*); these six are this module's.
+    assert set(names()) >= set(
         [
             "breaches_by_owner",
             "channel_mix",

@@ -1,0 +1,159 @@
+"""Latency of the named dashboard queries on the embedded engine (chdb).
+
+Run: ``.venv/bin/python -m bench.queries [--quick]``. Prints p50/p95 per query and writes
+``bench/results/queries-<timestamp>.json``. Goal: p95 <= 50 ms on the rollups over 10M
+interaction rows (``--quick``: 100k).
+
+Data is generated inside ClickHouse (``INSERT ... SELECT FROM numbers()``) straight into the
+base tables, so the materialized views build the rollups exactly as they do for sink inserts:
+N interactions, N/4 facts (opened/fulfilled/breached/speed-of-answer/trust/silence), N/20
+obligation rows, 2000 clients over 180 days.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+from shinrai.settings import REPO_ROOT, ClickHouseSettings
+from sinks.clickhouse import migrate
+from sinks.clickhouse.client import connect
+from sinks.clickhouse.queries import names, run_query
+
+CLIENTS = 2000
+DAYS = 180
+START = "2025-01-01 00:00:00"
+
+_INTERACTIONS = f"""
+INSERT INTO interactions (event_id, channel, kind, direction, occurred_at, recorded_at, client_id,
+    flags, source, schema_version, topic, partition, offset)
+SELECT concat('e', toString(number)),
+    ['email', 'phone', 'meeting'][number % 3 + 1],
+    ['message', 'call', 'meeting'][number % 3 + 1],
+    ['inbound', 'outbound', 'internal'][intHash32(number) % 3 + 1],
+    toDateTime64('{START}', 6, 'UTC') + toIntervalSecond(intHash64(number) % ({DAYS} * 86400)),
+    toDateTime64('{START}', 6, 'UTC') + toIntervalSecond(intHash64(number) % ({DAYS} * 86400)),
+    concat('client-', toString(intHash32(number + 1000000007) % {CLIENTS})),
+    [], 'bench', 1, 'interactions.v1', toInt32(number % 6), toInt64(number)
+FROM numbers({{n:UInt64}})
+SETTINGS max_insert_block_size = 1000000, optimize_on_insert = 0
+"""
+
+_FACTS = f"""
+INSERT INTO sla_facts (fact_id, kind, client_id, at, policy_id, policy_version, obligation_id,
+    channel, outcome, business_seconds, calendar_seconds, call_outcome, wait_seconds,
+    answered_within_target, trust_from, trust_to, reason, schema_version, topic, partition, offset)
+SELECT concat('f', toString(number)) AS fid,
+    ['obligation_opened', 'fulfilled', 'fulfilled', 'breached', 'speed_of_answer',
+     'trust_changed', 'silence', 'warning'][number % 8 + 1] AS k,
+    concat('client-', toString(intHash32(number + 2000000007) % {CLIENTS})),
+    toDateTime64('{START}', 6, 'UTC') + toIntervalSecond(intHash64(number) % ({DAYS} * 86400)),
+    'default', 1, concat('o', toString(intDiv(number, 8))),
+    if(k = 'speed_of_answer', 'phone', ['email', 'phone'][number % 2 + 1]),
+    if(k = 'fulfilled', if(intHash32(number) % 5 = 0, 'met_late', 'met'), NULL),
+    if(k = 'fulfilled', toFloat64(intHash32(number + 3000000007) % 28800), NULL),
+    if(k = 'fulfilled', toFloat64(intHash32(number + 3000000007) % 28800) * 1.3, NULL),
+    if(k = 'speed_of_answer', ['answered', 'answered', 'abandoned', 'missed'][number % 4 + 1], NULL),
+    if(k = 'speed_of_answer', toFloat64(intHash32(number + 4000000007) % 120), NULL),
+    if(k = 'speed_of_answer', intHash32(number + 4000000007) % 120 < 20, NULL),
+    if(k = 'trust_changed', 'assured', NULL), if(k = 'trust_changed', 'credible', NULL),
+    if(k = 'trust_changed', 'bench', NULL), 1, 'sla-facts.v1', toInt32(number % 6), toInt64(number)
+FROM numbers({{n:UInt64}})
+SETTINGS max_insert_block_size = 1000000, optimize_on_insert = 0
+"""
+
+_OBLIGATIONS = f"""
+INSERT INTO obligations (obligation_id, client_id, kind, channel, opened_at, deadline, status,
+    policy_id, policy_version, opened_fact_id, status_fact_id, updated_at, version)
+SELECT concat('o', toString(number)), concat('client-', toString(intHash32(number + 5000000007) % {CLIENTS})),
+    'first_response', 'email',
+    toDateTime64('{START}', 6, 'UTC') + toIntervalSecond(intHash64(number) % ({DAYS} * 86400)) AS o,
+    o + toIntervalHour(4),
+    ['open', 'met', 'met', 'met', 'met_late', 'breached', 'waived', 'met'][number % 8 + 1],
+    'default', 1, '', '', o, number
+FROM numbers({{n:UInt64}})
+SETTINGS optimize_on_insert = 0
+"""
+
+_CLIENTS = f"""
+INSERT INTO clients SELECT concat('client-', toString(number)), concat('Client ', toString(number)),
+    concat('owner', toString(number % 40), '@us.example'), NULL, 'default', 'default', 1
+FROM numbers({CLIENTS})
+"""
+
+
+def _params() -> dict[str, dict[str, Any]]:
+    now = datetime(2025, 6, 30, 12, tzinfo=UTC)
+    window = {"since": date(2025, 5, 1), "until": date(2025, 6, 1)}
+    return {
+        "client_attainment": window,
+        "breaches_by_owner": window,
+        "channel_mix": window,
+        "open_obligations": {"now": now},
+        "silence_list": {"now": now},
+        "trust_history": {
+            "client_id": "client-7",
+            "since": datetime(2025, 1, 1, tzinfo=UTC),
+            "until": now,
+        },
+    }
+
+
+def main() -> None:
+    """Seed, then time each named query."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="100k interaction rows")
+    parser.add_argument("--runs", type=int, default=50)
+    args = parser.parse_args()
+    n = 100_000 if args.quick else 10_000_000
+    root = Path(tempfile.mkdtemp(prefix="bench-queries-"))
+    settings = ClickHouseSettings(url=f"chdb://{root}", database="bench_queries")
+    client = connect(settings)
+    migrate.migrate(client, settings.database)
+    started = time.perf_counter()
+    client.command(_INTERACTIONS, parameters={"n": n})
+    client.command(_FACTS, parameters={"n": n // 4})
+    client.command(_OBLIGATIONS, parameters={"n": n // 20})
+    client.command(_CLIENTS)
+    client.command("OPTIMIZE TABLE client_daily FINAL")
+    client.command("OPTIMIZE TABLE interaction_daily FINAL")
+    seeded = time.perf_counter() - started
+    sizes = {
+        t: client.query(f"SELECT count() FROM {t}").result_rows[0][0]
+        for t in ("interactions", "sla_facts", "obligations", "client_daily", "interaction_daily")
+    }
+    print(f"seeded in {seeded:.1f}s: {sizes}")
+    results: dict[str, dict[str, float]] = {}
+    params = _params()
+    for name in [n for n in names() if n in params]:  # dashboard_* files have their own bench
+        run_query(client, name, **params[name])  # warm-up
+        took = []
+        for _ in range(args.runs):
+            t = time.perf_counter()
+            rows = run_query(client, name, **params[name])
+            took.append((time.perf_counter() - t) * 1000)
+        took.sort()
+        results[name] = {
+            "rows": len(rows),
+            "p50_ms": statistics.median(took),
+            "p95_ms": took[int(0.95 * (len(took) - 1))],
+        }
+    client.close()
+    print(f"\n{'query':<22} {'rows':>8} {'p50 ms':>9} {'p95 ms':>9}")
+    for name, r in results.items():
+        print(f"{name:<22} {r['rows']:>8.0f} {r['p50_ms']:>9.1f} {r['p95_ms']:>9.1f}")
+    out = REPO_ROOT / "bench" / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"queries-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}.json"
+    path.write_text(json.dumps({"interactions": n, "sizes": sizes, "queries": results}, indent=2))
+    print(f"\nwrote {path}")
+
+
+if __name__ == "__main__":
+    main()
