@@ -26,6 +26,7 @@ run: install
 test: install
 	@set -euo pipefail; \
 	$(MAKE) --no-print-directory lint; \
+	bash deploy/ci/install-chromium.sh; \
 	trap '$(SHINRAI) kafka stop' EXIT; \
 	$(SHINRAI) kafka start; \
 	$(PY) -m pytest $(PYTEST_ARGS)
