@@ -15,8 +15,16 @@ from schemas.policies import (
     DeadlineRule,
     SameDayOrNextMorning,
 )
+from shinrai.errors import EngineError
 
 __all__ = ["deadline_for", "elapsed", "sla_budget", "warning_instants"]
+
+
+def _utc(t: datetime) -> datetime:
+    # astimezone() would silently read a naive datetime as the host's local time.
+    if t.tzinfo is None or t.utcoffset() is None:
+        raise EngineError(f"naive datetime {t.isoformat()} (the engine needs aware datetimes)")
+    return t.astimezone(UTC)
 
 
 def deadline_for(rule: DeadlineRule, opened_at: datetime, clock: CalendarClock) -> datetime:
@@ -35,9 +43,9 @@ def deadline_for(rule: DeadlineRule, opened_at: datetime, clock: CalendarClock) 
     if isinstance(rule, BusinessDuration):
         return clock.add_business(opened_at, rule.minutes * 60)
     if isinstance(rule, CalendarDuration):
-        return opened_at.astimezone(UTC) + timedelta(minutes=rule.minutes)
+        return _utc(opened_at) + timedelta(minutes=rule.minutes)
     assert isinstance(rule, SameDayOrNextMorning)
-    local = opened_at.astimezone(clock.zone)
+    local = _utc(opened_at).astimezone(clock.zone)
     if clock.is_business_day(local.date()) and local.time() < rule.cutoff:
         end = clock.end_of_business_day(opened_at)
         if end is not None and end > opened_at:
@@ -49,7 +57,7 @@ def elapsed(opened_at: datetime, until: datetime, clock: CalendarClock) -> tuple
     """(business seconds, calendar seconds) from ``opened_at`` to ``until``; both 0 if not after."""
     # In UTC: Python subtracts two datetimes sharing one tzinfo as wall-clock times, which is
     # off by an hour across a DST change.
-    calendar_seconds = max(0.0, (until.astimezone(UTC) - opened_at.astimezone(UTC)).total_seconds())
+    calendar_seconds = max(0.0, (_utc(until) - _utc(opened_at)).total_seconds())
     return clock.business_seconds_between(opened_at, until), calendar_seconds
 
 
@@ -86,7 +94,7 @@ def warning_instants(
         if use_business:
             at = clock.add_business(opened_at, fraction * business)
         else:
-            at = opened_at.astimezone(UTC) + timedelta(seconds=fraction * calendar_seconds)
+            at = _utc(opened_at) + timedelta(seconds=fraction * calendar_seconds)
         if at < deadline:
             out.append((fraction, at))
     return out

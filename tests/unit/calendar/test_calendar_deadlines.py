@@ -16,6 +16,7 @@ from schemas.policies import (
     SameDayOrNextMorning,
     SlaPolicy,
 )
+from shinrai.errors import EngineError
 
 pytestmark = pytest.mark.unit
 
@@ -164,6 +165,18 @@ class TestBudgetsAndWarnings:
         assert sla_budget(rule, opened, deadline, ny)[1] == 24 * HOUR
         ((_, half),) = warning_instants(rule, opened, deadline, (0.5,), ny)
         assert half == datetime(2026, 3, 8, 5, tzinfo=UTC)  # midnight EST, 12 real hours on
+
+    @pytest.mark.parametrize(
+        "rule", [CalendarDuration(minutes=60), BusinessDuration(minutes=60), SameDayOrNextMorning()]
+    )
+    def test_naive_instants_are_rejected(
+        self, rule: CalendarDuration | BusinessDuration | SameDayOrNextMorning
+    ) -> None:
+        naive = datetime(2026, 6, 1, 10)
+        with pytest.raises(EngineError, match="naive"):
+            deadline_for(rule, naive, JAPAN)
+        with pytest.raises(EngineError, match="naive"):
+            elapsed(naive, jst(2026, 6, 1, 11), JAPAN)
 
     def test_elapsed_is_zero_backwards(self) -> None:
         assert elapsed(jst(2026, 6, 2, 10), jst(2026, 6, 1, 10), JAPAN) == (0.0, 0.0)
