@@ -92,7 +92,11 @@ def producer_config(kafka: KafkaSettings, *, client_id: str = "shinrai-producer"
         "compression_type": compression_type(),
         # Bounded waits: a missing broker surfaces as KafkaUnavailable instead of hanging forever.
         "max_block_ms": request_ms,
+        "bootstrap_timeout_ms": request_ms,
         "delivery_timeout_ms": max(120_000, request_ms + 20),
+        # A missing topic is an error, not a topic silently created with the broker's defaults
+        # (interactions.v1 needs its partition count; `shinrai topics create` makes it).
+        "allow_auto_create_topics": False,
     }
 
 
@@ -139,12 +143,26 @@ class KafkaRecordProducer:
     def __init__(self, kafka: KafkaSettings, *, client_id: str = "shinrai-producer") -> None:
         from kafka import KafkaProducer
         from kafka.errors import KafkaError
+        from kafka.net.compat import KafkaNetClient
 
         self.report = DeliveryReport()
         self._timeout_s = kafka.request_timeout_s
+        clients: list[Any] = []
+
+        def tracked_client(**config: Any) -> Any:
+            # kafka-python leaves its network client (sockets) open when bootstrapping fails
+            # inside KafkaProducer.__init__; tracking the client lets us close it ourselves.
+            client = KafkaNetClient(**config)
+            clients.append(client)
+            return client
+
         try:
-            self._producer = KafkaProducer(**producer_config(kafka, client_id=client_id))
+            self._producer = KafkaProducer(
+                **producer_config(kafka, client_id=client_id), kafka_client=tracked_client
+            )
         except KafkaError as exc:
+            for client in clients:
+                client.close()
             # The bootstrap list is not secret; the SASL password never appears in this message.
             raise KafkaUnavailable(f"cannot connect to Kafka at {kafka.bootstrap}: {exc}") from exc
         _log.debug("producer connected", bootstrap=kafka.bootstrap, compression=compression_type())
@@ -160,7 +178,9 @@ class KafkaRecordProducer:
         except KafkaError as exc:
             # send() raises synchronously when metadata or buffer space cannot be had in time.
             self.report.on_error(exc)
-            raise KafkaUnavailable(f"cannot send to {topic}: {exc}") from exc
+            raise KafkaUnavailable(
+                f"cannot send to {topic} (does the topic exist? see `shinrai topics`): {exc}"
+            ) from exc
         self.report.on_sent()
         future.add_callback(self.report.on_ack)
         future.add_errback(self.report.on_error)

@@ -143,10 +143,12 @@ def command(
     from producers.rejects import RejectsFile
     from producers.resolving import build_resolver
     from shinrai.errors import KafkaUnavailable, ShinraiError
+    from shinrai.logging import configure
     from shinrai.settings import Settings
     from streams.topics import DLQ, INTERACTIONS
 
     settings = Settings()
+    configure(settings.log_level, json=settings.log_json)
     source = f"produce:{fmt}"
     options: dict[str, Any] = {
         "tz": tz,
