@@ -11,9 +11,10 @@ replay, so the replay of the same log is the independent expectation.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -31,6 +32,7 @@ from schemas.events import (
     Channel,
     ClientPolicyChanged,
     Direction,
+    Flag,
     InteractionEvent,
     Kind,
 )
@@ -38,6 +40,7 @@ from schemas.facts import Fact
 from schemas.policies import CalendarDuration, SlaPolicy
 from shinrai.settings import Settings
 from sinks.alerts.routing import delivery_key
+from streams.worker import Worker, build_worker
 from tests.integration.alerts.harness import Receiver
 
 PARTITIONS = 3
@@ -200,3 +203,99 @@ def utc(value: object) -> datetime:
 def wall_time_of(monotonic_stamp: float) -> datetime:
     """A receiver's ``time.monotonic()`` stamp as a UTC wall-clock instant."""
     return now() - timedelta(seconds=time.monotonic() - monotonic_stamp)
+
+
+def group_caught_up(bootstrap: str, group: str, topics: list[str]) -> bool:
+    """True when ``group`` has committed the log end of every partition of ``topics``."""
+    from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap)
+    try:
+        offsets = admin.list_group_offsets({group: None}).get(group, {})
+        committed = {tp: meta.offset for tp, meta in offsets.items()}
+        wanted = [
+            TopicPartition(t, p) for t in topics for p in (consumer.partitions_for_topic(t) or ())
+        ]
+        ends = consumer.end_offsets(wanted)
+        return all(end == 0 or committed.get(tp) == end for tp, end in ends.items())
+    finally:
+        consumer.close()
+        admin.close()
+
+
+_QUERY_SCRIPT = """
+import json, sys
+import clickhouse_connect
+client = clickhouse_connect.get_client(interface="chdb", path=sys.argv[1])
+out = [[list(map(str, row)) for row in client.query(sql).result_rows] for sql in sys.argv[2:]]
+client.close()
+print(json.dumps(out))
+"""
+
+
+def query_chdb_in_subprocess(path: Path, *sql: str) -> list[list[list[str]]]:
+    """Run queries on a chdb directory in a fresh process (a process can hold one directory)."""
+    import json
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", _QUERY_SCRIPT, str(path), *sql],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    result: list[list[list[str]]] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def read_topic(bootstrap: str, topic: str) -> list[tuple[bytes | None, bytes | None]]:
+    """Every record of ``topic`` (diagnostics after a failure)."""
+    from kafka import KafkaConsumer
+
+    consumer = KafkaConsumer(
+        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", consumer_timeout_ms=3000
+    )
+    try:
+        return [(m.key, m.value) for m in consumer]
+    finally:
+        consumer.close()
+
+
+def event(
+    client: str,
+    at: datetime,
+    channel: Channel,
+    kind: Kind,
+    direction: Direction,
+    *,
+    thread: str | None = "t1",
+    flags: frozenset[Flag] = frozenset(),
+    event_id: str | None = None,
+) -> InteractionEvent:
+    """Any interaction event (meetings, waivers, auto-replies, internal notes)."""
+    return InteractionEvent(
+        event_id=event_id or _id(f"{kind.value}-{client}"),
+        channel=channel,
+        kind=kind,
+        direction=direction,
+        occurred_at=at,
+        recorded_at=at,
+        client_id=client,
+        thread_key=thread,
+        flags=flags,
+    )
+
+
+@contextlib.asynccontextmanager
+async def running_worker(settings: Settings) -> AsyncIterator[Worker]:
+    """An in-process worker, stopped (flushed, committed) on exit."""
+    worker = build_worker(settings)
+    await worker.start()
+    try:
+        yield worker
+    finally:
+        await worker.stop()
