@@ -15,7 +15,7 @@ key keeps those events together on one partition instead of scattering them at r
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -98,6 +98,16 @@ def producer_config(kafka: KafkaSettings, *, client_id: str = "shinrai-producer"
         # (interactions.v1 needs its partition count; `shinrai topics create` makes it).
         "allow_auto_create_topics": False,
     }
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One record to produce."""
+
+    topic: str
+    key: bytes | None
+    value: bytes
+    headers: Sequence[tuple[str, bytes]] = ()
 
 
 @dataclass
@@ -192,17 +202,31 @@ class KafkaRecordProducer:
 
         For the HTTP gateway, which must not answer 2xx before the record is durable.
         """
+        return self.send_many_and_wait([Record(topic, key, value, headers or [])])[0]
+
+    def send_many_and_wait(self, records: Sequence[Record]) -> list[tuple[int, int]]:
+        """Send records together (one batch on the wire) and block until all are acknowledged.
+
+        Raises KafkaUnavailable if any record failed; the others may have been written (the
+        caller's retry then repeats them, which the engine absorbs by event id).
+        """
         from kafka.errors import KafkaError
 
         try:
-            future = self._producer.send(topic, value=value, key=key, headers=headers or [])
-            self.report.on_sent()
-            metadata = future.get(timeout=self._timeout_s * 3)
+            futures = [
+                self._producer.send(r.topic, value=r.value, key=r.key, headers=list(r.headers))
+                for r in records
+            ]
+            for _ in futures:
+                self.report.on_sent()
+            self._producer.flush(timeout=self._timeout_s * 3)
+            metadata = [f.get(timeout=self._timeout_s) for f in futures]
         except KafkaError as exc:
             self.report.on_error(exc)
-            raise KafkaUnavailable(f"record to {topic} not acknowledged: {exc}") from exc
-        self.report.on_ack(metadata)
-        return int(metadata.partition), int(metadata.offset)
+            raise KafkaUnavailable(f"record(s) not acknowledged: {exc}") from exc
+        for item in metadata:
+            self.report.on_ack(item)
+        return [(int(m.partition), int(m.offset)) for m in metadata]
 
     def flush(self) -> None:
         """Wait for all queued records; raise KafkaUnavailable naming how many were lost."""

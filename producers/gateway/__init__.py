@@ -1,0 +1,1 @@
+"""HTTP ingestion gateway: Zoom and Twilio webhooks and generic canonical events, into Kafka."""

@@ -1,0 +1,107 @@
+"""The gateway ASGI app (starlette): routes, lifespan (producer, resolver) and error handling.
+
+Errors never leak internals: Kafka trouble is a 503 (the sender retries), anything unexpected is
+a 500 carrying only an opaque error id, which is logged with the traceback.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from producers.gateway.generic import receive_events
+from producers.gateway.http import Gateway, Publisher, log, request_id
+from producers.gateway.settings import GatewaySettings
+from producers.gateway.twilio import receive_twilio
+from producers.gateway.zoom import MeetingBuffer, receive_zoom
+from producers.resolving import build_resolver
+from shinrai.errors import KafkaUnavailable
+from shinrai.settings import Settings
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+async def healthz(request: Request) -> Response:
+    """Liveness: the process serves HTTP and has a producer."""
+    return JSONResponse({"status": "ok"})
+
+
+def _guarded(endpoint: Endpoint) -> Endpoint:
+    """Wrap an endpoint: KafkaUnavailable → 503, anything else → opaque 500 (logged)."""
+
+    async def run(request: Request) -> Response:
+        try:
+            response = await endpoint(request)
+        except KafkaUnavailable:
+            error_id = uuid.uuid4().hex
+            log.error("kafka unavailable", error_id=error_id, request_id=request_id(request))
+            return JSONResponse(
+                {"error": "unavailable", "detail": "event log unavailable, retry later"}
+                | {"error_id": error_id},
+                status_code=503,
+                headers={"Retry-After": "5"},
+            )
+        except Exception:
+            error_id = uuid.uuid4().hex
+            log.exception("unhandled error", error_id=error_id, request_id=request_id(request))
+            return JSONResponse(
+                {"error": "internal", "detail": "internal error", "error_id": error_id},
+                status_code=500,
+            )
+        response.headers["X-Request-Id"] = request_id(request)
+        return response
+
+    return run
+
+
+def create_app(
+    settings: Settings,
+    gateway: GatewaySettings,
+    *,
+    publisher_factory: Callable[[], Publisher] | None = None,
+) -> Starlette:
+    """Build the app. The producer is created at startup (not import), and closed at shutdown.
+
+    ``publisher_factory`` defaults to the confirmed-delivery Kafka producer of ``settings.kafka``.
+    """
+
+    def default_publisher() -> Publisher:
+        from producers.kafka_producer import KafkaRecordProducer
+
+        return KafkaRecordProducer(settings.kafka, client_id="shinrai-gateway")
+
+    make_publisher = publisher_factory or default_publisher
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        resolver = build_resolver(gateway.directory, default_region=gateway.default_region)
+        publisher = make_publisher()
+        app.state.gateway = Gateway(settings=gateway, publisher=publisher, resolver=resolver)
+        app.state.zoom_meetings = MeetingBuffer(gateway.meeting_buffer)
+        log.info(
+            "gateway ready",
+            topic=gateway.topic,
+            zoom=gateway.zoom_secret_token is not None,
+            twilio=gateway.twilio_auth_token is not None,
+            bearer_tokens=len(gateway.bearer_tokens),  # how many, never which
+        )
+        try:
+            yield
+        finally:
+            close = getattr(publisher, "close", None)
+            if callable(close):
+                close()
+
+    routes = [
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/v1/events", _guarded(receive_events), methods=["POST"]),
+        Route("/v1/zoom", _guarded(receive_zoom), methods=["POST"]),
+        Route("/v1/twilio", _guarded(receive_twilio), methods=["POST"]),
+    ]
+    return Starlette(routes=routes, lifespan=lifespan)
