@@ -139,7 +139,7 @@ class RecordSink(Protocol):
     """Where the producing runner sends records (the Kafka producer, or a test double)."""
 
     def send(
-        self, topic: str, *, key: bytes | None, value: bytes, headers: Headers | None = None
+        self, topic: str, *, key: bytes | None, value: bytes | None, headers: Headers | None = None
     ) -> None:
         """Queue one record for delivery."""
 
@@ -178,7 +178,7 @@ class KafkaRecordProducer:
         _log.debug("producer connected", bootstrap=kafka.bootstrap, compression=compression_type())
 
     def send(
-        self, topic: str, *, key: bytes | None, value: bytes, headers: Headers | None = None
+        self, topic: str, *, key: bytes | None, value: bytes | None, headers: Headers | None = None
     ) -> None:
         """Queue one record; its acknowledgement or failure is counted in ``report``."""
         from kafka.errors import KafkaError
