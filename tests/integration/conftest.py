@@ -11,6 +11,7 @@ import os
 import socket
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -43,6 +44,16 @@ def _check_broker() -> str | None:
     except (KafkaError, OSError) as exc:
         return f"Kafka broker at {BOOTSTRAP} does not answer a metadata request: {exc}"
     return None
+
+
+@pytest.fixture(scope="session")
+def chdb_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The ONE embedded ClickHouse (chdb) data directory of this pytest process.
+
+    chdb binds its engine to the first data directory a process opens, so every integration
+    test shares this one and isolates itself with a random database name.
+    """
+    return tmp_path_factory.mktemp("chdb")
 
 
 @pytest.fixture(scope="session")

@@ -22,9 +22,9 @@ if TYPE_CHECKING:
 
 
 @pytest.fixture(scope="session")
-def backfill_chdb_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """This folder's chdb data directory."""
-    return tmp_path_factory.mktemp("chdb-backfill")
+def backfill_chdb_dir(chdb_dir: Path) -> Path:
+    """The process's one chdb data directory (see tests/integration/conftest.py)."""
+    return chdb_dir
 
 
 @pytest.fixture

@@ -17,12 +17,6 @@ from shinrai.settings import ClickHouseSettings
 from sinks.clickhouse.sink import ClickHouseSink
 
 
-@pytest.fixture(scope="session")
-def chdb_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The process's one chdb data directory."""
-    return tmp_path_factory.mktemp("chdb")
-
-
 @pytest.fixture
 def ch_settings(chdb_dir: Path) -> Callable[..., ClickHouseSettings]:
     """``ch_settings(database=None, **overrides)`` → settings on a fresh random database."""

@@ -54,8 +54,7 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
-    chdb_dir: Path = tmp_path_factory.mktemp("chdb-dashboard")
+def seeded(chdb_dir: Path) -> Iterator[Seeded]:
     settings = ClickHouseSettings(url=f"chdb://{chdb_dir}", database=f"d_{uuid.uuid4().hex[:12]}")
     # The live demo as it stands at NOW: history and in-flight work, nothing scheduled later.
     demo = generate_live(NOW)
