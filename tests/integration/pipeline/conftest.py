@@ -1,7 +1,8 @@
 """Fixtures for the end-to-end pipeline tests: private topics, a webhook receiver, settings.
 
 Real parts only: the live broker (topics with a random suffix, deleted afterwards), embedded
-ClickHouse (one chdb directory per pytest process, a random database per test) and a loopback
+ClickHouse (the process's one chdb directory, ``chdb_dir`` of tests/integration/conftest.py,
+a random database per test) and a loopback
 webhook receiver that verifies every signature (``tests.integration.alerts.harness.Receiver``).
 Fixtures return factories.
 """
@@ -27,12 +28,6 @@ from tests.integration.alerts.harness import SECRET, Receiver, always_ok
 from .scenario import PARTITIONS, Pipeline
 
 
-@pytest.fixture(scope="session")
-def pipeline_chdb_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """This process's one chdb data directory (clients are closed after each test)."""
-    return tmp_path_factory.mktemp("chdb-pipeline")
-
-
 @pytest.fixture
 async def receiver() -> AsyncIterator[Receiver]:
     """A webhook receiver on 127.0.0.1 that acknowledges everything (and records it)."""
@@ -44,7 +39,7 @@ async def receiver() -> AsyncIterator[Receiver]:
 
 @pytest.fixture
 def pipeline(
-    kafka_settings: KafkaSettings, pipeline_chdb_dir: Path, tmp_path: Path, receiver: Receiver
+    kafka_settings: KafkaSettings, chdb_dir: Path, tmp_path: Path, receiver: Receiver
 ) -> Iterator[Pipeline]:
     """Private topics + settings for one worker (in-process or as a subprocess)."""
     suffix = f"-{uuid.uuid4().hex[:10]}"
@@ -53,7 +48,7 @@ def pipeline(
     settings = Settings(
         kafka=kafka,
         clickhouse=ClickHouseSettings(
-            url=f"chdb://{pipeline_chdb_dir}",
+            url=f"chdb://{chdb_dir}",
             database=f"t_{uuid.uuid4().hex[:12]}",
             batch_age_s=0.2,
         ),
