@@ -1,8 +1,9 @@
-"""Registry of input formats for ``shinrai produce``: format name -> parser function.
+"""Registry of input formats for ``shinrai produce``: format name -> parser function + options.
 
-Parsers are imported lazily (only the chosen one), and each receives only the options its
-signature accepts, so a parser can grow an option without this registry changing. An option the
-user gave that the chosen parser does not take is an error, not silently ignored.
+Parsers are imported lazily (only the chosen one). Each format turns the command-line options
+into its parser's keyword arguments (``--tz`` is ``tz`` for Asterisk, ``floating_tz`` for ics and
+the mapping's zone for cdr-csv). An option the user gave that the chosen format does not use is
+an error, never silently ignored; a missing required option is an error naming it.
 """
 
 from __future__ import annotations
@@ -20,17 +21,76 @@ from shinrai.errors import ConfigError
 
 ProduceResult = Parsed | ParsedPolicy | Rejected
 ParserFn = Callable[..., Iterator[ProduceResult]]
+Options = Mapping[str, Any]  # CLI options by name: tz, mapping, window_start, window_end
+Adapter = Callable[[Options], dict[str, Any]]
+
+
+def _none(options: Options) -> dict[str, Any]:
+    return {}
+
+
+def _tz(options: Options) -> dict[str, Any]:
+    return {"tz": options["tz"]} if options.get("tz") else {}
+
+
+def _ics(options: Options) -> dict[str, Any]:
+    start, end = options.get("window_start"), options.get("window_end")
+    if start is None or end is None:
+        # Recurring meetings are infinite; only the caller knows which stretch of time matters.
+        raise ConfigError("format 'ics' needs --window-start and --window-end (recurrences)")
+    if end <= start:
+        raise ConfigError("--window-end must be after --window-start")
+    kwargs: dict[str, Any] = {"window_start": start, "window_end": end}
+    if options.get("tz"):
+        kwargs["floating_tz"] = options["tz"]
+    return kwargs
+
+
+def _cdr_csv(options: Options) -> dict[str, Any]:
+    mapping = load_cdr_mapping(options.get("mapping"))
+    if options.get("tz"):
+        mapping = mapping.model_copy(update={"tz": options["tz"]})
+    return {"mapping": mapping}
+
+
+BUILTIN_CDR_MAPPINGS = {"callcenter-1999": "CALLCENTER_1999"}
+
+
+def load_cdr_mapping(spec: str | Path | None) -> Any:
+    """A ``CdrMapping`` by built-in name (``callcenter-1999``) or from a YAML/JSON file."""
+    import yaml
+    from pydantic import ValidationError
+
+    from schemas.base import validation_errors
+    from schemas.parsers import cdr_csv
+
+    if spec is None:
+        names = ", ".join(BUILTIN_CDR_MAPPINGS)
+        raise ConfigError(f"format 'cdr-csv' needs --mapping FILE (or a built-in: {names})")
+    if str(spec) in BUILTIN_CDR_MAPPINGS:
+        return getattr(cdr_csv, BUILTIN_CDR_MAPPINGS[str(spec)])
+    path = Path(spec)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))  # YAML is a superset of JSON
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise ConfigError(f"--mapping {path}: cannot read: {exc}") from exc
+    try:
+        return cdr_csv.CdrMapping.model_validate(data)
+    except ValidationError as exc:
+        reason = "; ".join(f"{f}: {r}" for f, r in validation_errors(exc))
+        raise ConfigError(f"--mapping {path}: {reason}") from exc
 
 
 @dataclass(frozen=True, slots=True)
 class Format:
-    """One input format: where its parser lives and what it reads."""
+    """One input format: where its parser lives, what it reads, which options it uses."""
 
     name: str
     module: str
     function: str
     help: str
-    fixed_options: tuple[tuple[str, Any], ...] = ()  # options this format always passes
+    adapt: Adapter = _none
+    uses: frozenset[str] = frozenset()  # CLI options the adapter consumes
 
     def load(self) -> ParserFn:
         """Import the parser; a missing module or function is a ConfigError naming both."""
@@ -46,25 +106,41 @@ class Format:
         return cast(ParserFn, parser)
 
 
+_EMAIL = "schemas.parsers.email"
 FORMATS: dict[str, Format] = {
     f.name: f
     for f in (
         Format("jsonl", "producers.jsonl", "parse_jsonl", "canonical events, one JSON per line"),
-        Format("eml", "schemas.parsers.email", "parse_eml", "one .eml file or a folder of them"),
-        Format("mbox", "schemas.parsers.email", "parse_mbox", "an mbox mailbox file"),
-        Format("maildir", "schemas.parsers.email", "parse_maildir", "a Maildir folder"),
+        Format("eml", _EMAIL, "parse_eml", "one .eml file or a folder of them"),
+        Format("mbox", _EMAIL, "parse_mbox", "an mbox mailbox file"),
+        Format("maildir", _EMAIL, "parse_maildir", "a Maildir folder"),
         Format(
-            "asterisk", "schemas.parsers.asterisk", "parse_asterisk", "Asterisk Master.csv CDRs"
+            "asterisk",
+            "schemas.parsers.asterisk",
+            "parse",
+            "Asterisk Master.csv CDRs (--tz: the PBX's zone)",
+            _tz,
+            frozenset({"tz"}),
         ),
         Format(
-            "cdr-csv", "schemas.parsers.cdr_csv", "parse_cdr_csv", "generic call CSV (--mapping)"
+            "cdr-csv",
+            "schemas.parsers.cdr_csv",
+            "parse",
+            "call CSV/TSV with a column --mapping (file or built-in name)",
+            _cdr_csv,
+            frozenset({"mapping", "tz"}),
         ),
-        Format("twilio", "schemas.parsers.twilio", "parse_twilio", "Twilio Call resources (JSON)"),
-        Format("ics", "schemas.parsers.ics", "parse_ics", "iCalendar .ics meetings"),
-        Format("zoom", "schemas.parsers.zoom", "parse_zoom", "Zoom webhook payloads (JSON)"),
+        Format("twilio", "schemas.parsers.twilio", "parse", "Twilio Call resources (JSON)"),
         Format(
-            "graph", "schemas.parsers.graph", "parse_graph", "Microsoft Graph events/messages/calls"
+            "ics",
+            "schemas.parsers.ics",
+            "parse",
+            "iCalendar meetings in --window-start..--window-end (--tz: floating times)",
+            _ics,
+            frozenset({"window_start", "window_end", "tz"}),
         ),
+        Format("zoom", "schemas.parsers.zoom", "parse", "Zoom meeting webhook payloads (JSON)"),
+        Format("graph", "schemas.parsers.graph", "parse", "Microsoft Graph events/messages JSON"),
     )
 }
 
@@ -77,33 +153,29 @@ def get_format(name: str) -> Format:
         raise ConfigError(f"unknown format {name!r}; known: {', '.join(FORMATS)}") from None
 
 
-def accepted_options(parser: ParserFn) -> set[str] | None:
-    """Keyword options ``parser`` takes (None when it takes ``**kwargs``: anything goes)."""
+def _accepted(parser: ParserFn) -> set[str] | None:
+    """Keyword options ``parser`` takes (None when it takes ``**kwargs``)."""
     params = inspect.signature(parser).parameters.values()
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
         return None
-    return {
-        p.name
-        for p in params
-        if p.kind in (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-    }
+    return {p.name for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY}
 
 
 def open_parser(
-    fmt: Format, path: Path, resolver: object, options: Mapping[str, Any]
+    fmt: Format, path: Path, resolver: object, options: Options
 ) -> Iterator[ProduceResult]:
-    """Start parsing ``path``; options that are None are not passed.
-
-    A given option the parser does not take is a ConfigError (e.g. ``--tz`` for a format whose
-    timestamps always carry their offset), so the user is never left believing it applied.
-    """
+    """Start parsing ``path`` with the CLI ``options`` (those that are None were not given)."""
+    given = {k for k, v in options.items() if v is not None}
+    unused = sorted(given - fmt.uses)
+    if unused:
+        names = ", ".join("--" + name.replace("_", "-") for name in unused)
+        raise ConfigError(f"format {fmt.name!r} does not use {names}")
     parser = fmt.load()
-    given = {k: v for k, v in options.items() if v is not None}
-    accepted = accepted_options(parser)
-    if accepted is not None:
-        unknown = sorted(set(given) - accepted)
-        if unknown:
-            names = ", ".join("--" + name.replace("_", "-") for name in unknown)
-            raise ConfigError(f"format {fmt.name!r} does not take {names}")
-    kwargs = {**dict(fmt.fixed_options), **given}
+    kwargs = fmt.adapt(options)
+    accepted = _accepted(parser)
+    if accepted is not None and not set(kwargs) <= accepted:
+        # A parser changed its signature under us: say so instead of a TypeError mid-run.
+        raise ConfigError(
+            f"format {fmt.name!r}: parser does not take {sorted(set(kwargs) - accepted)}"
+        )
     return parser(path, resolver, **kwargs)

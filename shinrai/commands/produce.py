@@ -97,11 +97,15 @@ def _print_summary(summary: RunSummary, *, as_json: bool) -> None:
 )
 @click.option("--dry-run", is_flag=True, help="Parse and resolve only; print the summary as JSON.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON (stdout).")
-@click.option("--tz", default=None, help="IANA zone for local times without offset (CDR formats).")
+@click.option(
+    "--tz",
+    default=None,
+    help="IANA zone of times without offset (asterisk, cdr-csv; ics floating times).",
+)
 @click.option(
     "--mapping",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Column mapping file (cdr-csv).",
+    default=None,
+    help="cdr-csv: column mapping file (YAML/JSON) or a built-in name (callcenter-1999).",
 )
 @click.option("--window-start", callback=_instant, help="ics: expand recurrences from (ISO).")
 @click.option("--window-end", callback=_instant, help="ics: expand recurrences until (ISO).")
@@ -117,7 +121,7 @@ def command(
     dry_run: bool,
     as_json: bool,
     tz: str | None,
-    mapping: Path | None,
+    mapping: str | None,
     window_start: datetime | None,
     window_end: datetime | None,
     progress: bool | None,
