@@ -147,13 +147,25 @@ def attach_processor(
     )
 
     async def emit(key: bytes, facts: list[Fact]) -> None:
+        """Produce the facts and their alerts and wait until Kafka acknowledged every one.
+
+        ``force=True``: inside an agent Faust would otherwise attach the sends to the source
+        offset and produce them only at commit time, while the RocksDB table write below is
+        local and immediate. A kill -9 in between left a state that had already "emitted"
+        facts nobody ever received. Acknowledged first, stored second: a crash before the
+        store replays the event (the same fact ids again, deduplicated downstream); a crash
+        after it replays a duplicate the engine ignores.
+        """
+        pending: list[Any] = []
         for fact in facts:
-            await facts_topic.send(key=key, value=encode(fact))
+            pending.append(await facts_topic.send(key=key, value=encode(fact), force=True))
             stats.facts_out += 1
             alert = alert_for(fact)
             if alert is not None:
-                await alerts_topic.send(key=key, value=encode(alert))
+                pending.append(await alerts_topic.send(key=key, value=encode(alert), force=True))
                 stats.alerts_out += 1
+        for future in pending:
+            await future
 
     async def step(client_id: str, partition: int, event: Event | None) -> None:
         """Apply ``event`` (None: a tick) and advance the client to the clock; store and emit."""
@@ -168,8 +180,8 @@ def attach_processor(
             return
         state, more = eng.advance(state, clock())
         out.extend(more)
+        await emit(key, out)  # acknowledged before the state that remembers them is stored
         table[key] = state.to_bytes()
-        await emit(key, out)
         index.update(client_id, eng.next_due(state), partition)
         stats.set_open(client_id, len(state.open))
 
@@ -184,7 +196,8 @@ def attach_processor(
             offset=msg.offset,
             now=clock(),
         )
-        await dlq_topic.send(key=key, value=value, headers=headers)
+        # Acknowledged before the agent moves on, so the original bytes survive a crash.
+        await (await dlq_topic.send(key=key, value=value, headers=headers, force=True))
         stats.events_invalid += 1
         log.warning("dead-lettered %s/%s/%s: %s", msg.topic, msg.partition, msg.offset, reason)
 
