@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -30,9 +29,9 @@ class Record:
 
 
 @pytest.fixture(scope="session")
-def broker() -> str:
-    """Bootstrap of the broker under test (the lead's ``kafka_bootstrap`` will replace this)."""
-    return os.environ.get("SHINRAI_KAFKA__BOOTSTRAP", "127.0.0.1:19092")
+def broker(kafka_bootstrap: str) -> str:
+    """Bootstrap of the broker under test (the lead's fixture: fails fast when it is down)."""
+    return kafka_bootstrap
 
 
 @pytest.fixture
