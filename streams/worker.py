@@ -29,6 +29,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from schemas.directory import Client
 from shinrai.logging import get_logger
 from shinrai.settings import Settings
 from sinks.alerts.records import DeliveryLog, DeliveryRecord, JsonlDeadLetters, JsonlDeliveryLog
@@ -44,6 +45,7 @@ if TYPE_CHECKING:
     from streams.processor import ProcessorStats, ProcessorTopics
     from streams.sinks.alert_runner import AlertRunner
     from streams.sinks.clickhouse_runner import ClickHouseRunner
+    from streams.sinks.directory_runner import DirectoryFollower
 
 log = get_logger("streams.worker")
 T = TypeVar("T")
@@ -82,6 +84,7 @@ class Worker:
         self.sink: ClickHouseSink | None = None
         self.clickhouse_runner: ClickHouseRunner | None = None
         self.alert_runner: AlertRunner | None = None
+        self.directory_follower: DirectoryFollower | None = None
         self._executor: ThreadPoolExecutor | None = None
         self._metrics_server: MetricsServer | None = None
         self._jsonl: list[JsonlDeliveryLog | JsonlDeadLetters] = []
@@ -157,6 +160,7 @@ class Worker:
             await self.clickhouse_runner.start()
         if worker.run_alert_sink:
             await self._start_alerts()
+        await self._start_directory()
         if worker.metrics_port is not None:
             server = MetricsServer(self.metrics, worker.metrics_port)
             server.start()
@@ -221,9 +225,33 @@ class Worker:
         self.alert_runner = runner
         await runner.start()
 
+    async def _start_directory(self) -> None:
+        """Follow the directory topic into ClickHouse ``clients`` rows and the alert routes."""
+        from streams.sinks.directory_runner import DirectoryFollower
+
+        if self.sink is None and self.alert_runner is None:
+            return
+        sink, alert_runner = self.sink, self.alert_runner
+
+        async def write_client(client: Client, version: int) -> None:
+            assert sink is not None
+            await self.in_sink_thread(lambda: sink.upsert_clients([client], version))
+
+        follower = DirectoryFollower(
+            self.settings.kafka,
+            self.topics.directory,
+            write_client=write_client if sink is not None else None,
+            on_directory=alert_runner.update_directory if alert_runner is not None else None,
+        )
+        await follower.start()
+        self.directory_follower = follower
+
     async def stop(self) -> None:
         """Runners (flush, commit), then the Faust app, then the sink and /metrics. Idempotent."""
         grace = self.settings.worker.shutdown_timeout_s
+        if self.directory_follower is not None:
+            await self.directory_follower.stop()
+            self.directory_follower = None
         if self.alert_runner is not None:
             await self.alert_runner.stop(grace_s=grace / 2)
             self.alert_runner = None
