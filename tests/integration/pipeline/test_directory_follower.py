@@ -31,7 +31,7 @@ def _publish(kafka: KafkaSettings, topic: str, records: list[tuple[bytes, bytes]
 
 async def _until(condition: Callable[[], bool], timeout_s: float = 30.0) -> None:
     async with asyncio.timeout(timeout_s):
-        while not condition():
+        while not condition():  # noqa: ASYNC110 - polls state fed by another task
             await asyncio.sleep(0.1)
 
 
