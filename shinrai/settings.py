@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -98,6 +98,40 @@ class WorkerSettings(BaseModel):
     )
 
 
+class GatewaySettings(BaseModel):
+    """Secrets, limits and targets of the HTTP ingestion gateway."""
+
+    model_config = ConfigDict(frozen=True)
+
+    zoom_secret_token: SecretStr | None = Field(
+        default=None, description="Zoom app 'Secret Token' (webhook signature and URL validation)"
+    )
+    zoom_max_skew_s: float = Field(
+        default=300.0, gt=0, description="Reject Zoom requests whose timestamp is older/newer"
+    )
+    twilio_auth_token: SecretStr | None = Field(
+        default=None, description="Twilio auth token (X-Twilio-Signature)"
+    )
+    bearer_tokens: tuple[SecretStr, ...] = Field(
+        default=(), description="Accepted tokens for POST /v1/events (JSON list in the env var)"
+    )
+    public_base_url: str | None = Field(
+        default=None,
+        description="URL the outside world calls (https://hooks.example.com) when behind a proxy; "
+        "Twilio signs the full URL it called, so it must be known exactly",
+    )
+    max_body_bytes: int = Field(default=1024 * 1024, gt=0, description="Larger bodies get 413")
+    topic: str = "interactions.v1"  # streams.topics.INTERACTIONS
+    dlq_topic: str = "interactions.dlq"  # streams.topics.DLQ
+    directory: Path | None = Field(
+        default=None, description="Client directory (YAML/CSV) used to resolve webhook parties"
+    )
+    default_region: str = Field(default="US", description="Phone region for national numbers")
+    meeting_buffer: int = Field(
+        default=10_000, gt=0, description="Zoom meetings whose payloads are kept until they end"
+    )
+
+
 class Settings(BaseSettings):
     """All Shinrai configuration."""
 
@@ -110,5 +144,6 @@ class Settings(BaseSettings):
     clickhouse: ClickHouseSettings = Field(default_factory=ClickHouseSettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
+    gateway: GatewaySettings = Field(default_factory=GatewaySettings)
     log_level: str = "INFO"
     log_json: bool = Field(default=False, description="JSON log lines (default: human console)")

@@ -12,7 +12,7 @@ def command(host: str, port: int) -> None:
     """Serve POST /v1/zoom, /v1/twilio and /v1/events, and GET /healthz.
 
     Every accepted request is produced to Kafka (acks=all) before it is answered. Secrets come
-    from SHINRAI_GATEWAY_* variables: ZOOM_SECRET_TOKEN, TWILIO_AUTH_TOKEN, BEARER_TOKENS (a JSON
+    from SHINRAI_GATEWAY__* variables: ZOOM_SECRET_TOKEN, TWILIO_AUTH_TOKEN, BEARER_TOKENS (a JSON
     list), PUBLIC_BASE_URL (the URL Twilio calls, when behind a proxy), MAX_BODY_BYTES,
     DIRECTORY (clients YAML/CSV to resolve callers and attendees). An endpoint whose secret is
     not set answers 503.
@@ -20,13 +20,12 @@ def command(host: str, port: int) -> None:
     import uvicorn
 
     from producers.gateway.app import create_app
-    from producers.gateway.settings import GatewaySettings
     from shinrai.logging import configure
     from shinrai.settings import Settings
 
     settings = Settings()
     configure(settings.log_level, json=settings.log_json)
-    app = create_app(settings, GatewaySettings())
+    app = create_app(settings, settings.gateway)
     # proxy_headers off: the Twilio signature is checked against PUBLIC_BASE_URL, not headers
     # a client could forge.
     uvicorn.run(app, host=host, port=port, proxy_headers=False, server_header=False)
