@@ -109,9 +109,10 @@ def main() -> None:
     """Seed, then time each named query."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="100k interaction rows")
+    parser.add_argument("--rows", type=int, default=None, help="interaction rows")
     parser.add_argument("--runs", type=int, default=50)
     args = parser.parse_args()
-    n = 100_000 if args.quick else 10_000_000
+    n = args.rows or (100_000 if args.quick else 10_000_000)
     root = Path(tempfile.mkdtemp(prefix="bench-queries-"))
     settings = ClickHouseSettings(url=f"chdb://{root}", database="bench_queries")
     client = connect(settings)
@@ -121,12 +122,19 @@ def main() -> None:
     client.command(_FACTS, parameters={"n": n // 4})
     client.command(_OBLIGATIONS, parameters={"n": n // 20})
     client.command(_CLIENTS)
-    client.command("OPTIMIZE TABLE client_daily FINAL")
-    client.command("OPTIMIZE TABLE interaction_daily FINAL")
+    for rollup in ("sla_daily", "interactions_daily", "client_activity"):
+        client.command(f"OPTIMIZE TABLE {rollup} FINAL")
     seeded = time.perf_counter() - started
     sizes = {
         t: client.query(f"SELECT count() FROM {t}").result_rows[0][0]
-        for t in ("interactions", "sla_facts", "obligations", "client_daily", "interaction_daily")
+        for t in (
+            "interactions",
+            "sla_facts",
+            "obligations",
+            "sla_daily",
+            "interactions_daily",
+            "client_activity",
+        )
     }
     print(f"seeded in {seeded:.1f}s: {sizes}")
     results: dict[str, dict[str, float]] = {}

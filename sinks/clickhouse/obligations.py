@@ -63,27 +63,45 @@ class ObligationState(NamedTuple):
     version: int
 
 
+_OPENED = FactKind.OBLIGATION_OPENED
+_DEADLINE_CHANGED = FactKind.DEADLINE_CHANGED
+_BREACHED = FactKind.BREACHED
+_FULFILLED = FactKind.FULFILLED
+_WAIVED = FactKind.WAIVED
+_RETRACTED = FactKind.RETRACTED
+
+# Hot path (one call per obligation fact in every flush): rows are built positionally with
+# ``tuple.__new__`` and kinds compared by identity. ``NamedTuple._replace`` and ``Enum.value``
+# are Python-level calls that made this fold the most expensive step of a flush. StrEnum
+# members are ``str``: they are stored as-is (equal to their values, written as their values).
+_new = tuple.__new__
+
+
 def _opened(fact: Fact, obligation_id: str, version: int) -> ObligationState:
-    return ObligationState(
-        obligation_id=obligation_id,
-        client_id=fact.client_id,
-        thread_key=fact.thread_key,
-        kind=fact.obligation_kind.value if fact.obligation_kind else "",
-        channel=fact.channel.value if fact.channel else None,
-        opened_at=fact.opened_at or fact.at,
-        deadline=fact.deadline,
-        status=Status.OPEN,
-        fulfilled_at=None,
-        fulfilled_by_channel=None,
-        business_seconds=None,
-        calendar_seconds=None,
-        overage_business_seconds=None,
-        policy_id=fact.policy_id,
-        policy_version=fact.policy_version,
-        opened_fact_id=fact.fact_id if fact.kind is FactKind.OBLIGATION_OPENED else "",
-        status_fact_id=fact.fact_id,
-        updated_at=fact.at,
-        version=version,
+    at = fact.at
+    return _new(
+        ObligationState,
+        (
+            obligation_id,
+            fact.client_id,
+            fact.thread_key,
+            fact.obligation_kind or "",
+            fact.channel,
+            fact.opened_at or at,
+            fact.deadline,
+            Status.OPEN,
+            None,
+            None,
+            None,
+            None,
+            None,
+            fact.policy_id,
+            fact.policy_version,
+            fact.fact_id if fact.kind is _OPENED else "",
+            fact.fact_id,
+            at,
+            version,
+        ),
     )
 
 
@@ -94,53 +112,48 @@ def apply(state: ObligationState | None, fact: Fact, version: int) -> Obligation
     A fact for an obligation never seen opened (e.g. its OPENED fact predates retention) starts
     a state from the fields the fact carries, so the row exists rather than being lost.
     """
-    if fact.obligation_id is None or fact.kind not in OBLIGATION_KINDS:
+    kind = fact.kind
+    if fact.obligation_id is None or not (
+        kind is _OPENED
+        or kind is _FULFILLED
+        or kind is _BREACHED
+        or kind is _RETRACTED
+        or kind is _WAIVED
+        or kind is _DEADLINE_CHANGED
+    ):
         return state
+    if kind is _OPENED:
+        return _opened(fact, fact.obligation_id if state is None else state.obligation_id, version)
     if state is None:
-        if fact.kind is FactKind.RETRACTED:
+        if kind is _RETRACTED:
             return None  # nothing known to retract
         state = _opened(fact, fact.obligation_id, version)
-        if fact.kind is FactKind.OBLIGATION_OPENED:
-            return state
-    touched: ObligationState = state._replace(
-        updated_at=fact.at, version=version, policy_version=fact.policy_version
-    )
-    match fact.kind:
-        case FactKind.OBLIGATION_OPENED:
-            return _opened(fact, state.obligation_id, version)
-        case FactKind.DEADLINE_CHANGED:
-            return touched._replace(deadline=fact.deadline or state.deadline)
-        case FactKind.BREACHED:
-            return touched._replace(status=Status.BREACHED, status_fact_id=fact.fact_id)
-        case FactKind.FULFILLED:
-            return touched._replace(
-                status=fact.outcome.value if fact.outcome else Status.MET,
-                status_fact_id=fact.fact_id,
-                fulfilled_at=fact.fulfilled_at or fact.at,
-                fulfilled_by_channel=fact.fulfilled_by_channel.value
-                if fact.fulfilled_by_channel
-                else None,
-                business_seconds=fact.business_seconds,
-                calendar_seconds=fact.calendar_seconds,
-                overage_business_seconds=fact.overage_business_seconds,
-            )
-        case FactKind.WAIVED:
-            return touched._replace(status=Status.WAIVED, status_fact_id=fact.fact_id)
-        case FactKind.RETRACTED:
-            if fact.retracts == state.opened_fact_id:
-                return touched._replace(status=Status.RETRACTED, status_fact_id=fact.fact_id)
-            if fact.retracts == state.status_fact_id:
-                # The fact that set the status no longer holds: back to open. The engine follows
-                # a retraction with the corrected fact (e.g. FULFILLED met), which lands next.
-                return touched._replace(
-                    status=Status.OPEN,
-                    status_fact_id=fact.fact_id,
-                    fulfilled_at=None,
-                    fulfilled_by_channel=None,
-                    business_seconds=None,
-                    calendar_seconds=None,
-                    overage_business_seconds=None,
-                )
-            return state
-        case _:
-            return state
+    (oid, client, thread, okind, channel, opened_at, deadline, status, fulfilled_at, by_channel,
+     business, calendar, overage, policy_id, _, opened_fid, status_fid, _, _) = state  # fmt: skip
+    if kind is _FULFILLED:
+        status, status_fid = fact.outcome or Status.MET, fact.fact_id
+        fulfilled_at = fact.fulfilled_at or fact.at
+        by_channel = fact.fulfilled_by_channel
+        business, calendar = fact.business_seconds, fact.calendar_seconds
+        overage = fact.overage_business_seconds
+    elif kind is _BREACHED:
+        status, status_fid = Status.BREACHED, fact.fact_id
+    elif kind is _WAIVED:
+        status, status_fid = Status.WAIVED, fact.fact_id
+    elif kind is _DEADLINE_CHANGED:
+        deadline = fact.deadline or deadline
+    elif fact.retracts == opened_fid:  # RETRACTED: the opening itself no longer holds
+        status, status_fid = Status.RETRACTED, fact.fact_id
+    elif fact.retracts == status_fid:
+        # The fact that set the status no longer holds: back to open. The engine follows a
+        # retraction with the corrected fact (e.g. FULFILLED met), which lands next.
+        status, status_fid = Status.OPEN, fact.fact_id
+        fulfilled_at = by_channel = business = calendar = overage = None
+    else:
+        return state
+    return _new(
+        ObligationState,
+        (oid, client, thread, okind, channel, opened_at, deadline, status, fulfilled_at,
+         by_channel, business, calendar, overage, policy_id, fact.policy_version, opened_fid,
+         status_fid, fact.at, version),
+    )  # fmt: skip

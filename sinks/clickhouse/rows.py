@@ -1,13 +1,17 @@
 """Models to Arrow tables (and back) for the ClickHouse tables in deploy/clickhouse/migrations.
 
-Columns are built with one list comprehension per column over the buffered models: far cheaper
-than ``model_dump`` per row, which is what keeps the sink above 500k rows/s. Enum members are
-``str`` subclasses and go into Arrow as their values; datetimes are aware and stored in UTC.
+Records are converted by pyarrow itself: a pydantic model's field values live in its
+``__dict__`` (``vars(model)``), and ``pa.array(dicts, type=struct)`` reads each field by name in C++
+(keys the struct does not name are ignored), then the struct is split into columns. Measured on
+50k facts this is ~2x cheaper in CPU than transposing attributes in Python (``attrgetter`` +
+``zip``) and ~2x cheaper than ``model_dump``/``dump_json``. NamedTuples (obligation states,
+positions) convert the same way by position. Enum members are ``str`` subclasses and go into
+Arrow as their values; datetimes are aware and stored in UTC.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from operator import attrgetter
@@ -126,27 +130,29 @@ FACT_FIELDS: tuple[tuple[str, pa.DataType], ...] = (
 )
 
 
-def _columns(items: Sequence[Any], names: Sequence[str]) -> list[Sequence[Any]]:
-    """Transpose ``items`` into one value list per attribute in ``names``.
-
-    ``attrgetter`` fetches every attribute of an item in one C call; this is several times
-    faster than one list comprehension per column. StrEnum members go to Arrow as-is (they
-    are ``str``).
-    """
-    if not items:
-        return [[] for _ in names]
-    get = attrgetter(*names)
-    if len(names) == 1:
-        return [[get(item) for item in items]]
-    return list(zip(*map(get, items), strict=True))
+_FACT_STRUCT = pa.struct(FACT_FIELDS)
+_POSITION_STRUCT = pa.struct(
+    [("topic", pa.string()), ("partition", pa.int32()), ("offset", pa.int64())]
+)
+_NO_POSITION = Position("", NO_OFFSET, NO_OFFSET)
 
 
-def _positions(positions: Sequence[Position | None]) -> dict[str, pa.Array]:
-    return {
-        "topic": pa.array([p.topic if p else "" for p in positions], pa.string()),
-        "partition": pa.array([p.partition if p else NO_OFFSET for p in positions], pa.int32()),
-        "offset": pa.array([p.offset if p else NO_OFFSET for p in positions], pa.int64()),
-    }
+def _models_table(models: Sequence[Any], struct: pa.StructType) -> pa.Table:
+    """Columns ``struct`` names, read from each pydantic model's field dict by pyarrow."""
+    return pa.Table.from_struct_array(pa.array(list(map(vars, models)), type=struct))
+
+
+def _positions(positions: Sequence[Position | None]) -> list[tuple[str, pa.Array]]:
+    if None in positions:
+        positions = [p or _NO_POSITION for p in positions]
+    array = pa.array(positions, type=_POSITION_STRUCT)
+    return [(name, array.field(name)) for name in ("topic", "partition", "offset")]
+
+
+def _with(table: pa.Table, columns: Iterable[tuple[str, pa.Array]]) -> pa.Table:
+    for name, column in columns:
+        table = table.append_column(name, column)
+    return table
 
 
 def facts_table(
@@ -155,50 +161,69 @@ def facts_table(
     retracted: Mapping[str, RollupKey],
 ) -> pa.Table:
     """Arrow table for ``sla_facts``; ``retracted`` maps a retracted fact_id to its rollup key."""
-    values = _columns(facts, [name for name, _ in FACT_FIELDS])
-    cols: dict[str, pa.Array] = {
-        name: pa.array(column, typ) for (name, typ), column in zip(FACT_FIELDS, values, strict=True)
-    }
-    keys = [
-        retracted.get(f.retracts) if f.kind is FactKind.RETRACTED and f.retracts else None
-        for f in facts
-    ]
-    cols["retracted_kind"] = pa.array([k.kind if k else "" for k in keys], pa.string())
-    cols["retracted_at"] = pa.array([k.at if k else None for k in keys], TS6)
-    cols["retracted_channel"] = pa.array([k.channel if k else None for k in keys], pa.string())
-    cols["retracted_outcome"] = pa.array([k.outcome if k else None for k in keys], pa.string())
-    cols["retracted_within"] = pa.array([k.within if k else None for k in keys], pa.bool_())
-    cols.update(_positions(positions))
-    return pa.table(cols)
+    table = _models_table(facts, _FACT_STRUCT)
+    n = len(facts)
+    extra: list[tuple[str, pa.Array]]
+    if retracted:
+        keys = [
+            retracted.get(f.retracts) if f.kind is FactKind.RETRACTED and f.retracts else None
+            for f in facts
+        ]
+        extra = [
+            ("retracted_kind", pa.array([k.kind if k else "" for k in keys], pa.string())),
+            ("retracted_at", pa.array([k.at if k else None for k in keys], TS6)),
+            ("retracted_channel", pa.array([k.channel if k else None for k in keys], pa.string())),
+            ("retracted_outcome", pa.array([k.outcome if k else None for k in keys], pa.string())),
+            ("retracted_within", pa.array([k.within if k else None for k in keys], pa.bool_())),
+        ]
+    else:  # the common case: nothing retracted in this batch, constant columns
+        extra = [
+            ("retracted_kind", pa.nulls(n, pa.string()).fill_null("")),
+            ("retracted_at", pa.nulls(n, TS6)),
+            ("retracted_channel", pa.nulls(n, pa.string())),
+            ("retracted_outcome", pa.nulls(n, pa.string())),
+            ("retracted_within", pa.nulls(n, pa.bool_())),
+        ]
+    return _with(table, [*extra, *_positions(positions)])
 
 
 def interactions_table(
     events: Sequence[InteractionEvent], positions: Sequence[Position | None]
 ) -> pa.Table:
     """Arrow table for ``interactions`` (unknown client_id stored as '')."""
-    cols: dict[str, pa.Array] = {
-        "event_id": pa.array([e.event_id for e in events], pa.string()),
-        "channel": pa.array([e.channel for e in events], pa.string()),
-        "kind": pa.array([e.kind for e in events], pa.string()),
-        "direction": pa.array([e.direction for e in events], pa.string()),
-        "occurred_at": pa.array([e.occurred_at for e in events], TS6),
-        "recorded_at": pa.array([e.recorded_at for e in events], TS6),
-        "client_id": pa.array([e.client_id or "" for e in events], pa.string()),
-        "thread_key": pa.array([e.thread_key for e in events], pa.string()),
-        "counterpart": pa.array([e.counterpart for e in events], pa.string()),
-        "staff": pa.array([e.staff for e in events], pa.string()),
-        "flags": pa.array(
-            [sorted(f.value for f in e.flags) for e in events], pa.list_(pa.string())
-        ),
-        "call_outcome": pa.array([e.call_outcome for e in events], pa.string()),
-        "duration_seconds": pa.array([e.duration_seconds for e in events], pa.float64()),
-        "wait_seconds": pa.array([e.wait_seconds for e in events], pa.float64()),
-        "source": pa.array([e.source for e in events], pa.string()),
-        "subject": pa.array([e.subject for e in events], pa.string()),
-        "schema_version": pa.array([e.schema_version for e in events], pa.uint16()),
-    }
-    cols.update(_positions(positions))
-    return pa.table(cols)
+    table = _models_table(events, _INTERACTION_STRUCT)
+    # flags: a frozenset of StrEnum members (str), stored sorted; most events have none.
+    flags = pa.array(
+        [sorted(f) if f else _NO_FLAGS for f in map(_FLAGS, events)], pa.list_(pa.string())
+    )
+    client = table.column("client_id").fill_null("")
+    table = table.set_column(table.schema.get_field_index("client_id"), "client_id", client)
+    table = table.add_column(table.schema.get_field_index("call_outcome"), "flags", flags)
+    return _with(table, _positions(positions))
+
+
+_INTERACTION_STRUCT = pa.struct(
+    [
+        ("event_id", pa.string()),
+        ("channel", pa.string()),
+        ("kind", pa.string()),
+        ("direction", pa.string()),
+        ("occurred_at", TS6),
+        ("recorded_at", TS6),
+        ("client_id", pa.string()),
+        ("thread_key", pa.string()),
+        ("counterpart", pa.string()),
+        ("staff", pa.string()),
+        ("call_outcome", pa.string()),
+        ("duration_seconds", pa.float64()),
+        ("wait_seconds", pa.float64()),
+        ("source", pa.string()),
+        ("subject", pa.string()),
+        ("schema_version", pa.uint16()),
+    ]
+)
+_FLAGS = attrgetter("flags")
+_NO_FLAGS: list[str] = []
 
 
 def deliveries_table(
@@ -241,17 +266,13 @@ _OBLIGATION_TYPES: tuple[tuple[str, pa.DataType], ...] = (
     ("version", pa.uint64()),
 )
 OBLIGATION_COLUMNS = tuple(name for name, _ in _OBLIGATION_TYPES)
+_OBLIGATION_STRUCT = pa.struct(_OBLIGATION_TYPES)
+assert ObligationState._fields == OBLIGATION_COLUMNS  # converted by position
 
 
 def obligations_table(states: Sequence[ObligationState]) -> pa.Table:
-    """Arrow table for ``obligations``."""
-    values = _columns(states, OBLIGATION_COLUMNS)
-    return pa.table(
-        {
-            name: pa.array(column, typ)
-            for (name, typ), column in zip(_OBLIGATION_TYPES, values, strict=True)
-        }
-    )
+    """Arrow table for ``obligations`` (NamedTuples convert by position)."""
+    return pa.Table.from_struct_array(pa.array(states, type=_OBLIGATION_STRUCT))
 
 
 def clients_table(clients: Sequence[Client], version: int) -> pa.Table:

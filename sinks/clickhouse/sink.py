@@ -52,11 +52,12 @@ DELIVERIES = "alert_deliveries"
 OBLIGATIONS = "obligations"
 _POSITIONED = (FACTS, INTERACTIONS, DELIVERIES)
 
-# Insert path: clickhouse-connect insert_arrow (Arrow IPC → Native on chdb via INSERT ... FROM
-# INFILE, HTTP body on a server). Measured on chdb 26.9 with 200k-row fact batches
-# (bench/sink.py --compare): insert_arrow median ~0.78M rows/s, INSERT ... SELECT * FROM
-# Python(arrow) ~0.74M rows/s — no gain, and Python() only exists on chdb and finds its
-# table by Python variable name. So one path for both targets.
+# Insert path, chosen per target and measured in CPU time (bench/sink.py --compare, chdb 26.9,
+# 200k-row fact batches, same run): on chdb, ``INSERT INTO t (cols) SELECT cols FROM
+# Python(batch)`` reads the Arrow table in place (~160k rows per CPU second into sla_facts)
+# where clickhouse-connect's insert_arrow serializes it to Arrow IPC in a temp file first
+# (~133k); on a server insert_arrow is the way (the HTTP body is that IPC stream). Both carry
+# the same settings and dedup token, so idempotency does not depend on the path.
 _INSERT_SETTINGS = {
     "insert_deduplicate": 1,
     "deduplicate_blocks_in_dependent_materialized_views": 1,
@@ -81,22 +82,60 @@ class _Buffer:
         self.positions.clear()
 
 
-def batch_token(table: str, positions: Sequence[Position | None], ids: Iterable[str]) -> str:
+def offset_ranges(positions: Sequence[Position | None]) -> dict[tuple[str, int], list[int]]:
+    """(topic, partition) -> [first offset, last offset, count] of the positioned records."""
+    ranges: dict[tuple[str, int], list[int]] = {}
+    for pos in positions:
+        if pos is None:
+            continue
+        topic, partition, offset = pos
+        span = ranges.get((topic, partition))
+        if span is None:
+            ranges[(topic, partition)] = [offset, offset, 1]
+            continue
+        if offset < span[0]:
+            span[0] = offset
+        elif offset > span[1]:
+            span[1] = offset
+        span[2] += 1
+    return ranges
+
+
+def _insert_in_place(
+    client: ChClient, table: str, data: pa.Table, settings: dict[str, Any]
+) -> None:
+    """chdb only: insert ``data`` through the Python() table function (no serialization).
+
+    Python() finds its source by variable name in the calling frames, so the name is this
+    function's local and unusual enough not to be shadowed; columns are matched by name.
+    """
+    shinrai_arrow_batch = data  # noqa: F841 (read by chdb by name)
+    cols = ", ".join(f"`{name}`" for name in data.column_names)
+    client.command(
+        f"INSERT INTO {table} ({cols}) SELECT {cols} FROM Python(shinrai_arrow_batch)",
+        settings=settings,
+    )
+
+
+def batch_token(
+    table: str,
+    positions: Sequence[Position | None],
+    ids: Iterable[str],
+    ranges: dict[tuple[str, int], list[int]] | None = None,
+) -> str:
     """Dedup token for one table batch: its offset ranges per (topic, partition).
 
     Records without a position contribute their ids, so a position-less batch (e.g. delivery
-    records) re-sent with the same content gets the same token.
+    records) re-sent with the same content gets the same token. ``ranges`` may be passed when
+    the caller already computed ``offset_ranges(positions)``.
     """
-    ranges: dict[tuple[str, int], list[int]] = {}
+    if ranges is None:
+        ranges = offset_ranges(positions)
     loose = hashlib.sha256()
-    for pos, ident in zip(positions, ids, strict=True):
-        if pos is None:
-            loose.update(ident.encode() + b"\0")
-            continue
-        span = ranges.setdefault((pos.topic, pos.partition), [pos.offset, pos.offset, 0])
-        span[0] = min(span[0], pos.offset)
-        span[1] = max(span[1], pos.offset)
-        span[2] += 1
+    if None in positions:
+        for pos, ident in zip(positions, ids, strict=True):
+            if pos is None:
+                loose.update(ident.encode() + b"\0")
     spec = ";".join(f"{t}/{p}/{a}-{b}/{n}" for (t, p), (a, b, n) in sorted(ranges.items()))
     digest = hashlib.sha256(f"{table}|{spec}|{loose.hexdigest()}".encode()).hexdigest()
     return f"{table}:{digest[:40]}"
@@ -123,7 +162,7 @@ class ClickHouseSink:
         (default: four batches). Transient errors are retried ``retries`` times with
         exponential backoff starting at ``backoff_s``.
         """
-        parse_url(settings.url)  # fail fast on a malformed URL, still no I/O
+        self._embedded = parse_url(settings.url).kind == "chdb"  # fail fast on a bad URL, no I/O
         self._settings = settings
         self._database = check_identifier(database or settings.database)
         self._migrate = migrate
@@ -135,6 +174,7 @@ class ClickHouseSink:
         self._client: ChClient | None = None
         self._buffers = {name: _Buffer() for name in _POSITIONED}
         self._first_add: float | None = None
+        self._count = 0  # records in all buffers (add() is the hot path: no sum per call)
         self._high_water: dict[tuple[str, str, int], int] = {}
         self._states: OrderedDict[str, obl.ObligationState] = OrderedDict()
         self.skipped = 0
@@ -203,7 +243,7 @@ class ClickHouseSink:
     @property
     def buffered(self) -> int:
         """Records waiting for ``flush()``."""
-        return sum(len(b.items) for b in self._buffers.values())
+        return self._count
 
     def should_flush(self) -> bool:
         """True when the buffer reached ``batch_rows`` or its oldest record ``batch_age_s``."""
@@ -219,14 +259,15 @@ class ClickHouseSink:
             if mark is not None and position.offset <= mark:
                 self.skipped += 1
                 return False
-        if self.buffered >= self._max_rows:
+        if self._count >= self._max_rows:
             raise SinkBackpressure(
-                f"ClickHouse sink buffer holds {self.buffered} records (limit {self._max_rows}); "
+                f"ClickHouse sink buffer holds {self._count} records (limit {self._max_rows}); "
                 "flush before adding more"
             )
         buf = self._buffers[table]
         buf.items.append(item)
         buf.positions.append(position)
+        self._count += 1
         if self._first_add is None:
             self._first_add = self._clock()
         return True
@@ -265,11 +306,14 @@ class ClickHouseSink:
         if self.buffered == 0:
             self._first_add = None
             return 0
+        ranges = {name: offset_ranges(buf.positions) for name, buf in self._buffers.items()}
         facts = self._buffers[FACTS]
         fact_items: list[Fact] = facts.items
         keys = self._resolve_retractions(fact_items)
         states = self._fold_obligations(fact_items, facts.positions)
-        fact_token = batch_token(FACTS, facts.positions, (f.fact_id for f in fact_items))
+        fact_token = batch_token(
+            FACTS, facts.positions, (f.fact_id for f in fact_items), ranges[FACTS]
+        )
         plan: list[tuple[str, Callable[[], pa.Table], str]] = []
         if states:
             plan.append(
@@ -285,7 +329,12 @@ class ClickHouseSink:
                 (
                     INTERACTIONS,
                     lambda: rows.interactions_table(inter.items, inter.positions),
-                    batch_token(INTERACTIONS, inter.positions, (e.event_id for e in inter.items)),
+                    batch_token(
+                        INTERACTIONS,
+                        inter.positions,
+                        (e.event_id for e in inter.items),
+                        ranges[INTERACTIONS],
+                    ),
                 )
             )
         deliv = self._buffers[DELIVERIES]
@@ -307,23 +356,25 @@ class ClickHouseSink:
         for table, build, token in plan:
             self._insert(table, build(), token)
         for name, buf in self._buffers.items():
-            for pos in buf.positions:
-                if pos is not None:
-                    mark = (name, pos.topic, pos.partition)
-                    self._high_water[mark] = max(self._high_water.get(mark, -1), pos.offset)
+            for (topic, partition), (_, last, _) in ranges[name].items():
+                mark = (name, topic, partition)
+                self._high_water[mark] = max(self._high_water.get(mark, -1), last)
             written += len(buf.items)
         self._remember(states)
         for buf in self._buffers.values():
             buf.clear()
+        self._count = 0
         self._first_add = None
         return written
 
     def _insert(self, table: str, data: pa.Table, token: str) -> None:
         settings = {**_INSERT_SETTINGS, "insert_deduplication_token": token}
-        self._call(
-            lambda: self.client.insert_arrow(table, data, settings=settings),
-            f"insert {data.num_rows} rows into {table}",
-        )
+        send: Callable[[], Any]
+        if self._embedded:
+            send = partial(_insert_in_place, self.client, table, data, settings)
+        else:
+            send = partial(self.client.insert_arrow, table, data, settings=settings)
+        self._call(send, f"insert {data.num_rows} rows into {table}")
 
     def _call(self, fn: Callable[[], Any], what: str) -> Any:
         """Run ``fn``, retrying transient errors with exponential backoff; translate failures."""
@@ -388,39 +439,46 @@ class ClickHouseSink:
         self, facts: Sequence[Fact], positions: Sequence[Position | None]
     ) -> dict[str, obl.ObligationState]:
         """Fold this batch's facts into obligation states; return the changed ones."""
+        kinds = obl.OBLIGATION_KINDS
         relevant = [
             (f, p)
             for f, p in zip(facts, positions, strict=True)
-            if f.obligation_id is not None and f.kind in obl.OBLIGATION_KINDS
+            if f.obligation_id is not None and f.kind in kinds
         ]
         if not relevant:
             return {}
+        cache = self._states
         # Only a fact that is not an OPENED and whose obligation is not cached needs the stored
         # state; an OPENED fact starts a state of its own.
         unknown: dict[str, str] = {}
         opened_here: set[str] = set()
+        opened_kind = FactKind.OBLIGATION_OPENED
         for f, _ in relevant:
             oid = f.obligation_id
-            if oid is None or oid in opened_here or oid in self._states:
+            if oid is None or oid in opened_here or oid in cache:
                 continue
-            if f.kind is FactKind.OBLIGATION_OPENED:
+            if f.kind is opened_kind:
                 opened_here.add(oid)
             else:
                 unknown.setdefault(oid, f.client_id)
         stored = self._load_states(unknown) if unknown else {}
         changed: dict[str, obl.ObligationState] = {}
+        apply = obl.apply
         for fact, pos in relevant:
             oid = fact.obligation_id
             assert oid is not None
-            state = changed.get(oid) or self._states.get(oid) or stored.get(oid)
-            if pos is not None and state is not None and state.version >= pos.offset:
-                continue  # already folded into the stored state (replay after a partial flush)
-            version = pos.offset if pos is not None else (state.version + 1 if state else 0)
-            new = obl.apply(state, fact, version)
+            state = changed.get(oid) or cache.get(oid) or stored.get(oid)
+            if pos is None:
+                version = state.version + 1 if state is not None else 0
+            else:
+                version = pos.offset
+                if state is not None and state.version >= version:
+                    continue  # already folded into the stored state (replay after partial flush)
+            new = apply(state, fact, version)
             if new is not None and new is not state:
                 changed[oid] = new
         for oid, state in stored.items():
-            self._states.setdefault(oid, state)  # read from ClickHouse: already true
+            cache.setdefault(oid, state)  # read from ClickHouse: already true
         return changed
 
     def _load_states(self, wanted: dict[str, str]) -> dict[str, obl.ObligationState]:

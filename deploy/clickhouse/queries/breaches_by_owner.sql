@@ -11,7 +11,7 @@ SELECT
 FROM
 (
     SELECT client_id, sum(breached) AS breached, sum(met) AS met
-    FROM client_daily
+    FROM sla_daily
     WHERE day >= {since:Date} AND day < {until:Date}
     GROUP BY client_id
 ) AS d

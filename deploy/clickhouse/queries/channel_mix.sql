@@ -8,7 +8,7 @@ SELECT
     sumIf(events, direction = 'outbound') AS outbound,
     sum(events) AS total,
     total / sum(total) OVER (PARTITION BY client_id) AS share
-FROM interaction_daily
+FROM interactions_daily
 WHERE day >= {since:Date} AND day < {until:Date} AND client_id != ''
 GROUP BY client_id, channel
 ORDER BY client_id, channel

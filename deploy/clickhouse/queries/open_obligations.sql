@@ -1,5 +1,6 @@
 -- Obligations still owed at `now` (open, or breached and not yet answered), soonest deadline
--- first, with the seconds left until the deadline (negative once overdue).
+-- first (the 1000 most urgent: a dashboard list, not an export; the limit is applied before the
+-- directory join), with the seconds left until the deadline (negative once overdue).
 -- Parameters: now DateTime64(6, 'UTC').
 SELECT
     o.obligation_id AS obligation_id,
@@ -18,6 +19,8 @@ FROM
     SELECT obligation_id, client_id, kind, channel, thread_key, status, opened_at, deadline
     FROM obligations FINAL
     WHERE status IN ('open', 'breached') AND opened_at <= {now:DateTime64(6, 'UTC')}
+    ORDER BY deadline, obligation_id
+    LIMIT 1000
 ) AS o
 LEFT JOIN
 (

@@ -9,19 +9,23 @@ from clickhouse_connect.driver.client import Client
 
 BASE_TABLES = ("interactions", "sla_facts", "alert_deliveries", "trust_history", "clients")
 ROLLUP_SQL = {
-    "client_daily": """
+    "sla_daily": """
         SELECT client_id, day, channel, sum(opened), sum(met), sum(met_late), sum(breached),
                sum(waived), sum(warnings), sum(calls), sum(answered), sum(answered_within_target),
                sum(abandoned), sum(missed), sum(silences), max(last_silence_at),
-               quantilesMerge(0.5, 0.9, 0.99)(response_business_q),
-               quantilesMerge(0.5, 0.9, 0.99)(response_calendar_q),
-               quantilesMerge(0.5, 0.9, 0.99)(answer_wait_q),
-               quantilesMerge(0.5, 0.9, 0.99)(abandon_wait_q)
-        FROM client_daily GROUP BY client_id, day, channel ORDER BY client_id, day, channel""",
-    "interaction_daily": """
+               quantilesExactInclusiveMerge(0.5, 0.9, 0.99)(response_business_q),
+               quantilesExactInclusiveMerge(0.5, 0.9, 0.99)(response_calendar_q),
+               quantilesExactInclusiveMerge(0.5, 0.9, 0.99)(answer_wait_q),
+               quantilesExactInclusiveMerge(0.5, 0.9, 0.99)(abandon_wait_q)
+        FROM sla_daily GROUP BY client_id, day, channel ORDER BY client_id, day, channel""",
+    "interactions_daily": """
         SELECT client_id, day, channel, direction, sum(events), max(last_at)
-        FROM interaction_daily GROUP BY ALL ORDER BY ALL""",
+        FROM interactions_daily GROUP BY ALL ORDER BY ALL""",
+    "client_activity": """
+        SELECT client_id, day, sum(silences), max(last_silence_at), max(last_outbound_at)
+        FROM client_activity GROUP BY ALL ORDER BY ALL""",
 }
+ROLLUPS = tuple(ROLLUP_SQL)
 
 
 def _no_nan(value: Any) -> Any:
@@ -35,7 +39,7 @@ def _no_nan(value: Any) -> Any:
 
 def stop_merges(client: Client) -> None:
     """Freeze background merges, so a duplicate row cannot be merged away before we count it."""
-    for table in (*BASE_TABLES, "obligations", "client_daily", "interaction_daily"):
+    for table in (*BASE_TABLES, "obligations", *ROLLUPS):
         client.command(f"SYSTEM STOP MERGES {table}")
 
 

@@ -3,6 +3,7 @@ typed errors instead of hangs, and migrations that apply once."""
 
 from __future__ import annotations
 
+import re
 import socket
 import time
 from collections.abc import Callable
@@ -34,6 +35,31 @@ def _deliveries() -> list[Delivery]:
         Delivery("a1", 2, at + timedelta(seconds=2), "https://hooks.example/x", 200, "delivered"),
         Delivery("a2", 1, at, "https://hooks.example/y", None, "dead_letter", "expired", 0.0),
     ]
+
+
+_INSERT_INTO = re.compile(r"^INSERT INTO (\w+)")
+
+
+def intercept_inserts(client: Any, hook: Callable[[str, Callable[[], Any]], Any]) -> None:
+    """Route every data insert the sink makes through ``hook(table, send)``.
+
+    The sink inserts with ``insert_arrow`` on a server and with an ``INSERT ... SELECT FROM
+    Python(...)`` command on chdb; both client calls are wrapped, so the simulated fault hits
+    the real insert whichever path is in use.
+    """
+    real_arrow, real_command = client.insert_arrow, client.command
+
+    def insert_arrow(table: str, arrow: Any, **kw: Any) -> Any:
+        return hook(table, lambda: real_arrow(table, arrow, **kw))
+
+    def command(sql: str, *args: Any, **kw: Any) -> Any:
+        match = _INSERT_INTO.match(sql)
+        if match is None or "Python(" not in sql:
+            return real_command(sql, *args, **kw)
+        return hook(match.group(1), lambda: real_command(sql, *args, **kw))
+
+    client.insert_arrow = insert_arrow
+    client.command = command
 
 
 def _write_all(sink: ClickHouseSink, data: Scenario, every: int = 10_000) -> None:
@@ -78,7 +104,8 @@ def test_migrations_apply_once(ch_settings: Callable[..., ClickHouseSettings]) -
         ).result_rows
         assert {n for n, _ in engines} == {
             "interactions", "sla_facts", "obligations", "clients", "alert_deliveries",
-            "trust_history", "client_daily", "interaction_daily", "schema_migrations",
+            "trust_history", "sla_daily", "interactions_daily", "client_activity",
+            "schema_migrations",
         }  # fmt: skip
         missing = [n for n, e in engines if "non_replicated_deduplication_window" not in e]
         assert missing == []
@@ -115,7 +142,7 @@ def test_same_batch_twice_leaves_no_duplicates(
     strip = lambda rows: sorted((r[:-3] for r in rows), key=repr)  # noqa: E731
     assert strip(got["sla_facts"]) == strip(want["sla_facts"])
     assert len(got["alert_deliveries"]) == 3
-    for key in ("client_daily", "trust_history", "clients", "obligations"):
+    for key in ("sla_daily", "client_activity", "trust_history", "clients", "obligations"):
         if key == "obligations":
             continue  # versions differ: counters instead of offsets without positions
         assert got[key] == want[key], key
@@ -131,17 +158,16 @@ def test_lost_acknowledgement_is_retried_without_duplicates(
     slept: list[float] = []
     sink = sink_factory(sleep=slept.append)
     stop_merges(sink.client)
-    real = sink.client.insert_arrow
     lost: list[str] = []
 
-    def insert_then_drop_answer(table: str, arrow: Any, **kw: Any) -> Any:
-        result = real(table, arrow, **kw)
+    def insert_then_drop_answer(table: str, send: Callable[[], Any]) -> Any:
+        result = send()
         if table in ("sla_facts", "interactions") and table not in lost:
             lost.append(table)
             raise OperationalError("connection reset by peer (simulated after commit)")
         return result
 
-    sink.client.insert_arrow = insert_then_drop_answer  # type: ignore[method-assign]
+    intercept_inserts(sink.client, insert_then_drop_answer)
     sink.upsert_clients(directory(), version=1)
     _write_all(sink, data)
     for d in _deliveries():
@@ -210,14 +236,13 @@ def test_failure_between_tables_then_replay_is_identical(
     for f, p in data.facts[:half]:
         sink.add_fact(f, p)
     sink.flush()
-    real = sink.client.insert_arrow
 
-    def refuse_facts(table: str, arrow: Any, **kw: Any) -> Any:
+    def refuse_facts(table: str, send: Callable[[], Any]) -> Any:
         if table == "sla_facts":
             raise ValueError("simulated non-transient failure")
-        return real(table, arrow, **kw)
+        return send()
 
-    sink.client.insert_arrow = refuse_facts  # type: ignore[method-assign]
+    intercept_inserts(sink.client, refuse_facts)
     for f, p in data.facts[half:]:
         sink.add_fact(f, p)
     with pytest.raises(SinkError):
