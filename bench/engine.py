@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import hashlib
 import io
+import itertools
 import json
 import platform
 import pstats
@@ -23,12 +25,15 @@ import random
 import sys
 import time as wall
 from collections import Counter
-from datetime import UTC, datetime, timedelta
+from collections.abc import Iterable
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
 
 from engine.core import Engine
 from engine.replay import replay
-from engine.state import Event
+from engine.state import ClientState, Event
 from schemas.calendars import BusinessCalendar
 from schemas.events import (
     CallOutcome,
@@ -39,6 +44,7 @@ from schemas.events import (
     InteractionEvent,
     Kind,
 )
+from schemas.facts import Fact, FactKind, Outcome
 from schemas.policies import BusinessDuration, SlaPolicy
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -46,6 +52,8 @@ START = datetime(2026, 1, 5, tzinfo=UTC)  # a Monday
 
 _HELD = frozenset({Flag.HELD, Flag.CLIENT_ATTENDEE})
 _NONE: frozenset[Flag] = frozenset()
+_ONE_DAY = timedelta(days=1)
+_UTC_ZONE = ZoneInfo("UTC")
 
 
 def _event(
@@ -108,8 +116,10 @@ def _policy_changes(clients: list[str], rng: random.Random) -> list[Event]:
     return out
 
 
-def generate(total: int, *, clients: int, days: int, seed: int = 7) -> list[Event]:
-    """``total`` events (policy changes included) for ``clients`` clients over ``days`` days."""
+def generate_legacy(total: int, *, clients: int, days: int, seed: int = 7) -> list[Event]:
+    """The original log (``--log legacy``): replies pick random threads at random times, so
+    most obligations breach (88%) and every breach first fires three warnings.
+    ``total`` events (policy changes included) for ``clients`` clients over ``days`` days."""
     rng = random.Random(seed)
     names = [f"client-{n:05d}" for n in range(clients)]
     events: list[Event] = _policy_changes(names, rng)
@@ -197,15 +207,215 @@ def generate(total: int, *, clients: int, days: int, seed: int = 7) -> list[Even
     return events
 
 
+def _office_time(rng: random.Random, zone: ZoneInfo, days: int) -> datetime:
+    """Mostly (90%) a weekday between 08:00 and 19:00 local time, else any time of any day."""
+    day = START.date() + timedelta(days=rng.randrange(days))
+    if rng.random() < 0.9:
+        while day.weekday() >= 5:
+            day -= _ONE_DAY
+        local = datetime.combine(day, time(8), tzinfo=zone)
+        local += timedelta(seconds=rng.randrange(11 * 3600))
+    else:
+        local = datetime.combine(day, time(0), tzinfo=zone)
+        local += timedelta(seconds=rng.randrange(86400))
+    return local.astimezone(UTC)
+
+
+def _reply_delay(rng: random.Random) -> timedelta | None:
+    """How long a reply takes: None = never answered, a negative delay = waived."""
+    r = rng.random()
+    if r < 0.65:  # the usual quick answer
+        return timedelta(seconds=rng.expovariate(1 / 2700))
+    if r < 0.80:  # later the same day: most in time, some after the end of the business day
+        return timedelta(seconds=rng.uniform(2 * 3600, 8 * 3600))
+    if r < 0.88:  # late
+        return timedelta(seconds=rng.uniform(20 * 3600, 60 * 3600))
+    if r < 0.95:  # never answered: the obligation breaches
+        return None
+    return -timedelta(seconds=rng.uniform(300, 3600))  # "no reply needed" after a while
+
+
+def generate_realistic(total: int, *, clients: int, days: int, seed: int = 7) -> list[Event]:
+    """The default log (``--log realistic``): stories, not independent events.
+
+    Inbound email threads are answered in the same thread: ~65% quickly, ~15% hours later (mostly
+    in time), ~8% a day or more late, ~7% never (breach), ~5% waived; ~35% of answered threads
+    get a follow-up from the client (up to three rounds). Inbound calls are mostly answered;
+    missed ones and voicemails are called back (mostly within the hour). Proactive outbound
+    email and calls, held meetings and internal notes fill the rest. Times are office hours of
+    the client's own calendar (UTC, Tokyo or New York) on weekdays, 10% at any time.
+    """
+    rng = random.Random(seed)
+    names = [f"client-{n:05d}" for n in range(clients)]
+    events: list[Event] = _policy_changes(names, rng)
+    zones = {
+        ev.client_id: ZoneInfo(ev.calendar.timezone)
+        for ev in events
+        if isinstance(ev, ClientPolicyChanged) and ev.client_id is not None
+    }
+    counter = itertools.count(1)
+
+    def add(client: str, t: datetime, channel: Channel, kind: Kind, direction: Direction,
+            **kw: Any) -> None:  # fmt: skip
+        events.append(_event(next(counter), client, t, channel, kind, direction, **kw))
+
+    def callback(client: str, t: datetime) -> None:
+        r = rng.random()
+        if r < 0.8:
+            at = t + timedelta(seconds=rng.expovariate(1 / 2400))
+        elif r < 0.9:
+            at = t + timedelta(hours=rng.uniform(18, 40))
+        else:
+            return  # never called back
+        add(client, at, Channel.PHONE, Kind.CALL, Direction.OUTBOUND,
+            outcome=CallOutcome.ANSWERED, duration=rng.expovariate(1 / 150))  # fmt: skip
+
+    while len(events) < total:
+        client = names[int(clients * rng.random() ** 2)]
+        t = _office_time(rng, zones.get(client, _UTC_ZONE), days)
+        r = rng.random()
+        if r < 0.55:  # an inbound email thread and its answers
+            thread = f"{client}-t{next(counter)}"
+            r2 = rng.random()
+            flags = _NONE
+            if r2 < 0.03:
+                flags = frozenset({Flag.AUTO_REPLY})
+            elif r2 < 0.06:
+                flags = frozenset({Flag.MAILING_LIST})
+            for _round in range(4):
+                add(client, t, Channel.EMAIL, Kind.MESSAGE, Direction.INBOUND,
+                    thread=thread, flags=flags)  # fmt: skip
+                if flags:
+                    break
+                if rng.random() < 0.1:  # a colleague adds to the thread before the answer
+                    add(client, t + timedelta(minutes=rng.uniform(1, 30)), Channel.EMAIL,
+                        Kind.MESSAGE, Direction.INTERNAL, thread=thread)  # fmt: skip
+                delay = _reply_delay(rng)
+                if delay is None:
+                    break
+                if delay < timedelta(0):
+                    add(client, t - delay, Channel.EMAIL, Kind.NO_REPLY_NEEDED,
+                        Direction.INTERNAL, thread=thread)  # fmt: skip
+                    break
+                t += delay
+                add(client, t, Channel.EMAIL, Kind.MESSAGE, Direction.OUTBOUND, thread=thread)
+                if rng.random() >= 0.35:
+                    break
+                t += timedelta(seconds=rng.expovariate(1 / 10800))  # the client writes back
+        elif r < 0.75:  # an inbound call
+            outcome = rng.choices(
+                [CallOutcome.ANSWERED, CallOutcome.MISSED, CallOutcome.ABANDONED], [0.75, 0.15, 0.1]
+            )[0]
+            answered = outcome is CallOutcome.ANSWERED
+            add(client, t, Channel.PHONE, Kind.CALL, Direction.INBOUND, outcome=outcome,
+                wait=rng.expovariate(1 / 12),
+                duration=rng.expovariate(1 / 180) if answered else None)  # fmt: skip
+            if not answered:
+                callback(client, t)
+        elif r < 0.79:  # a voicemail
+            add(client, t, Channel.PHONE, Kind.VOICEMAIL, Direction.INBOUND)
+            callback(client, t)
+        elif r < 0.87:  # proactive outbound email in a new thread
+            add(client, t, Channel.EMAIL, Kind.MESSAGE, Direction.OUTBOUND,
+                thread=f"{client}-o{next(counter)}")  # fmt: skip
+        elif r < 0.93:  # proactive outbound call
+            answered = rng.random() < 0.6
+            add(client, t, Channel.PHONE, Kind.CALL, Direction.OUTBOUND,
+                outcome=CallOutcome.ANSWERED if answered else CallOutcome.MISSED,
+                duration=rng.expovariate(1 / 150) if answered else None)  # fmt: skip
+        elif r < 0.96:  # a meeting
+            flags = _HELD if rng.random() < 0.85 else frozenset({Flag.CANCELLED})
+            add(client, t, Channel.MEETING, Kind.MEETING, Direction.OUTBOUND, flags=flags)
+        else:  # an internal note outside any thread
+            add(client, t, Channel.EMAIL, Kind.MESSAGE, Direction.INTERNAL)
+    del events[total:]
+    return events
+
+
+LOGS = {"realistic": generate_realistic, "legacy": generate_legacy}
+
+
+def _digest(facts: Iterable[Fact]) -> str:
+    h = hashlib.sha256()
+    n = 0
+    for fact in facts:
+        h.update(fact.model_dump_json().encode())
+        h.update(b"\n")
+        n += 1
+    return f"{h.hexdigest()} ({n} facts)"
+
+
+def live_digests(events: list[Event], lateness: timedelta, seed: int = 11) -> tuple[str, str]:
+    """Digests of the facts and final states of the live path (``apply`` + ``advance``).
+
+    Arrivals are jittered: 96% within the allowed lateness, 3% beyond it (corrections), 1%
+    duplicated; the watermark is the arrival time; the client is advanced after every event and
+    all clients every 997 events; at the end every client is settled a day after the last event.
+    """
+    rng = random.Random(seed)
+    arrivals: list[tuple[datetime, int, Event]] = []
+    for n, ev in enumerate(events):
+        r = rng.random()
+        if r < 0.96:
+            delay = rng.uniform(0, 0.9) * lateness
+        else:
+            delay = lateness + rng.uniform(0, 3600) * timedelta(seconds=1)
+        arrivals.append((ev.occurred_at + delay, n, ev))
+        if r > 0.99:
+            arrivals.append((ev.occurred_at + 2 * delay, n, ev))
+    arrivals.sort(key=lambda a: (a[0], a[1]))
+    engine = Engine(allowed_lateness=lateness)
+    states: dict[str, ClientState] = {}
+    out: list[Fact] = []
+    for k, (at, _, ev) in enumerate(arrivals):
+        client = ev.client_id or ""
+        st, facts = engine.apply(states.get(client), ev)
+        states[client] = st
+        out += facts
+        out += engine.advance(st, at)[1]
+        if k % 997 == 0:
+            for name in sorted(states):
+                out += engine.advance(states[name], at)[1]
+    end = max(ev.occurred_at for ev in events) + timedelta(days=1)
+    for name in sorted(states):
+        out += engine.settle(states[name], end)[1]
+    h = hashlib.sha256()
+    for name in sorted(states):
+        h.update(states[name].to_bytes())
+    return _digest(out), h.hexdigest()
+
+
+def digests(events: list[Event], lateness: timedelta) -> dict[str, str]:
+    """Hashes of every fact's JSON: replay and live path (see ``live_digests``)."""
+    engine = Engine(allowed_lateness=lateness)
+    end = max(ev.occurred_at for ev in events) + timedelta(days=1)
+    live, states = live_digests(events, lateness)
+    return {
+        "replay": _digest(replay(events, engine, watermark_end=end)),
+        "replay+10d": _digest(
+            replay(events, Engine(allowed_lateness=lateness), watermark_end=end + 9 * _ONE_DAY)
+        ),
+        "live": live,
+        "live-states": states,
+    }
+
+
 def run(events: list[Event], lateness: timedelta) -> tuple[float, float, Counter[str]]:
     """Wall and CPU seconds to replay ``events`` to the end (+1 day of timers), facts by kind."""
     engine = Engine(allowed_lateness=lateness)
     end = max(ev.occurred_at for ev in events) + timedelta(days=1)
-    kinds: Counter[str] = Counter()
+    kinds: list[FactKind] = []
+    outcomes: list[Outcome | None] = []
+    add_kind, add_outcome = kinds.append, outcomes.append
     started, cpu = wall.perf_counter(), wall.process_time()
     for fact in replay(events, engine, watermark_end=end):
-        kinds[fact.kind.value] += 1
-    return wall.perf_counter() - started, wall.process_time() - cpu, kinds
+        add_kind(fact.kind)  # tallied after the clock stops (enum hashing is not free)
+        add_outcome(fact.outcome)
+    seconds, cpu_s = wall.perf_counter() - started, wall.process_time() - cpu
+    tally: Counter[str] = Counter()
+    for kind, outcome in zip(kinds, outcomes, strict=True):
+        tally[kind.value if outcome is None else f"{kind.value} ({outcome.value})"] += 1
+    return seconds, cpu_s, tally
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -217,20 +427,37 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--days", type=int, default=90)
     parser.add_argument("--lateness", type=float, default=300.0, help="seconds (default 300)")
     parser.add_argument("--profile", action="store_true", help="also print a cProfile top 25")
+    parser.add_argument("--log", choices=sorted(LOGS), default="realistic", help="synthetic log")
+    parser.add_argument(
+        "--digest",
+        action="store_true",
+        help="print SHA-256 digests of the facts (synthetic log and demo log), do not time",
+    )
     args = parser.parse_args(argv)
     total = args.events or (20_000 if args.quick else 1_000_000)
     clients = args.clients or max(10, total // 50)
 
     started = wall.perf_counter()
-    events = generate(total, clients=clients, days=args.days)
+    events = LOGS[args.log](total, clients=clients, days=args.days)
     gen_s = wall.perf_counter() - started
     lateness = timedelta(seconds=args.lateness)
+    if args.digest:
+        from producers.demo import generate as demo
+
+        for name, log in (
+            (f"{args.log} {total}", events),
+            ("demo seed=7", list(demo(seed=7).events)),
+        ):
+            for what, value in digests(log, lateness).items():
+                print(f"{name:>20} {what:>22}  {value}")
+        return
     run(events[: min(len(events), 5000)], lateness)  # warm calendar caches and imports
     seconds, cpu_s, kinds = run(events, lateness)
     rate = len(events) / seconds
     facts = sum(kinds.values())
 
     rows = [
+        ("log", args.log),
         ("events", f"{len(events):,}"),
         ("clients", f"{clients:,}"),
         ("days", str(args.days)),
@@ -255,6 +482,7 @@ def main(argv: list[str] | None = None) -> None:
         "at": stamp,
         "python": platform.python_version(),
         "machine": platform.machine(),
+        "log": args.log,
         "events": len(events),
         "clients": clients,
         "days": args.days,

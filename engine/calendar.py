@@ -37,6 +37,7 @@ a scan gives up (EngineError) after ``_MAX_SCAN_DAYS`` days without business tim
 from __future__ import annotations
 
 import math
+from bisect import bisect_left, bisect_right
 from collections import OrderedDict
 from collections.abc import Hashable, Iterable
 from datetime import UTC, date, datetime, time, timedelta
@@ -65,6 +66,12 @@ _SAMPLE_STEP_US = 4 * _HOUR_US
 # A calendar with no business time for ten years is a configuration error, not a long wait.
 _MAX_SCAN_DAYS = 3660
 _MIDNIGHT = time(0)
+# The business-time line grows by at least this many days at a time, and never by more than
+# _LINE_MAX_GAP_DAYS for one query (a query years away from the rest walks day by day instead).
+_LINE_CHUNK = timedelta(days=31)
+_LINE_MAX_GAP_DAYS = 400
+# An answer of add_business this far from its start is left to the walk and its scan limit.
+_LINE_SCAN_US = (_MAX_SCAN_DAYS - 2) * _DAY_US
 
 Piece = tuple[int, int]
 """An open interval ``[start, end)`` in microseconds since the Unix epoch."""
@@ -72,9 +79,12 @@ Piece = tuple[int, int]
 
 def _to_us(t: datetime) -> int:
     """Microseconds since the epoch of an aware datetime; naive input is a programming error."""
-    if t.tzinfo is None or t.utcoffset() is None:
-        raise EngineError(f"naive datetime {t.isoformat()} (the engine needs aware datetimes)")
-    return (t - _EPOCH) // _ONE_US
+    try:
+        return (t - _EPOCH) // _ONE_US  # a naive ``t`` cannot be subtracted from an aware one
+    except TypeError:
+        raise EngineError(
+            f"naive datetime {t.isoformat()} (the engine needs aware datetimes)"
+        ) from None
 
 
 def _from_us(us: int) -> datetime:
@@ -102,10 +112,18 @@ class CalendarClock:
     __slots__ = (
         "_always_open",
         "_calendar",
+        "_cum",
         "_day_dt",
         "_days",
+        "_ends",
         "_fallback_hours",
         "_holiday_years",
+        "_line_first",
+        "_line_hi",
+        "_line_last",
+        "_line_lo",
+        "_morning",
+        "_starts",
         "_weekly",
         "_zone",
     )
@@ -125,6 +143,20 @@ class CalendarClock:
         # day -> (pieces, total business microseconds, offset segments); see _day().
         self._days: dict[date, tuple[tuple[Piece, ...], int, tuple[tuple[int, int, int], ...]]] = {}
         self._day_dt: dict[date, tuple[tuple[datetime, datetime], ...]] = {}
+        # The business-time line (see _line): every open piece of the local days
+        # [_line_first, _line_last] in one ascending list, with the business microseconds before
+        # each piece, so elapsed business time is a difference of two bisections and adding
+        # business time one bisection, whatever the span. Instants in [_line_lo, _line_hi) are
+        # certainly inside those days.
+        self._line_first: date | None = None
+        self._line_last: date | None = None
+        self._line_lo = 0
+        self._line_hi = 0
+        self._starts: list[int] = []
+        self._ends: list[int] = []
+        self._cum: list[int] = []  # business microseconds before piece i; one more at the end
+        # (local day, cutoff, next_day_by) -> what same_day_or_next_morning needs of that day.
+        self._morning: dict[tuple[date, time, time], tuple[bool, datetime | None, datetime]] = {}
         if calendar.holiday_country is not None:
             self._country_holidays(2000)  # fail fast on an unknown country or subdivision
 
@@ -254,6 +286,60 @@ class CalendarClock:
             self._day_dt[day] = found
         return found
 
+    # -- the business-time line ------------------------------------------------------------
+
+    def _line(self, lo: int, hi: int) -> bool:
+        """Make the line cover instants ``lo`` and ``hi``; False when that would take more than
+        ``_LINE_MAX_GAP_DAYS`` new days (a far-away query: the callers then walk day by day)."""
+        if self._line_lo <= lo and hi < self._line_hi:
+            return True
+        # Two days of margin: then _line_lo <= lo and hi < _line_hi after the build.
+        first = self._local_date(_from_us(lo)) - 2 * _ONE_DAY
+        last = self._local_date(_from_us(hi)) + 2 * _ONE_DAY
+        old_first, old_last = self._line_first, self._line_last
+        if old_first is None or old_last is None:
+            if (last - first).days > _LINE_MAX_GAP_DAYS:
+                return False
+            last = max(last, first + _LINE_CHUNK)
+        else:
+            if first < old_first and (old_first - first).days > _LINE_MAX_GAP_DAYS:
+                return False
+            if last > old_last and (last - old_last).days > _LINE_MAX_GAP_DAYS:
+                return False
+            if last > old_last:
+                last = max(last, old_last + _LINE_CHUNK)
+            if first < old_first:
+                first = min(first, old_first - _LINE_CHUNK)
+            first, last = min(first, old_first), max(last, old_last)
+        self._build_line(first, last)
+        return True
+
+    def _build_line(self, first: date, last: date) -> None:
+        starts: list[int] = []
+        ends: list[int] = []
+        cum = [0]
+        total = 0
+        day = first
+        while day <= last:
+            for s, e in self._day(day)[0]:
+                starts.append(s)
+                ends.append(e)
+                total += e - s
+                cum.append(total)
+            day += _ONE_DAY
+        self._starts, self._ends, self._cum = starts, ends, cum
+        self._line_first, self._line_last = first, last
+        # Local midnight is within _OFFSET_MARGIN_US of naive midnight in every zone.
+        self._line_lo = _naive_us(first) + _OFFSET_MARGIN_US
+        self._line_hi = _naive_us(last + _ONE_DAY) - _OFFSET_MARGIN_US
+
+    def _position(self, u: int) -> int:
+        """Business microseconds on the line before instant ``u`` (``u`` must be covered)."""
+        i = bisect_right(self._starts, u) - 1
+        if i < 0:
+            return 0
+        return self._cum[i] + min(u, self._ends[i]) - self._starts[i]
+
     # -- instants --------------------------------------------------------------------------
 
     def is_open(self, t: datetime) -> bool:
@@ -271,6 +357,23 @@ class CalendarClock:
         need = _duration_us(seconds)
         if need == 0 or self._always_open:
             return _from_us(start + need)
+        if self._line(start, start):
+            target = self._position(start) + need
+            cum = self._cum
+            while target > cum[-1]:  # past the line's end: extend it (bounded, see _line)
+                if self._line_hi - start > _LINE_SCAN_US or not self._line(
+                    start, self._line_hi + _DAY_US
+                ):
+                    break
+                cum = self._cum
+            else:
+                # The first piece whose end reaches the target; a target exactly at a piece's
+                # end gives that closing instant (not the next opening), like the walk below.
+                i = bisect_left(cum, target, 1) - 1
+                found = self._starts[i] + target - cum[i]
+                if found - start < _LINE_SCAN_US:
+                    return _from_us(found)
+            # Far away (or nowhere): the walk below decides, with its scan limit.
         day = self._local_date(t)
         days = self._days
         for _ in range(_MAX_SCAN_DAYS):
@@ -300,6 +403,8 @@ class CalendarClock:
             return 0.0
         if self._always_open:
             return (ub - ua) / _SECOND_US
+        if self._line(ua, ub):
+            return (self._position(ub) - self._position(ua)) / _SECOND_US
         day = self._local_date(a)
         last = self._local_date(_from_us(ub - 1))
         total = 0
@@ -330,6 +435,24 @@ class CalendarClock:
             if wall < seg_hi + offset:  # first segment showing ``at``: its first occurrence
                 return wall - offset
         raise EngineError(f"local time {at} on {day} lies outside the computed window")
+
+    def same_day_or_next_morning(self, t: datetime, cutoff: time, next_day_by: time) -> datetime:
+        """The deadline of the same-day-or-next-morning rule (see engine.deadlines.deadline_for)
+        for an obligation opened at ``t``; the per-day parts are computed once per local day."""
+        local = t.astimezone(self._zone)
+        day = local.date()
+        key = (day, cutoff, next_day_by)
+        known = self._morning.get(key)
+        if known is None:
+            is_day = self.is_business_day(day)
+            pieces = self._day(day)[0]
+            end = _from_us(pieces[-1][1]) if pieces else None
+            known = (is_day, end, self.next_business_day_at(t, next_day_by))
+            self._morning[key] = known
+        is_day, end, next_morning = known
+        if is_day and local.time() < cutoff and end is not None and end > t:
+            return end
+        return next_morning
 
     def next_business_day_at(self, t: datetime, at: time) -> datetime:
         """``at`` local time on the first business day strictly after ``t``'s local date."""

@@ -43,8 +43,8 @@ from typing import Any
 
 from engine import classify, trust
 from engine.calendar import CalendarClock, clock_for
-from engine.deadlines import deadline_for, elapsed, sla_budget, warning_instants
-from engine.factmake import make_fact
+from engine.deadlines import deadline_for, sla_budget, warnings_within
+from engine.factmake import fact_from
 from engine.ids import fact_id, obligation_id
 from engine.state import ClientState, Event, Obligation, TrustEntry
 from schemas.calendars import BusinessCalendar
@@ -90,6 +90,9 @@ class Engine:
         self.duplicate_window = duplicate_window
         self.thread_memory = thread_memory
         self._default_clock = clock_for(self.default_calendar)
+        # forget_before sweeps ``answered`` when thread_cutoff - swept_at > 1 day, i.e. when
+        # seen_cutoff - swept_at > thread_memory + 1 day.
+        self._sweep_gap = thread_memory + _ONE_DAY
         # (clock, local start date, n) -> the n-th business day after it (silence cadence).
         self._nth_day: dict[tuple[CalendarClock, date, int], date] = {}
 
@@ -167,9 +170,15 @@ class Engine:
             return state, out
         self._run(state, until, out)
         state.processed_until = until
-        state.forget_before(
-            until - self.duplicate_window, until - self.duplicate_window - self.thread_memory
-        )
+        # forget_before, called only when it has something to do (it is O(1) then, but this is
+        # the per-event path): a seen id older than the cutoff, or a sweep of ``answered`` due.
+        seen_cutoff = until - self.duplicate_window
+        order = state.seen_order
+        swept = state.swept_at
+        if (order and order[0][0] < seen_cutoff) or (
+            state.answered and (swept is None or seen_cutoff - swept > self._sweep_gap)
+        ):
+            state.forget_before(seen_cutoff, seen_cutoff - self.thread_memory)
         return state, out
 
     def next_due(self, state: ClientState) -> datetime | None:
@@ -241,8 +250,15 @@ class Engine:
             ob.warn_lb = None
             policy = self.policy_of(st)
             rule = self._rule(policy, ob.kind)
-            ob.warnings = warning_instants(
-                rule, ob.opened_at, ob.deadline, policy.warning_fractions, self.clock_of(st)
+            # The budget is known: sla_budget(rule, opened_at, deadline) is target_business_s.
+            ob.warnings = warnings_within(
+                rule,
+                ob.opened_at,
+                ob.deadline,
+                policy.warning_fractions,
+                self.clock_of(st),
+                ob.target_business_s,
+                max(0.0, (ob.deadline - ob.opened_at).total_seconds()),
             )
             return
         if ob.warnings:
@@ -296,7 +312,8 @@ class Engine:
                         opening = ObligationKind.FOLLOW_UP
                 self._open(st, ev, opening, thread, t, policy, out)
             return
-        if not st.open and not classify.is_outbound_touch(ev):
+        touch = classify.is_outbound_touch(ev)
+        if not st.open and not touch:
             return
         targets: dict[str, Obligation] = {}
         if classify.is_thread_reply(ev):
@@ -313,7 +330,7 @@ class Engine:
                     targets[ob.thread] = ob
         for ob in targets.values():
             self._fulfil(st, ob, ev, t, out)
-        if classify.is_outbound_touch(ev):
+        if touch:
             self._touch(st, t, out, late=late)
 
     def _rule(self, policy: SlaPolicy, kind: ObligationKind) -> DeadlineRule:
@@ -332,7 +349,7 @@ class Engine:
         clock = self.clock_of(st)
         rule = self._rule(policy, kind)
         deadline = deadline_for(rule, t, clock)
-        budget, _ = sla_budget(rule, t, deadline, clock)
+        budget, budget_c = sla_budget(rule, t, deadline, clock)
         fractions = policy.warning_fractions
         warnings: list[tuple[float, datetime]] = []
         warn_lb: datetime | None = None
@@ -341,7 +358,7 @@ class Engine:
             # span of wall-clock time, which is the cheap lower bound.
             warn_lb = t + timedelta(seconds=fractions[0] * budget)
         elif fractions:
-            warnings = warning_instants(rule, t, deadline, fractions, clock)
+            warnings = warnings_within(rule, t, deadline, fractions, clock, budget, budget_c)
         ob = Obligation(
             obligation_id=obligation_id(st.client_id, thread, ev.event_id),
             kind=kind,
@@ -373,12 +390,15 @@ class Engine:
         self, st: ClientState, ob: Obligation, ev: InteractionEvent, t: datetime, out: list[Fact]
     ) -> None:
         clock = self.clock_of(st)
-        business, calendar = elapsed(ob.opened_at, t, clock)
+        # deadlines.elapsed, written out: t, opened_at and deadline are all aware UTC already.
+        business = clock.business_seconds_between(ob.opened_at, t)
+        calendar = max(0.0, (t - ob.opened_at).total_seconds())
         met = t <= ob.deadline
         over_b: float | None = None
         over_c: float | None = None
         if not met:
-            over_b, over_c = elapsed(ob.deadline, t, clock)
+            over_b = clock.business_seconds_between(ob.deadline, t)
+            over_c = max(0.0, (t - ob.deadline).total_seconds())
         if ob.breach_fact is not None and met:
             # Late data: a reply sent before the deadline turned up after the breach fired.
             out.append(
@@ -592,13 +612,13 @@ class Engine:
                 continue  # the breach stands; see module docstring
             rule = self._rule(policy, ob.kind)
             deadline = deadline_for(rule, ob.opened_at, clock)
-            budget, _ = sla_budget(rule, ob.opened_at, deadline, clock)
+            budget, budget_c = sla_budget(rule, ob.opened_at, deadline, clock)
             done = {fraction for fraction, _, _ in ob.fired}
             ob.warn_lb = None
             ob.warnings = [
                 (fraction, at)
-                for fraction, at in warning_instants(
-                    rule, ob.opened_at, deadline, policy.warning_fractions, clock
+                for fraction, at in warnings_within(
+                    rule, ob.opened_at, deadline, policy.warning_fractions, clock, budget, budget_c
                 )
                 if fraction not in done and at > t
             ]
@@ -661,16 +681,14 @@ class Engine:
     # -- fact construction -------------------------------------------------------------------
 
     def _fact(self, st: ClientState, kind: FactKind, at: datetime, fid: str, **fields: Any) -> Fact:
-        policy = self.policy_of(st)
-        return make_fact(
-            fact_id=fid,
-            kind=kind,
-            client_id=st.client_id,
-            at=at,
-            policy_id=policy.policy_id,
-            policy_version=policy.version,
-            **fields,
-        )
+        policy = st.policy if st.policy is not None else self.default_policy
+        fields["fact_id"] = fid
+        fields["kind"] = kind
+        fields["client_id"] = st.client_id
+        fields["at"] = at
+        fields["policy_id"] = policy.policy_id
+        fields["policy_version"] = policy.version
+        return fact_from(fields)
 
     def _ob_fact(
         self,
@@ -681,16 +699,17 @@ class Engine:
         fid: str,
         **fields: Any,
     ) -> Fact:
-        return self._fact(
-            st,
-            kind,
-            at,
-            fid,
-            obligation_id=ob.obligation_id,
-            obligation_kind=ob.kind,
-            thread_key=ob.thread,
-            channel=ob.channel,
-            opened_at=ob.opened_at,
-            deadline=ob.deadline,
-            **fields,
-        )
+        policy = st.policy if st.policy is not None else self.default_policy
+        fields["fact_id"] = fid
+        fields["kind"] = kind
+        fields["client_id"] = st.client_id
+        fields["at"] = at
+        fields["policy_id"] = policy.policy_id
+        fields["policy_version"] = policy.version
+        fields["obligation_id"] = ob.obligation_id
+        fields["obligation_kind"] = ob.kind
+        fields["thread_key"] = ob.thread
+        fields["channel"] = ob.channel
+        fields["opened_at"] = ob.opened_at
+        fields["deadline"] = ob.deadline
+        return fact_from(fields)

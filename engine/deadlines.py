@@ -17,7 +17,7 @@ from schemas.policies import (
 )
 from shinrai.errors import EngineError
 
-__all__ = ["deadline_for", "elapsed", "sla_budget", "warning_instants"]
+__all__ = ["deadline_for", "elapsed", "sla_budget", "warning_instants", "warnings_within"]
 
 
 def _utc(t: datetime) -> datetime:
@@ -45,12 +45,8 @@ def deadline_for(rule: DeadlineRule, opened_at: datetime, clock: CalendarClock) 
     if isinstance(rule, CalendarDuration):
         return _utc(opened_at) + timedelta(minutes=rule.minutes)
     assert isinstance(rule, SameDayOrNextMorning)
-    local = _utc(opened_at).astimezone(clock.zone)
-    if clock.is_business_day(local.date()) and local.time() < rule.cutoff:
-        end = clock.end_of_business_day(opened_at)
-        if end is not None and end > opened_at:
-            return end
-    return clock.next_business_day_at(opened_at, rule.next_day_by)
+    # The rule above, with the per-day parts memoised by the clock.
+    return clock.same_day_or_next_morning(_utc(opened_at), rule.cutoff, rule.next_day_by)
 
 
 def elapsed(opened_at: datetime, until: datetime, clock: CalendarClock) -> tuple[float, float]:
@@ -88,6 +84,19 @@ def warning_instants(
     the deadline are dropped; the breach itself fires at the deadline.
     """
     business, calendar_seconds = sla_budget(rule, opened_at, deadline, clock)
+    return warnings_within(rule, opened_at, deadline, fractions, clock, business, calendar_seconds)
+
+
+def warnings_within(
+    rule: DeadlineRule,
+    opened_at: datetime,
+    deadline: datetime,
+    fractions: Sequence[float],
+    clock: CalendarClock,
+    business: float,
+    calendar_seconds: float,
+) -> list[tuple[float, datetime]]:
+    """:func:`warning_instants` for a caller that already knows ``sla_budget``'s result."""
     use_business = not isinstance(rule, CalendarDuration) and business > 0
     out: list[tuple[float, datetime]] = []
     for fraction in sorted(fractions):

@@ -13,7 +13,7 @@ from typing import Any
 
 from schemas.facts import Fact
 
-__all__ = ["make_fact"]
+__all__ = ["fact_from", "make_fact"]
 
 # Field order as declared; required fields get a placeholder that every call overwrites.
 _TEMPLATE: dict[str, Any] = {
@@ -27,8 +27,13 @@ _set = object.__setattr__
 
 def make_fact(**values: Any) -> Fact:
     """A Fact from ``values`` without validation (the caller guarantees the types)."""
-    missing = _REQUIRED - values.keys()
-    if missing:
+    return fact_from(values)
+
+
+def fact_from(values: dict[str, Any]) -> Fact:
+    """``make_fact`` for a dict the caller hands over (saves repacking keyword arguments)."""
+    if not values.keys() >= _REQUIRED:
+        missing = _REQUIRED - values.keys()
         raise TypeError(f"make_fact: missing required field(s) {sorted(missing)}")
     data = _TEMPLATE.copy()
     data.update(values)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 
+_sha256 = hashlib.sha256
+
 __all__ = ["digest", "fact_id", "obligation_id"]
 
 
@@ -23,4 +25,4 @@ def obligation_id(client_id: str, thread: str, opening_event_id: str) -> str:
 
 def fact_id(subject: str, kind: str, detail: str = "") -> str:
     """Id of the fact of ``kind`` about ``subject`` (an obligation, event or client)."""
-    return digest(subject, kind, detail)
+    return _sha256(f"{subject}|{kind}|{detail}".encode()).hexdigest()[:32]  # = digest(...)

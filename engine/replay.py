@@ -78,38 +78,49 @@ def replay(
     heap: list[tuple[datetime, int, str]] = []
     seq = 0
     lateness = engine.allowed_lateness
+    next_due = engine.next_due
+    settle = engine.settle
+    heappush, heappop = heapq.heappush, heapq.heappop
 
-    def reschedule(client: str, st: ClientState) -> None:
-        nonlocal seq
-        due = engine.next_due(st)
-        if due is None:
-            scheduled.pop(client, None)
-            return
-        due -= lateness  # the log is sorted and complete: no need to wait for stragglers
-        if scheduled.get(client) != due:
-            scheduled[client] = due
-            heapq.heappush(heap, (due, seq, client))
-            seq += 1
-
-    def drain(watermark: datetime) -> Iterator[Fact]:
-        while heap and heap[0][0] <= watermark:
-            due, _, client = heapq.heappop(heap)
-            if scheduled.get(client) != due:
-                continue  # superseded by a later reschedule
-            del scheduled[client]
-            st, facts = engine.settle(states[client], watermark)
-            yield from facts
-            reschedule(client, st)
-
+    # The loop below is the hot path of every replay and backfill: drain (fire the timers of
+    # the clients due up to a watermark) and reschedule (push a client's next due instant) are
+    # written out inline rather than as helper generators.
     for ev in ordered:
+        t = ev.occurred_at
         # Other clients' timers strictly before this event's instant fire first, so the output
         # is in event-time order across clients too.
-        yield from drain(ev.occurred_at - _TICK)
+        if heap and heap[0][0] < t:  # i.e. due <= t - _TICK, the watermark before t
+            watermark = t - _TICK
+            while heap and heap[0][0] <= watermark:
+                due, _, client = heappop(heap)
+                if scheduled.get(client) != due:
+                    continue  # superseded by a later reschedule
+                del scheduled[client]
+                st, facts = settle(states[client], watermark)
+                yield from facts
+                # reschedule (same as below)
+                nxt = next_due(st)
+                if nxt is None:
+                    scheduled.pop(client, None)
+                else:
+                    nxt -= lateness  # the log is sorted and complete: no stragglers to wait for
+                    if scheduled.get(client) != nxt:
+                        scheduled[client] = nxt
+                        heappush(heap, (nxt, seq, client))
+                        seq += 1
         client = ev.client_id or ""
         st, facts = engine.apply_in_order(states.get(client), ev)
         states[client] = st
         yield from facts
-        reschedule(client, st)
+        nxt = next_due(st)
+        if nxt is None:
+            scheduled.pop(client, None)
+        else:
+            nxt -= lateness
+            if scheduled.get(client) != nxt:
+                scheduled[client] = nxt
+                heappush(heap, (nxt, seq, client))
+                seq += 1
 
     end = (
         watermark_end
@@ -118,6 +129,21 @@ def replay(
     )
     if end is None:
         return
-    yield from drain(end)
+    while heap and heap[0][0] <= end:
+        due, _, client = heappop(heap)
+        if scheduled.get(client) != due:
+            continue
+        del scheduled[client]
+        st, facts = settle(states[client], end)
+        yield from facts
+        nxt = next_due(st)
+        if nxt is None:
+            scheduled.pop(client, None)
+        else:
+            nxt -= lateness
+            if scheduled.get(client) != nxt:
+                scheduled[client] = nxt
+                heappush(heap, (nxt, seq, client))
+                seq += 1
     for st in states.values():
-        yield from engine.settle(st, end)[1]
+        yield from settle(st, end)[1]

@@ -53,7 +53,8 @@ def level_for(record: list[TrustEntry], rules: TrustLadderRules) -> TrustLevel:
     """The trust level the record earns under ``rules``."""
     if len(record) < rules.min_outcomes:
         return START_LEVEL
-    avg, _ = _average(record, rules)
+    recent = record[-rules.window :]
+    avg = sum([e.points for e in recent]) / len(recent)  # the same sum, in the same order
     level = TrustLevel.DISTRUST
     for candidate, threshold in zip(_LADDER, rules.thresholds, strict=True):
         if avg >= threshold:
