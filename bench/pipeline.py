@@ -1,0 +1,542 @@
+"""The pipeline end to end: one Worker, from produced events to facts in ClickHouse and alerts.
+
+Run: ``.venv/bin/python -m bench.pipeline [--quick] [--events N]`` (or through ``bench.run``).
+
+The worker runs as a child process (``python -m bench.pipeline worker SPEC.json``: one
+``streams.worker.Worker`` with private topics via ``worker.topic_suffix``, its own RocksDB
+directory and its own chdb data directory, the alert hook runner off) and prints its counters,
+CPU seconds and RSS as one JSON line every 50 ms. This process (the driver) produces, watches the
+alerts topic and the ClickHouse runner's committed offsets, and never imports chdb.
+
+1. **Sustained throughput**: N canonical events (``bench.kafka_limits.canonical_events``,
+   stamped in the recent past, in order per client) are produced *before* the worker starts, so
+   the worker meets a backlog and runs flat out. The rate is N / (time the ClickHouse runner
+   has committed every fact and interaction - time the processor read its first event): a
+   committed offset means the rows were flushed to ClickHouse first (at-least-once order).
+2. **Event → alert latency** at ~70% of that rate: inbound emails stamped five minutes ago for
+   clients with a 24x7 calendar and a one-minute calendar-time policy, so each one opens an
+   obligation that is already breached; latency = arrival of the breach alert on the alerts
+   topic (consumer in this process) - the moment this process handed the event to its producer
+   (aiokafka, linger 0).
+3. **Breach delay**: emails whose one-minute deadline falls 5-7 s ahead, no further events;
+   delay = arrival of the breach alert on the alerts topic - the deadline. The live engine holds
+   timers ``allowed_lateness_s`` (0.5 s) behind the wall clock and the worker's timer runs
+   every ``tick_interval_s`` (0.2 s), the production defaults kept here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections import defaultdict, deque
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from schemas.base import encode
+from schemas.calendars import BusinessCalendar
+from schemas.events import Channel, ClientPolicyChanged, Direction, InteractionEvent, Kind
+from schemas.policies import CalendarDuration, SlaPolicy
+from shinrai.settings import ClickHouseSettings, KafkaSettings, Settings, WorkerSettings
+
+ALWAYS_OPEN = BusinessCalendar(calendar_id="24x7", timezone="UTC", always_open=True)
+ONE_MINUTE = SlaPolicy(
+    policy_id="one-minute",
+    first_response=CalendarDuration(minutes=1),
+    follow_up=CalendarDuration(minutes=1),
+    silence_business_days=None,
+)
+
+
+# -- the worker child ------------------------------------------------------------------------------
+
+
+@dataclass
+class WorkerSpec:
+    """What the worker child needs to build its Settings (JSON between the processes)."""
+
+    bootstrap: str
+    suffix: str
+    app_id: str
+    data_dir: str
+    chdb_dir: str
+    database: str = "bench"
+    partitions: int = 6
+
+    def settings(self) -> Settings:
+        """One worker's Settings: private topics, own state and chdb directories, no webhook."""
+        return Settings(
+            kafka=KafkaSettings(bootstrap=self.bootstrap, topic_partitions=self.partitions),
+            clickhouse=ClickHouseSettings(url=f"chdb://{self.chdb_dir}", database=self.database),
+            worker=WorkerSettings(
+                app_id=self.app_id,
+                data_dir=Path(self.data_dir),
+                topic_suffix=self.suffix,
+                metrics_port=None,
+                run_alert_sink=False,
+                session_timeout_s=10,
+            ),
+        )
+
+
+def proc_status(pid: int | str = "self") -> dict[str, int]:
+    """VmRSS and VmHWM of a process in KiB (``/proc/<pid>/status``)."""
+    out: dict[str, int] = {}
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            name, _, value = line.partition(":")
+            if name in ("VmRSS", "VmHWM"):
+                out[name] = int(value.split()[0])
+    return out
+
+
+async def _child(spec: WorkerSpec) -> None:
+    from shinrai.logging import configure
+    from streams.worker import build_worker
+
+    configure("WARNING")
+    worker = build_worker(spec.settings())
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+
+    def line(**extra: Any) -> None:
+        st = worker.stats
+        mem = proc_status()
+        record = {
+            "t": time.time(),
+            "cpu": time.process_time(),
+            "rss_kb": mem.get("VmRSS", 0),
+            "hwm_kb": mem.get("VmHWM", 0),
+            **(
+                {}
+                if st is None
+                else {
+                    "events_in": st.events_in,
+                    "facts_out": st.facts_out,
+                    "alerts_out": st.alerts_out,
+                    "ticks_sent": st.ticks_sent,
+                    "index_rebuilds": st.index_rebuilds,
+                    "open": st.open_obligations,
+                }
+            ),
+            **extra,
+        }
+        sys.stdout.write(json.dumps(record) + "\n")
+        sys.stdout.flush()
+
+    async def monitor() -> None:
+        while True:
+            line()
+            await asyncio.sleep(0.05)
+
+    line(phase="starting")
+    task = asyncio.create_task(monitor())
+    code = await worker.run(stop)
+    task.cancel()
+    line(phase="stopped", code=code)
+
+
+class WorkerProcess:
+    """A worker child and the history of its status lines."""
+
+    def __init__(self, spec: WorkerSpec, log_path: Path) -> None:
+        self.spec = spec
+        self.log_path = log_path
+        self.history: list[dict[str, Any]] = []
+        self.pid = 0
+        self._proc: asyncio.subprocess.Process | None = None
+        self._reader: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Spawn the child (it starts the Worker at once)."""
+        spec_path = self.log_path.with_suffix(".spec.json")
+        spec_path.write_text(json.dumps(asdict(self.spec)))
+        log = self.log_path.open("ab")
+        self._proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bench.pipeline", "worker", str(spec_path),
+            stdout=asyncio.subprocess.PIPE, stderr=log,
+            limit=1 << 20,
+        )  # fmt: skip
+        log.close()
+        self.pid = self._proc.pid
+        self._reader = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        assert self._proc is not None
+        assert self._proc.stdout is not None
+        async for raw in self._proc.stdout:
+            with contextlib.suppress(ValueError):
+                self.history.append(json.loads(raw))
+
+    @property
+    def last(self) -> dict[str, Any]:
+        """The latest status line (empty before the first)."""
+        return self.history[-1] if self.history else {}
+
+    async def first(
+        self, predicate: Callable[[dict[str, Any]], bool], within: float, what: str
+    ) -> dict[str, Any]:
+        """The first status line (old or new) that satisfies ``predicate``."""
+        deadline = time.monotonic() + within
+        checked = 0
+        while True:
+            for status in self.history[checked:]:
+                if predicate(status):
+                    return status
+            checked = len(self.history)
+            if self._proc is not None and self._proc.returncode is not None:
+                raise RuntimeError(f"worker exited ({self._proc.returncode}); see {self.log_path}")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{within:g} s waiting for {what}; last: {self.last}")
+            await asyncio.sleep(0.05)
+
+    async def stop(self, grace_s: float = 60.0) -> None:
+        """SIGTERM, wait (then SIGKILL)."""
+        proc = self._proc
+        if proc is None:
+            return
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(proc.wait(), grace_s)
+            except TimeoutError:
+                proc.kill()
+                await proc.wait()
+        if self._reader is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._reader, 5)
+        self._proc = None
+
+
+# -- driver helpers --------------------------------------------------------------------------------
+
+
+def new_spec(kafka: KafkaSettings, root: Path, name: str) -> WorkerSpec:
+    """A spec with a random topic suffix and app id, directories under ``root``."""
+    tag = uuid.uuid4().hex[:8]
+    return WorkerSpec(
+        bootstrap=kafka.bootstrap,
+        suffix=f"-bench-{name}-{tag}",
+        app_id=f"bench-{name}-{tag}",
+        data_dir=str(root / "worker"),
+        chdb_dir=str(root / "chdb"),
+    )
+
+
+def create_topics(spec: WorkerSpec) -> None:
+    """Every topic of ``streams.topics`` with the spec's suffix."""
+    from streams.topic_admin import ensure_topics
+    from streams.topics import ALL_TOPICS
+
+    ensure_topics(spec.settings().kafka, ALL_TOPICS, suffix=spec.suffix)
+
+
+def delete_topics(spec: WorkerSpec) -> None:
+    """Best effort: the spec's topics and the Faust app's changelog topics."""
+    from bench.kafka_limits import delete_topics as delete
+
+    kafka = spec.settings().kafka
+    delete(kafka, spec.suffix)
+    delete(kafka, spec.app_id)
+
+
+def policy_event(client: str, at: datetime, policy: SlaPolicy = ONE_MINUTE) -> ClientPolicyChanged:
+    """``policy`` on the 24x7 calendar for ``client`` from ``at`` on."""
+    return ClientPolicyChanged(
+        event_id=f"pol-{client}-{uuid.uuid4().hex[:8]}",
+        client_id=client,
+        occurred_at=at,
+        recorded_at=at,
+        policy=policy,
+        calendar=ALWAYS_OPEN,
+    )
+
+
+def inbound_email(client: str, at: datetime, thread: str) -> InteractionEvent:
+    """An inbound email that opens an obligation in ``thread``."""
+    return InteractionEvent(
+        event_id=f"in-{client}-{thread}",
+        channel=Channel.EMAIL,
+        kind=Kind.MESSAGE,
+        direction=Direction.INBOUND,
+        occurred_at=at,
+        recorded_at=at,
+        client_id=client,
+        thread_key=thread,
+        source="bench",
+    )
+
+
+async def produce_all(kafka: KafkaSettings, topic: str, records: list[tuple[bytes, bytes]]) -> None:
+    """Produce every record (aiokafka, acks=all, lz4) and wait for every acknowledgement."""
+    from aiokafka import AIOKafkaProducer
+
+    producer = AIOKafkaProducer(
+        bootstrap_servers=kafka.bootstrap.split(","), acks="all", enable_idempotence=True,
+        linger_ms=20, max_batch_size=256 * 1024, compression_type="lz4",
+    )  # fmt: skip
+    await producer.start()
+    try:
+        futures = [await producer.send(topic, key=k, value=v) for k, v in records]
+        await producer.flush()
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+
+
+async def sink_caught_up(
+    kafka: KafkaSettings, group: str, topics: list[str], partitions: int
+) -> bool:
+    """True when ``group`` has committed the log end of every partition of ``topics``."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka.bootstrap.split(","))
+    consumer = AIOKafkaConsumer(bootstrap_servers=kafka.bootstrap.split(","), group_id=None)
+    await admin.start()
+    await consumer.start()
+    try:
+        tps = [TopicPartition(t, p) for t in topics for p in range(partitions)]
+        ends = await consumer.end_offsets(tps)
+        committed = await admin.list_consumer_group_offsets(group)
+        return all(
+            (committed.get(tp).offset if committed.get(tp) else 0) >= end
+            for tp, end in ends.items()
+        )
+    finally:
+        await consumer.stop()
+        await admin.close()
+
+
+@dataclass
+class AlertWatch:
+    """Reads the alerts topic from its current end; keeps (arrival wall time, alert JSON)."""
+
+    kafka: KafkaSettings
+    topic: str
+    partitions: int
+    seen: list[tuple[float, dict[str, Any]]] = field(default_factory=list)
+    _task: asyncio.Task[None] | None = None
+    _consumer: Any = None
+
+    async def start(self) -> None:
+        """Assign every partition, seek to the end, read in a task."""
+        from aiokafka import AIOKafkaConsumer, TopicPartition
+
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.kafka.bootstrap.split(","), group_id=None,
+            enable_auto_commit=False, fetch_max_wait_ms=5,
+        )  # fmt: skip
+        await consumer.start()
+        consumer.assign([TopicPartition(self.topic, p) for p in range(self.partitions)])
+        await consumer.seek_to_end()
+        self._consumer = consumer
+        self._task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        while True:
+            batch = await self._consumer.getmany(timeout_ms=100)
+            now = time.time()
+            for records in batch.values():
+                for record in records:
+                    self.seen.append((now, orjson.loads(record.value)))
+
+    def breaches(self) -> list[tuple[float, dict[str, Any]]]:
+        """Breach alerts seen so far."""
+        return [(t, a) for t, a in self.seen if a.get("level") == "breach"]
+
+    async def stop(self) -> None:
+        """Stop reading."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._consumer is not None:
+            await self._consumer.stop()
+
+
+async def wait_for(predicate: Callable[[], bool], within: float, what: str) -> None:
+    """Poll ``predicate`` every 20 ms."""
+    deadline = time.monotonic() + within
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{within:g} s waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile (``q`` in 0..100)."""
+    ordered = sorted(values)
+    rank = max(0, min(len(ordered) - 1, round(q / 100 * len(ordered) + 0.5) - 1))
+    return ordered[rank]
+
+
+# -- the measurement -------------------------------------------------------------------------------
+
+
+async def _paced_breaches(
+    kafka: KafkaSettings, topic: str, clients: list[str], rate: float, seconds: float
+) -> dict[str, deque[float]]:
+    """Send already-breached inbound emails at ``rate``/s for ``seconds``; send times per client."""
+    from aiokafka import AIOKafkaProducer
+
+    producer = AIOKafkaProducer(bootstrap_servers=kafka.bootstrap.split(","), acks="all",
+                                enable_idempotence=True, linger_ms=0)  # fmt: skip
+    await producer.start()
+    sent_at: dict[str, deque[float]] = defaultdict(deque)
+    try:
+        started = time.monotonic()
+        sent = 0
+        total = max(1, int(rate * seconds))
+        while sent < total:
+            due = min(total, int((time.monotonic() - started) * rate) + 1)
+            past = datetime.now(UTC) - timedelta(minutes=5)
+            while sent < due:
+                client = clients[sent % len(clients)]
+                event = inbound_email(client, past, f"lat-{sent}")
+                sent_at[client].append(time.time())
+                await producer.send(topic, key=client.encode(), value=encode(event))
+                sent += 1
+            await asyncio.sleep(0.005)
+        await producer.flush()
+    finally:
+        await producer.stop()
+    return sent_at
+
+
+async def _measure(quick: bool, events: int | None) -> dict[str, float]:
+    kafka = Settings().kafka
+    n = events or (10_000 if quick else 200_000)
+    lat_clients = 200 if quick else 1000
+    lat_seconds = 3.0 if quick else 10.0
+    breach_k = 10 if quick else 40
+    root = Path(tempfile.mkdtemp(prefix="bench-pipeline-"))
+    spec = new_spec(kafka, root, "pipe")
+    await asyncio.to_thread(create_topics, spec)
+    topics = spec.settings().worker.topic_suffix
+    interactions = f"interactions.v1{topics}"
+    facts, alerts = f"sla-facts.v1{topics}", f"sla-alerts.v1{topics}"
+    worker = WorkerProcess(spec, root / "worker.log")
+    watch = AlertWatch(kafka, alerts, spec.partitions)
+    try:
+        from bench.kafka_limits import canonical_events, payloads
+
+        now = datetime.now(UTC)
+        clients = [f"lat-{i:05d}" for i in range(lat_clients)]
+        policies = [policy_event(c, now - timedelta(hours=1)) for c in clients]
+        load = canonical_events(n, clients=max(10, n // 24), prefix="tp",
+                                start=now - timedelta(seconds=120 + n * 0.001))  # fmt: skip
+        records = [(c.encode(), encode(p)) for c, p in zip(clients, policies, strict=True)]
+        records += payloads(load)
+        total = len(records)
+        await produce_all(kafka, interactions, records)
+
+        await worker.start()
+        spawned = time.time()
+        first = await worker.first(lambda s: s.get("events_in", 0) > 0, 120, "the first event")
+        done = await worker.first(
+            lambda s: s.get("events_in", 0) >= total, 60 + total / 200, "the backlog"
+        )
+        while not await sink_caught_up(kafka, f"{spec.app_id}-sink-clickhouse",
+                                       [facts, interactions], spec.partitions):  # fmt: skip
+            if time.time() - done["t"] > 120:
+                raise TimeoutError("the ClickHouse runner to commit every fact")
+            await asyncio.sleep(0.1)
+        sunk_at = time.time()
+        sunk = worker.last
+        e2e_s = sunk_at - first["t"]
+        e2e_rate = total / e2e_s
+        proc_rate = total / (done["t"] - first["t"])
+
+        await watch.start()
+        lat_rate = 0.7 * e2e_rate
+        sent_at = await _paced_breaches(kafka, interactions, clients, lat_rate, lat_seconds)
+        expected = sum(len(v) for v in sent_at.values())
+        await wait_for(lambda: len(watch.breaches()) >= expected, 60 + expected / 100,
+                       f"{expected} breach alerts")  # fmt: skip
+        latencies = []
+        for arrived, alert in watch.breaches():
+            queue = sent_at[alert["client_id"]]
+            if queue:
+                latencies.append((arrived - queue.popleft()) * 1000)
+
+        # Deadlines 5-7 s ahead, nothing else sent: the breach must fire by itself.
+        base = datetime.now(UTC) - timedelta(seconds=55)
+        due_events = [
+            inbound_email(clients[j], base + timedelta(seconds=2 * j / breach_k), f"due-{j}")
+            for j in range(breach_k)
+        ]
+        before = len(watch.seen)
+        await produce_all(kafka, interactions, [(e.key or b"", encode(e)) for e in due_events])
+        wanted = {f"{e.client_id}": e for e in due_events}
+
+        def due_breaches() -> list[float]:
+            out = []
+            for arrived, alert in watch.seen[before:]:
+                if alert.get("level") == "breach" and alert["client_id"] in wanted:
+                    deadline = datetime.fromisoformat(alert["deadline"]).timestamp()
+                    out.append((arrived - deadline) * 1000)
+            return out
+
+        await wait_for(lambda: len(due_breaches()) >= breach_k, 60, "the deadline breaches")
+        delays = due_breaches()
+        return {
+            "events": total,
+            "worker_start_s": first["t"] - spawned,
+            "e2e_events_per_s": e2e_rate,
+            "processor_events_per_s": proc_rate,
+            "e2e_worker_cpu_s": sunk["cpu"] - first["cpu"],
+            "e2e_events_per_worker_cpu_s": total / max(1e-9, sunk["cpu"] - first["cpu"]),
+            "facts_out": float(sunk.get("facts_out", 0)),
+            "latency_rate_events_per_s": lat_rate,
+            "latency_events": float(len(latencies)),
+            "event_to_alert_p50_ms": statistics.median(latencies),
+            "event_to_alert_p99_ms": percentile(latencies, 99),
+            "breach_delay_p50_ms": statistics.median(delays),
+            "breach_delay_max_ms": max(delays),
+            "worker_rss_mb_after": worker.last.get("rss_kb", 0) / 1024,
+        }
+    finally:
+        await watch.stop()
+        await worker.stop()
+        await asyncio.to_thread(delete_topics, spec)
+        if os.environ.get("BENCH_KEEP") is None:
+            import shutil
+
+            shutil.rmtree(root, ignore_errors=True)
+
+
+def measure(quick: bool = False, events: int | None = None) -> dict[str, float]:
+    """Run the three measurements (see the module docstring); figures by name."""
+    return asyncio.run(_measure(quick, events))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``worker SPEC`` (the child) or the measurement (prints JSON)."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["worker"]:
+        spec = WorkerSpec(**json.loads(Path(argv[1]).read_text()))
+        asyncio.run(_child(spec))
+        return
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--quick", action="store_true", help="10k events instead of 200k")
+    parser.add_argument("--events", type=int, default=None)
+    args = parser.parse_args(argv)
+    print(json.dumps(measure(args.quick, args.events), indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,135 @@
+"""Worker memory and restart recovery with many open obligations.
+
+Run: ``.venv/bin/python -m bench.recovery [--quick] [--open N]`` (or through ``bench.run``).
+
+The state is built with the pure engine in this process (``Engine.apply`` of a 24x7 policy with
+a 30-day calendar-time deadline, then ``--per-client`` inbound emails in distinct threads per
+client, each opening an obligation that stays open for the whole run) and produced as
+``ClientState`` bytes to the Faust changelog topic of the ``sla-state`` table
+(``<app_id>-sla-state-changelog``, keyed and partitioned like the interactions topic). That is
+exactly what a worker restarted on an empty disk finds; pushing N events through the live
+processor instead would take far longer than the measurement (see ``bench.pipeline``).
+
+Then, with private topics and its own RocksDB/chdb directories:
+
+* **cold**: a worker child starts on an empty data directory, recovers the table from the
+  changelog and rebuilds the deadline index: time from ``Worker.start()`` (child's clock) to
+  ``index_rebuilds >= 1``; the child's RSS (VmRSS) holding the state is read after that;
+* **warm**: the worker is stopped (SIGTERM) and a new one started on the same directory (local
+  RocksDB, the usual restart): the same timing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from engine.core import Engine
+from schemas.policies import CalendarDuration, SlaPolicy
+from shinrai.settings import Settings
+
+THIRTY_DAYS = SlaPolicy(
+    policy_id="thirty-days",
+    first_response=CalendarDuration(minutes=30 * 24 * 60),
+    follow_up=CalendarDuration(minutes=30 * 24 * 60),
+    silence_business_days=None,
+)
+
+
+def build_states(clients: int, per_client: int, lateness_s: float) -> list[tuple[bytes, bytes]]:
+    """(client key, ClientState bytes) with ``per_client`` open obligations each."""
+    from bench.pipeline import inbound_email, policy_event
+
+    engine = Engine(allowed_lateness=timedelta(seconds=lateness_s))
+    now = datetime.now(UTC)
+    opened = now - timedelta(minutes=1)
+    out: list[tuple[bytes, bytes]] = []
+    for c in range(clients):
+        client = f"open-{c:07d}"
+        state, _ = engine.apply(None, policy_event(client, now - timedelta(hours=1), THIRTY_DAYS))
+        for t in range(per_client):
+            state, _ = engine.apply(state, inbound_email(client, opened, f"t{t}"))
+        state, _ = engine.advance(state, now)
+        out.append((client.encode(), state.to_bytes()))
+    return out
+
+
+async def _run(open_obligations: int, per_client: int) -> dict[str, float]:
+    from bench.pipeline import WorkerProcess, create_topics, delete_topics, new_spec, produce_all
+    from streams.processor import STATE_TABLE
+    from streams.topic_admin import ensure_topics
+    from streams.topics import TopicSpec
+
+    kafka = Settings().kafka
+    clients = max(1, open_obligations // per_client)
+    root = Path(tempfile.mkdtemp(prefix="bench-recovery-"))
+    spec = new_spec(kafka, root, "recovery")
+    settings = spec.settings()
+    started = time.perf_counter()
+    states = build_states(clients, per_client, settings.worker.allowed_lateness_s)
+    build_s = time.perf_counter() - started
+    await asyncio.to_thread(create_topics, spec)
+    changelog = TopicSpec(
+        name=f"{spec.app_id}-{STATE_TABLE}-changelog", description="bench", key="client_id",
+        cleanup_policy="compact", retention_ms=None, partitions=spec.partitions,
+    )  # fmt: skip
+    await asyncio.to_thread(ensure_topics, settings.kafka, [changelog])
+    result: dict[str, float] = {
+        "open_obligations_built": float(clients * per_client),
+        "clients": float(clients),
+        "state_bytes_total_mb": sum(len(v) for _, v in states) / 2**20,
+        "engine_build_s": build_s,
+    }
+    await produce_all(kafka, changelog.name, states)
+    del states
+    try:
+        for phase in ("cold", "warm"):
+            worker = WorkerProcess(spec, root / f"worker-{phase}.log")
+            await worker.start()
+            try:
+                begin = await worker.first(lambda s: s.get("phase") == "starting", 60, "start")
+                rebuilt = await worker.first(
+                    lambda s: s.get("index_rebuilds", 0) >= 1,
+                    120 + clients / 500,
+                    f"the {phase} recovery",
+                )
+                await asyncio.sleep(0.5)  # the monitor's next lines: memory after the rebuild
+                last = worker.last
+                result[f"recovery_{phase}_s"] = rebuilt["t"] - begin["t"]
+                result[f"recovery_{phase}_cpu_s"] = rebuilt["cpu"] - begin["cpu"]
+                result[f"worker_rss_{phase}_mb"] = last.get("rss_kb", 0) / 1024
+                result[f"worker_rss_peak_{phase}_mb"] = last.get("hwm_kb", 0) / 1024
+                result[f"open_obligations_{phase}"] = float(last.get("open", 0))
+            finally:
+                await worker.stop()
+    finally:
+        await asyncio.to_thread(delete_topics, spec)
+        if os.environ.get("BENCH_KEEP") is None:
+            shutil.rmtree(root, ignore_errors=True)
+    return result
+
+
+def measure(quick: bool = False, open_obligations: int | None = None) -> dict[str, float]:
+    """Build, produce, recover twice; figures by name (see the module docstring)."""
+    n = open_obligations or (10_000 if quick else 1_000_000)
+    return asyncio.run(_run(n, per_client=10))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Measure and print JSON."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--quick", action="store_true", help="10k open obligations, not 1M")
+    parser.add_argument("--open", type=int, default=None, help="open obligations")
+    args = parser.parse_args(argv)
+    print(json.dumps(measure(args.quick, args.open), indent=2))
+
+
+if __name__ == "__main__":
+    main()
