@@ -349,7 +349,9 @@ class Engine:
         clock = self.clock_of(st)
         rule = self._rule(policy, kind)
         deadline = deadline_for(rule, t, clock)
-        budget, budget_c = sla_budget(rule, t, deadline, clock)
+        # sla_budget, written out: t and deadline are aware UTC already.
+        budget = clock.business_seconds_between(t, deadline)
+        budget_c = max(0.0, (deadline - t).total_seconds())
         fractions = policy.warning_fractions
         warnings: list[tuple[float, datetime]] = []
         warn_lb: datetime | None = None

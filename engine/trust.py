@@ -24,6 +24,7 @@ from schemas.policies import TrustLadderRules
 __all__ = ["describe", "level_for", "points_for"]
 
 _LADDER = (TrustLevel.ANXIOUS, TrustLevel.ASSURED, TrustLevel.CREDIBLE, TrustLevel.TRUSTED)
+_RANK = {level: level.rank for level in TrustLevel}  # TrustLevel.rank walks the enum per call
 _KANJI = {
     TrustLevel.DISTRUST: "不信",
     TrustLevel.ANXIOUS: "不安",
@@ -35,13 +36,17 @@ _KANJI = {
 
 def points_for(label: str, rules: TrustLadderRules) -> float:
     """Points of an outcome labelled fast, on_time, late, breach or silence."""
-    return {
-        "fast": rules.fast_points,
-        "on_time": rules.on_time_points,
-        "late": rules.late_points,
-        "breach": rules.breach_points,
-        "silence": rules.silence_points,
-    }[label]
+    if label == "fast":
+        return rules.fast_points
+    if label == "on_time":
+        return rules.on_time_points
+    if label == "late":
+        return rules.late_points
+    if label == "breach":
+        return rules.breach_points
+    if label == "silence":
+        return rules.silence_points
+    raise KeyError(label)
 
 
 def _average(record: list[TrustEntry], rules: TrustLadderRules) -> tuple[float, list[TrustEntry]]:
@@ -83,11 +88,11 @@ def describe(
         for label in ("fast", "on_time", "late", "breach", "silence")
         if counts[label]
     )
-    if after.rank > before.rank:
-        threshold = rules.thresholds[after.rank - 1]
+    if _RANK[after] > _RANK[before]:
+        threshold = rules.thresholds[_RANK[after] - 1]
         verdict = f"reached the {after.value} threshold {threshold:+.2f}"
     else:
-        threshold = rules.thresholds[before.rank - 1]
+        threshold = rules.thresholds[_RANK[before] - 1]
         verdict = f"fell below the {before.value} threshold {threshold:+.2f}"
     return (
         f"{_KANJI[before]} {before.value} -> {_KANJI[after]} {after.value}: average score "
