@@ -71,9 +71,10 @@ _WAIVED = FactKind.WAIVED
 _RETRACTED = FactKind.RETRACTED
 
 # Hot path (one call per obligation fact in every flush): rows are built positionally with
-# ``tuple.__new__`` and kinds compared by identity. ``NamedTuple._replace`` and ``Enum.value``
-# are Python-level calls that made this fold the most expensive step of a flush. StrEnum
-# members are ``str``: they are stored as-is (equal to their values, written as their values).
+# ``tuple.__new__``. ``NamedTuple._replace`` and ``Enum.value`` are Python-level calls that made
+# this fold the most expensive step of a flush. StrEnum members are ``str``: they are compared
+# with ``==`` (a plain-string kind from a fast-constructed fact compares equal too) and stored
+# as-is (written as their values).
 _new = tuple.__new__
 
 
@@ -97,7 +98,7 @@ def _opened(fact: Fact, obligation_id: str, version: int) -> ObligationState:
             None,
             fact.policy_id,
             fact.policy_version,
-            fact.fact_id if fact.kind is _OPENED else "",
+            fact.fact_id if fact.kind == _OPENED else "",
             fact.fact_id,
             at,
             version,
@@ -113,34 +114,27 @@ def apply(state: ObligationState | None, fact: Fact, version: int) -> Obligation
     a state from the fields the fact carries, so the row exists rather than being lost.
     """
     kind = fact.kind
-    if fact.obligation_id is None or not (
-        kind is _OPENED
-        or kind is _FULFILLED
-        or kind is _BREACHED
-        or kind is _RETRACTED
-        or kind is _WAIVED
-        or kind is _DEADLINE_CHANGED
-    ):
+    if fact.obligation_id is None or kind not in OBLIGATION_KINDS:
         return state
-    if kind is _OPENED:
+    if kind == _OPENED:
         return _opened(fact, fact.obligation_id if state is None else state.obligation_id, version)
     if state is None:
-        if kind is _RETRACTED:
+        if kind == _RETRACTED:
             return None  # nothing known to retract
         state = _opened(fact, fact.obligation_id, version)
     (oid, client, thread, okind, channel, opened_at, deadline, status, fulfilled_at, by_channel,
      business, calendar, overage, policy_id, _, opened_fid, status_fid, _, _) = state  # fmt: skip
-    if kind is _FULFILLED:
+    if kind == _FULFILLED:
         status, status_fid = fact.outcome or Status.MET, fact.fact_id
         fulfilled_at = fact.fulfilled_at or fact.at
         by_channel = fact.fulfilled_by_channel
         business, calendar = fact.business_seconds, fact.calendar_seconds
         overage = fact.overage_business_seconds
-    elif kind is _BREACHED:
+    elif kind == _BREACHED:
         status, status_fid = Status.BREACHED, fact.fact_id
-    elif kind is _WAIVED:
+    elif kind == _WAIVED:
         status, status_fid = Status.WAIVED, fact.fact_id
-    elif kind is _DEADLINE_CHANGED:
+    elif kind == _DEADLINE_CHANGED:
         deadline = fact.deadline or deadline
     elif fact.retracts == opened_fid:  # RETRACTED: the opening itself no longer holds
         status, status_fid = Status.RETRACTED, fact.fact_id

@@ -85,12 +85,12 @@ class RollupKey:
     @classmethod
     def of(cls, fact: Fact) -> RollupKey:
         """The rollup contribution of ``fact``."""
-        outcome = fact.call_outcome if fact.kind is FactKind.SPEED_OF_ANSWER else fact.outcome
-        return cls(
-            kind=fact.kind.value,
+        outcome = fact.call_outcome if fact.kind == FactKind.SPEED_OF_ANSWER else fact.outcome
+        return cls(  # str(): a StrEnum member's value, or a plain string as it is
+            kind=str(fact.kind),
             at=fact.at,
-            channel=fact.channel.value if fact.channel else None,
-            outcome=outcome.value if outcome else None,
+            channel=str(fact.channel) if fact.channel else None,
+            outcome=str(outcome) if outcome else None,
             within=fact.answered_within_target,
         )
 
@@ -166,7 +166,7 @@ def facts_table(
     extra: list[tuple[str, pa.Array]]
     if retracted:
         keys = [
-            retracted.get(f.retracts) if f.kind is FactKind.RETRACTED and f.retracts else None
+            retracted.get(f.retracts) if f.kind == FactKind.RETRACTED and f.retracts else None
             for f in facts
         ]
         extra = [

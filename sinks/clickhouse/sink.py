@@ -402,7 +402,7 @@ class ClickHouseSink:
         cheaper than caching a key for every fact that passes through.
         """
         wanted = {
-            f.retracts: f.client_id for f in facts if f.kind is FactKind.RETRACTED and f.retracts
+            f.retracts: f.client_id for f in facts if f.kind == FactKind.RETRACTED and f.retracts
         }
         if not wanted:
             return {}
@@ -457,7 +457,7 @@ class ClickHouseSink:
             oid = f.obligation_id
             if oid is None or oid in opened_here or oid in cache:
                 continue
-            if f.kind is opened_kind:
+            if f.kind == opened_kind:
                 opened_here.add(oid)
             else:
                 unknown.setdefault(oid, f.client_id)

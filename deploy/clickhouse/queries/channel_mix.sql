@@ -1,5 +1,7 @@
 -- Interactions per client and channel over the UTC days [since, until): inbound, outbound,
 -- total and the channel's share of the client's total. Unresolved clients ('') are left out.
+-- Whole calendar months inside the range come from interactions_monthly, the days of partial
+-- months at either end from interactions_daily (each day is counted by exactly one side).
 -- Parameters: since Date, until Date.
 SELECT
     client_id,
@@ -8,7 +10,18 @@ SELECT
     sumIf(events, direction = 'outbound') AS outbound,
     sum(events) AS total,
     total / sum(total) OVER (PARTITION BY client_id) AS share
-FROM interactions_daily
-WHERE day >= {since:Date} AND day < {until:Date} AND client_id != ''
+FROM
+(
+    SELECT client_id, channel, direction, events
+    FROM interactions_monthly
+    WHERE month >= {since:Date} AND addMonths(month, 1) <= {until:Date}
+    UNION ALL
+    SELECT client_id, channel, direction, events
+    FROM interactions_daily
+    WHERE day >= {since:Date} AND day < {until:Date}
+        AND NOT (toStartOfMonth(day) >= {since:Date}
+            AND addMonths(toStartOfMonth(day), 1) <= {until:Date})
+)
+WHERE client_id != ''
 GROUP BY client_id, channel
 ORDER BY client_id, channel

@@ -21,6 +21,9 @@ ROLLUP_SQL = {
     "interactions_daily": """
         SELECT client_id, day, channel, direction, sum(events), max(last_at)
         FROM interactions_daily GROUP BY ALL ORDER BY ALL""",
+    "interactions_monthly": """
+        SELECT client_id, month, channel, direction, sum(events)
+        FROM interactions_monthly GROUP BY ALL ORDER BY ALL""",
     "client_activity": """
         SELECT client_id, day, sum(silences), max(last_silence_at), max(last_outbound_at)
         FROM client_activity GROUP BY ALL ORDER BY ALL""",
@@ -51,6 +54,12 @@ def snapshot(client: Client) -> dict[str, Any]:
         rows = client.query(f"SELECT * FROM {table}").result_rows
         out[table] = sorted(rows, key=repr)
     out["obligations"] = client.query("SELECT * FROM obligations FINAL ORDER BY ALL").result_rows
-    for name, sql in ROLLUP_SQL.items():
-        out[name] = [_no_nan(row) for row in client.query(sql).result_rows]
+    out.update(rollups(client))
     return out
+
+
+def rollups(client: Client, names: tuple[str, ...] = ROLLUPS) -> dict[str, Any]:
+    """Each named rollup's finalized aggregates."""
+    return {
+        name: [_no_nan(row) for row in client.query(ROLLUP_SQL[name]).result_rows] for name in names
+    }

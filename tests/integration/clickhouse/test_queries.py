@@ -15,6 +15,9 @@ import pytest
 
 from schemas.events import Direction
 from schemas.facts import FactKind, Outcome
+from shinrai.settings import ClickHouseSettings
+from sinks.clickhouse import migrate
+from sinks.clickhouse.client import connect
 from sinks.clickhouse.queries import names, run_query
 from sinks.clickhouse.sink import ClickHouseSink
 from tests.integration.clickhouse.seed import NOW, OWNERS, T0, Scenario, directory, scenario
@@ -170,12 +173,21 @@ def test_trust_history(seeded: tuple[ClickHouseSink, Scenario]) -> None:
         assert got == want
 
 
-def test_channel_mix(seeded: tuple[ClickHouseSink, Scenario]) -> None:
+@pytest.mark.parametrize(
+    ("since", "until"),
+    [
+        (SINCE, UNTIL),  # inside one month: days only
+        (date(2025, 3, 1), date(2025, 4, 1)),  # exactly one calendar month: the monthly rollup
+        (date(2025, 2, 20), date(2025, 4, 1)),  # partial February (days) + all of March
+        (date(2025, 3, 1), (T0 + timedelta(days=9)).date()),  # starts on a month, ends inside
+    ],
+)
+def test_channel_mix(seeded: tuple[ClickHouseSink, Scenario], since: date, until: date) -> None:
     sink, data = seeded
-    rows = run_query(sink.client, "channel_mix", since=SINCE, until=UNTIL)
+    rows = run_query(sink.client, "channel_mix", since=since, until=until)
     cells: dict[tuple[str, str], dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for e, _ in data.events:
-        if e.client_id and _in_window(e.occurred_at, SINCE, UNTIL):
+        if e.client_id and _in_window(e.occurred_at, since, until):
             cell = cells[(e.client_id, e.channel.value)]
             cell["total"] += 1
             cell[e.direction.value] += 1
@@ -214,3 +226,51 @@ def test_silence_list(seeded: tuple[ClickHouseSink, Scenario]) -> None:
             assert row["days_since_outbound"] == pytest.approx(days)
         else:
             assert row["days_since_outbound"] is None
+
+
+_SPREAD = """
+INSERT INTO interactions (event_id, channel, kind, direction, occurred_at, recorded_at, client_id,
+    flags, source, schema_version, topic, partition, offset)
+SELECT concat('e', toString(number)), ['email', 'phone', 'meeting'][number % 3 + 1],
+    ['message', 'call', 'meeting'][number % 3 + 1],
+    ['inbound', 'outbound', 'internal'][intHash32(number) % 3 + 1],
+    toDateTime64('2025-01-01 00:00:00', 6, 'UTC') + toIntervalSecond(intHash64(number) % 15552000),
+    toDateTime64('2025-01-01 00:00:00', 6, 'UTC'), concat('k', toString(number % 7)),
+    [], 'test', 1, 'interactions.v1', 0, toInt64(number)
+FROM numbers({start:UInt64}, 10000)
+"""
+
+
+@pytest.mark.parametrize(
+    ("since", "until"),
+    [
+        (date(2025, 1, 15), date(2025, 4, 10)),  # days, two whole months, days
+        (date(2025, 2, 1), date(2025, 2, 28)),  # a month minus its last day
+        (date(2024, 12, 1), date(2025, 1, 2)),  # a month without data, then one day
+        (date(2025, 3, 31), date(2025, 5, 1)),  # one day, then a whole month
+    ],
+)
+def test_channel_mix_months_and_days_count_each_day_once(
+    ch_settings: Callable[..., ClickHouseSettings], since: date, until: date
+) -> None:
+    """Six months of interactions in three inserts: channel_mix (whole months from the monthly
+    rollup, the rest from the daily one) equals a count over the raw rows."""
+    settings = ch_settings()
+    client = connect(settings)
+    try:
+        migrate.migrate(client, settings.database)
+        for start in (0, 10_000, 20_000):
+            client.command(_SPREAD, parameters={"start": start}, settings={"async_insert": 0})
+        got = run_query(client, "channel_mix", since=since, until=until)
+        raw = client.query(
+            "SELECT client_id, channel, countIf(direction = 'inbound'), "
+            "countIf(direction = 'outbound'), count() FROM interactions "
+            "WHERE toDate(occurred_at) >= {since:Date} AND toDate(occurred_at) < {until:Date} "
+            "GROUP BY client_id, channel ORDER BY client_id, channel",
+            parameters={"since": since, "until": until},
+        ).result_rows
+        assert [
+            (r["client_id"], r["channel"], r["inbound"], r["outbound"], r["total"]) for r in got
+        ] == [tuple(r) for r in raw]
+    finally:
+        client.close()

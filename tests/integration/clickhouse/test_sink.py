@@ -104,7 +104,8 @@ def test_migrations_apply_once(ch_settings: Callable[..., ClickHouseSettings]) -
         ).result_rows
         assert {n for n, _ in engines} == {
             "interactions", "sla_facts", "obligations", "clients", "alert_deliveries",
-            "trust_history", "sla_daily", "interactions_daily", "client_activity",
+            "trust_history", "sla_daily", "interactions_daily", "interactions_monthly",
+            "client_activity",
             "schema_migrations",
         }  # fmt: skip
         missing = [n for n, e in engines if "non_replicated_deduplication_window" not in e]
