@@ -294,8 +294,12 @@ class CalendarClock:
         if self._line_lo <= lo and hi < self._line_hi:
             return True
         # Two days of margin: then _line_lo <= lo and hi < _line_hi after the build.
-        first = self._local_date(_from_us(lo)) - 2 * _ONE_DAY
-        last = self._local_date(_from_us(hi)) + 2 * _ONE_DAY
+        try:
+            first = self._local_date(_from_us(lo)) - 2 * _ONE_DAY
+            last = self._local_date(_from_us(hi)) + 2 * _ONE_DAY
+            _naive_us(last + _LINE_CHUNK + _ONE_DAY)
+        except OverflowError:  # the ends of the datetime range: leave them to the walk
+            return False
         old_first, old_last = self._line_first, self._line_last
         if old_first is None or old_last is None:
             if (last - first).days > _LINE_MAX_GAP_DAYS:

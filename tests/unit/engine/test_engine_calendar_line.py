@@ -65,3 +65,18 @@ def test_line_matches_day_walk(calendar: BusinessCalendar, monkeypatch: pytest.M
         for t, span, end in queries
     ]
     assert fast == slow
+
+
+def test_line_at_the_ends_of_the_datetime_range(monkeypatch: pytest.MonkeyPatch) -> None:
+    calendar = BusinessCalendar(calendar_id="jp", timezone="Asia/Tokyo")
+    queries = [
+        (datetime(9999, 12, 20, tzinfo=UTC), datetime(9999, 12, 28, tzinfo=UTC)),
+        (datetime(1, 1, 2, tzinfo=UTC), datetime(1, 1, 9, tzinfo=UTC)),
+    ]
+    clock = CalendarClock(calendar)
+    fast = [(clock.add_business(a, 3600), clock.business_seconds_between(a, b)) for a, b in queries]
+    monkeypatch.setattr(CalendarClock, "_line", lambda self, lo, hi: False)
+    walk = CalendarClock(calendar)
+    assert fast == [
+        (walk.add_business(a, 3600), walk.business_seconds_between(a, b)) for a, b in queries
+    ]
