@@ -120,5 +120,8 @@ async def test_a_restart_does_not_announce_an_unchanged_pair_again(
         ClientPolicyChanged.model_validate_json(r.value).event_id for r in log.records if r.value
     }
     assert len(ids) == 1, detail
-    assert stats2.policy_changes_out == 0, detail
+    # The second worker may re-send the one announcement whose table write had not reached the
+    # changelog before the first stopped (at-least-once), but never a new one: its id is chained
+    # on the previous digest, so the repeat carries the same id (asserted above).
+    assert stats2.policy_changes_out <= 1, detail
     print(f"announcements on the log: {len(log.records)} (distinct ids: {len(ids)})")
