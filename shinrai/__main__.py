@@ -1,0 +1,5 @@
+"""``python -m shinrai`` = the ``shinrai`` command."""
+
+from shinrai.cli import main
+
+main()
