@@ -18,20 +18,40 @@ live apply/advance path with jittered, late and duplicated arrivals, plus the fi
 the synthetic log and for the demo log (``producers.demo.generate(seed=7)``): an optimisation
 must leave them unchanged (run with PYTHONHASHSEED=0: state bytes list frozenset members).
 
-Measurements (events per CPU second, ``time.process_time``; 2 cores shared with other jobs at
-load 4-10, so single figures vary by +-25%: the 20k rows are the best of 4 runs, before and
-after alternated in the same conditions; "freeze" = the generated log is gc.freeze()d, the
-default since the engine optimisation):
+Measurements (events per CPU second, ``time.process_time``, python 3.11.7; 2 cores shared with
+other jobs at load 2-10, so a single figure varies by +-25%; the 20k rows give the range of the
+best-of-4 runs of 4 sessions with before and after alternated in the same conditions; "freeze" =
+the generated log is gc.freeze()d, the default since this change):
 
-==========================================  ===========  ==========  ==========
-run                                         before       after       facts
-==========================================  ===========  ==========  ==========
---quick legacy, no freeze                   7.7k-9.3k    11.6k-12.2k  37,201
---quick realistic, no freeze                8.6k-12.2k   13.5k-15.7k  26,469
---quick realistic, freeze                   8.7k-10.8k   13.3k-15.6k  26,469
-1M legacy, no freeze                        5,547        @L1M@        1,861,922
-1M realistic, freeze                        @RB1M@       @RA1M@       1,320,083
-==========================================  ===========  ==========  ==========
+=============================  ==============  ==============  =========  ====================
+run                            before          after           facts      outcome mix
+=============================  ==============  ==============  =========  ====================
+--quick legacy, no freeze      7.7k - 9.3k     11.4k - 14.1k   37,201     88% of obligations
+--quick legacy, freeze         10.6k - 11.5k   11.2k - 15.1k   37,201     breach
+--quick realistic, no freeze   8.5k - 12.2k    11.4k - 15.7k   26,469     79% met, 14% late,
+--quick realistic, freeze      8.7k - 12.5k    13.3k - 19.2k   26,469     3% never, 4% waived
+1M legacy, no freeze           5,896 (load 1)  8,359 (load 2)  1,861,922
+                               5,547 (load 10)
+1M realistic, freeze           6,967 (load 4)  10,553 (load 3) 1,320,083
+=============================  ==============  ==============  =========  ====================
+
+Step by step (--quick, no freeze, best of 3, measured right after each change; the load moved
+between steps, so only large steps mean anything; every step left the --digest output unchanged):
+
+=====================================================================  =========  =======
+change                                                                 realistic  legacy
+=====================================================================  =========  =======
+e0095de (before)                                                       9,839      8,177
+calendar: business-time line (prefix sums, bisect) for add_business
+and business_seconds_between                                           11,334     10,061
+flat Fact construction (no nested **kwargs), fact_id without join,
+warning instants from the known budget                                 14,678     11,929
+settle calls forget_before only with work to do; replay skips the
+drain generator when nothing is due (load spike during this run)       11,020     9,840
+same-day/next-morning per-day memo, level_for, replay loop inline,
+elapsed written out in _fulfil, bench tallies kinds after the clock    13,511     12,990
+gc.freeze() of the generated log (measurement, not engine)             +15-30%    noise
+=====================================================================  =========  =======
 
 "before" is commit e0095de (the author measured 5,090 on the 1M legacy log); "after" is this
 file's commit. Where the time goes after the changes (py-spy, realistic log): no single hot
