@@ -430,8 +430,15 @@ class AlertDeliverer:
         }
         if outcome == "delivered":
             _logger().info("alert_delivered", **fields)
+        elif attempt <= 1 and result.status_code is None and result.error.startswith("expired"):
+            # Already older than max_age when it arrived (a replay or backfill of history, a
+            # long outage): policy, not a delivery failure. Still dead-lettered and logged in
+            # the delivery log, but not an error line per historic alert.
+            _logger().info("alert_expired_unsent", error=result.error, **fields)
+        else:
+            _logger().error(f"alert_{outcome}", error=result.error, **fields)
+        if outcome == "delivered":
             return
-        _logger().error(f"alert_{outcome}", error=result.error, **fields)
         if self._dead_letters is not None:
             self._dead_letters.dead_letter(
                 DeadLetter(
