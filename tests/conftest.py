@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
-IN_CI = os.environ.get("CI", "").lower() == "true"
+from tests.shared_data import SHARED_DATA, require
 
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """../shared/data; fails in CI when missing, skips (naming the folder) elsewhere."""
-    if not SHARED_DATA.is_dir():
-        message = f"third-party data folder {SHARED_DATA} is missing"
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
+    require(SHARED_DATA.is_dir(), f"third-party data folder {SHARED_DATA} is missing")
     return SHARED_DATA

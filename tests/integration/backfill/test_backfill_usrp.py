@@ -7,7 +7,6 @@ to that client), never with the engine, and compared with the rows ClickHouse ho
 
 from __future__ import annotations
 
-import os
 import tarfile
 from collections import Counter, defaultdict
 from collections.abc import Callable
@@ -26,6 +25,7 @@ from schemas.resolution import Resolver
 from shinrai.cli import main
 from shinrai.settings import ClickHouseSettings
 from tests.integration.clickhouse.snapshots import snapshot, stop_merges
+from tests.shared_data import require
 
 if TYPE_CHECKING:
     from clickhouse_connect.driver.client import Client as ChClient
@@ -38,11 +38,7 @@ STAFF_DOMAINS = ("ettus.com", "ni.com", "emerson.com")  # usrp-users PROVENANCE.
 @pytest.fixture(scope="module")
 def usrp(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     archive = shared_data / "email" / "usrp-users" / "usrp-users-2021Q1.raw-eml.tar.gz"
-    if not archive.is_file():
-        message = f"third-party archive {archive} is missing"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+    require(archive.is_file(), f"third-party archive {archive} is missing")
     target = tmp_path_factory.mktemp("usrp")
     with tarfile.open(archive) as tar:
         tar.extractall(target, filter="data")

@@ -8,7 +8,6 @@ fails in CI (CI=true) and skips elsewhere, naming the install script.
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from collections import defaultdict
@@ -21,6 +20,7 @@ import pytest
 
 from sinks.clickhouse.queries import run_query
 from tests.integration.dashboard.conftest import DAYS, NOW, Seeded
+from tests.shared_data import require
 
 pytestmark = pytest.mark.integration
 
@@ -33,11 +33,8 @@ PAGE = f"/?now={NOW.isoformat().replace('+00:00', 'Z')}&days={DAYS}"
 
 def chromium() -> str:
     path = shutil.which("chromium") or shutil.which("chromium-browser")
-    if path is None:
-        message = "chromium is not installed; run deploy/ci/install-chromium.sh"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+    require(path is not None, "chromium is not installed; run deploy/ci/install-chromium.sh")
+    assert path is not None
     return path
 
 

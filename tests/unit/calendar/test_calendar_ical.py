@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import pytest
 from engine.calendar import CalendarClock, load_ical_holidays
 from schemas.calendars import BusinessCalendar
 from shinrai.errors import ValidationFailed
+from tests.shared_data import require
 
 pytestmark = pytest.mark.unit
 
@@ -121,11 +121,7 @@ class TestBuiltFeed:
 
 def _shared_feed(name: str) -> bytes:
     path = FEEDS / name
-    if not path.is_file():
-        message = f"shared data folder {FEEDS} (file {name}) is missing"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+    require(path.is_file(), f"shared data folder {FEEDS} (file {name}) is missing")
     return path.read_bytes()
 
 

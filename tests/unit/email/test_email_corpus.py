@@ -8,7 +8,6 @@ header blocks; no ``email``/``mailbox`` package), never from the parser's own ou
 from __future__ import annotations
 
 import functools
-import os
 import re
 import tarfile
 from collections import defaultdict
@@ -25,6 +24,7 @@ from schemas.events import Direction, Flag, InteractionEvent
 from schemas.parsers.base import Parsed, ParseResult, Rejected
 from schemas.parsers.email import parse_eml, parse_mbox
 from schemas.resolution import Resolver
+from tests.shared_data import require
 
 pytestmark = pytest.mark.unit
 
@@ -89,11 +89,7 @@ USRP_LIST = "usrp-users@lists.ettus.com"
 
 def _data_folder(shared_data: Path, name: str) -> Path:
     folder = shared_data / "email" / name
-    if not folder.is_dir():
-        message = f"third-party data folder {folder} is missing"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+    require(folder.is_dir(), f"third-party data folder {folder} is missing")
     return folder
 
 

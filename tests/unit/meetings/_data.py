@@ -2,19 +2,7 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
+from tests.shared_data import SHARED_DATA as DATA
+from tests.shared_data import shared_path as data_dir
 
-import pytest
-
-DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data"
-
-
-def data_dir(relative: str) -> Path:
-    """``../shared/data/<relative>``; CI must have it, a laptop may not."""
-    folder = DATA / relative
-    if not folder.is_dir():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"shared data folder missing in CI: {folder}")
-        pytest.skip(f"shared data folder not available: {folder}")
-    return folder
+__all__ = ["DATA", "data_dir"]

@@ -8,7 +8,6 @@ Call resources are rejected with their reason.
 
 from __future__ import annotations
 
-import os
 import tarfile
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ import pytest
 from click.testing import CliRunner
 
 from shinrai.cli import main
+from tests.shared_data import shared_path
 
 pytestmark = pytest.mark.unit
 
@@ -26,13 +26,7 @@ DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data"
 
 def data(folder: str) -> Path:
     """A folder of the shared data; fail in CI when it is missing, skip (naming it) elsewhere."""
-    path = DATA / folder
-    if not path.exists():
-        message = f"shared test data missing: {path}"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    return path
+    return shared_path(folder)
 
 
 def dry_run(*args: str) -> dict[str, Any]:
