@@ -8,15 +8,22 @@ recently (duplicate suppression), the silence cadence and the trust record.
 The engine mutates a state in place and returns it (speed: no copy per event); callers must keep
 the returned object. ``to_bytes``/``from_bytes`` round-trip everything with orjson; the calendar
 clock is a derived cache and is rebuilt on load.
+
+State bytes start with a fixed 16-byte header (``HEADER_MAGIC``, the instant of the earliest
+pending work in event time, the number of open obligations) before the JSON body, so a restart
+can rebuild its deadline index from ``read_header`` without decoding every state (see
+``streams.recovery``). Bytes written before the header existed (plain JSON, starting with ``{``)
+still load; ``read_header`` returns None for them.
 """
 
 from __future__ import annotations
 
 import bisect
+import struct
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, NamedTuple
 
 import orjson
 from pydantic import TypeAdapter
@@ -27,7 +34,17 @@ from schemas.events import Channel, ClientPolicyChanged, EngineInput, Interactio
 from schemas.facts import ObligationKind, TrustLevel
 from schemas.policies import SlaPolicy
 
-__all__ = ["START_LEVEL", "ClientState", "EventKey", "Obligation", "TrustEntry", "event_key"]
+__all__ = [
+    "HEADER_MAGIC",
+    "START_LEVEL",
+    "ClientState",
+    "EventKey",
+    "Obligation",
+    "StateHeader",
+    "TrustEntry",
+    "event_key",
+    "read_header",
+]
 
 START_LEVEL = TrustLevel.ASSURED
 """Every client starts at 安心 (assured): no record yet is neither good nor bad news."""
@@ -37,6 +54,33 @@ EventKey = tuple[datetime, datetime, str]
 
 _INPUT: TypeAdapter[Event] = TypeAdapter(EngineInput)
 _DAY = timedelta(days=1)
+
+HEADER_MAGIC = b"\x00SR\x01"
+"""First bytes of headed state bytes (never valid JSON, so old plain-JSON states are told apart)."""
+
+_HEADER = struct.Struct("<4sqI")  # magic, pending_at (µs since the epoch), open obligations
+_NONE_US = -(2**63)  # pending_at is None
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_US = timedelta(microseconds=1)
+
+
+class StateHeader(NamedTuple):
+    """What the header of state bytes says without decoding the state."""
+
+    pending_at: datetime | None  # earliest pending work (event time), before allowed lateness
+    open_count: int  # open obligations (breached ones included)
+
+
+def read_header(raw: bytes) -> StateHeader | None:
+    """The header of ``raw`` state bytes; None for bytes written before headers existed."""
+    if raw[:4] != HEADER_MAGIC:
+        return None
+    _, us, count = _HEADER.unpack_from(raw)
+    return StateHeader(None if us == _NONE_US else _EPOCH + us * _US, count)
+
+
+def _micros(at: datetime) -> int:
+    return (at - _EPOCH) // _US
 
 
 def event_key(event: Event) -> EventKey:
@@ -184,8 +228,30 @@ class ClientState:
                 del self.answered[thread]
             self.swept_at = thread_cutoff
 
+    def pending_at(self) -> datetime | None:
+        """The earliest event-time instant with pending work: a timer (warning, lazy warning
+        bound, breach) of an unbreached open obligation, the silence instant, or the first
+        buffered event. ``Engine.next_due`` of the loaded state is this plus the lateness."""
+        best: datetime | None = None
+        for ob in self.open.values():
+            if ob.breach_fact is not None:
+                continue  # not timed once loaded (see ``from_bytes``)
+            at = ob.warn_lb
+            if at is None:
+                at = ob.warnings[0][1] if ob.warnings else ob.due
+            if best is None or at < best:
+                best = at
+        for at in (self.silence_due, self.buffer[0][0][0] if self.buffer else None):
+            if at is not None and (best is None or at < best):
+                best = at
+        return best
+
     def to_bytes(self) -> bytes:
-        """Serialise to compact JSON (orjson)."""
+        """Serialise: the fixed header (see ``read_header``), then compact JSON (orjson)."""
+        pending = self.pending_at()
+        header = _HEADER.pack(
+            HEADER_MAGIC, _NONE_US if pending is None else _micros(pending), len(self.open)
+        )
         data = {
             "v": 1,
             "client_id": self.client_id,
@@ -204,12 +270,12 @@ class ClientState:
             "record": [[e.subject, e.points, e.label] for e in self.record],
             "too_late": self.too_late,
         }
-        return orjson.dumps(data)
+        return header + orjson.dumps(data)
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> ClientState:
-        """Inverse of ``to_bytes``."""
-        data = orjson.loads(raw)
+        """Inverse of ``to_bytes`` (also reads the plain JSON of states written before)."""
+        data = orjson.loads(memoryview(raw)[_HEADER.size :] if raw[:4] == HEADER_MAGIC else raw)
         policy = data["policy"]
         calendar = data["calendar"]
         state = cls(
