@@ -90,6 +90,22 @@ class WorkerSettings(BaseModel):
     shutdown_timeout_s: float = Field(
         default=20.0, gt=0, description="Grace for in-flight deliveries and app stop on SIGTERM"
     )
+    batch_max_events: int = Field(
+        default=1000,
+        ge=1,
+        description="Most input messages the SLA processor handles as one batch (one state "
+        "read and write per client, one acknowledgement wait for all its facts)",
+    )
+    batch_wait_s: float = Field(
+        default=0.005,
+        gt=0,
+        description="Longest a batch waits to fill: the latency added when traffic is light",
+    )
+    producer_linger_s: float = Field(
+        default=0.002,
+        ge=0,
+        description="Faust producer linger: facts of one batch travel in few produce requests",
+    )
     session_timeout_s: float = Field(
         default=30.0,
         ge=6,

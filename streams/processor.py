@@ -9,11 +9,14 @@ partition that owns the client (Faust tables may only be written there):
 * a tick (sent by our own timer when a client's ``next_due`` has come) advances the client to
   the wall clock, which fires warnings, breaches and silences at their exact instants.
 
-After either, the state goes back to the ``sla-state`` table (RocksDB + changelog), the facts
-go to the facts topic, their alerts to the alerts topic, and the client's next due instant to the
-deadline index that drives the timer. After every rebalance/restart the index is rebuilt from
-the table once recovery completes, so a deadline that passed while no worker ran fires at once
-(with its own instant as ``at``).
+Messages are handled in batches (``stream.take_events``: up to ``worker.batch_max_events``,
+waiting at most ``worker.batch_wait_s``): per client of the batch the state is read once, its
+events applied in order and the client advanced once; all facts (facts topic), their alerts
+(alerts topic) and dead letters are produced, Kafka's acknowledgement of all of them is awaited
+once, and only then each state goes back to the ``sla-state`` table (RocksDB + changelog) and
+the client's next due instant to the deadline index that drives the timer. After every
+rebalance/restart the index is rebuilt from the table once recovery completes, so a deadline
+that passed while no worker ran fires at once (with its own instant as ``at``).
 
 A second agent turns the compacted directory topic into ClientPolicyChanged events on the
 interactions topic (``streams.directory_feed``).
@@ -21,8 +24,10 @@ interactions topic (``streams.directory_feed``).
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Callable
+import weakref
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -110,6 +115,39 @@ class ProcessorStats:
         self.open_obligations = 0
 
 
+@dataclass(slots=True)
+class _ClientWork:
+    """One client's share of a batch: its inputs in arrival order, and the message whose
+    partition its state lives on (``anchor``: the first of the client's messages)."""
+
+    anchor: Any
+    inputs: list[tuple[Any, Event]] = field(default_factory=list)
+
+    @property
+    def key(self) -> bytes:
+        return bytes(self.anchor.key)
+
+
+@contextlib.contextmanager
+def _current(event: Any) -> Iterator[None]:
+    """Make ``event`` Faust's current event while a table is read or written.
+
+    A Faust table (and its RocksDB store) picks the partition of every get/set - the local
+    database and the changelog partition - from the *current event*, which Faust sets only
+    while it iterates a stream event by event. ``stream.take_events`` hands the agent a list
+    instead, so the batch writer names the event itself. Faust has no public setter; this is
+    the context variable ``faust.streams.current_event()`` reads (checked by
+    tests/integration/streams: state restored from the changelog after a restart).
+    """
+    from faust.streams import _current_event
+
+    token = _current_event.set(weakref.ref(event))
+    try:
+        yield
+    finally:
+        _current_event.reset(token)
+
+
 def attach_processor(
     app: Any,
     settings: Settings,
@@ -134,9 +172,6 @@ def attach_processor(
 
     source = app.topic(topics.interactions, topics.ticks, key_type=bytes, value_type=bytes)
     ticks = app.topic(topics.ticks, key_type=bytes, value_type=bytes)
-    facts_topic = app.topic(topics.facts, key_type=bytes, value_type=bytes)
-    alerts_topic = app.topic(topics.alerts, key_type=bytes, value_type=bytes)
-    dlq_topic = app.topic(topics.dlq, key_type=bytes, value_type=bytes)
     table = app.Table(
         STATE_TABLE,
         default=None,
@@ -146,76 +181,37 @@ def attach_processor(
         store=worker.store,
     )
 
-    async def emit(key: bytes, facts: list[Fact]) -> None:
-        """Produce the facts and their alerts and wait until Kafka acknowledged every one.
+    async def process(batch: Sequence[Any]) -> None:
+        """Handle one batch of input messages (interactions and ticks, any partitions).
 
-        ``force=True``: inside an agent Faust would otherwise attach the sends to the source
-        offset and produce them only at commit time, while the RocksDB table write below is
-        local and immediate. A kill -9 in between left a state that had already "emitted"
-        facts nobody ever received. Acknowledged first, stored second: a crash before the
-        store replays the event (the same fact ids again, deduplicated downstream); a crash
-        after it replays a duplicate the engine ignores.
+        1. decode every interaction at the edge (invalid → DLQ) and group the work per client,
+           keeping each client's arrival order;
+        2. per client: read the state once, apply its events in order, advance it to the
+           clock once (a tick only asks for that advance);
+        3. produce every fact, alert and dead letter of the batch, then wait once for Kafka
+           to acknowledge all of them (one round trip per batch, not per event);
+        4. only then store each client's new state (RocksDB + changelog), re-index its next
+           due instant. Acknowledged first, stored second: a crash before the store replays
+           the batch (the same fact ids again, deduplicated downstream); a crash after it
+           replays duplicates the engine ignores. Faust acknowledges the batch's offsets
+           after this returns, so they commit only after all of it.
         """
-        pending: list[Any] = []
-        for fact in facts:
-            pending.append(await facts_topic.send(key=key, value=encode(fact), force=True))
-            stats.facts_out += 1
-            alert = alert_for(fact)
-            if alert is not None:
-                pending.append(await alerts_topic.send(key=key, value=encode(alert), force=True))
-                stats.alerts_out += 1
-        for future in pending:
-            await future
-
-    async def step(client_id: str, partition: int, event: Event | None) -> None:
-        """Apply ``event`` (None: a tick) and advance the client to the clock; store and emit."""
-        key = client_id.encode()
-        raw = table.get(key)
-        state = ClientState.from_bytes(raw) if raw else None
-        out: list[Fact] = []
-        if event is not None:
-            state, out = eng.apply(state, event)
-        if state is None:  # a tick for a client with no state: nothing is due
-            index.update(client_id, None, partition)
-            return
-        state, more = eng.advance(state, clock())
-        out.extend(more)
-        await emit(key, out)  # acknowledged before the state that remembers them is stored
-        table[key] = state.to_bytes()
-        index.update(client_id, eng.next_due(state), partition)
-        stats.set_open(client_id, len(state.open))
-
-    async def reject(event: Any, reason: str) -> None:
-        msg = event.message
-        key, value, headers = dead_letter(
-            event.value,
-            event.key,
-            reason,
-            topic=msg.topic,
-            partition=msg.partition,
-            offset=msg.offset,
-            now=clock(),
-        )
-        # Acknowledged before the agent moves on, so the original bytes survive a crash.
-        await (await dlq_topic.send(key=key, value=value, headers=headers, force=True))
-        stats.events_invalid += 1
-        log.warning("dead-lettered %s/%s/%s: %s", msg.topic, msg.partition, msg.offset, reason)
-
-    @app.agent(source, name="shinrai-sla-processor")  # type: ignore[untyped-decorator]
-    async def sla_processor(stream: Any) -> None:
-        # Never yield and never skip: every message is either processed or dead-lettered.
-        async for event in stream.events():
+        now = clock()
+        work: dict[str, _ClientWork] = {}
+        pending: list[Awaitable[Any]] = []
+        for event in batch:
             msg = event.message
             if msg.topic == topics.ticks:
                 stats.ticks_in += 1
                 if event.key:
-                    await step(event.key.decode("utf-8", errors="replace"), msg.partition, None)
+                    client_id = event.key.decode("utf-8", errors="replace")
+                    if client_id not in work:
+                        work[client_id] = _ClientWork(event)
                 continue
             stats.events_in += 1
-            stats.last_event_at = clock()
             decoded = decode_input(event.value)
             if isinstance(decoded, Rejected):
-                await reject(event, decoded.reason)
+                pending.append(await reject(event, decoded.reason, now))
                 continue
             client_id = decoded.client_id
             if client_id is None:
@@ -224,12 +220,83 @@ def attach_processor(
             if event.key != client_id.encode():
                 # State lives on the partition of the key; a mis-keyed event would split a
                 # client's state (and its order) across partitions.
-                await reject(event, f"<key>: message key {event.key!r} must equal client_id")
+                reason = f"<key>: message key {event.key!r} must equal client_id"
+                pending.append(await reject(event, reason, now))
                 continue
-            try:
-                await step(client_id, msg.partition, decoded)
-            except ShinraiError as exc:  # e.g. EngineError: an input the engine cannot apply
-                await reject(event, f"<engine>: {exc}")
+            item = work.get(client_id)
+            if item is None:
+                item = work[client_id] = _ClientWork(event)
+            item.inputs.append((event, decoded))
+        if batch:
+            stats.last_event_at = now
+
+        results: list[tuple[str, _ClientWork, ClientState | None]] = []
+        for client_id, item in work.items():
+            with _current(item.anchor):
+                raw = table.get(item.key)
+            state = ClientState.from_bytes(raw) if raw else None
+            out: list[Fact] = []
+            for event, decoded in item.inputs:
+                try:
+                    state, facts = eng.apply(state, decoded)
+                except ShinraiError as exc:  # an input the engine cannot apply: state unchanged
+                    pending.append(await reject(event, f"<engine>: {exc}", now))
+                    continue
+                out.extend(facts)
+            if state is not None:
+                state, more = eng.advance(state, now)
+                out.extend(more)
+            for fact in out:
+                pending.append(await send(topics.facts, item.key, encode(fact)))
+                alert = alert_for(fact)
+                if alert is not None:
+                    pending.append(await send(topics.alerts, item.key, encode(alert)))
+                    stats.alerts_out += 1
+            stats.facts_out += len(out)
+            results.append((client_id, item, state))
+
+        for future in pending:  # every fact, alert and dead letter acknowledged ...
+            await future
+        for client_id, item, state in results:  # ... before the states that remember them
+            partition = item.anchor.message.partition
+            if state is None:  # a tick for a client with no state: nothing is due
+                index.update(client_id, None, partition)
+                continue
+            with _current(item.anchor):
+                table[item.key] = state.to_bytes()
+            index.update(client_id, eng.next_due(state), partition)
+            stats.set_open(client_id, len(state.open))
+
+    async def send(topic: str, key: bytes | None, value: bytes, headers: Any = None) -> Any:
+        """Hand one record to the app's producer; returns the acknowledgement future.
+
+        The Faust producer directly (not ``topic.send``): no per-message channel plumbing, and
+        never attached to the source offset (which would produce only at commit time, after
+        the RocksDB write the crash-safety order above depends on).
+        """
+        return await app.producer.send(topic, key, value, None, None, headers)
+
+    async def reject(event: Any, reason: str, now: datetime) -> Any:
+        msg = event.message
+        key, value, headers = dead_letter(
+            event.value,
+            event.key,
+            reason,
+            topic=msg.topic,
+            partition=msg.partition,
+            offset=msg.offset,
+            now=now,
+        )
+        stats.events_invalid += 1
+        log.warning("dead-lettered %s/%s/%s: %s", msg.topic, msg.partition, msg.offset, reason)
+        # Acknowledged with the batch, before its offsets commit: the original bytes survive.
+        return await send(topics.dlq, key, value, headers)
+
+    @app.agent(source, name="shinrai-sla-processor")  # type: ignore[untyped-decorator]
+    async def sla_processor(stream: Any) -> None:
+        # Never yield and never skip: every message is either processed or dead-lettered.
+        async for batch in stream.take_events(worker.batch_max_events, within=worker.batch_wait_s):
+            await process(batch)
 
     async def rebuild_index() -> None:
         """Re-index every client of the partitions we now hold (after recovery)."""
