@@ -9,7 +9,10 @@ same N canonical ``InteractionEvent`` JSON payloads keyed by client id:
   send everything then ``flush`` (every record acknowledged);
 * ``aiokafka`` producer rate (acks=all, idempotent, lz4, linger 20 ms, 256 KiB batches);
 * the raw consumer limit: one ``aiokafka`` consumer reading the N records and decoding every
-  value with ``orjson`` — what no pipeline stage that reads and decodes JSON can beat.
+  value with ``orjson`` — what no pipeline stage that reads and decodes JSON can beat;
+* the Faust floor: one Faust agent (the worker's own app settings, ``take_events`` batches as
+  the SLA processor reads them) that only counts the N records — what no Faust agent of one
+  worker process can beat, whatever it does per event.
 
 Every rate is events per wall second; the CPU seconds of this process are reported beside it
 (kafka-python's I/O thread included), the broker's own CPU is not.
@@ -191,6 +194,48 @@ async def _consume_rate(kafka: KafkaSettings, topic: str, n: int) -> tuple[float
         await consumer.stop()
 
 
+async def _faust_floor_rate(kafka: KafkaSettings, topic: str, n: int) -> tuple[float, float]:
+    """Wall and CPU seconds for a no-op Faust agent to see ``n`` records of ``topic``.
+
+    Timed from the first record the agent sees (group join and start-up excluded) to the n-th.
+    """
+    import tempfile
+
+    from shinrai.settings import WorkerSettings
+    from streams.app import build_app
+
+    worker = WorkerSettings()
+    app = build_app(
+        Settings(kafka=kafka),
+        app_id=f"bench-faust-floor-{uuid.uuid4().hex[:8]}",
+        store="memory://",
+        datadir=tempfile.mkdtemp(prefix="bench-faust-floor-"),
+        producer_linger=worker.producer_linger_s,
+    )
+    source = app.topic(topic, key_type=bytes, value_type=bytes)
+    done = asyncio.Event()
+    marks: dict[str, float] = {}
+    seen = 0
+
+    @app.agent(source)  # type: ignore[untyped-decorator]
+    async def count(stream: Any) -> None:
+        nonlocal seen
+        async for batch in stream.take_events(worker.batch_max_events, within=worker.batch_wait_s):
+            if not marks:
+                marks["wall"], marks["cpu"] = time.perf_counter(), time.process_time()
+            seen += len(batch)
+            if seen >= n:
+                marks["wall_end"], marks["cpu_end"] = time.perf_counter(), time.process_time()
+                done.set()
+
+    await app.start()
+    try:
+        await asyncio.wait_for(done.wait(), timeout=600)
+    finally:
+        await app.stop()
+    return marks["wall_end"] - marks["wall"], marks["cpu_end"] - marks["cpu"]
+
+
 def measure(kafka: KafkaSettings, n: int) -> dict[str, float]:
     """Produce ``n`` events with each client, then consume and decode them; rates per second."""
     suffix = f"-bench-{uuid.uuid4().hex[:8]}"
@@ -202,6 +247,7 @@ def measure(kafka: KafkaSettings, n: int) -> dict[str, float]:
         ak_wall, ak_cpu = asyncio.run(_aiokafka_rate(kafka, ak_topic, data))
         # n + 1: the warm-up record is in the topic too.
         c_wall, c_cpu, nbytes = asyncio.run(_consume_rate(kafka, kp_topic, n + 1))
+        f_wall, f_cpu = asyncio.run(_faust_floor_rate(kafka, kp_topic, n + 1))
     finally:
         delete_topics(kafka, suffix)
     return {
@@ -213,6 +259,8 @@ def measure(kafka: KafkaSettings, n: int) -> dict[str, float]:
         "aiokafka_produce_cpu_s": ak_cpu,
         "raw_consume_decode_events_per_s": (n + 1) / c_wall,
         "raw_consume_decode_cpu_s": c_cpu,
+        "faust_floor_events_per_s": (n + 1) / f_wall,
+        "faust_floor_events_per_cpu_s": (n + 1) / f_cpu,
     }
 
 

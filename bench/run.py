@@ -3,8 +3,8 @@
 Run: ``.venv/bin/python -m bench.run [--quick] [--only NAME ...]``. Prints a table (measured
 figure, goal, verdict) and writes ``bench/results/run-<UTC timestamp>.json``. Sections:
 
-* ``kafka``    raw limit: aiokafka consumer + orjson decode; kafka-python and aiokafka producers
-  (``bench.kafka_limits``);
+* ``kafka``    raw limit: aiokafka consumer + orjson decode; kafka-python and aiokafka producers;
+  the Faust floor (a no-op agent in one process) (``bench.kafka_limits``);
 * ``pipeline`` one Worker end to end: sustained events/s into ClickHouse, event→alert latency at
   70% of it, deadline→breach-alert delay (``bench.pipeline``);
 * ``engine``   ``bench.engine`` replay, events/s;
@@ -53,8 +53,11 @@ METRICS: tuple[Metric, ...] = (
     Metric("raw_consume_decode_events_per_s", "raw limit: aiokafka consume + orjson", "events/s"),
     Metric("kafka_python_produce_events_per_s", "kafka-python producer (edge config)", "events/s"),
     Metric("aiokafka_produce_events_per_s", "aiokafka producer", "events/s"),
+    Metric("faust_floor_events_per_s", "Faust floor: no-op agent, one process", "events/s"),
+    Metric("faust_floor_events_per_cpu_s", "Faust floor per CPU second", "events/s"),
     Metric("e2e_events_per_s", "end to end: Kafka → Worker → ClickHouse", "events/s", 20_000),
     Metric("e2e_ratio_to_raw", "end to end / raw limit", "x", 0.5),
+    Metric("e2e_ratio_to_faust_floor", "end to end / Faust floor", "x"),
     Metric("processor_events_per_s", "processor alone (backlog read)", "events/s"),
     Metric("e2e_events_per_worker_cpu_s", "end to end per worker CPU second", "events/s"),
     Metric("event_to_alert_p50_ms", "event → alert p50 (70% load)", "ms"),
@@ -307,6 +310,10 @@ def main(argv: list[str] | None = None) -> int:
     if "e2e_events_per_s" in metrics and "raw_consume_decode_events_per_s" in metrics:
         metrics["e2e_ratio_to_raw"] = (
             metrics["e2e_events_per_s"] / metrics["raw_consume_decode_events_per_s"]
+        )
+    if "e2e_events_per_s" in metrics and "faust_floor_events_per_s" in metrics:
+        metrics["e2e_ratio_to_faust_floor"] = (
+            metrics["e2e_events_per_s"] / metrics["faust_floor_events_per_s"]
         )
     record["metrics"] = metrics
     record["table"] = table_rows(metrics)
