@@ -1,4 +1,4 @@
-"""Rebuilding the deadline index after a restart or rebalance, without decoding every state.
+"""Fast worker restart: bulk changelog restore and the deadline index without full decodes.
 
 ``index_entries`` turns a scan of the ``sla-state`` table (client key, ``ClientState`` bytes)
 into the ``(client_id, due, partition)`` entries of ``DeadlineIndex.rebuild`` and the open
@@ -7,17 +7,44 @@ obligation count per client. It reads only the fixed header of each state
 ``ClientState.from_bytes`` (~250 µs for a client with ten open obligations). States written
 before the header existed are decoded in full, as before, so a table of mixed old and new
 states is indexed exactly as ``Engine.next_due`` would index it.
+
+``restore_changelog`` fills the table's local RocksDB partitions from its changelog topic
+*before* the Faust app starts (a restart on an empty or stale disk): one plain aiokafka
+consumer reads every partition in large fetches and writes them with one RocksDB write batch per
+fetch, together with the offset Faust keeps in each partition database (``__faust\0offset__``,
+the last changelog offset applied). Faust then finds its tables up to date and reads only what
+was written after. Faust's own recovery handles one changelog message at a time through its
+event machinery (~250 µs of CPU per 5 kB state); this path costs a few µs per message. Every
+partition of the changelog is restored (the assignment is not known before the group join);
+the partitions this worker is not given stay on disk as a standby copy, and Faust catches up
+from their stored offset if it is given them later.
 """
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
+from typing import Any
 
 from engine.core import Engine
 from engine.state import ClientState, read_header
+from shinrai.settings import KafkaSettings
 
-__all__ = ["IndexEntry", "index_entries"]
+__all__ = [
+    "FAUST_OFFSET_KEY",
+    "IndexEntry",
+    "RestoreResult",
+    "index_entries",
+    "restore_changelog",
+    "table_partition_path",
+]
+
+FAUST_OFFSET_KEY = b"__faust\0offset__"
+"""Where Faust's RocksDB store keeps a partition's last applied changelog offset (as text)."""
 
 IndexEntry = tuple[str, datetime | None, int | None]
 """``(client_id, due, partition)`` as ``DeadlineIndex.rebuild`` takes it."""
@@ -53,3 +80,137 @@ def index_entries(
         else:  # a later value of the same key (not in a table scan; kept exact anyway)
             counts.pop(client_id, None)
     return entries, counts
+
+
+def table_partition_path(tables_dir: Path, table: str, partition: int) -> Path:
+    """The RocksDB directory of one table partition, named as Faust's RocksDB store names it
+    (``<tabledir>/<table>-<partition>.db``; ``tabledir`` is ``<datadir>/v1/tables``)."""
+    return tables_dir / f"{table}-{partition}.db"
+
+
+@dataclass
+class RestoreResult:
+    """What ``restore_changelog`` did."""
+
+    partitions: int = 0
+    records: int = 0  # changelog records applied
+    bytes: int = 0  # key + value bytes applied
+    seconds: float = 0.0
+    skipped: dict[int, int] = field(default_factory=dict)  # partition -> offset already stored
+
+
+def _open_db(path: Path) -> Any:
+    from rocksdict import Options, Rdict, WriteOptions
+
+    options = Options(raw_mode=True)  # Faust's rocksdict driver stores raw bytes
+    options.create_if_missing(True)
+    db = Rdict(str(path), options=options)
+    # No write-ahead log for the bulk load: every batch carries its own offset and the
+    # memtables are flushed before the database is closed, so a crash loses whole batches
+    # together with their offset (the next restore reads them again) and Faust's open does
+    # not replay hundreds of MB of log.
+    unlogged = WriteOptions()
+    unlogged.disable_wal = True  # type: ignore[method-assign,assignment]  # a property; the stub is wrong
+    db.set_write_options(unlogged)
+    return db
+
+
+def _stored_offset(db: Any) -> int | None:
+    raw = db.get(FAUST_OFFSET_KEY)
+    return None if raw is None else int(raw)
+
+
+async def restore_changelog(
+    kafka: KafkaSettings,
+    topic: str,
+    tables_dir: Path,
+    table: str,
+    partitions: int,
+    *,
+    max_partition_fetch_bytes: int = 16 * 2**20,
+) -> RestoreResult:
+    """Bring the ``partitions`` local RocksDB partitions of ``table`` (the table's partition
+    count, which is its changelog's) up to the end of its changelog ``topic``.
+
+    Reads each partition from the offset after the one stored in its database (from the start
+    when there is none) to the log end seen at the start, applies puts and deletes (None values)
+    in one write batch per fetch together with the new stored offset (atomic: a crash leaves
+    the database at a fetch boundary, never ahead of its offset). Must run while no Faust app
+    has the databases open. An absent topic restores nothing.
+    """
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+    from rocksdict import WriteBatch
+
+    from streams.sinks.consumer import consumer_config
+
+    started = time.perf_counter()
+    result = RestoreResult()
+    consumer = AIOKafkaConsumer(
+        group_id=None,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        fetch_max_bytes=64 * 2**20,
+        max_partition_fetch_bytes=max_partition_fetch_bytes,
+        **consumer_config(kafka),
+    )
+    await consumer.start()
+    dbs: dict[int, Any] = {}
+    try:
+        if topic not in await consumer.topics():
+            return result
+        await asyncio.to_thread(tables_dir.mkdir, parents=True, exist_ok=True)
+        tps = [TopicPartition(topic, p) for p in range(partitions)]
+        ends = await consumer.end_offsets(tps)
+        begins = await consumer.beginning_offsets(tps)
+        todo: dict[Any, int] = {}  # tp -> log end (exclusive)
+        starts: dict[Any, int] = {}
+        for tp in tps:
+            db = dbs[tp.partition] = _open_db(table_partition_path(tables_dir, table, tp.partition))
+            stored = _stored_offset(db)
+            starts[tp] = max(begins[tp], 0 if stored is None else stored + 1)
+            if starts[tp] >= ends[tp]:
+                result.skipped[tp.partition] = -1 if stored is None else stored
+            else:
+                todo[tp] = ends[tp]
+        result.partitions = len(todo)
+        consumer.assign(list(todo))
+        for tp in todo:
+            consumer.seek(tp, starts[tp])
+        while todo:
+            fetched = await consumer.getmany(*todo, timeout_ms=1000)
+            for tp, records in fetched.items():
+                end = todo.get(tp)
+                if end is None or not records:
+                    continue
+                batch = WriteBatch(raw_mode=True)
+                last = -1
+                for record in records:
+                    if record.offset >= end:
+                        break
+                    key = record.key
+                    if key is None:
+                        last = record.offset
+                        continue
+                    if record.value is None:
+                        batch.delete(key)
+                    else:
+                        batch.put(key, record.value)
+                        result.bytes += len(record.value)
+                    result.bytes += len(key)
+                    result.records += 1
+                    last = record.offset
+                if last >= 0:
+                    batch.put(FAUST_OFFSET_KEY, str(last).encode())
+                    dbs[tp.partition].write(batch)
+                if last + 1 >= end or records[-1].offset + 1 >= end:
+                    del todo[tp]
+            for tp in list(todo):
+                if await consumer.position(tp) >= todo[tp]:
+                    del todo[tp]  # the rest were control records / compacted away
+    finally:
+        for db in dbs.values():
+            db.flush()
+            db.close()
+        await consumer.stop()
+    result.seconds = time.perf_counter() - started
+    return result
