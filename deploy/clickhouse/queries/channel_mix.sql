@@ -2,6 +2,9 @@
 -- total and the channel's share of the client's total. Unresolved clients ('') are left out.
 -- Whole calendar months inside the range come from interactions_monthly, the days of partial
 -- months at either end from interactions_daily (each day is counted by exactly one side).
+-- The days side is written as ranges of `day` (before the first whole month, from the end of
+-- the last one), so the primary key skips the whole months instead of reading and discarding
+-- them; when no whole month fits, the two ranges cover every day of [since, until) (once).
 -- Parameters: since Date, until Date.
 SELECT
     client_id,
@@ -19,8 +22,9 @@ FROM
     SELECT client_id, channel, direction, events
     FROM interactions_daily
     WHERE day >= {since:Date} AND day < {until:Date}
-        AND NOT (toStartOfMonth(day) >= {since:Date}
-            AND addMonths(toStartOfMonth(day), 1) <= {until:Date})
+        AND (day < if(toDayOfMonth({since:Date}) = 1, {since:Date},
+                addMonths(toStartOfMonth({since:Date}), 1))
+            OR day >= toStartOfMonth({until:Date}))
 )
 WHERE client_id != ''
 GROUP BY client_id, channel

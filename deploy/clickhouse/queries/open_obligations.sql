@@ -1,6 +1,8 @@
 -- Obligations still owed at `now` (open, or breached and not yet answered), soonest deadline
 -- first (the 1000 most urgent: a dashboard list, not an export; the limit is applied before the
 -- directory join), with the seconds left until the deadline (negative once overdue).
+-- Reads obligations_owed (migration 0004: each obligation's latest row, deleted once it is no
+-- longer owed, so FINAL leaves exactly the open and breached ones), not obligations FINAL.
 -- Parameters: now DateTime64(6, 'UTC').
 SELECT
     o.obligation_id AS obligation_id,
@@ -17,8 +19,8 @@ SELECT
 FROM
 (
     SELECT obligation_id, client_id, kind, channel, thread_key, status, opened_at, deadline
-    FROM obligations FINAL
-    WHERE status IN ('open', 'breached') AND opened_at <= {now:DateTime64(6, 'UTC')}
+    FROM obligations_owed FINAL
+    WHERE opened_at <= {now:DateTime64(6, 'UTC')}
     ORDER BY deadline, obligation_id
     LIMIT 1000
 ) AS o

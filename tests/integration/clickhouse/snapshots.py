@@ -42,18 +42,19 @@ def _no_nan(value: Any) -> Any:
 
 def stop_merges(client: Client) -> None:
     """Freeze background merges, so a duplicate row cannot be merged away before we count it."""
-    for table in (*BASE_TABLES, "obligations", *ROLLUPS):
+    for table in (*BASE_TABLES, "obligations", "obligations_owed", *ROLLUPS):
         client.command(f"SYSTEM STOP MERGES {table}")
 
 
 def snapshot(client: Client) -> dict[str, Any]:
-    """Every base table's raw rows (no FINAL: duplicates show), obligations' latest state and
-    each rollup's finalized aggregates."""
+    """Every base table's raw rows (no FINAL: duplicates show), obligations' latest state, the
+    owed obligations (latest rows not deleted) and each rollup's finalized aggregates."""
     out: dict[str, Any] = {}
     for table in BASE_TABLES:
         rows = client.query(f"SELECT * FROM {table}").result_rows
         out[table] = sorted(rows, key=repr)
     out["obligations"] = client.query("SELECT * FROM obligations FINAL ORDER BY ALL").result_rows
+    out["obligations_owed"] = owed(client)
     out.update(rollups(client))
     return out
 
@@ -63,3 +64,8 @@ def rollups(client: Client, names: tuple[str, ...] = ROLLUPS) -> dict[str, Any]:
     return {
         name: [_no_nan(row) for row in client.query(ROLLUP_SQL[name]).result_rows] for name in names
     }
+
+
+def owed(client: Client) -> list[Any]:
+    """obligations_owed as its readers see it: each owed obligation's latest row."""
+    return list(client.query("SELECT * FROM obligations_owed FINAL ORDER BY ALL").result_rows)

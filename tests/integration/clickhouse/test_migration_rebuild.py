@@ -1,6 +1,7 @@
-"""Migrations 0002 and 0003 on a database that already holds data: the day-first rollups it builds from
-the base tables equal the rollups a fresh database builds insert by insert, and re-running its
-statements (a run that died before it was recorded) counts nothing twice."""
+"""Migrations 0002, 0003 and 0004 on a database that already holds data: the day-first rollups
+and the owed obligations they build from the base tables equal what a fresh database builds insert
+by insert, and re-running their statements (a run that died before it was recorded) counts
+nothing twice."""
 
 from __future__ import annotations
 
@@ -13,12 +14,12 @@ from sinks.clickhouse import migrate
 from sinks.clickhouse.client import connect
 from sinks.clickhouse.sink import ClickHouseSink
 from tests.integration.clickhouse.seed import directory, scenario
-from tests.integration.clickhouse.snapshots import ROLLUPS, rollups, snapshot
+from tests.integration.clickhouse.snapshots import ROLLUPS, owed, rollups, snapshot
 
 pytestmark = pytest.mark.integration
 
 
-def test_0002_0003_rebuild_rollups_from_existing_data(
+def test_0002_to_0004_rebuild_from_existing_data(
     sink_factory: Callable[..., ClickHouseSink],
     ch_settings: Callable[..., ClickHouseSettings],
 ) -> None:
@@ -35,10 +36,11 @@ def test_0002_0003_rebuild_rollups_from_existing_data(
     settings = ch_settings()
     old = connect(settings)
     try:
-        first, second, third = migrate.load()[:3]
-        assert (first.version, second.version, third.version) == (1, 2, 3)
+        first, second, third, fourth = migrate.load()[:4]
+        assert [m.version for m in (first, second, third, fourth)] == [1, 2, 3, 4]
         migrate.migrate(old, settings.database, [first])
-        for table in ("sla_facts", "interactions", "clients"):  # as a 0001 sink wrote them
+        # as a 0001 sink wrote them (obligations: every row, each obligation's older ones too)
+        for table in ("sla_facts", "interactions", "clients", "obligations"):
             old.command(
                 f"INSERT INTO {table} SELECT * FROM `{fresh.database}`.{table}",
                 settings={"async_insert": 0},
@@ -53,11 +55,21 @@ def test_0002_0003_rebuild_rollups_from_existing_data(
         got = rollups(old, before_0003)
         for name in before_0003:
             assert got[name] == want[name], name
-        assert [m.version for m in migrate.migrate(old, settings.database)] == [3]
+        upto_0003 = [first, second, third]
+        assert [m.version for m in migrate.migrate(old, settings.database, upto_0003)] == [3]
         for statement in third.statements(settings.database):  # died before being recorded
             old.command(statement)
         got = rollups(old)
         for name in ROLLUPS:
             assert got[name] == want[name], name
+        assert [m.version for m in migrate.migrate(old, settings.database)] == [4]
+        old.command("SYSTEM STOP MERGES obligations_owed")  # a duplicate must stay visible
+        for statement in fourth.statements(settings.database):  # died before being recorded
+            old.command(statement)
+        assert owed(old) == want["obligations_owed"]
+        assert len(want["obligations_owed"]) > 0
+        # The rebuild wrote one row per owed obligation, once (the re-run was deduplicated).
+        raw = old.query("SELECT count() FROM obligations_owed").result_rows[0][0]
+        assert raw == len(want["obligations_owed"])
     finally:
         old.close()
