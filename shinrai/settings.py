@@ -76,6 +76,10 @@ class WorkerSettings(BaseModel):
     tick_interval_s: float = Field(default=0.2, gt=0, description="Deadline index resolution")
     metrics_port: int | None = Field(default=9464, description="Prometheus /metrics; None = off")
     web_port: int = Field(default=6066, description="Faust web / dashboard port")
+    run_processor: bool = Field(
+        default=True,
+        description="Run the Faust SLA processor in this process (off: a sinks-only worker)",
+    )
     run_clickhouse_sink: bool = True
     run_alert_sink: bool = True
     topic_suffix: str = Field(

@@ -8,7 +8,9 @@
    migrations, since the engine lives in this process and nobody else can; against a server it
    only checks that none are pending (run ``shinrai db migrate`` once, not from N workers);
 3. builds the Faust app (``streams.app.build_app``) and attaches the processor
-   (``streams.processor.attach_processor``), then starts it;
+   (``streams.processor.attach_processor``), then starts it — unless ``worker.run_processor``
+   is off: a sinks-only worker, so the processor and the sink runners can run as separate
+   processes (each its own core; the usual shape beyond one small box);
 4. starts the sink runners, each an aiokafka consumer in its own group (``<app_id>-sink-
    clickhouse``, ``<app_id>-sink-alerts``), and the ``/metrics`` server.
 
@@ -124,8 +126,6 @@ class Worker:
             raise
 
     async def _start(self) -> None:
-        from streams.app import build_app
-        from streams.processor import attach_processor
         from streams.topic_admin import ensure_topics
         from streams.topics import ALL_TOPICS
 
@@ -139,6 +139,25 @@ class Worker:
         if worker.run_clickhouse_sink:
             await self._start_sink()
 
+        if worker.run_processor:
+            await self._start_processor()
+
+        if self.clickhouse_runner is not None:
+            await self.clickhouse_runner.start()
+        if worker.run_alert_sink:
+            await self._start_alerts()
+        await self._start_directory()
+        if worker.metrics_port is not None:
+            server = MetricsServer(self.metrics, worker.metrics_port)
+            server.start()
+            self._metrics_server = server
+            log.info("metrics_listening", port=server.port)
+
+    async def _start_processor(self) -> None:
+        from streams.app import build_app
+        from streams.processor import attach_processor
+
+        settings, worker = self.settings, self.settings.worker
         self.app = build_app(
             settings,
             app_id=worker.app_id,
@@ -156,17 +175,6 @@ class Worker:
         await self.app.start()
         self._app_started = True
         log.info("processor_started", app_id=worker.app_id)
-
-        if self.clickhouse_runner is not None:
-            await self.clickhouse_runner.start()
-        if worker.run_alert_sink:
-            await self._start_alerts()
-        await self._start_directory()
-        if worker.metrics_port is not None:
-            server = MetricsServer(self.metrics, worker.metrics_port)
-            server.start()
-            self._metrics_server = server
-            log.info("metrics_listening", port=server.port)
 
     async def _start_sink(self) -> None:
         from sinks.clickhouse.sink import ClickHouseSink

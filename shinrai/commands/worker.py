@@ -28,6 +28,7 @@ Settings come from the environment (nested groups use a double underscore), e.g.
   SHINRAI_WORKER__TOPIC_SUFFIX=                           (appended to every topic name)
   SHINRAI_WORKER__METRICS_PORT=9464                       (Prometheus /metrics)
   SHINRAI_WORKER__ALERT_ROUTING_FILE=routing.yaml
+  SHINRAI_WORKER__RUN_PROCESSOR=true
   SHINRAI_WORKER__RUN_CLICKHOUSE_SINK=true / SHINRAI_WORKER__RUN_ALERT_SINK=true
   SHINRAI_WORKER__SHUTDOWN_TIMEOUT_S=20
   SHINRAI_LOG_LEVEL=INFO  SHINRAI_LOG_JSON=false
@@ -43,6 +44,13 @@ Settings come from the environment (nested groups use a double underscore), e.g.
 )
 @click.option("--no-metrics", is_flag=True, help="Do not serve /metrics.")
 @click.option(
+    "--processor/--no-processor",
+    default=None,
+    help="Run the Faust SLA processor in this process (default: from settings, on). "
+    "--no-processor makes a sinks-only worker: run it beside processor-only workers "
+    "(--no-clickhouse-sink --no-alert-sink) to give the sinks their own process.",
+)
+@click.option(
     "--clickhouse-sink/--no-clickhouse-sink",
     default=None,
     help="Run the ClickHouse runner in this process (default: from settings, on).",
@@ -56,6 +64,7 @@ Settings come from the environment (nested groups use a double underscore), e.g.
 def command(
     metrics_port: int | None,
     no_metrics: bool,
+    processor: bool | None,
     clickhouse_sink: bool | None,
     alert_sink: bool | None,
     topic_suffix: str | None,
@@ -85,6 +94,8 @@ def command(
         updates["metrics_port"] = None
     elif metrics_port is not None:
         updates["metrics_port"] = metrics_port
+    if processor is not None:
+        updates["run_processor"] = processor
     if clickhouse_sink is not None:
         updates["run_clickhouse_sink"] = clickhouse_sink
     if alert_sink is not None:
@@ -121,6 +132,7 @@ def command(
             "worker_starting",
             app_id=settings.worker.app_id,
             topic_suffix=settings.worker.topic_suffix,
+            processor=settings.worker.run_processor,
             clickhouse_sink=settings.worker.run_clickhouse_sink,
             alert_sink=settings.worker.run_alert_sink,
         )

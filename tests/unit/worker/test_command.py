@@ -19,6 +19,7 @@ def test_help_names_the_options_and_the_environment() -> None:
     for text in (
         "--metrics-port",
         "--no-clickhouse-sink",
+        "--no-processor",
         "--topic-suffix",
         "SIGTERM",
         "SHINRAI_WORKER__TOPIC_SUFFIX",
@@ -38,6 +39,8 @@ def test_worker_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("SHINRAI_WORKER__TOPIC_SUFFIX", "-t1")
     monkeypatch.setenv("SHINRAI_WORKER__APP_ID", "blue")
     monkeypatch.setenv("SHINRAI_WORKER__SESSION_TIMEOUT_S", "12")
+    monkeypatch.setenv("SHINRAI_WORKER__RUN_PROCESSOR", "false")
+    monkeypatch.setenv("SHINRAI_WORKER__BATCH_MAX_EVENTS", "250")
     worker = build_worker(Settings())  # constructing does no I/O
     assert worker.topics.facts == "sla-facts.v1-t1"
     assert worker.topics.ticks == "sla-ticks.v1-t1"
@@ -45,6 +48,8 @@ def test_worker_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPat
     assert worker.group_id("clickhouse") == "blue-sink-clickhouse"
     assert worker.group_id("alerts") == "blue-sink-alerts"
     assert worker.settings.worker.session_timeout_s == 12
+    assert worker.settings.worker.run_processor is False
+    assert worker.settings.worker.batch_max_events == 250
 
 
 def test_consumer_config_carries_sasl_without_leaking_the_secret_type() -> None:
