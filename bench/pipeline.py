@@ -42,7 +42,7 @@ import time
 import uuid
 from collections import defaultdict, deque
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -78,6 +78,7 @@ class WorkerSpec:
     chdb_dir: str
     database: str = "bench"
     partitions: int = 6
+    role: str = "all"  # "all", or "processor" / "sinks" for the split layout
 
     def settings(self) -> Settings:
         """One worker's Settings: private topics, own state and chdb directories, no webhook."""
@@ -90,6 +91,8 @@ class WorkerSpec:
                 topic_suffix=self.suffix,
                 metrics_port=None,
                 run_alert_sink=False,
+                run_processor=self.role in ("all", "processor"),
+                run_clickhouse_sink=self.role in ("all", "sinks"),
                 session_timeout_s=10,
             ),
         )
@@ -123,6 +126,7 @@ async def _child(spec: WorkerSpec) -> None:
             "cpu": time.process_time(),
             "rss_kb": mem.get("VmRSS", 0),
             "hwm_kb": mem.get("VmHWM", 0),
+            "started": worker.directory_follower is not None,  # set last by Worker.start
             **(
                 {}
                 if st is None
@@ -440,7 +444,7 @@ async def _paced_mix(
     return sent_at
 
 
-async def _measure(quick: bool, events: int | None) -> dict[str, float]:
+async def _measure(quick: bool, events: int | None, split: bool = False) -> dict[str, float]:
     kafka = Settings().kafka
     n = events or (10_000 if quick else 200_000)
     lat_clients = 200 if quick else 1000
@@ -452,7 +456,14 @@ async def _measure(quick: bool, events: int | None) -> dict[str, float]:
     topics = spec.settings().worker.topic_suffix
     interactions = f"interactions.v1{topics}"
     facts, alerts = f"sla-facts.v1{topics}", f"sla-alerts.v1{topics}"
-    worker = WorkerProcess(spec, root / "worker.log")
+    if split:  # the processor and the ClickHouse runner as two processes
+        worker = WorkerProcess(replace(spec, role="processor", data_dir=str(root / "proc")),
+                               root / "processor.log")  # fmt: skip
+        sinks: WorkerProcess | None = WorkerProcess(
+            replace(spec, role="sinks", data_dir=str(root / "sinks")), root / "sinks.log"
+        )
+    else:
+        worker, sinks = WorkerProcess(spec, root / "worker.log"), None
     watch = AlertWatch(kafka, alerts, spec.partitions)
     try:
         from bench.kafka_limits import canonical_events, payloads
@@ -467,6 +478,9 @@ async def _measure(quick: bool, events: int | None) -> dict[str, float]:
         total = len(records)
         await produce_all(kafka, interactions, records)
 
+        if sinks is not None:
+            await sinks.start()
+            await sinks.first(lambda s: bool(s.get("started")), 120, "the sinks worker")
         await worker.start()
         spawned = time.time()
         first = await worker.first(lambda s: s.get("events_in", 0) > 0, 120, "the first event")
@@ -480,6 +494,11 @@ async def _measure(quick: bool, events: int | None) -> dict[str, float]:
             await asyncio.sleep(0.1)
         sunk_at = time.time()
         sunk = worker.last
+        cpu_s = sunk["cpu"] - first["cpu"]
+        if sinks is not None:
+            during = [h for h in sinks.history if first["t"] <= h["t"] <= sunk_at]
+            if during:
+                cpu_s += during[-1]["cpu"] - during[0]["cpu"]
         e2e_s = sunk_at - first["t"]
         e2e_rate = total / e2e_s
         proc_rate = total / (done["t"] - first["t"])
@@ -521,8 +540,8 @@ async def _measure(quick: bool, events: int | None) -> dict[str, float]:
             "worker_start_s": first["t"] - spawned,
             "e2e_events_per_s": e2e_rate,
             "processor_events_per_s": proc_rate,
-            "e2e_worker_cpu_s": sunk["cpu"] - first["cpu"],
-            "e2e_events_per_worker_cpu_s": total / max(1e-9, sunk["cpu"] - first["cpu"]),
+            "e2e_worker_cpu_s": cpu_s,
+            "e2e_events_per_worker_cpu_s": total / max(1e-9, cpu_s),
             "facts_out": float(sunk.get("facts_out", 0)),
             "latency_rate_events_per_s": lat_rate,
             "latency_events": float(len(latencies)),
@@ -535,6 +554,8 @@ async def _measure(quick: bool, events: int | None) -> dict[str, float]:
     finally:
         await watch.stop()
         await worker.stop()
+        if sinks is not None:
+            await sinks.stop()
         await asyncio.to_thread(delete_topics, spec)
         if os.environ.get("BENCH_KEEP") is None:
             import shutil
@@ -542,9 +563,15 @@ async def _measure(quick: bool, events: int | None) -> dict[str, float]:
             shutil.rmtree(root, ignore_errors=True)
 
 
-def measure(quick: bool = False, events: int | None = None) -> dict[str, float]:
-    """Run the three measurements (see the module docstring); figures by name."""
-    return asyncio.run(_measure(quick, events))
+def measure(
+    quick: bool = False, events: int | None = None, split: bool = False
+) -> dict[str, float]:
+    """Run the three measurements (see the module docstring); figures by name.
+
+    ``split``: the processor and the ClickHouse runner run as two worker processes
+    (``shinrai worker --no-clickhouse-sink`` + ``--no-processor``); CPU is summed over both.
+    """
+    return asyncio.run(_measure(quick, events, split))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -557,8 +584,10 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--quick", action="store_true", help="10k events instead of 200k")
     parser.add_argument("--events", type=int, default=None)
+    parser.add_argument("--split", action="store_true",
+                        help="processor and ClickHouse runner in two worker processes")  # fmt: skip
     args = parser.parse_args(argv)
-    print(json.dumps(measure(args.quick, args.events), indent=2))
+    print(json.dumps(measure(args.quick, args.events, args.split), indent=2))
 
 
 if __name__ == "__main__":

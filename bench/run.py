@@ -7,6 +7,8 @@ figure, goal, verdict) and writes ``bench/results/run-<UTC timestamp>.json``. Se
   the Faust floor (a no-op agent in one process) (``bench.kafka_limits``);
 * ``pipeline`` one Worker end to end: sustained events/s into ClickHouse, event→alert latency at
   70% of it, deadline→breach-alert delay (``bench.pipeline``);
+* ``pipeline_split`` the same with the processor and the ClickHouse runner as two worker
+  processes (``--no-clickhouse-sink`` + ``--no-processor``), rows prefixed "split:";
 * ``engine``   ``bench.engine`` replay, events/s;
 * ``sink``     ``bench.sink`` add+flush rows/s (facts, interactions);
 * ``queries``  ``bench.queries`` dashboard query p50/p95;
@@ -35,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 RESULTS = Path(__file__).resolve().parent / "results"
-SECTIONS = ("kafka", "pipeline", "engine", "sink", "queries", "recovery")
+SECTIONS = ("kafka", "pipeline", "pipeline_split", "engine", "sink", "queries", "recovery")
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,16 @@ METRICS: tuple[Metric, ...] = (
     Metric("event_to_alert_p99_ms", "event → alert p99 (70% load)", "ms", 100, False),
     Metric("breach_delay_p50_ms", "deadline → breach alert p50", "ms"),
     Metric("breach_delay_max_ms", "deadline → breach alert max", "ms", 1000, False),
+    Metric(
+        "split_e2e_events_per_s",
+        "split: processor + sinks processes, end to end",
+        "events/s",
+        20_000,
+    ),
+    Metric("split_e2e_events_per_worker_cpu_s", "split: per CPU second (both)", "events/s"),
+    Metric("split_event_to_alert_p50_ms", "split: event → alert p50 (70% load)", "ms"),
+    Metric("split_event_to_alert_p99_ms", "split: event → alert p99 (70% load)", "ms", 100, False),
+    Metric("split_breach_delay_max_ms", "split: deadline → breach alert max", "ms", 1000, False),
     Metric("engine_events_per_s", "engine replay", "events/s", 200_000),
     Metric("sink_facts_rows_per_s", "sink add+flush, facts", "rows/s", 500_000),
     Metric("sink_interactions_rows_per_s", "sink add+flush, interactions", "rows/s", 500_000),
@@ -98,6 +110,15 @@ def _pipeline(quick: bool) -> dict[str, float]:
     from bench.pipeline import measure
 
     return measure(quick, 3_000 if quick else 30_000)
+
+
+def _pipeline_split(quick: bool) -> dict[str, float]:
+    from bench.pipeline import measure
+
+    keep = ("e2e_events_per_s", "e2e_events_per_worker_cpu_s", "event_to_alert_p50_ms",
+            "event_to_alert_p99_ms", "breach_delay_max_ms")  # fmt: skip
+    got = measure(quick, 3_000 if quick else 30_000, split=True)
+    return {f"split_{k}": got[k] for k in keep}
 
 
 def _engine(quick: bool) -> dict[str, float]:
@@ -173,6 +194,7 @@ def _recovery(quick: bool) -> dict[str, float]:
 RUNNERS: dict[str, Callable[[bool], dict[str, float]]] = {
     "kafka": _kafka,
     "pipeline": _pipeline,
+    "pipeline_split": _pipeline_split,
     "engine": _engine,
     "sink": _sink,
     "queries": _queries,
