@@ -127,7 +127,7 @@ async def restore_changelog(
     table: str,
     partitions: int,
     *,
-    max_partition_fetch_bytes: int = 16 * 2**20,
+    max_partition_fetch_bytes: int = 8 * 2**20,
 ) -> RestoreResult:
     """Bring the ``partitions`` local RocksDB partitions of ``table`` (the table's partition
     count, which is its changelog's) up to the end of its changelog ``topic``.
@@ -135,11 +135,12 @@ async def restore_changelog(
     Reads each partition from the offset after the one stored in its database (from the start
     when there is none) to the log end seen at the start, applies puts and deletes (None values)
     in one write batch per fetch together with the new stored offset (atomic: a crash leaves
-    the database at a fetch boundary, never ahead of its offset). Must run while no Faust app
-    has the databases open. An absent topic restores nothing.
+    the database at a fetch boundary, never ahead of its offset). One partition at a time, its
+    database flushed and closed before the next is opened (memory: one fetch and one set of
+    memtables). Must run while no Faust app has the databases open. An absent topic restores
+    nothing.
     """
     from aiokafka import AIOKafkaConsumer, TopicPartition
-    from rocksdict import WriteBatch
 
     from streams.sinks.consumer import consumer_config
 
@@ -149,12 +150,11 @@ async def restore_changelog(
         group_id=None,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
-        fetch_max_bytes=64 * 2**20,
+        fetch_max_bytes=max_partition_fetch_bytes,
         max_partition_fetch_bytes=max_partition_fetch_bytes,
         **consumer_config(kafka),
     )
     await consumer.start()
-    dbs: dict[int, Any] = {}
     try:
         if topic not in await consumer.topics():
             return result
@@ -162,55 +162,55 @@ async def restore_changelog(
         tps = [TopicPartition(topic, p) for p in range(partitions)]
         ends = await consumer.end_offsets(tps)
         begins = await consumer.beginning_offsets(tps)
-        todo: dict[Any, int] = {}  # tp -> log end (exclusive)
-        starts: dict[Any, int] = {}
         for tp in tps:
-            db = dbs[tp.partition] = _open_db(table_partition_path(tables_dir, table, tp.partition))
-            stored = _stored_offset(db)
-            starts[tp] = max(begins[tp], 0 if stored is None else stored + 1)
-            if starts[tp] >= ends[tp]:
-                result.skipped[tp.partition] = -1 if stored is None else stored
-            else:
-                todo[tp] = ends[tp]
-        result.partitions = len(todo)
-        consumer.assign(list(todo))
-        for tp in todo:
-            consumer.seek(tp, starts[tp])
-        while todo:
-            fetched = await consumer.getmany(*todo, timeout_ms=1000)
-            for tp, records in fetched.items():
-                end = todo.get(tp)
-                if end is None or not records:
+            db = _open_db(table_partition_path(tables_dir, table, tp.partition))
+            try:
+                stored = _stored_offset(db)
+                begin = max(begins[tp], 0 if stored is None else stored + 1)
+                if begin >= ends[tp]:
+                    result.skipped[tp.partition] = -1 if stored is None else stored
                     continue
-                batch = WriteBatch(raw_mode=True)
-                last = -1
-                for record in records:
-                    if record.offset >= end:
-                        break
-                    key = record.key
-                    if key is None:
-                        last = record.offset
-                        continue
-                    if record.value is None:
-                        batch.delete(key)
-                    else:
-                        batch.put(key, record.value)
-                        result.bytes += len(record.value)
-                    result.bytes += len(key)
-                    result.records += 1
-                    last = record.offset
-                if last >= 0:
-                    batch.put(FAUST_OFFSET_KEY, str(last).encode())
-                    dbs[tp.partition].write(batch)
-                if last + 1 >= end or records[-1].offset + 1 >= end:
-                    del todo[tp]
-            for tp in list(todo):
-                if await consumer.position(tp) >= todo[tp]:
-                    del todo[tp]  # the rest were control records / compacted away
+                result.partitions += 1
+                consumer.assign([tp])
+                consumer.seek(tp, begin)
+                await _restore_partition(consumer, tp, ends[tp], db, result)
+            finally:
+                db.flush()
+                db.close()
     finally:
-        for db in dbs.values():
-            db.flush()
-            db.close()
         await consumer.stop()
     result.seconds = time.perf_counter() - started
     return result
+
+
+async def _restore_partition(
+    consumer: Any, tp: Any, end: int, db: Any, result: RestoreResult
+) -> None:
+    from rocksdict import WriteBatch
+
+    while await consumer.position(tp) < end:
+        fetched = await consumer.getmany(tp, timeout_ms=1000)
+        records = fetched.get(tp)
+        if not records:
+            continue
+        batch = WriteBatch(raw_mode=True)
+        last = -1
+        for record in records:
+            if record.offset >= end:
+                break
+            last = record.offset
+            key = record.key
+            if key is None:
+                continue
+            if record.value is None:
+                batch.delete(key)
+            else:
+                batch.put(key, record.value)
+                result.bytes += len(record.value)
+            result.bytes += len(key)
+            result.records += 1
+        if last >= 0:
+            batch.put(FAUST_OFFSET_KEY, str(last).encode())
+            db.write(batch)
+        if last + 1 >= end:
+            return
