@@ -361,7 +361,7 @@ class CalendarClock:
         need = _duration_us(seconds)
         if need == 0 or self._always_open:
             return _from_us(start + need)
-        if self._line(start, start):
+        if (self._line_lo <= start < self._line_hi) or self._line(start, start):
             target = self._position(start) + need
             cum = self._cum
             while target > cum[-1]:  # past the line's end: extend it (bounded, see _line)
@@ -407,8 +407,14 @@ class CalendarClock:
             return 0.0
         if self._always_open:
             return (ub - ua) / _SECOND_US
-        if self._line(ua, ub):
-            return (self._position(ub) - self._position(ua)) / _SECOND_US
+        if (self._line_lo <= ua and ub < self._line_hi) or self._line(ua, ub):
+            # _position(ub) - _position(ua), written out (the per-obligation path).
+            starts, ends, cum = self._starts, self._ends, self._cum
+            i = bisect_right(starts, ua) - 1
+            j = bisect_right(starts, ub) - 1
+            pa = 0 if i < 0 else cum[i] + min(ua, ends[i]) - starts[i]
+            pb = 0 if j < 0 else cum[j] + min(ub, ends[j]) - starts[j]
+            return (pb - pa) / _SECOND_US
         day = self._local_date(a)
         last = self._local_date(_from_us(ub - 1))
         total = 0

@@ -20,7 +20,8 @@ def digest(*parts: str) -> str:
 
 def obligation_id(client_id: str, thread: str, opening_event_id: str) -> str:
     """Id of the obligation opened in ``thread`` of ``client_id`` by ``opening_event_id``."""
-    return digest("obligation", client_id, thread, opening_event_id)
+    # = digest("obligation", client_id, thread, opening_event_id), without the join
+    return _sha256(f"obligation|{client_id}|{thread}|{opening_event_id}".encode()).hexdigest()[:32]
 
 
 def fact_id(subject: str, kind: str, detail: str = "") -> str:
