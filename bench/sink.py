@@ -8,6 +8,11 @@ consumer's cost, not the sink's):
 
 * ``add+flush``: ``add_*()`` for every record, then ``flush()`` every ``batch_rows`` — the whole
   sink path (obligation folding, Arrow build, dedup-token insert, materialized views).
+* ``--runner``: the worker's path, per Kafka record: the canonical JSON value bytes (as the
+  processor and the producers write them) through ``ClickHouseRunner``'s decode-and-add step,
+  flushed every ``batch_rows`` (``--flush-every N`` for the small flushes of a live worker,
+  whose batches are cut by ``batch_age_s``). No broker: the fetch is aiokafka's cost and is
+  measured by ``bench.kafka_limits``.
 * ``--compare``: the raw insert paths on one Arrow table of facts, insert_arrow vs
   ``INSERT ... SELECT * FROM Python(table)`` (chdb only), which decided the sink's insert path.
 """
@@ -24,7 +29,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from schemas.events import CallOutcome, Channel, Direction, InteractionEvent, Kind
 from schemas.facts import Fact, FactKind, ObligationKind, Outcome
@@ -33,6 +38,8 @@ from sinks.clickhouse.rows import Position, facts_table
 from sinks.clickhouse.sink import ClickHouseSink
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
+FACTS_TOPIC = "sla-facts.v1"
+INTERACTIONS_TOPIC = "interactions.v1"
 
 
 def make_facts(n: int, rng: random.Random) -> list[tuple[Fact, Position]]:
@@ -64,7 +71,7 @@ def make_facts(n: int, rng: random.Random) -> list[tuple[Fact, Position]]:
                      outcome=Outcome.MET if took < 4 * 3600 else Outcome.MET_LATE, **base),
             ]  # fmt: skip
         for fact in batch:
-            out.append((fact, Position("sla-facts.v1", part, offsets[part])))
+            out.append((fact, Position(FACTS_TOPIC, part, offsets[part])))
             offsets[part] += 1
         i += 1
     return out[:n]
@@ -84,7 +91,7 @@ def make_events(n: int, rng: random.Random) -> list[tuple[InteractionEvent, Posi
             thread_key=f"t{i % 50_000}", counterpart="+81312345678", staff="s1",
             call_outcome=CallOutcome.ANSWERED if phone else None, source="bench",
         )  # fmt: skip
-        out.append((event, Position("interactions.v1", i % 6, i // 6)))
+        out.append((event, Position(INTERACTIONS_TOPIC, i % 6, i // 6)))
     return out
 
 
@@ -100,6 +107,60 @@ def _through_sink(
         for record, pos in records:
             sink.add(record, pos)
             if sink.buffered >= settings.batch_rows:
+                sink.flush()
+        sink.flush()
+        wall, cpu = time.perf_counter() - started, time.process_time() - cpu
+        return len(records) / wall, len(records) / cpu
+    finally:
+        sink.close()
+
+
+class _Record(NamedTuple):
+    """The two ConsumerRecord attributes the runner reads."""
+
+    offset: int
+    value: bytes
+
+
+def _through_runner(
+    settings: ClickHouseSettings,
+    topic: str,
+    records: list[tuple[Any, Position]],
+    flush_every: int,
+) -> tuple[float, float]:
+    """(rows per wall second, rows per CPU second) from raw value bytes to rows in chdb, through
+    ``ClickHouseRunner``'s per-record decode and add and the sink's flush (no Kafka I/O)."""
+    from aiokafka import TopicPartition
+
+    from schemas.base import encode
+    from shinrai.settings import KafkaSettings
+    from streams.metrics import WorkerMetrics
+    from streams.sinks.clickhouse_runner import ClickHouseRunner
+
+    messages = [
+        (TopicPartition(topic, pos.partition), _Record(pos.offset, encode(record)))
+        for record, pos in records
+    ]
+    sink = ClickHouseSink(settings)
+    sink.setup()
+    runner = ClickHouseRunner(
+        KafkaSettings(),
+        sink,
+        facts_topic=FACTS_TOPIC,
+        interactions_topic=INTERACTIONS_TOPIC,
+        group_id="bench",
+        metrics=WorkerMetrics(),
+        executor=None,  # type: ignore[arg-type]  # never used: no start()
+        batch_rows=settings.batch_rows,
+    )
+    add = runner._add  # the runner's per-record step, without the consumer
+    try:
+        gc.collect()
+        gc.freeze()
+        started, cpu = time.perf_counter(), time.process_time()
+        for tp, message in messages:
+            add(tp, message)
+            if sink.buffered >= flush_every:
                 sink.flush()
         sink.flush()
         wall, cpu = time.perf_counter() - started, time.process_time() - cpu
@@ -157,6 +218,15 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="20k records per type")
     parser.add_argument("--compare", action="store_true", help="also compare raw insert paths")
     parser.add_argument("--rows", type=int, default=None, help="records per type")
+    parser.add_argument(
+        "--runner", action="store_true", help="also raw Kafka values through the runner's path"
+    )
+    parser.add_argument(
+        "--flush-every", type=int, default=None, help="runner mode: rows per flush (batch_rows)"
+    )
+    parser.add_argument(
+        "--only-runner", action="store_true", help="the runner mode only (implies --runner)"
+    )
     args = parser.parse_args()
     n = args.rows or (20_000 if args.quick else 500_000)
     rng = random.Random(1)
@@ -170,16 +240,30 @@ def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="bench-sink-"))
     settings = ClickHouseSettings(url=f"chdb://{root}", database="bench_sink")
     results: dict[str, float] = {}
-    for label, db, records in (("facts", "b_f", facts), ("interactions", "b_i", events)):
-        wall, cpu = _through_sink(settings.model_copy(update={"database": db}), records)
-        results[f"{label} add+flush rows/s (wall)"] = wall
-        results[f"{label} add+flush rows/s (CPU)"] = cpu
+    inputs = (("facts", "b_f", facts), ("interactions", "b_i", events))
+    if not args.only_runner:
+        for label, db, records in inputs:
+            wall, cpu = _through_sink(settings.model_copy(update={"database": db}), records)
+            results[f"{label} add+flush rows/s (wall)"] = wall
+            results[f"{label} add+flush rows/s (CPU)"] = cpu
+    if args.runner or args.only_runner:
+        every = args.flush_every or settings.batch_rows
+        topics = {"facts": FACTS_TOPIC, "interactions": INTERACTIONS_TOPIC}
+        for label, db, records in inputs:
+            wall, cpu = _through_runner(
+                settings.model_copy(update={"database": f"{db}_runner"}),
+                topics[label],
+                records,
+                every,
+            )
+            results[f"{label} runner bytes->rows, flush/{every} (wall)"] = wall
+            results[f"{label} runner bytes->rows, flush/{every} (CPU)"] = cpu
     if args.compare:
         for name, value in _compare(settings.model_copy(update={"database": "b_f"}), facts).items():
             results[f"raw {name} rows/s (median of 5)"] = value
-    print(f"\n{'measurement':<50} {'value':>14}")
+    print(f"\n{'measurement':<58} {'value':>12}")
     for name, value in results.items():
-        print(f"{name:<50} {value:>14,.0f}")
+        print(f"{name:<58} {value:>12,.0f}")
     out = REPO_ROOT / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")

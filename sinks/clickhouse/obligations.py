@@ -9,8 +9,9 @@ the stored version is recognised as already applied.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from schemas.facts import Fact, FactKind
 
@@ -76,78 +77,96 @@ _RETRACTED = FactKind.RETRACTED
 # with ``==`` (a plain-string kind from a fast-constructed fact compares equal too) and stored
 # as-is (written as their values).
 _new = tuple.__new__
+_fromisoformat = datetime.fromisoformat
 
 
-def _opened(fact: Fact, obligation_id: str, version: int) -> ObligationState:
-    at = fact.at
+def as_datetime(value: Any) -> datetime | None:
+    """A timestamp of a fact row: datetimes as they are, RFC 3339 strings (raw rows) parsed."""
+    if type(value) is str:
+        return _fromisoformat(value)
+    return value  # type: ignore[no-any-return]
+
+
+def _opened(fact: Mapping[str, Any], obligation_id: str, version: int) -> ObligationState:
+    at = as_datetime(fact["at"])
+    get = fact.get
+    opened_at = get("opened_at")
     return _new(
         ObligationState,
         (
             obligation_id,
-            fact.client_id,
-            fact.thread_key,
-            fact.obligation_kind or "",
-            fact.channel,
-            fact.opened_at or at,
-            fact.deadline,
+            fact["client_id"],
+            get("thread_key"),
+            get("obligation_kind") or "",
+            get("channel"),
+            as_datetime(opened_at) if opened_at else at,
+            as_datetime(get("deadline")),
             Status.OPEN,
             None,
             None,
             None,
             None,
             None,
-            fact.policy_id,
-            fact.policy_version,
-            fact.fact_id if fact.kind == _OPENED else "",
-            fact.fact_id,
+            fact["policy_id"],
+            fact["policy_version"],
+            fact["fact_id"] if fact["kind"] == _OPENED else "",
+            fact["fact_id"],
             at,
             version,
         ),
     )
 
 
-def apply(state: ObligationState | None, fact: Fact, version: int) -> ObligationState | None:
+def apply(
+    state: ObligationState | None, fact: Fact | Mapping[str, Any], version: int
+) -> ObligationState | None:
     """The obligation's state after ``fact``; ``state`` unchanged if the fact changes nothing.
 
-    Returns None only when there is no state and the fact cannot start one (no obligation id).
-    A fact for an obligation never seen opened (e.g. its OPENED fact predates retention) starts
-    a state from the fields the fact carries, so the row exists rather than being lost.
+    ``fact`` is a Fact or its fields as a dict (a model's ``vars`` or a row decoded by
+    ``records``, whose timestamps are strings). Returns None only when there is no state and the
+    fact cannot start one (no obligation id). A fact for an obligation never seen opened (e.g.
+    its OPENED fact predates retention) starts a state from the fields the fact carries, so the
+    row exists rather than being lost.
     """
-    kind = fact.kind
-    if fact.obligation_id is None or kind not in OBLIGATION_KINDS:
+    row: Mapping[str, Any] = fact if type(fact) is dict else vars(fact)
+    kind = row["kind"]
+    oid = row.get("obligation_id")
+    if oid is None or kind not in OBLIGATION_KINDS:
         return state
     if kind == _OPENED:
-        return _opened(fact, fact.obligation_id if state is None else state.obligation_id, version)
+        return _opened(row, oid if state is None else state.obligation_id, version)
     if state is None:
         if kind == _RETRACTED:
             return None  # nothing known to retract
-        state = _opened(fact, fact.obligation_id, version)
+        state = _opened(row, oid, version)
     (oid, client, thread, okind, channel, opened_at, deadline, status, fulfilled_at, by_channel,
      business, calendar, overage, policy_id, _, opened_fid, status_fid, _, _) = state  # fmt: skip
+    get = row.get
+    fact_id = row["fact_id"]
     if kind == _FULFILLED:
-        status, status_fid = fact.outcome or Status.MET, fact.fact_id
-        fulfilled_at = fact.fulfilled_at or fact.at
-        by_channel = fact.fulfilled_by_channel
-        business, calendar = fact.business_seconds, fact.calendar_seconds
-        overage = fact.overage_business_seconds
+        status, status_fid = get("outcome") or Status.MET, fact_id
+        fulfilled_at = as_datetime(get("fulfilled_at") or row["at"])
+        by_channel = get("fulfilled_by_channel")
+        business, calendar = get("business_seconds"), get("calendar_seconds")
+        overage = get("overage_business_seconds")
     elif kind == _BREACHED:
-        status, status_fid = Status.BREACHED, fact.fact_id
+        status, status_fid = Status.BREACHED, fact_id
     elif kind == _WAIVED:
-        status, status_fid = Status.WAIVED, fact.fact_id
+        status, status_fid = Status.WAIVED, fact_id
     elif kind == _DEADLINE_CHANGED:
-        deadline = fact.deadline or deadline
-    elif fact.retracts == opened_fid:  # RETRACTED: the opening itself no longer holds
-        status, status_fid = Status.RETRACTED, fact.fact_id
-    elif fact.retracts == status_fid:
+        deadline = as_datetime(get("deadline")) or deadline
+    elif get("retracts") == opened_fid:  # RETRACTED: the opening itself no longer holds
+        status, status_fid = Status.RETRACTED, fact_id
+    elif get("retracts") == status_fid:
         # The fact that set the status no longer holds: back to open. The engine follows a
         # retraction with the corrected fact (e.g. FULFILLED met), which lands next.
-        status, status_fid = Status.OPEN, fact.fact_id
+        status, status_fid = Status.OPEN, fact_id
         fulfilled_at = by_channel = business = calendar = overage = None
     else:
         return state
     return _new(
         ObligationState,
         (oid, client, thread, okind, channel, opened_at, deadline, status, fulfilled_at,
-         by_channel, business, calendar, overage, policy_id, fact.policy_version, opened_fid,
-         status_fid, fact.at, version),
+         by_channel, business, calendar, overage, policy_id, row["policy_version"], opened_fid,
+         status_fid, as_datetime(row["at"]), version),
     )  # fmt: skip

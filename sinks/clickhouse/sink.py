@@ -38,6 +38,7 @@ from shinrai.settings import ClickHouseSettings
 from sinks.clickhouse import obligations as obl
 from sinks.clickhouse import rows
 from sinks.clickhouse.client import check_identifier, connect, is_transient, parse_url, translate
+from sinks.clickhouse.records import Row
 from sinks.clickhouse.rows import DeliveryRecord, Position, RollupKey
 
 if TYPE_CHECKING:
@@ -76,10 +77,30 @@ class _Buffer:
 
     items: list[Any] = field(default_factory=list)
     positions: list[Position | None] = field(default_factory=list)
+    iso: int = 0
+    """How many items are rows decoded by ``records`` (timestamps as strings)."""
 
     def clear(self) -> None:
         self.items.clear()
         self.positions.clear()
+        self.iso = 0
+
+    def rows(self) -> tuple[list[Any], bool]:
+        """The items as field dicts, and whether their timestamps are all strings.
+
+        A buffer mixing decoded rows and models (not something the runner does) has its
+        strings parsed, so each Arrow column holds one Python type.
+        """
+        if self.iso == 0 or self.iso == len(self.items):
+            return self.items, self.iso > 0
+        return [_with_datetimes(item) for item in self.items], False
+
+
+def _with_datetimes(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: obl.as_datetime(v) if k in _TIMES else v for k, v in row.items()}
+
+
+_TIMES = frozenset({"at", "opened_at", "deadline", "fulfilled_at", "occurred_at", "recorded_at"})
 
 
 def offset_ranges(positions: Sequence[Position | None]) -> dict[tuple[str, int], list[int]]:
@@ -101,6 +122,18 @@ def offset_ranges(positions: Sequence[Position | None]) -> dict[tuple[str, int],
     return ranges
 
 
+def settings_clause(settings: dict[str, Any]) -> str:
+    """``k = v, ...`` for an inline SETTINGS clause (strings quoted and escaped)."""
+    parts = []
+    for key, value in settings.items():
+        if not key.isidentifier():
+            raise ValueError(f"bad setting name {key!r}")
+        if isinstance(value, str):
+            value = "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+        parts.append(f"{key} = {value}")
+    return ", ".join(parts)
+
+
 def _insert_in_place(
     client: ChClient, table: str, data: pa.Table, settings: dict[str, Any]
 ) -> None:
@@ -108,12 +141,15 @@ def _insert_in_place(
 
     Python() finds its source by variable name in the calling frames, so the name is this
     function's local and unusual enough not to be shadowed; columns are matched by name.
+    The settings go inline (``INSERT INTO t SETTINGS ... SELECT``): passed as ``settings=``,
+    clickhouse-connect's chdb backend reads, SETs and restores each of them around the insert,
+    ~12 extra engine calls that cost more CPU than a small insert itself (bench/sink.py).
     """
     shinrai_arrow_batch = data  # noqa: F841 (read by chdb by name)
     cols = ", ".join(f"`{name}`" for name in data.column_names)
     client.command(
-        f"INSERT INTO {table} ({cols}) SELECT {cols} FROM Python(shinrai_arrow_batch)",
-        settings=settings,
+        f"INSERT INTO {table} ({cols}) SETTINGS {settings_clause(settings)} "
+        f"SELECT {cols} FROM Python(shinrai_arrow_batch)"
     )
 
 
@@ -253,7 +289,7 @@ class ClickHouseSink:
             return True
         return self._clock() - self._first_add >= self._settings.batch_age_s
 
-    def _add(self, table: str, item: Any, position: Position | None) -> bool:
+    def _add(self, table: str, item: Any, position: Position | None, iso: bool = False) -> bool:
         if position is not None:
             mark = self._high_water.get((table, position.topic, position.partition))
             if mark is not None and position.offset <= mark:
@@ -267,6 +303,8 @@ class ClickHouseSink:
         buf = self._buffers[table]
         buf.items.append(item)
         buf.positions.append(position)
+        if iso:
+            buf.iso += 1
         self._count += 1
         if self._first_add is None:
             self._first_add = self._clock()
@@ -274,11 +312,19 @@ class ClickHouseSink:
 
     def add_fact(self, fact: Fact, position: Position | None = None) -> bool:
         """Buffer one fact; False if it was already written (a replayed offset)."""
-        return self._add(FACTS, fact, position)
+        return self._add(FACTS, vars(fact), position)
+
+    def add_fact_row(self, row: Row, position: Position | None = None) -> bool:
+        """Buffer one fact decoded by ``records.fact_row``; False if already written."""
+        return self._add(FACTS, row, position, iso=True)
 
     def add_interaction(self, event: InteractionEvent, position: Position | None = None) -> bool:
         """Buffer one interaction event; False if it was already written."""
-        return self._add(INTERACTIONS, event, position)
+        return self._add(INTERACTIONS, vars(event), position)
+
+    def add_interaction_row(self, row: Row, position: Position | None = None) -> bool:
+        """Buffer one event decoded by ``records.interaction_row``; False if already written."""
+        return self._add(INTERACTIONS, row, position, iso=True)
 
     def add_delivery(self, record: DeliveryRecord, position: Position | None = None) -> bool:
         """Buffer one alert delivery attempt; False if it was already written."""
@@ -308,11 +354,11 @@ class ClickHouseSink:
             return 0
         ranges = {name: offset_ranges(buf.positions) for name, buf in self._buffers.items()}
         facts = self._buffers[FACTS]
-        fact_items: list[Fact] = facts.items
+        fact_items, facts_iso = facts.rows()
         keys = self._resolve_retractions(fact_items)
         states = self._fold_obligations(fact_items, facts.positions)
         fact_token = batch_token(
-            FACTS, facts.positions, (f.fact_id for f in fact_items), ranges[FACTS]
+            FACTS, facts.positions, (f["fact_id"] for f in fact_items), ranges[FACTS]
         )
         plan: list[tuple[str, Callable[[], pa.Table], str]] = []
         if states:
@@ -325,14 +371,15 @@ class ClickHouseSink:
             )
         inter = self._buffers[INTERACTIONS]
         if inter.items:
+            events, events_iso = inter.rows()
             plan.append(
                 (
                     INTERACTIONS,
-                    lambda: rows.interactions_table(inter.items, inter.positions),
+                    lambda: rows.interactions_table(events, inter.positions, iso_times=events_iso),
                     batch_token(
                         INTERACTIONS,
                         inter.positions,
-                        (e.event_id for e in inter.items),
+                        (e["event_id"] for e in events),
                         ranges[INTERACTIONS],
                     ),
                 )
@@ -350,7 +397,13 @@ class ClickHouseSink:
         if fact_items:
             # Last: the sla_facts high-water mark must never run ahead of derived obligations.
             plan.append(
-                (FACTS, lambda: rows.facts_table(fact_items, facts.positions, keys), fact_token)
+                (
+                    FACTS,
+                    lambda: rows.facts_table(
+                        fact_items, facts.positions, keys, iso_times=facts_iso
+                    ),
+                    fact_token,
+                )
             )
         written = 0
         for table, build, token in plan:
@@ -395,21 +448,24 @@ class ClickHouseSink:
 
     # ---- derived rows ------------------------------------------------------------------------
 
-    def _resolve_retractions(self, facts: Sequence[Fact]) -> dict[str, RollupKey]:
+    def _resolve_retractions(self, facts: Sequence[Row]) -> dict[str, RollupKey]:
         """Rollup keys of every fact retracted in this batch (from the batch, else ClickHouse).
 
         Retractions are rare, so a point lookup by the table's key (client_id, fact_id) is
         cheaper than caching a key for every fact that passes through.
         """
+        retracted = FactKind.RETRACTED
         wanted = {
-            f.retracts: f.client_id for f in facts if f.kind == FactKind.RETRACTED and f.retracts
+            f["retracts"]: f["client_id"]
+            for f in facts
+            if f["kind"] == retracted and f.get("retracts")
         }
         if not wanted:
             return {}
         found: dict[str, RollupKey] = {}
         for fact in facts:
-            if fact.fact_id in wanted:
-                found[fact.fact_id] = RollupKey.of(fact)
+            if fact["fact_id"] in wanted:
+                found[fact["fact_id"]] = RollupKey.of(fact)
         missing = wanted.keys() - found.keys()
         if missing:
             result = self._call(
@@ -436,14 +492,14 @@ class ClickHouseSink:
         return found
 
     def _fold_obligations(
-        self, facts: Sequence[Fact], positions: Sequence[Position | None]
+        self, facts: Sequence[Row], positions: Sequence[Position | None]
     ) -> dict[str, obl.ObligationState]:
-        """Fold this batch's facts into obligation states; return the changed ones."""
+        """Fold this batch's facts (field dicts) into obligation states; return the changed."""
         kinds = obl.OBLIGATION_KINDS
         relevant = [
             (f, p)
             for f, p in zip(facts, positions, strict=True)
-            if f.obligation_id is not None and f.kind in kinds
+            if f["kind"] in kinds and f.get("obligation_id") is not None
         ]
         if not relevant:
             return {}
@@ -454,19 +510,18 @@ class ClickHouseSink:
         opened_here: set[str] = set()
         opened_kind = FactKind.OBLIGATION_OPENED
         for f, _ in relevant:
-            oid = f.obligation_id
-            if oid is None or oid in opened_here or oid in cache:
+            oid = f["obligation_id"]
+            if oid in opened_here or oid in cache:
                 continue
-            if f.kind == opened_kind:
+            if f["kind"] == opened_kind:
                 opened_here.add(oid)
             else:
-                unknown.setdefault(oid, f.client_id)
+                unknown.setdefault(oid, f["client_id"])
         stored = self._load_states(unknown) if unknown else {}
         changed: dict[str, obl.ObligationState] = {}
         apply = obl.apply
         for fact, pos in relevant:
-            oid = fact.obligation_id
-            assert oid is not None
+            oid = fact["obligation_id"]
             state = changed.get(oid) or cache.get(oid) or stored.get(oid)
             if pos is None:
                 version = state.version + 1 if state is not None else 0

@@ -11,6 +11,13 @@ and its calls block, so keeping them off the event loop keeps the SLA processor'
 and one thread means the client is never used concurrently. The buffers themselves are only
 touched from the event loop, between flushes.
 
+Decoding is ``sinks.clickhouse.records``: orjson plus field checks as strict as the models, into
+row dicts the sink turns into Arrow columns directly (no pydantic model per record). A value the
+checks refuse is handed to pydantic for the verdict: accepted, it is written from the model;
+refused, it is skipped with a log line naming the field and the reason and a
+``sink_skipped`` count (facts: ``invalid_fact``; interactions: ``not_an_interaction``, the
+processor dead-letters those).
+
 When the sink is unavailable the runner pauses every assigned partition (it keeps polling, so
 it stays in the group), retries the same flush with backoff and resumes once it succeeded:
 nothing is dropped and nothing is committed in between.
@@ -26,12 +33,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import ValidationError
 
+from schemas.base import validation_errors
 from schemas.events import InteractionEvent
 from schemas.facts import Fact
 from shinrai.errors import SinkError
 from shinrai.logging import get_logger
 from shinrai.settings import KafkaSettings
 from sinks.alerts.records import DeliveryRecord
+from sinks.clickhouse.records import RecordInvalid, fact_row, interaction_row
 from sinks.clickhouse.rows import Position
 from sinks.clickhouse.sink import DELIVERIES, FACTS, INTERACTIONS, ClickHouseSink
 from streams.metrics import WorkerMetrics
@@ -175,30 +184,69 @@ class ClickHouseRunner:
                 await self._flush_and_commit(reason="batch")
 
     def _add(self, tp: TopicPartition, message: ConsumerRecord[bytes, bytes]) -> None:
-        position = Position(tp.topic, tp.partition, message.offset)
+        """Decode one Kafka record and buffer it in the sink (the per-record hot path)."""
         value = message.value
         if value is None:
             self._metrics.sink_skipped.labels("tombstone").inc()
             return
+        position = Position(tp.topic, tp.partition, message.offset)
+        added: bool | None
         if tp.topic == self._facts_topic:
             try:
-                fact = Fact.model_validate_json(value)
-            except ValidationError as exc:
-                # The processor only emits valid facts; a bad record here is someone else's
-                # write. Skipped, not fatal: one bad record must not stop the whole partition.
-                log.error("invalid_fact_skipped", position=str(position), error=str(exc)[:300])
-                self._metrics.sink_skipped.labels("invalid_fact").inc()
-                return
-            self._count(FACTS, self._sink.add_fact(fact, position))
+                added = self._sink.add_fact_row(fact_row(value), position)
+            except RecordInvalid as exc:
+                added = self._add_fact_model(value, position, exc)
+                if added is None:
+                    return
+            self._count(FACTS, added)
             return
         try:
+            added = self._sink.add_interaction_row(interaction_row(value), position)
+        except RecordInvalid as exc:
+            if exc.field == "type":  # a policy change: the processor's business, not a row
+                self._metrics.sink_skipped.labels("not_an_interaction").inc()
+                return
+            added = self._add_interaction_model(value, position)
+            if added is None:
+                return
+        self._count(INTERACTIONS, added)
+
+    def _add_fact_model(
+        self, value: bytes, position: Position, refused: RecordInvalid
+    ) -> bool | None:
+        """The slow path for a fact the row checks refused: pydantic decides (None: skipped)."""
+        try:
+            fact = Fact.model_validate_json(value)
+        except ValidationError as exc:
+            # The processor only emits valid facts; a bad record here is someone else's
+            # write. Skipped, not fatal: one bad record must not stop the whole partition.
+            errors = validation_errors(exc) or [(refused.field, refused.reason)]
+            log.error(
+                "invalid_fact_skipped",
+                position=str(position),
+                field=errors[0][0],
+                reason=errors[0][1][:200],
+                errors=len(errors),
+            )
+            self._metrics.sink_skipped.labels("invalid_fact").inc()
+            return None
+        log.info("fact_decoded_by_model", position=str(position), check=str(refused)[:200])
+        return self._sink.add_fact(fact, position)
+
+    def _add_interaction_model(self, value: bytes, position: Position) -> bool | None:
+        """The slow path for an event the row checks refused: pydantic decides (None: skipped)."""
+        try:
             event = InteractionEvent.model_validate_json(value)
-        except ValidationError:
-            # Invalid input and policy changes are the processor's business (it dead-letters
-            # the former); the interactions table holds interaction events only.
+        except ValidationError as exc:
+            # Invalid input is the processor's business (it dead-letters it with the reason);
+            # the interactions table holds valid interaction events only.
+            errors = validation_errors(exc)
+            field, reason = errors[0] if errors else ("<root>", str(exc))
+            log.debug("invalid_interaction_skipped", position=str(position), field=field,
+                      reason=reason[:200])  # fmt: skip
             self._metrics.sink_skipped.labels("not_an_interaction").inc()
-            return
-        self._count(INTERACTIONS, self._sink.add_interaction(event, position))
+            return None
+        return self._sink.add_interaction(event, position)
 
     def _count(self, table: str, added: bool) -> None:
         if added:

@@ -350,7 +350,7 @@ def test_rows_crash_then_replay_with_models_mixed_in_is_identical(
     data = scenario(seed=23)
     want = reference(data)
     settings = ch_settings()
-    records = [*data.facts, *data.events]
+    records: list[tuple[Any, Position]] = [*data.facts, *data.events]
     first = sink_factory(settings)
     stop_merges(first.client)
     first.upsert_clients(directory(), version=1)
