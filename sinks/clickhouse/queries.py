@@ -60,7 +60,12 @@ def run_query(client: Client, name: str, **params: Any) -> list[dict[str, Any]]:
         result = client.query(sql, parameters=params)
     except Exception as exc:
         raise translate(exc, f"query {name}") from exc
-    return [
-        {k: utc(v) if isinstance(v, datetime) else v for k, v in row.items()}
-        for row in result.named_results()
-    ]
+    names = result.column_names
+    rows = [dict(zip(names, row, strict=True)) for row in result.result_rows]
+    # Only the datetime columns need a time zone (one pass per such column, not a type check
+    # per value: a 6000-row result spent more time here than in ClickHouse).
+    for column, kind in zip(names, result.column_types, strict=True):
+        if kind.python_type is datetime:
+            for row in rows:
+                row[column] = utc(row[column])
+    return rows

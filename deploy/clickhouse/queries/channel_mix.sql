@@ -5,6 +5,7 @@
 -- The days side is written as ranges of `day` (before the first whole month, from the end of
 -- the last one), so the primary key skips the whole months instead of reading and discarding
 -- them; when no whole month fits, the two ranges cover every day of [since, until) (once).
+-- `month < until` is implied by the line after it; it is there for the primary key.
 -- Parameters: since Date, until Date.
 SELECT
     client_id,
@@ -17,7 +18,7 @@ FROM
 (
     SELECT client_id, channel, direction, events
     FROM interactions_monthly
-    WHERE month >= {since:Date} AND addMonths(month, 1) <= {until:Date}
+    WHERE month >= {since:Date} AND month < {until:Date} AND addMonths(month, 1) <= {until:Date}
     UNION ALL
     SELECT client_id, channel, direction, events
     FROM interactions_daily
