@@ -28,7 +28,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from engine.core import Engine
 from engine.state import ClientState, read_header
@@ -39,6 +39,7 @@ __all__ = [
     "IndexEntry",
     "RestoreResult",
     "index_entries",
+    "raw_table_items",
     "restore_changelog",
     "table_partition_path",
 ]
@@ -80,6 +81,25 @@ def index_entries(
         else:  # a later value of the same key (not in a table scan; kept exact anyway)
             counts.pop(client_id, None)
     return entries, counts
+
+
+def raw_table_items(table: Any) -> Iterable[tuple[bytes, bytes | None]]:
+    """``(key, value)`` bytes of a Faust table's partitions held by this worker.
+
+    For a table with raw key/value serializers (the ``sla-state`` table) this is what
+    ``table.items()`` yields, without the per-item trip through Faust's serializer registry
+    (~20 µs per item, most of a 100k-client index rebuild): the store's own bytes iterator
+    (``SerializedStore._iteritems``, which the RocksDB store implements for the partitions it
+    holds). Any other store (the in-memory one, a Faust without that method) falls back to
+    ``table.items()``.
+    """
+    from faust.stores.base import SerializedStore
+
+    store = getattr(table, "data", None)
+    raw = getattr(store, "_iteritems", None)
+    if isinstance(store, SerializedStore) and callable(raw):
+        return cast(Iterable[tuple[bytes, bytes | None]], raw())
+    return cast(Iterable[tuple[bytes, bytes | None]], table.items())
 
 
 def table_partition_path(tables_dir: Path, table: str, partition: int) -> Path:

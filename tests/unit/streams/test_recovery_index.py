@@ -8,7 +8,7 @@ from datetime import timedelta
 from bench.engine import generate_realistic
 from engine.core import Engine
 from engine.state import HEADER_MAGIC, ClientState, read_header
-from streams.recovery import index_entries
+from streams.recovery import index_entries, raw_table_items
 from tests.unit.engine.builders import IN, at, email
 
 LATENESS = timedelta(seconds=90)
@@ -76,3 +76,30 @@ def test_header_of_a_state_with_nothing_pending() -> None:
     entries, counts = index_entries([(b"quiet", state.to_bytes())], Engine())
     assert entries == [("quiet", None, None)]
     assert counts == {}
+
+
+def test_raw_table_items_falls_back_to_items_for_stores_without_raw_bytes() -> None:
+    class MemoryTable:
+        data = ("not", "a", "SerializedStore")  # like Faust's in-memory store
+
+        def items(self) -> list[tuple[bytes, bytes]]:
+            return [(b"k", b"v")]
+
+    assert list(raw_table_items(MemoryTable())) == [(b"k", b"v")]
+
+
+def test_raw_table_items_reads_the_bytes_of_a_serialized_store() -> None:
+    from unittest.mock import MagicMock
+
+    from faust.stores.base import SerializedStore
+
+    store = MagicMock(spec=SerializedStore)  # isinstance(store, SerializedStore) holds
+    store._iteritems.return_value = iter([(b"c1", b"raw")])
+
+    class Table:
+        data = store
+
+        def items(self) -> list[tuple[bytes, bytes]]:
+            raise AssertionError("must not decode through the serializer registry")
+
+    assert list(raw_table_items(Table())) == [(b"c1", b"raw")]
