@@ -44,7 +44,7 @@ from typing import Any
 from engine import classify, trust
 from engine.calendar import CalendarClock, clock_for
 from engine.deadlines import deadline_for, sla_budget, warnings_within
-from engine.factmake import fact_from
+from engine.factmake import build_fact
 from engine.ids import fact_id, obligation_id
 from engine.state import ClientState, Event, Obligation, TrustEntry
 from schemas.calendars import BusinessCalendar
@@ -95,6 +95,8 @@ class Engine:
         self._sweep_gap = thread_memory + _ONE_DAY
         # (clock, local start date, n) -> the n-th business day after it (silence cadence).
         self._nth_day: dict[tuple[CalendarClock, date, int], date] = {}
+        # silence_business_days -> (days - 1) whole days (the silence lower bound's span).
+        self._silence_lb: dict[int, timedelta] = {}
 
     # -- public API --------------------------------------------------------------------------
 
@@ -148,7 +150,16 @@ class Engine:
             return st, []
         out: list[Fact] = []
         if horizon is None or before > horizon:
-            self.settle(st, before, out)
+            # self.settle(st, before, out), written out (this is once per replayed event).
+            self._run(st, before, out)
+            st.processed_until = before
+            seen_cutoff = before - self.duplicate_window
+            order = st.seen_order
+            swept = st.swept_at
+            if (order and order[0][0] < seen_cutoff) or (
+                st.answered and (swept is None or seen_cutoff - swept > self._sweep_gap)
+            ):
+                st.forget_before(seen_cutoff, seen_cutoff - self.thread_memory)
         st.remember(event.event_id, t)
         self._process(st, event, out, late=False)
         return st, out
@@ -346,8 +357,11 @@ class Engine:
         policy: SlaPolicy,
         out: list[Fact],
     ) -> None:
-        clock = self.clock_of(st)
-        rule = self._rule(policy, kind)
+        clock = st.clock
+        if clock is None:
+            clock = self.clock_of(st)
+        # self._rule(policy, kind), written out
+        rule = policy.follow_up if kind is ObligationKind.FOLLOW_UP else policy.first_response
         deadline = deadline_for(rule, t, clock)
         # sla_budget, written out: t and deadline are aware UTC already.
         budget = clock.business_seconds_between(t, deadline)
@@ -535,7 +549,8 @@ class Engine:
             self._schedule_silence(st, t)
 
     def _schedule_silence(self, st: ClientState, now: datetime) -> None:
-        days = self.policy_of(st).silence_business_days
+        policy = st.policy if st.policy is not None else self.default_policy
+        days = policy.silence_business_days
         start = st.stretch_start
         st.silence_exact = False
         if days is None or start is None or st.silence_fact is not None:
@@ -543,7 +558,11 @@ class Engine:
             return
         # N business days later is at least N-1 whole days later (a DST shift can take an hour
         # off the last day): a cheap lower bound, refined when it passes (_refine_silence).
-        st.silence_due = max(start + (days - 1) * _ONE_DAY, now)
+        span = self._silence_lb.get(days)
+        if span is None:
+            span = self._silence_lb[days] = (days - 1) * _ONE_DAY
+        due = start + span
+        st.silence_due = due if due >= now else now  # = max(due, now)
 
     def _refine_silence(self, st: ClientState) -> None:
         days = self.policy_of(st).silence_business_days
@@ -690,7 +709,7 @@ class Engine:
         fields["at"] = at
         fields["policy_id"] = policy.policy_id
         fields["policy_version"] = policy.version
-        return fact_from(fields)
+        return build_fact(fields)
 
     def _ob_fact(
         self,
@@ -714,4 +733,4 @@ class Engine:
         fields["channel"] = ob.channel
         fields["opened_at"] = ob.opened_at
         fields["deadline"] = ob.deadline
-        return fact_from(fields)
+        return build_fact(fields)
