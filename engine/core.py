@@ -405,7 +405,9 @@ class Engine:
     def _fulfil(
         self, st: ClientState, ob: Obligation, ev: InteractionEvent, t: datetime, out: list[Fact]
     ) -> None:
-        clock = self.clock_of(st)
+        clock = st.clock
+        if clock is None:
+            clock = self.clock_of(st)
         # deadlines.elapsed, written out: t, opened_at and deadline are all aware UTC already.
         business = clock.business_seconds_between(ob.opened_at, t)
         calendar = max(0.0, (t - ob.opened_at).total_seconds())
@@ -465,7 +467,7 @@ class Engine:
         del st.open[ob.thread]
         st.timed.pop(ob.thread, None)
         st.answered[ob.thread] = t
-        rules = self.policy_of(st).trust
+        rules = (st.policy if st.policy is not None else self.default_policy).trust
         if not met:
             label = "late"
         elif ob.target_business_s > 0:
@@ -668,10 +670,11 @@ class Engine:
     # -- trust -------------------------------------------------------------------------------
 
     def _record(self, st: ClientState, entry: TrustEntry) -> None:
-        st.record.append(entry)
-        window = self.policy_of(st).trust.window
-        if len(st.record) > window:
-            del st.record[:-window]
+        record = st.record
+        record.append(entry)
+        window = (st.policy if st.policy is not None else self.default_policy).trust.window
+        if len(record) > window:
+            del record[:-window]
 
     def _replace_entry(self, st: ClientState, entry: TrustEntry) -> None:
         for i in range(len(st.record) - 1, -1, -1):
@@ -681,7 +684,7 @@ class Engine:
         self._record(st, entry)
 
     def _retrust(self, st: ClientState, t: datetime, out: list[Fact], cause: str) -> None:
-        rules = self.policy_of(st).trust
+        rules = (st.policy if st.policy is not None else self.default_policy).trust
         level = trust.level_for(st.record, rules)
         if level is st.trust:
             return

@@ -17,11 +17,12 @@ import heapq
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from operator import attrgetter
 
 from pydantic import TypeAdapter, ValidationError
 
 from engine.core import Engine
-from engine.state import ClientState, Event, event_key
+from engine.state import ClientState, Event
 from schemas.base import validation_errors
 from schemas.events import EngineInput
 from schemas.facts import Fact
@@ -32,6 +33,8 @@ __all__ = ["RejectedLine", "read_events_jsonl", "replay"]
 # whatever its tie-break, must still count as on time when it arrives.
 _TICK = timedelta(microseconds=1)
 _INPUT: TypeAdapter[Event] = TypeAdapter(EngineInput)
+# state.event_key as a C-level key: the same (occurred_at, recorded_at, event_id) tuple.
+_EVENT_KEY = attrgetter("occurred_at", "recorded_at", "event_id")
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +73,7 @@ def replay(
     With ``watermark_end`` the replay answers "as of" that instant: later events are left out
     and timers fire up to it.
     """
-    ordered = sorted(events, key=event_key)
+    ordered = sorted(events, key=_EVENT_KEY)
     if watermark_end is not None:
         ordered = [ev for ev in ordered if ev.occurred_at <= watermark_end]
     states: dict[str, ClientState] = {}

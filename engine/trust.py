@@ -15,8 +15,6 @@ Rules (``TrustLadderRules``, defaults documented there):
 
 from __future__ import annotations
 
-from collections import Counter
-
 from engine.state import START_LEVEL, TrustEntry
 from schemas.facts import TrustLevel
 from schemas.policies import TrustLadderRules
@@ -82,11 +80,11 @@ def describe(
             f"({cause})"
         )
     avg, recent = _average(record, rules)
-    counts = Counter(e.label for e in recent)
+    labels = [e.label for e in recent]
     tally = ", ".join(
-        f"{counts[label]} {label}"
+        f"{n} {label}"
         for label in ("fast", "on_time", "late", "breach", "silence")
-        if counts[label]
+        if (n := labels.count(label))
     )
     if _RANK[after] > _RANK[before]:
         threshold = rules.thresholds[_RANK[after] - 1]
