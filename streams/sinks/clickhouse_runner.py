@@ -230,7 +230,7 @@ class ClickHouseRunner:
             )
             self._metrics.sink_skipped.labels("invalid_fact").inc()
             return None
-        log.info("fact_decoded_by_model", position=str(position), check=str(refused)[:200])
+        log.debug("fact_decoded_by_model", position=str(position), check=str(refused)[:200])
         return self._sink.add_fact(fact, position)
 
     def _add_interaction_model(self, value: bytes, position: Position) -> bool | None:
