@@ -84,3 +84,12 @@ def test_facts_table_has_every_fact_field() -> None:
     table = facts_table([F], [None], {})
     assert set(Fact.model_fields) <= set(table.column_names)
     assert table.column("offset").to_pylist() == [-1]
+
+
+def test_inline_settings_are_quoted_and_names_checked() -> None:
+    from sinks.clickhouse.sink import settings_clause
+
+    clause = settings_clause({"async_insert": 0, "insert_deduplication_token": "t:ab'c\\"})
+    assert clause == "async_insert = 0, insert_deduplication_token = 't:ab\\'c\\\\'"
+    with pytest.raises(ValueError, match="bad setting name"):
+        settings_clause({"x = 1; DROP": 1})
