@@ -33,8 +33,10 @@ def make_fact(**values: Any) -> Fact:
 def fact_from(values: dict[str, Any]) -> Fact:
     """``make_fact`` for a dict the caller hands over (saves repacking keyword arguments)."""
     if not values.keys() >= _REQUIRED:
-        missing = _REQUIRED - values.keys()
-        raise TypeError(f"make_fact: missing required field(s) {sorted(missing)}")
+        # Not ``_REQUIRED - values.keys()``: under mypyc that frozenset difference is typed
+        # frozenset but is a set at run time (TypeError instead of this message).
+        missing = sorted(name for name in _REQUIRED if name not in values)
+        raise TypeError(f"make_fact: missing required field(s) {missing}")
     return build_fact(values)
 
 
