@@ -248,6 +248,8 @@ FROM numbers({start:UInt64}, 10000)
         (date(2025, 2, 1), date(2025, 2, 28)),  # a month minus its last day
         (date(2024, 12, 1), date(2025, 1, 2)),  # a month without data, then one day
         (date(2025, 3, 31), date(2025, 5, 1)),  # one day, then a whole month
+        (date(2025, 1, 15), date(2025, 2, 10)),  # two partial months, no whole one between
+        (date(2025, 5, 1), date(2025, 7, 1)),  # whole months only: no day from the daily side
     ],
 )
 def test_channel_mix_months_and_days_count_each_day_once(
