@@ -131,10 +131,13 @@ async def _run(open_obligations: int, per_client: int) -> dict[str, float]:
         "state_bytes_total_mb": sum(len(v) for _, v in states) / 2**20,
         "engine_build_s": build_s,
     }
+    started = time.perf_counter()
     await produce_all(kafka, changelog.name, states)
+    result["produce_s"] = time.perf_counter() - started
     del states
     try:
         for phase in ("cold", "warm"):
+            result[f"loadavg_1m_before_{phase}"] = os.getloadavg()[0]  # 2 shared cores here
             worker = WorkerProcess(spec, root / f"worker-{phase}.log")
             await worker.start()
             try:
