@@ -48,8 +48,14 @@ class ClickHouseSettings(BaseModel):
     database: str = "shinrai"
     username: str = "default"
     password: SecretStr = SecretStr("")
-    batch_rows: int = Field(default=50_000, gt=0)
-    batch_age_s: float = Field(default=1.0, gt=0)
+    batch_rows: int = Field(default=50_000, gt=0, description="Flush the sink at this many rows")
+    batch_age_s: float = Field(
+        default=3.0,
+        gt=0,
+        description="... or when its oldest row is this old: dashboard freshness and offset-commit "
+        "delay. Every insert costs 25-45 ms of CPU whatever its size (a part in the base table and "
+        "in each materialized view), so 1 s spent ~0.25 CPU s/s on the sink at 1k events/s",
+    )
 
 
 class AlertSettings(BaseModel):
