@@ -17,7 +17,12 @@ Then, with private topics and its own RocksDB/chdb directories:
   changelog and rebuilds the deadline index: time from ``Worker.start()`` (child's clock) to
   ``index_rebuilds >= 1``; the child's RSS (VmRSS) holding the state is read after that;
 * **warm**: the worker is stopped (SIGTERM) and a new one started on the same directory (local
-  RocksDB, the usual restart): the same timing.
+  RocksDB, the usual restart): the same timing;
+* **crash** (``--crash`` only): the warm worker is killed (SIGKILL, it cannot leave its
+  consumer group) and a new one started on the same directory: the same timing. The new member
+  waits for the group to drop the dead one (``worker.session_timeout_s``, 10 s here) unless
+  the consumers use static membership (Faust ``consumer_group_instance_id``, env
+  ``CONSUMER_GROUP_INSTANCE_ID``).
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import asyncio
 import json
 import os
 import shutil
+import signal
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
@@ -105,7 +111,7 @@ def build_states(
     return out
 
 
-async def _run(open_obligations: int, per_client: int) -> dict[str, float]:
+async def _run(open_obligations: int, per_client: int, crash: bool) -> dict[str, float]:
     from bench.pipeline import WorkerProcess, create_topics, delete_topics, new_spec, produce_all
     from streams.processor import STATE_TABLE
     from streams.topic_admin import ensure_topics
@@ -136,7 +142,8 @@ async def _run(open_obligations: int, per_client: int) -> dict[str, float]:
     result["produce_s"] = time.perf_counter() - started
     del states
     try:
-        for phase in ("cold", "warm"):
+        phases = ("cold", "warm", "crash") if crash else ("cold", "warm")
+        for phase in phases:
             result[f"loadavg_1m_before_{phase}"] = os.getloadavg()[0]  # 2 shared cores here
             worker = WorkerProcess(spec, root / f"worker-{phase}.log")
             await worker.start()
@@ -155,6 +162,8 @@ async def _run(open_obligations: int, per_client: int) -> dict[str, float]:
                 result[f"worker_rss_peak_{phase}_mb"] = last.get("hwm_kb", 0) / 1024
                 result[f"open_obligations_{phase}"] = float(last.get("open", 0))
             finally:
+                if phase == "warm" and crash:
+                    os.kill(worker.pid, signal.SIGKILL)  # the crash phase restarts after this
                 await worker.stop()
     finally:
         await asyncio.to_thread(delete_topics, spec)
@@ -163,10 +172,13 @@ async def _run(open_obligations: int, per_client: int) -> dict[str, float]:
     return result
 
 
-def measure(quick: bool = False, open_obligations: int | None = None) -> dict[str, float]:
-    """Build, produce, recover twice; figures by name (see the module docstring)."""
+def measure(
+    quick: bool = False, open_obligations: int | None = None, *, crash: bool = False
+) -> dict[str, float]:
+    """Build, produce, recover twice (three times with ``crash``); figures by name (see the
+    module docstring)."""
     n = open_obligations or (10_000 if quick else 1_000_000)
-    return asyncio.run(_run(n, per_client=10))
+    return asyncio.run(_run(n, per_client=10, crash=crash))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -174,8 +186,11 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--quick", action="store_true", help="10k open obligations, not 1M")
     parser.add_argument("--open", type=int, default=None, help="open obligations")
+    parser.add_argument(
+        "--crash", action="store_true", help="also: kill -9 the warm worker, restart, time it"
+    )
     args = parser.parse_args(argv)
-    print(json.dumps(measure(args.quick, args.open), indent=2))
+    print(json.dumps(measure(args.quick, args.open, crash=args.crash), indent=2))
 
 
 if __name__ == "__main__":
