@@ -45,6 +45,7 @@ from streams import topics as specs
 from streams.deadline_index import DeadlineIndex
 from streams.directory_feed import attach_directory_feed
 from streams.dlq import Rejected, dead_letter, decode_input
+from streams.recovery import index_entries, raw_table_items
 
 __all__ = ["STATE_TABLE", "ProcessorStats", "ProcessorTopics", "attach_processor", "wall_clock"]
 
@@ -299,15 +300,12 @@ def attach_processor(
             await process(batch)
 
     async def rebuild_index() -> None:
-        """Re-index every client of the partitions we now hold (after recovery)."""
-        entries: list[tuple[str, datetime | None, int | None]] = []
+        """Re-index every client of the partitions we now hold (after recovery), from the
+        state headers (``streams.recovery.index_entries``: no full decode of each state)."""
         stats.reset_open()
-        for _key, raw in table.items():
-            if not raw:
-                continue
-            state = ClientState.from_bytes(raw)
-            entries.append((state.client_id, eng.next_due(state), None))
-            stats.set_open(state.client_id, len(state.open))
+        entries, open_counts = index_entries(raw_table_items(table), eng)
+        for client_id, count in open_counts.items():
+            stats.set_open(client_id, count)
         index.rebuild(entries)
         stats.index_rebuilds += 1
         log.info("deadline index rebuilt: %d clients with pending work", len(index))

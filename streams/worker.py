@@ -136,11 +136,13 @@ class Worker:
         )
         log.info("topics_ready", created=[t.name for t in created if t.created])
 
-        if worker.run_clickhouse_sink:
-            await self._start_sink()
-
-        if worker.run_processor:
-            await self._start_processor()
+        # The ClickHouse set-up and the processor's start (state restore, Faust) are
+        # independent and mostly wait: overlap them (a failure cancels the other).
+        async with asyncio.TaskGroup() as starting:
+            if worker.run_clickhouse_sink:
+                starting.create_task(self._start_sink())
+            if worker.run_processor:
+                starting.create_task(self._start_processor())
 
         if self.clickhouse_runner is not None:
             await self.clickhouse_runner.start()
@@ -172,9 +174,35 @@ class Worker:
             kwargs["clock"] = self._clock
         self.stats = attach_processor(self.app, settings, self.topics, **kwargs)
         self.metrics.watch_processor(self.stats)
+        await self._restore_state()
         await self.app.start()
         self._app_started = True
         log.info("processor_started", app_id=worker.app_id)
+
+    async def _restore_state(self) -> None:
+        """Bulk-load the state table's local RocksDB from its changelog before Faust starts
+        (``streams.recovery.restore_changelog``); Faust then only reads what is newer."""
+        from streams.processor import STATE_TABLE
+        from streams.recovery import restore_changelog
+
+        if not self.settings.worker.store.startswith("rocksdb:"):
+            return
+        assert self.app is not None
+        table = self.app.tables[STATE_TABLE]
+        result = await restore_changelog(
+            self.settings.kafka,
+            table.changelog_topic.get_topic_name(),
+            Path(self.app.conf.tabledir),
+            STATE_TABLE,
+            table.partitions,
+        )
+        log.info(
+            "state_restored",
+            records=result.records,
+            mb=round(result.bytes / 2**20, 1),
+            partitions=result.partitions,
+            seconds=round(result.seconds, 2),
+        )
 
     async def _start_sink(self) -> None:
         from sinks.clickhouse.sink import ClickHouseSink
