@@ -79,6 +79,10 @@ METRICS: tuple[Metric, ...] = (
     Metric("engine_events_per_s", "engine replay", "events/s", 200_000),
     Metric("sink_facts_rows_per_s", "sink add+flush, facts", "rows/s", 500_000),
     Metric("sink_interactions_rows_per_s", "sink add+flush, interactions", "rows/s", 500_000),
+    Metric("sink_runner_facts_rows_per_s", "sink runner, Kafka bytes → rows, facts", "rows/s"),
+    Metric(
+        "sink_runner_interactions_rows_per_s", "sink runner, bytes → rows, interactions", "rows/s"
+    ),
     Metric("dashboard_p50_ms", "dashboard queries p50 (slowest query)", "ms"),
     Metric("dashboard_p95_ms", "dashboard queries p95 (slowest query)", "ms", 50, False),
     Metric("open_obligations", "open obligations held by the worker", "count"),
@@ -109,7 +113,7 @@ def _kafka(quick: bool) -> dict[str, float]:
 def _pipeline(quick: bool) -> dict[str, float]:
     from bench.pipeline import measure
 
-    return measure(quick, 3_000 if quick else 30_000)
+    return measure(quick, 3_000 if quick else 100_000)
 
 
 def _pipeline_split(quick: bool) -> dict[str, float]:
@@ -117,7 +121,7 @@ def _pipeline_split(quick: bool) -> dict[str, float]:
 
     keep = ("e2e_events_per_s", "e2e_events_per_worker_cpu_s", "event_to_alert_p50_ms",
             "event_to_alert_p99_ms", "breach_delay_max_ms")  # fmt: skip
-    got = measure(quick, 3_000 if quick else 30_000, split=True)
+    got = measure(quick, 3_000 if quick else 100_000, split=True)
     return {f"split_{k}": got[k] for k in keep}
 
 
@@ -143,7 +147,14 @@ def _sink(quick: bool) -> dict[str, float]:
     import gc
     import random
 
-    from bench.sink import _through_sink, make_events, make_facts
+    from bench.sink import (
+        FACTS_TOPIC,
+        INTERACTIONS_TOPIC,
+        _through_runner,
+        _through_sink,
+        make_events,
+        make_facts,
+    )
     from shinrai.settings import ClickHouseSettings
 
     n = 20_000 if quick else 200_000
@@ -154,10 +165,16 @@ def _sink(quick: bool) -> dict[str, float]:
     root = Path(tempfile.mkdtemp(prefix="bench-run-sink-"))
     settings = ClickHouseSettings(url=f"chdb://{root}", database="bench_sink")
     out: dict[str, float] = {"sink_rows": float(n)}
+    topics = {"facts": FACTS_TOPIC, "interactions": INTERACTIONS_TOPIC}
     for label, db, records in (("facts", "b_f", facts), ("interactions", "b_i", events)):
         wall, cpu = _through_sink(settings.model_copy(update={"database": db}), records)
         out[f"sink_{label}_rows_per_s"] = wall
         out[f"sink_{label}_rows_per_cpu_s"] = cpu
+        # The live path: raw Kafka value bytes -> rows, through the runner's decode (no Kafka I/O).
+        runner_settings = settings.model_copy(update={"database": f"{db}_runner"})
+        wall, cpu = _through_runner(runner_settings, topics[label], records, settings.batch_rows)
+        out[f"sink_runner_{label}_rows_per_s"] = wall
+        out[f"sink_runner_{label}_rows_per_cpu_s"] = cpu
     return out
 
 
@@ -165,7 +182,7 @@ def _queries(quick: bool) -> dict[str, float]:
     import bench.queries as queries
 
     started = time.time()
-    argv = ["bench.queries", "--runs", "20"] + (["--quick"] if quick else ["--rows", "2000000"])
+    argv = ["bench.queries", "--runs", "20"] + (["--quick"] if quick else ["--rows", "10000000"])
     saved, sys.argv = sys.argv, argv
     try:
         queries.main()
@@ -185,7 +202,7 @@ def _queries(quick: bool) -> dict[str, float]:
 def _recovery(quick: bool) -> dict[str, float]:
     from bench.recovery import measure
 
-    out = measure(quick, 10_000 if quick else 200_000)
+    out = measure(quick, 10_000 if quick else 1_000_000)
     out["open_obligations"] = out["open_obligations_cold"]
     out["worker_rss_mb"] = max(out["worker_rss_cold_mb"], out["worker_rss_warm_mb"])
     return out
