@@ -59,6 +59,43 @@ spot; per event ~75 Python function calls across the replay loop, timer bookkeep
 arithmetic, trust and Fact construction. Building one Fact (dict of 35 fields + a SHA-256 id)
 costs ~4-8 us here, and the realistic log emits 1.3 facts per event, so 200,000 events/s
 (5 us per event) is out of reach for this design in CPython; see the engine report.
+
+Second pass (546cf2a..e32213f; "before" is 5eac2ad, i.e. with the state header; the
+``--quick --digest`` lines of both logs were unchanged after every commit, and the eight 1M
+``--digest`` lines of 9d7458d equal those of 5eac2ad; e32213f only touches an error path): the
+calendar line's coverage test inline (no ``_line`` call per business-time query), the
+obligation id without ``"|".join``, facts built without the required-field check
+(``factmake.build_fact``), the silence lower bound from a per-cadence span, rule/clock/policy
+lookups and ``apply_in_order``'s settle written out, a C-level sort key in ``replay``,
+``trust.describe`` without ``Counter``. Events per CPU second, before and after alternated in
+the same session:
+
+=========================================  ==============  ==============  ===================
+run                                        before          after           note
+=========================================  ==============  ==============  ===================
+20k realistic, freeze, best of 3           11.1k - 18.2k   13.8k - 19.6k   11 pairs, load 2.6-8
+                                                                           after won each pair
+                                                                           by +2% to +33%,
+                                                                           median +10%
+20k legacy, freeze, best of 3              14.0k, 16.3k    13.7k, 15.0k    2 pairs, load 5.5-6.5
+1M realistic, freeze                       9,417; 11,664   11,603; 10,193  2 pairs, load 1.2-2.8
+1M realistic, freeze, mypyc (not in git)   -               13,284          load 2.9-3.2; pure
+                                                                           after, next run:
+                                                                           9,892 (load 3.4-3.6)
+=========================================  ==============  ==============  ===================
+
+So: ~+10% on the realistic 20k log (pairs measured after each of the first three commits and
+at the end); at 1M the two pairs are within the +-15% noise; nothing measurable on the legacy log (timer-heavy: warnings and breaches, untouched here). The profile
+is flat (py-spy, 60k realistic: replay loop 15-20% self, of which heappop ~5% and the sort ~5%;
+fact building ~7%; SHA-256 ids ~8%; nothing else above 6%), so hand edits are at the end of
+their road. mypyc (all nine engine modules, scratch copy, not committed: it needs a setup.py
+and build requirements) gave +12% to +45% on top of this pass at 20k realistic (best of 3,
+load 6-8, 2 pairs) with identical ``--quick --digest`` lines.
+
+Commands: ``PYTHONHASHSEED=0 .venv/bin/python -m bench.engine --digest`` (and ``--quick
+--digest``, ``--quick --log legacy --digest``); ``.venv/bin/python -m bench.engine --events
+1000000``; the 20k pairs call ``run`` of this module three times on one generated, frozen log
+and keep the lowest CPU time.
 """
 
 from __future__ import annotations
