@@ -109,6 +109,20 @@ def proc_status(pid: int | str = "self") -> dict[str, int]:
     return out
 
 
+def broker_cpu_s() -> float | None:
+    """CPU seconds (user + system) of the local broker (``shinrai kafka start``), if it runs here."""
+    from shinrai.local_kafka import LocalKafka
+
+    pid = LocalKafka(Settings().local_kafka).status().pid
+    if pid is None:
+        return None
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def _child(spec: WorkerSpec) -> None:
     from shinrai.logging import configure
     from streams.worker import build_worker
@@ -484,6 +498,7 @@ async def _measure(quick: bool, events: int | None, split: bool = False) -> dict
         await worker.start()
         spawned = time.time()
         first = await worker.first(lambda s: s.get("events_in", 0) > 0, 120, "the first event")
+        broker_first = broker_cpu_s()
         done = await worker.first(
             lambda s: s.get("events_in", 0) >= total, 60 + total / 200, "the backlog"
         )
@@ -494,6 +509,7 @@ async def _measure(quick: bool, events: int | None, split: bool = False) -> dict
             await asyncio.sleep(0.1)
         sunk_at = time.time()
         sunk = worker.last
+        broker_sunk = broker_cpu_s()
         cpu_s = sunk["cpu"] - first["cpu"]
         if sinks is not None:
             during = [h for h in sinks.history if first["t"] <= h["t"] <= sunk_at]
@@ -505,7 +521,14 @@ async def _measure(quick: bool, events: int | None, split: bool = False) -> dict
 
         await watch.start()
         lat_rate = 0.7 * e2e_rate
+        lat_start, lat_broker = worker.last, broker_cpu_s()
         sent_at = await _paced_mix(kafka, interactions, clients, lat_rate, lat_seconds)
+        lat_end, lat_broker_end = worker.last, broker_cpu_s()
+        sinks_share = 0.0
+        if sinks is not None:
+            span = [h for h in sinks.history if lat_start["t"] <= h["t"] <= lat_end["t"]]
+            if len(span) > 1:
+                sinks_share = (span[-1]["cpu"] - span[0]["cpu"]) / (span[-1]["t"] - span[0]["t"])
         expected = sum(len(v) for v in sent_at.values())
         await wait_for(lambda: len(watch.breaches()) >= expected, 60 + expected / 100,
                        f"{expected} breach alerts")  # fmt: skip
@@ -542,9 +565,28 @@ async def _measure(quick: bool, events: int | None, split: bool = False) -> dict
             "processor_events_per_s": proc_rate,
             "e2e_worker_cpu_s": cpu_s,
             "e2e_events_per_worker_cpu_s": total / max(1e-9, cpu_s),
+            # The broker shares the same 2 cores: workers + broker CPU per event.
+            "e2e_broker_cpu_s": (broker_sunk or 0.0) - (broker_first or 0.0),
+            "e2e_events_per_cluster_cpu_s": total
+            / max(1e-9, cpu_s + (broker_sunk or 0.0) - (broker_first or 0.0)),
             "facts_out": float(sunk.get("facts_out", 0)),
             "latency_rate_events_per_s": lat_rate,
             "latency_events": float(len(latencies)),
+            # What the processor did while the mix was sent (it should keep up at 70%).
+            "latency_phase_processed_events_per_s": (
+                (lat_end.get("events_in", 0) - lat_start.get("events_in", 0))
+                / max(1e-9, lat_end["t"] - lat_start["t"])
+            ),
+            "latency_phase_send_s": lat_end["t"] - lat_start["t"],
+            "latency_phase_sinks_cpu_share": sinks_share,
+            "latency_phase_broker_cpu_share": ((lat_broker_end or 0.0) - (lat_broker or 0.0))
+            / max(1e-9, lat_end["t"] - lat_start["t"]),
+            "latency_phase_ticks_sent": float(
+                lat_end.get("ticks_sent", 0) - lat_start.get("ticks_sent", 0)
+            ),
+            "latency_phase_worker_cpu_share": (
+                (lat_end["cpu"] - lat_start["cpu"]) / max(1e-9, lat_end["t"] - lat_start["t"])
+            ),
             "event_to_alert_p50_ms": statistics.median(latencies),
             "event_to_alert_p99_ms": percentile(latencies, 99),
             "breach_delay_p50_ms": statistics.median(delays),

@@ -168,6 +168,7 @@ class Worker:
             broker_session_timeout=worker.session_timeout_s,
             broker_heartbeat_interval=min(3.0, worker.session_timeout_s / 3),
             producer_linger=worker.producer_linger_s,
+            producer_compression_type=worker.producer_compression,
         )
         kwargs: dict[str, Any] = {"engine": self._engine}
         if self._clock is not None:
