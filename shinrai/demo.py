@@ -201,6 +201,32 @@ async def run_demo(
         await worker.start()
         topics = worker.topics
 
+        # The dashboard reads the same embedded ClickHouse as the sink (chdb: one process).
+        ch = settings.clickhouse
+        dashboard = create_app(client_factory=lambda: connect(ch, create=False))
+        app = Starlette(
+            routes=[
+                Route(
+                    "/demo/alert-hook", _alert_receiver(settings, report, echo), methods=["POST"]
+                ),
+                Mount("/", app=dashboard),
+            ]
+        )
+        config = uvicorn.Config(
+            app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"
+        )
+        server = uvicorn.Server(config)
+        # uvicorn captures SIGINT/SIGTERM while it serves and re-raises them when it exits; when
+        # it stops for any reason, the demo stops too.
+        serving = asyncio.create_task(server.serve(), name="demo-dashboard")
+        serving.add_done_callback(lambda _task: stop.set())
+        tasks.append(serving)
+        # The alert hook must listen before the first alert: the history below is processed in
+        # seconds and an early refused delivery backs off beyond a short demo.
+        while not server.started and not serving.done():  # noqa: ASYNC110 (uvicorn: a flag only)
+            await asyncio.sleep(0.05)
+        report.url = f"http://127.0.0.1:{port}/"
+
         now = datetime.now(UTC)
         data = generate_live(now, seed=seed)
         past, future = split_due(data.events, now)
@@ -222,6 +248,7 @@ async def run_demo(
             f"{report.history_events} historic events; {report.scheduled_events} more arrive "
             "over the next minutes"
         )
+        echo(f"dashboard: {report.url}   (Ctrl-C stops the demo)")
 
         async def play_scheduled() -> None:
             with KafkaRecordProducer(settings.kafka, client_id="shinrai-demo-live") as producer:
@@ -234,29 +261,6 @@ async def run_demo(
                     report.scheduled_sent += 1
 
         tasks.append(asyncio.create_task(play_scheduled(), name="demo-scheduled"))
-
-        # The dashboard reads the same embedded ClickHouse as the sink (chdb: one process).
-        ch = settings.clickhouse
-        dashboard = create_app(client_factory=lambda: connect(ch, create=False))
-        app = Starlette(
-            routes=[
-                Route(
-                    "/demo/alert-hook", _alert_receiver(settings, report, echo), methods=["POST"]
-                ),
-                Mount("/", app=dashboard),
-            ]
-        )
-        config = uvicorn.Config(
-            app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"
-        )
-        server = uvicorn.Server(config)
-        # uvicorn captures SIGINT/SIGTERM while it serves and re-raises them when it exits; when
-        # it stops for any reason, the demo stops too.
-        serving = asyncio.create_task(server.serve(), name="demo-dashboard")
-        serving.add_done_callback(lambda _task: stop.set())
-        tasks.append(serving)
-        report.url = f"http://127.0.0.1:{port}/"
-        echo(f"dashboard: {report.url}   (Ctrl-C stops the demo)")
 
         async def until_done() -> None:
             if duration_s is None:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.run import METRICS
+from bench.run import METRICS, SECTIONS
 from shinrai.settings import REPO_ROOT
 
 pytestmark = pytest.mark.integration
@@ -40,4 +40,4 @@ def test_quick_run_reports_every_metric(kafka_bootstrap: str, tmp_path: Path) ->
     not_positive = {m.key: metrics[m.key] for m in METRICS if not metrics[m.key] > 0}
     assert not not_positive, not_positive
     assert record["versions"]["python"]
-    assert set(record["sections"]) == {"kafka", "pipeline", "engine", "sink", "queries", "recovery"}
+    assert set(record["sections"]) == set(SECTIONS)

@@ -7,6 +7,7 @@ from typing import Any, NamedTuple
 
 import orjson
 import pytest
+import structlog
 from aiokafka import TopicPartition
 from structlog.testing import capture_logs
 
@@ -16,6 +17,7 @@ from schemas.facts import Fact, FactKind
 from shinrai.settings import ClickHouseSettings, KafkaSettings
 from sinks.clickhouse.sink import FACTS, INTERACTIONS, ClickHouseSink
 from streams.metrics import WorkerMetrics
+from streams.sinks import clickhouse_runner as runner_module
 from streams.sinks.clickhouse_runner import ClickHouseRunner
 
 pytestmark = pytest.mark.unit
@@ -49,13 +51,18 @@ def skipped(metrics: WorkerMetrics, reason: str) -> float:
     return metrics.value("shinrai_sink_records_skipped_total", {"reason": reason}) or 0
 
 
-def test_facts_become_rows_and_refused_ones_go_to_the_model_or_are_skipped_with_a_reason() -> None:
+def test_facts_become_rows_and_refused_ones_go_to_the_model_or_are_skipped_with_a_reason(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     runner, sink, metrics = make()
     tp = TopicPartition(FACTS_TOPIC, 0)
     runner._add(tp, Record(0, fact_json()))
     # An empty client_id: the row checks refuse it, the model accepts it -> written anyway.
     runner._add(tp, Record(1, fact_json(fact_id="f2", client_id="")))
     with capture_logs() as logs:
+        # A logger made inside the capture: the module's own may already be cached by an
+        # earlier test's ``shinrai.logging.configure`` (cache_logger_on_first_use).
+        monkeypatch.setattr(runner_module, "log", structlog.get_logger("streams.clickhouse_runner"))
         runner._add(tp, Record(2, fact_json(kind="exploded")))
         runner._add(tp, Record(3, b"not json"))
     runner._add(tp, Record(4, None))
