@@ -123,10 +123,10 @@ class _ClientWork:
 
     anchor: Any
     inputs: list[tuple[Any, Event]] = field(default_factory=list)
+    key: bytes = b""  # the client's message key (set from ``anchor`` once, used per fact)
 
-    @property
-    def key(self) -> bytes:
-        return bytes(self.anchor.key)
+    def __post_init__(self) -> None:
+        self.key = bytes(self.anchor.key)
 
 
 @contextlib.contextmanager
