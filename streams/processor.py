@@ -11,7 +11,7 @@ partition that owns the client (Faust tables may only be written there):
 
 Messages are handled in batches (``stream.take_events``: up to ``worker.batch_max_events``,
 waiting at most ``worker.batch_wait_s``): per client of the batch the state is read once, its
-events applied in order and the client advanced once; all facts (facts topic), their alerts
+events applied in order, the client advanced after each; all facts (facts topic), their alerts
 (alerts topic) and dead letters are produced, Kafka's acknowledgement of all of them is awaited
 once, and only then each state goes back to the ``sla-state`` table (RocksDB + changelog) and
 the client's next due instant to the deadline index that drives the timer. After every
@@ -187,8 +187,8 @@ def attach_processor(
 
         1. decode every interaction at the edge (invalid → DLQ) and group the work per client,
            keeping each client's arrival order;
-        2. per client: read the state once, apply its events in order, advance it to the
-           clock once (a tick only asks for that advance);
+        2. per client: read the state once, apply its events in order, each followed by an
+           advance to the clock (the per-event semantics; a tick only asks for the advance);
         3. produce every fact, alert and dead letter of the batch, then wait once for Kafka
            to acknowledge all of them (one round trip per batch, not per event);
         4. only then store each client's new state (RocksDB + changelog), re-index its next
@@ -237,6 +237,10 @@ def attach_processor(
                 raw = table.get(item.key)
             state = ClientState.from_bytes(raw) if raw else None
             out: list[Fact] = []
+            # Each input is applied and the client advanced to the clock after it, exactly as
+            # when events came one at a time (a later input of the batch may be late relative
+            # to that watermark and take the engine's correction path, as it would have
+            # unbatched); a tick-only client is advanced once.
             for event, decoded in item.inputs:
                 try:
                     state, facts = eng.apply(state, decoded)
@@ -244,7 +248,9 @@ def attach_processor(
                     pending.append(await reject(event, f"<engine>: {exc}", now))
                     continue
                 out.extend(facts)
-            if state is not None:
+                state, more = eng.advance(state, now)
+                out.extend(more)
+            if not item.inputs and state is not None:
                 state, more = eng.advance(state, now)
                 out.extend(more)
             for fact in out:
