@@ -29,7 +29,8 @@ Time model (DESIGN §3 "Time"):
 * ``settle(state, until)`` processes everything up to ``until`` with no lateness (end of a replay:
   the log is complete).
 
-Policy changes re-evaluate every open, not yet breached obligation from the change on: new
+Policy changes re-evaluate every open, not yet breached obligation from the change on (a change
+to the very (policy, calendar) pair already in force changes nothing and emits nothing): new
 deadline and budget from the original opening instant, warning fractions not yet fired whose new
 instants are still ahead, a DEADLINE_CHANGED fact; a stricter policy that makes an obligation
 already overdue breaches it at the change instant. Breached obligations keep their breach.
@@ -625,6 +626,8 @@ class Engine:
     def _change_policy(
         self, st: ClientState, ev: ClientPolicyChanged, t: datetime, out: list[Fact]
     ) -> None:
+        if st.policy == ev.policy and st.calendar == ev.calendar:
+            return  # the pair in force, announced again (a directory re-read): nothing moves
         st.policy = ev.policy
         st.calendar = ev.calendar
         st.clock = clock_for(ev.calendar)

@@ -71,6 +71,23 @@ def test_stricter_policy_that_makes_an_obligation_overdue_breaches_at_the_change
     assert not of_kind(facts, FactKind.WARNING)
 
 
+def test_the_pair_in_force_announced_again_changes_nothing() -> None:
+    # The directory feed re-announces a client's pair when it re-reads the directory; the
+    # second announcement, stamped later, must not re-evaluate (and drop the unfired warnings of)
+    # the open obligation nor emit DEADLINE_CHANGED for a deadline that did not move.
+    gold = SlaPolicy(policy_id="gold", version=2, first_response=BusinessDuration(minutes=180))
+    events = [policy_change("pc1", f"{TUE}T09:00", gold), email("in", f"{TUE}T10:00", IN)]
+    once = run(events, until=f"{TUE}T23:00")
+    again = run([*events, policy_change("pc2", f"{TUE}T11:00", gold)], until=f"{TUE}T23:00")
+    assert not of_kind(again, FactKind.DEADLINE_CHANGED)
+    assert [(f.kind, f.at) for f in again] == [(f.kind, f.at) for f in once]
+    assert len(of_kind(again, FactKind.WARNING)) == 3
+    # A different version of the same policy id is a change (and is re-evaluated).
+    gold3 = gold.model_copy(update={"version": 3})
+    changed = run([*events, policy_change("pc3", f"{TUE}T11:00", gold3)], until=f"{TUE}T23:00")
+    assert only(changed, FactKind.DEADLINE_CHANGED).policy_version == 3
+
+
 def test_silence_after_cadence_once_per_stretch_skipping_weekends() -> None:
     policy = SlaPolicy(policy_id="cadence", silence_business_days=2)
     engine = Engine(allowed_lateness=timedelta(0), default_policy=policy)
