@@ -162,6 +162,8 @@ async def run_demo(
     from schemas.directory_io import directory_records
     from shinrai.local_kafka import LocalKafka
     from sinks.clickhouse.client import connect
+    from streams.topic_admin import ensure_topics
+    from streams.topics import ALL_TOPICS
     from streams.worker import build_worker
 
     report = DemoReport()
@@ -194,13 +196,10 @@ async def run_demo(
     echo("demo: resetting the demo namespace (topics *.demo, database shinrai_demo) ...")
     await asyncio.to_thread(reset_demo_state, settings)
     worker = build_worker(settings)
+    topics = worker.topics
     server: uvicorn.Server | None = None
     tasks: list[asyncio.Task[Any]] = []
     try:
-        echo("worker: creating topics, migrating ClickHouse, starting the SLA processor ...")
-        await worker.start()
-        topics = worker.topics
-
         # The dashboard reads the same embedded ClickHouse as the sink (chdb: one process).
         ch = settings.clickhouse
         dashboard = create_app(client_factory=lambda: connect(ch, create=False))
@@ -233,6 +232,7 @@ async def run_demo(
         report.history_events, report.scheduled_events = len(past), len(future)
 
         def publish_history() -> int:
+            ensure_topics(settings.kafka, ALL_TOPICS, suffix=settings.worker.topic_suffix)
             with KafkaRecordProducer(settings.kafka, client_id="shinrai-demo") as producer:
                 records = directory_records(data.directory)
                 for key, value in records:
@@ -242,12 +242,18 @@ async def run_demo(
                 producer.flush()
                 return len(records)
 
+        # The history goes in before the worker starts, as the log a worker finds when it joins:
+        # the processor reads it as a backlog, in event time (streams.watermark), and only then
+        # follows the wall clock; the directory's policy announcements (stamped "now") come
+        # after all of it.
         report.directory_records = await asyncio.to_thread(publish_history)
         echo(
             f"demo: published {report.directory_records} directory records and "
             f"{report.history_events} historic events; {report.scheduled_events} more arrive "
             "over the next minutes"
         )
+        echo("worker: migrating ClickHouse, starting the SLA processor and the sinks ...")
+        await worker.start()
         echo(f"dashboard: {report.url}   (Ctrl-C stops the demo)")
 
         async def play_scheduled() -> None:

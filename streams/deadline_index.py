@@ -19,7 +19,7 @@ Rules:
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -76,10 +76,15 @@ class DeadlineIndex:
         heapq.heappush(self._heap, (due, client_id))
         self._compact()
 
-    def pop_due(self, now: datetime) -> list[DueTick]:
+    def pop_due(
+        self, now: datetime, horizon: Callable[[int | None], datetime] | None = None
+    ) -> list[DueTick]:
         """Every client whose instant is at or before ``now`` and needs a tick (marked sent).
 
         A client whose tick is outstanding is returned again only after ``resend_after``.
+        ``horizon(partition)``, when given, is how far a partition's clients can be advanced
+        now (``streams.watermark``: its event time while it reads a backlog): a client due
+        after it stays indexed without a tick, which could not fire anything yet.
         """
         out: list[DueTick] = []
         kept: list[tuple[datetime, str]] = []
@@ -88,6 +93,8 @@ class DeadlineIndex:
             if self._due.get(client) != due:
                 continue  # stale: the client has a newer instant (or none)
             kept.append((due, client))  # stays due until its state is updated
+            if horizon is not None and due > horizon(self._partition.get(client)):
+                continue
             sent = self._sent.get(client)
             if sent is not None and now - sent < self.resend_after:
                 continue

@@ -9,7 +9,8 @@ Exported names (all prefixed ``shinrai_``):
 
 - ``events_in_total`` / ``events_invalid_total`` (= dead-lettered input) / ``facts_out_total`` /
   ``alerts_out_total`` / ``ticks_sent_total``: processor counters; ``rate(...[1m])`` is events/s.
-- ``open_obligations``, ``last_event_timestamp_seconds``: processor gauges.
+- ``open_obligations``, ``last_event_timestamp_seconds``, ``partitions_catching_up`` (partitions
+  whose watermark is the event time of a backlog, not the wall clock): processor gauges.
 - ``consumer_lag{group,topic,partition}``: records behind the log end, per sink-runner partition.
 - ``sink_rows_written_total{table}``, ``sink_flush_seconds`` (histogram),
   ``sink_flush_failures_total``, ``sink_records_skipped_total{reason}``.
@@ -69,6 +70,13 @@ class _ProcessorCollector(Collector):
                 "shinrai_open_obligations",
                 "Open obligations in this worker's partitions",
                 value=float(open_obligations),
+            )
+        catching_up = getattr(stats, "partitions_catching_up", None)
+        if catching_up is not None:
+            yield GaugeMetricFamily(
+                "shinrai_partitions_catching_up",
+                "Interactions partitions read with a backlog behind them (watermark: event time)",
+                value=float(catching_up),
             )
         last = getattr(stats, "last_event_at", None)
         if last is not None:

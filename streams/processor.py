@@ -5,13 +5,18 @@ client_id), so every change to a client's state happens inside stream iteration 
 partition that owns the client (Faust tables may only be written there):
 
 * an interaction (InteractionEvent or ClientPolicyChanged) is decoded at the edge (invalid →
-  DLQ with the original bytes), applied, and the client is advanced to the wall clock;
+  DLQ with the original bytes), applied, and the client is advanced to the watermark;
 * a tick (sent by our own timer when a client's ``next_due`` has come) advances the client to
-  the wall clock, which fires warnings, breaches and silences at their exact instants.
+  the watermark, which fires warnings, breaches and silences at their exact instants.
+
+The watermark is the wall clock, except on a partition still reading a backlog, where it is the
+event time read so far (``streams.watermark``): history published at once, or the log a worker
+missed while it was down, is processed as a replay would, not turned late by the wall clock.
 
 Messages are handled in batches (``stream.take_events``: up to ``worker.batch_max_events``,
 waiting at most ``worker.batch_wait_s``): per client of the batch the state is read once, its
-events applied in order, the client advanced after each; all facts (facts topic), their alerts
+events applied in order, the client advanced after each to the partition's event time so far
+(and to the wall clock at the end when the partition is caught up); all facts (facts topic), their alerts
 (alerts topic) and dead letters are produced, Kafka's acknowledgement of all of them is awaited
 once, and only then each state goes back to the ``sla-state`` table (RocksDB + changelog) and
 the client's next due instant to the deadline index that drives the timer. After every
@@ -38,6 +43,7 @@ from engine.alerts import alert_for
 from engine.core import Engine
 from engine.state import ClientState, Event
 from schemas.base import encode
+from schemas.events import ClientPolicyChanged
 from schemas.facts import Fact
 from shinrai.errors import ShinraiError
 from shinrai.settings import Settings
@@ -46,6 +52,7 @@ from streams.deadline_index import DeadlineIndex
 from streams.directory_feed import attach_directory_feed
 from streams.dlq import Rejected, dead_letter, decode_input
 from streams.recovery import index_entries, raw_table_items
+from streams.watermark import PartitionWatermarks
 
 __all__ = ["STATE_TABLE", "ProcessorStats", "ProcessorTopics", "attach_processor", "wall_clock"]
 
@@ -97,6 +104,7 @@ class ProcessorStats:
     policy_changes_out: int = 0  # ClientPolicyChanged events announced from the directory
     directory_records_in: int = 0
     index_rebuilds: int = 0
+    partitions_catching_up: int = 0  # gauge: interactions partitions reading a backlog
     open_obligations: int = 0  # gauge, best effort: over the clients this worker has seen
     last_event_at: datetime | None = None  # wall clock of the last interaction processed
     _open_by_client: dict[str, int] = field(default_factory=dict, repr=False)
@@ -122,11 +130,21 @@ class _ClientWork:
     partition its state lives on (``anchor``: the first of the client's messages)."""
 
     anchor: Any
-    inputs: list[tuple[Any, Event]] = field(default_factory=list)
+    # (message, decoded event, the partition's event time read up to and with it, if any)
+    inputs: list[tuple[Any, Event, datetime | None]] = field(default_factory=list)
     key: bytes = b""  # the client's message key (set from ``anchor`` once, used per fact)
 
     def __post_init__(self) -> None:
         self.key = bytes(self.anchor.key)
+
+
+def _highwater(app: Any, msg: Any) -> int | None:
+    """Kafka's log end offset of ``msg``'s partition as last fetched (None: not known)."""
+    try:
+        highwater = app.consumer.highwater(msg.tp)
+    except Exception:  # a consumer not ready or reassigned: assume caught up
+        return None
+    return highwater if isinstance(highwater, int) else None
 
 
 @contextlib.contextmanager
@@ -169,6 +187,7 @@ def attach_processor(
     eng = engine
     stats = ProcessorStats()
     index = DeadlineIndex()
+    marks = PartitionWatermarks()
     partitions = specs.INTERACTIONS.partitions or settings.kafka.topic_partitions
 
     source = app.topic(topics.interactions, topics.ticks, key_type=bytes, value_type=bytes)
@@ -188,7 +207,9 @@ def attach_processor(
         1. decode every interaction at the edge (invalid → DLQ) and group the work per client,
            keeping each client's arrival order;
         2. per client: read the state once, apply its events in order, each followed by an
-           advance to the clock (the per-event semantics; a tick only asks for the advance);
+           advance to the partition's event time read so far (the per-event semantics of a
+           replay), then, if the partition is caught up, to the clock (a tick only asks for
+           the advance to the partition's watermark);
         3. produce every fact, alert and dead letter of the batch, then wait once for Kafka
            to acknowledge all of them (one round trip per batch, not per event);
         4. only then store each client's new state (RocksDB + changelog), re-index its next
@@ -200,6 +221,7 @@ def attach_processor(
         now = clock()
         work: dict[str, _ClientWork] = {}
         pending: list[Awaitable[Any]] = []
+        last_read: dict[int, Any] = {}  # interactions partition -> its last message here
         for event in batch:
             msg = event.message
             if msg.topic == topics.ticks:
@@ -210,6 +232,7 @@ def attach_processor(
                         work[client_id] = _ClientWork(event)
                 continue
             stats.events_in += 1
+            last_read[msg.partition] = msg
             decoded = decode_input(event.value)
             if isinstance(decoded, Rejected):
                 pending.append(await reject(event, decoded.reason, now))
@@ -224,12 +247,19 @@ def attach_processor(
                 reason = f"<key>: message key {event.key!r} must equal client_id"
                 pending.append(await reject(event, reason, now))
                 continue
+            if isinstance(decoded, ClientPolicyChanged):  # stamped at announcement: no event time
+                seen = marks.event_time(msg.partition)
+            else:
+                seen = marks.observe(msg.partition, decoded.occurred_at)
             item = work.get(client_id)
             if item is None:
                 item = work[client_id] = _ClientWork(event)
-            item.inputs.append((event, decoded))
+            item.inputs.append((event, decoded, seen))
         if batch:
             stats.last_event_at = now
+        for partition, msg in last_read.items():
+            marks.read_up_to(partition, msg.offset, _highwater(app, msg))
+        stats.partitions_catching_up = marks.partitions_catching_up
 
         results: list[tuple[str, _ClientWork, ClientState | None]] = []
         for client_id, item in work.items():
@@ -237,21 +267,23 @@ def attach_processor(
                 raw = table.get(item.key)
             state = ClientState.from_bytes(raw) if raw else None
             out: list[Fact] = []
-            # Each input is applied and the client advanced to the clock after it, exactly as
-            # when events came one at a time (a later input of the batch may be late relative
-            # to that watermark and take the engine's correction path, as it would have
-            # unbatched); a tick-only client is advanced once.
-            for event, decoded in item.inputs:
+            partition = item.anchor.message.partition
+            # Each input is applied and the client advanced after it to the partition's event
+            # time read so far, as a replay of the partition would (an input later than that
+            # by more than the allowed lateness takes the engine's correction path). Then the
+            # client goes to the partition's watermark: the clock when caught up.
+            for event, decoded, seen in item.inputs:
                 try:
                     state, facts = eng.apply(state, decoded)
                 except ShinraiError as exc:  # an input the engine cannot apply: state unchanged
                     pending.append(await reject(event, f"<engine>: {exc}", now))
                     continue
                 out.extend(facts)
-                state, more = eng.advance(state, now)
-                out.extend(more)
-            if not item.inputs and state is not None:
-                state, more = eng.advance(state, now)
+                if seen is not None:
+                    state, more = eng.advance(state, min(seen, now))
+                    out.extend(more)
+            if state is not None:
+                state, more = eng.advance(state, marks.watermark(partition, now))
                 out.extend(more)
             for fact in out:
                 pending.append(await send(topics.facts, item.key, encode(fact)))
@@ -309,6 +341,8 @@ def attach_processor(
         """Re-index every client of the partitions we now hold (after recovery), from the
         state headers (``streams.recovery.index_entries``: no full decode of each state)."""
         stats.reset_open()
+        marks.clear()  # a new assignment: every partition caught up until read
+        stats.partitions_catching_up = 0
         entries, open_counts = index_entries(raw_table_items(table), eng)
         for client_id, count in open_counts.items():
             stats.set_open(client_id, count)
@@ -322,7 +356,8 @@ def attach_processor(
     async def send_ticks() -> None:
         # A tick with no explicit partition follows the key's hash, like every producer of
         # the interactions topic (murmur2 default partitioner), so it reaches the state.
-        for due in index.pop_due(clock()):
+        now = clock()
+        for due in index.pop_due(now, lambda partition: marks.watermark(partition, now)):
             value = orjson.dumps({"due": due.due.isoformat()})
             await ticks.send(key=due.client_id.encode(), value=value, partition=due.partition)
             stats.ticks_sent += 1

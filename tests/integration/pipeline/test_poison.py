@@ -33,8 +33,11 @@ async def test_poison_is_dead_lettered_and_the_partition_keeps_flowing(pipeline:
         before = worker.metrics.value("shinrai_events_invalid_total")
         assert before == 0
 
+        # The reply a second after the inbound: at one instant their order would be decided by
+        # the event ids' tie-break (random here), and a reply first answers nothing.
         t = now()
-        inbound, reply = email(client, t, Direction.INBOUND), email(client, t, Direction.OUTBOUND)
+        inbound = email(client, t - timedelta(seconds=1), Direction.INBOUND)
+        reply = email(client, t, Direction.OUTBOUND)
         # Same key, so the same partition: poison first, then a valid event behind it.
         records: list[tuple[bytes | None, bytes | None]] = [(key, garbage), (key, encode(inbound))]
         await asyncio.to_thread(p.produce_raw, topic, records)

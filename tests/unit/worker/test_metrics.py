@@ -22,7 +22,9 @@ def test_processor_stats_are_exported_live() -> None:
     stats.events_invalid = 2
     stats.set_open("acme", 3)
     stats.last_event_at = datetime(2026, 1, 1, tzinfo=UTC)
+    stats.partitions_catching_up = 2
     assert metrics.value("shinrai_events_in_total") == 7
+    assert metrics.value("shinrai_partitions_catching_up") == 2
     assert metrics.value("shinrai_events_invalid_total") == 2
     assert metrics.value("shinrai_open_obligations") == 3
     assert metrics.value("shinrai_last_event_timestamp_seconds") == 1767225600.0
