@@ -80,6 +80,13 @@ class WorkerSettings(BaseModel):
         description="Live event-time lateness; later events take the engine's correction path",
     )
     tick_interval_s: float = Field(default=0.2, gt=0, description="Deadline index resolution")
+    catch_up_gap_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="A partition with records still behind the last one read, whose event time "
+        "is more than this behind the wall clock, reads as a backlog: event-time watermark, no "
+        "ticks (streams/watermark.py)",
+    )
     metrics_port: int | None = Field(default=9464, description="Prometheus /metrics; None = off")
     web_port: int = Field(default=6066, description="Faust web / dashboard port")
     run_processor: bool = Field(

@@ -77,14 +77,13 @@ class DeadlineIndex:
         self._compact()
 
     def pop_due(
-        self, now: datetime, horizon: Callable[[int | None], datetime] | None = None
+        self, now: datetime, held: Callable[[int | None], bool] | None = None
     ) -> list[DueTick]:
         """Every client whose instant is at or before ``now`` and needs a tick (marked sent).
 
         A client whose tick is outstanding is returned again only after ``resend_after``.
-        ``horizon(partition)``, when given, is how far a partition's clients can be advanced
-        now (``streams.watermark``: its event time while it reads a backlog): a client due
-        after it stays indexed without a tick, which could not fire anything yet.
+        A client of a partition ``held(partition)`` names (``streams.watermark``: one reading
+        a backlog, whose clients are advanced by their own events) stays due, unsent.
         """
         out: list[DueTick] = []
         kept: list[tuple[datetime, str]] = []
@@ -93,7 +92,7 @@ class DeadlineIndex:
             if self._due.get(client) != due:
                 continue  # stale: the client has a newer instant (or none)
             kept.append((due, client))  # stays due until its state is updated
-            if horizon is not None and due > horizon(self._partition.get(client)):
+            if held is not None and held(self._partition.get(client)):
                 continue
             sent = self._sent.get(client)
             if sent is not None and now - sent < self.resend_after:

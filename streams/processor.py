@@ -9,14 +9,15 @@ partition that owns the client (Faust tables may only be written there):
 * a tick (sent by our own timer when a client's ``next_due`` has come) advances the client to
   the watermark, which fires warnings, breaches and silences at their exact instants.
 
-The watermark is the wall clock, except on a partition still reading a backlog, where it is the
-event time read so far (``streams.watermark``): history published at once, or the log a worker
+The watermark is the wall clock, except on a partition reading a backlog (records behind, event
+time more than ``worker.catch_up_gap_s`` behind the clock), where it is the event time read so
+far and no ticks are sent (``streams.watermark``): history published at once, or the log a worker
 missed while it was down, is processed as a replay would, not turned late by the wall clock.
 
 Messages are handled in batches (``stream.take_events``: up to ``worker.batch_max_events``,
 waiting at most ``worker.batch_wait_s``): per client of the batch the state is read once, its
 events applied in order, the client advanced after each to the partition's event time so far
-(and to the wall clock at the end when the partition is caught up); all facts (facts topic), their alerts
+(and to the wall clock at the end unless the partition reads a backlog); all facts (facts topic), their alerts
 (alerts topic) and dead letters are produced, Kafka's acknowledgement of all of them is awaited
 once, and only then each state goes back to the ``sla-state`` table (RocksDB + changelog) and
 the client's next due instant to the deadline index that drives the timer. After every
@@ -187,7 +188,7 @@ def attach_processor(
     eng = engine
     stats = ProcessorStats()
     index = DeadlineIndex()
-    marks = PartitionWatermarks()
+    marks = PartitionWatermarks(timedelta(seconds=worker.catch_up_gap_s))
     partitions = specs.INTERACTIONS.partitions or settings.kafka.topic_partitions
 
     source = app.topic(topics.interactions, topics.ticks, key_type=bytes, value_type=bytes)
@@ -208,7 +209,7 @@ def attach_processor(
            keeping each client's arrival order;
         2. per client: read the state once, apply its events in order, each followed by an
            advance to the partition's event time read so far (the per-event semantics of a
-           replay), then, if the partition is caught up, to the clock (a tick only asks for
+           replay), then, unless the partition reads a backlog, to the clock (a tick only asks for
            the advance to the partition's watermark);
         3. produce every fact, alert and dead letter of the batch, then wait once for Kafka
            to acknowledge all of them (one round trip per batch, not per event);
@@ -259,7 +260,7 @@ def attach_processor(
             stats.last_event_at = now
         for partition, msg in last_read.items():
             marks.read_up_to(partition, msg.offset, _highwater(app, msg))
-        stats.partitions_catching_up = marks.partitions_catching_up
+        stats.partitions_catching_up = marks.partitions_catching_up(now)
 
         results: list[tuple[str, _ClientWork, ClientState | None]] = []
         for client_id, item in work.items():
@@ -271,7 +272,7 @@ def attach_processor(
             # Each input is applied and the client advanced after it to the partition's event
             # time read so far, as a replay of the partition would (an input later than that
             # by more than the allowed lateness takes the engine's correction path). Then the
-            # client goes to the partition's watermark: the clock when caught up.
+            # client goes to the partition's watermark: the clock unless it reads a backlog.
             for event, decoded, seen in item.inputs:
                 try:
                     state, facts = eng.apply(state, decoded)
@@ -282,8 +283,9 @@ def attach_processor(
                 if seen is not None:
                     state, more = eng.advance(state, min(seen, now))
                     out.extend(more)
-            if state is not None:
-                state, more = eng.advance(state, marks.watermark(partition, now))
+            mark = marks.watermark(partition, now)
+            if state is not None and mark is not None:
+                state, more = eng.advance(state, mark)
                 out.extend(more)
             for fact in out:
                 pending.append(await send(topics.facts, item.key, encode(fact)))
@@ -341,7 +343,7 @@ def attach_processor(
         """Re-index every client of the partitions we now hold (after recovery), from the
         state headers (``streams.recovery.index_entries``: no full decode of each state)."""
         stats.reset_open()
-        marks.clear()  # a new assignment: every partition caught up until read
+        marks.clear()  # a new assignment: every partition live until read
         stats.partitions_catching_up = 0
         entries, open_counts = index_entries(raw_table_items(table), eng)
         for client_id, count in open_counts.items():
@@ -357,7 +359,7 @@ def attach_processor(
         # A tick with no explicit partition follows the key's hash, like every producer of
         # the interactions topic (murmur2 default partitioner), so it reaches the state.
         now = clock()
-        for due in index.pop_due(now, lambda partition: marks.watermark(partition, now)):
+        for due in index.pop_due(now, lambda partition: marks.catching_up(partition, now)):
             value = orjson.dumps({"due": due.due.isoformat()})
             await ticks.send(key=due.client_id.encode(), value=value, partition=due.partition)
             stats.ticks_sent += 1

@@ -103,12 +103,12 @@ def test_clear_forgets_all() -> None:
     assert index.pop_due(s(10)) == []
 
 
-def test_a_partition_horizon_holds_back_ticks_that_could_fire_nothing_yet() -> None:
+def test_a_held_partition_keeps_its_clients_due_without_ticks() -> None:
     index = DeadlineIndex()
     index.update("a", s(10), 0)
-    index.update("b", s(20), 1)  # partition 1 reads a backlog: its event time is at s(15)
-    horizons = {0: s(60), 1: s(15)}
-    assert index.pop_due(s(60), lambda p: horizons[p or 0]) == [DueTick("a", s(10), 0)]
+    index.update("b", s(20), 1)  # partition 1 reads a backlog: its clients get no ticks
+    held = {1}
+    assert index.pop_due(s(60), lambda p: p in held) == [DueTick("a", s(10), 0)]
     assert not index.is_outstanding("b")  # held back, not sent
-    horizons[1] = s(60)  # caught up: the wall clock again
-    assert index.pop_due(s(60), lambda p: horizons[p or 0]) == [DueTick("b", s(20), 1)]
+    held.clear()  # live again: what fell due is ticked
+    assert index.pop_due(s(60), lambda p: p in held) == [DueTick("b", s(20), 1)]

@@ -1,4 +1,4 @@
-"""Per-partition watermarks: the wall clock when caught up, event time while a backlog is read."""
+"""Per-partition watermarks: the wall clock when live, event time while a backlog is read."""
 
 from __future__ import annotations
 
@@ -11,36 +11,56 @@ from streams.watermark import PartitionWatermarks
 pytestmark = pytest.mark.unit
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+GAP = timedelta(seconds=10)
 
 
 def test_unread_partitions_and_caught_up_ones_follow_the_wall_clock() -> None:
-    marks = PartitionWatermarks()
+    marks = PartitionWatermarks(GAP)
     assert marks.watermark(0, NOW) == NOW  # nothing read (a restart): deadlines fire at once
     marks.observe(0, NOW - timedelta(days=3))
     marks.read_up_to(0, offset=9, highwater=10)  # the last record read is the log end
-    assert not marks.catching_up(0)
+    assert not marks.catching_up(0, NOW)
     assert marks.watermark(0, NOW) == NOW
     assert marks.watermark(None, NOW) == NOW
 
 
 def test_a_backlog_is_read_in_event_time_until_the_log_end() -> None:
-    marks = PartitionWatermarks()
+    marks = PartitionWatermarks(GAP)
     assert marks.observe(1, NOW - timedelta(days=3)) == NOW - timedelta(days=3)
     assert marks.observe(1, NOW - timedelta(days=4)) == NOW - timedelta(days=3)  # a max
     marks.read_up_to(1, offset=99, highwater=1000)
-    assert marks.catching_up(1)
-    assert marks.partitions_catching_up == 1
+    assert marks.catching_up(1, NOW)
+    assert marks.partitions_catching_up(NOW) == 1
     assert marks.watermark(1, NOW) == NOW - timedelta(days=3)
     assert marks.watermark(0, NOW) == NOW  # other partitions are not held back
-    marks.observe(1, NOW + timedelta(minutes=5))  # a clock ahead of ours: never past now
-    assert marks.watermark(1, NOW) == NOW
     marks.read_up_to(1, offset=999, highwater=1000)
-    assert not marks.catching_up(1)
-    assert marks.partitions_catching_up == 0
+    assert not marks.catching_up(1, NOW)
+    assert marks.partitions_catching_up(NOW) == 0
+    assert marks.watermark(1, NOW) == NOW
 
 
-def test_an_unknown_log_end_and_a_reassignment_count_as_caught_up() -> None:
-    marks = PartitionWatermarks()
+def test_a_few_queued_records_of_fresh_events_are_live_not_a_backlog() -> None:
+    marks = PartitionWatermarks(GAP)
+    marks.observe(3, NOW - timedelta(seconds=2))  # a busy moment: 2 s behind, records queued
+    marks.read_up_to(3, offset=10, highwater=40)
+    assert not marks.catching_up(3, NOW)
+    assert marks.watermark(3, NOW) == NOW
+    later = NOW + timedelta(seconds=30)  # nothing newer read while the clock ran on: a backlog
+    assert marks.catching_up(3, later)
+    assert marks.watermark(3, later) == NOW - timedelta(seconds=2)
+
+
+def test_a_backlog_that_starts_with_policy_changes_has_no_watermark_yet() -> None:
+    marks = PartitionWatermarks(GAP)
+    marks.read_up_to(4, offset=0, highwater=500)  # only a ClientPolicyChanged read: no time
+    assert marks.catching_up(4, NOW)
+    assert marks.watermark(4, NOW) is None  # not "now": that would turn the backlog late
+    marks.observe(4, NOW - timedelta(days=2))
+    assert marks.watermark(4, NOW) == NOW - timedelta(days=2)
+
+
+def test_an_unknown_log_end_and_a_reassignment_count_as_live() -> None:
+    marks = PartitionWatermarks(GAP)
     marks.observe(2, NOW - timedelta(hours=1))
     marks.read_up_to(2, offset=5, highwater=None)
     assert marks.watermark(2, NOW) == NOW
