@@ -23,10 +23,10 @@ import struct
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar, cast
 
 import orjson
-from pydantic import TypeAdapter
+from pydantic import BaseModel, TypeAdapter
 
 from engine.calendar import CalendarClock
 from schemas.calendars import BusinessCalendar
@@ -86,6 +86,23 @@ def _micros(at: datetime) -> int:
 def event_key(event: Event) -> EventKey:
     """Event-time order with deterministic tie-breaks: occurred_at, recorded_at, event_id."""
     return (event.occurred_at, event.recorded_at, event.event_id)
+
+
+# Policies and calendars are few and shared by many clients: a state read validates each
+# distinct JSON once (the models are frozen, so sharing one instance is safe).
+_M = TypeVar("_M", bound=BaseModel)
+_PARSED: dict[tuple[type[Any], bytes], Any] = {}
+_PARSED_MAX = 4096
+
+
+def _parsed(model: type[_M], raw: bytes) -> _M:
+    key = (model, raw)
+    found = _PARSED.get(key)
+    if found is None:
+        if len(_PARSED) >= _PARSED_MAX:
+            _PARSED.clear()
+        found = _PARSED[key] = model.model_validate_json(raw)
+    return cast(_M, found)
 
 
 def _dt(value: str) -> datetime:
@@ -280,12 +297,10 @@ class ClientState:
         calendar = data["calendar"]
         state = cls(
             client_id=data["client_id"],
-            policy=None if policy is None else SlaPolicy.model_validate_json(orjson.dumps(policy)),
-            calendar=(
-                None
-                if calendar is None
-                else BusinessCalendar.model_validate_json(orjson.dumps(calendar))
-            ),
+            policy=None if policy is None else _parsed(SlaPolicy, orjson.dumps(policy)),
+            calendar=None
+            if calendar is None
+            else _parsed(BusinessCalendar, orjson.dumps(calendar)),
             processed_until=_opt_dt(data["processed_until"]),
             stretch_start=_opt_dt(data["stretch_start"]),
             silence_due=_opt_dt(data["silence_due"]),

@@ -45,6 +45,9 @@ class DeadlineIndex:
         self._due: dict[str, datetime] = {}
         self._partition: dict[str, int | None] = {}
         self._sent: dict[str, datetime] = {}  # client -> when its outstanding tick was sent
+        # Due entries of held partitions, out of the heap until the partition is released (a
+        # backlog of thousands of due clients would otherwise be popped and pushed every pass).
+        self._parked: dict[int | None, list[tuple[datetime, str]]] = {}
 
     def __len__(self) -> int:
         """The number of clients with a pending due instant."""
@@ -85,15 +88,20 @@ class DeadlineIndex:
         A client of a partition ``held(partition)`` names (``streams.watermark``: one reading
         a backlog, whose clients are advanced by their own events) stays due, unsent.
         """
+        for partition in [p for p in self._parked if held is None or not held(p)]:
+            for entry in self._parked.pop(partition):
+                heapq.heappush(self._heap, entry)
         out: list[DueTick] = []
         kept: list[tuple[datetime, str]] = []
         while self._heap and self._heap[0][0] <= now:
             due, client = heapq.heappop(self._heap)
             if self._due.get(client) != due:
                 continue  # stale: the client has a newer instant (or none)
-            kept.append((due, client))  # stays due until its state is updated
-            if held is not None and held(self._partition.get(client)):
+            partition = self._partition.get(client)
+            if held is not None and held(partition):
+                self._parked.setdefault(partition, []).append((due, client))
                 continue
+            kept.append((due, client))  # stays due until its state is updated
             sent = self._sent.get(client)
             if sent is not None and now - sent < self.resend_after:
                 continue
@@ -107,7 +115,11 @@ class DeadlineIndex:
         """The earliest due instant in the index (stale entries ignored), if any."""
         while self._heap and self._due.get(self._heap[0][1]) != self._heap[0][0]:
             heapq.heappop(self._heap)
-        return self._heap[0][0] if self._heap else None
+        parked = [due for entries in self._parked.values() for due, client in entries
+                  if self._due.get(client) == due]  # fmt: skip
+        if self._heap:
+            parked.append(self._heap[0][0])
+        return min(parked) if parked else None
 
     def rebuild(self, entries: Iterable[tuple[str, datetime | None, int | None]]) -> None:
         """Forget everything and index ``(client_id, due, partition)`` from a table scan."""
@@ -122,12 +134,15 @@ class DeadlineIndex:
     def clear(self) -> None:
         """Forget every entry (partitions revoked)."""
         self._heap.clear()
+        self._parked.clear()
         self._due.clear()
         self._partition.clear()
         self._sent.clear()
 
     def _compact(self) -> None:
         # Lazy deletion leaves stale entries behind; rebuild when they dominate the heap.
-        if len(self._heap) > 64 and len(self._heap) > 2 * len(self._due):
+        size = len(self._heap) + sum(len(entries) for entries in self._parked.values())
+        if size > 64 and size > 2 * len(self._due):
+            self._parked.clear()  # every live entry goes back to the heap (re-parked if held)
             self._heap = [(due, client) for client, due in self._due.items()]
             heapq.heapify(self._heap)

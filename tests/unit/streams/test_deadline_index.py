@@ -112,3 +112,19 @@ def test_a_held_partition_keeps_its_clients_due_without_ticks() -> None:
     assert not index.is_outstanding("b")  # held back, not sent
     held.clear()  # live again: what fell due is ticked
     assert index.pop_due(s(60), lambda p: p in held) == [DueTick("b", s(20), 1)]
+
+
+def test_held_entries_are_parked_not_churned_and_stay_visible() -> None:
+    index = DeadlineIndex()
+    for i in range(200):
+        index.update(f"c{i}", s(i), 1)  # all of partition 1, all due
+    index.update("live", s(500), 0)
+    assert index.pop_due(s(300), lambda p: p == 1) == []
+    assert len(index._heap) == 1  # parked outside the heap: the next pass does not re-pop them
+    assert index.next_instant() == s(0)  # still the earliest due instant
+    for i in range(0, 200, 2):
+        index.update(f"c{i}", s(1000 + i), 1)  # processed meanwhile: new instants
+    for _ in range(5):
+        assert index.pop_due(s(300), lambda p: p == 1) == []
+    released = index.pop_due(s(300))  # live again: each still-due client once, no stale entry
+    assert sorted(t.client_id for t in released) == sorted(f"c{i}" for i in range(1, 200, 2))
