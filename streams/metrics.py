@@ -47,6 +47,13 @@ _COUNTERS = (
     ("alerts_out", "alerts_out", "Alerts emitted to the alerts topic"),
     ("ticks_sent", "ticks_sent", "Timer ticks sent to the ticks topic"),
 )
+_GAUGES = (
+    ("open_obligations", "Open obligations in this worker's partitions"),
+    (
+        "partitions_catching_up",
+        "Interactions partitions read with a backlog behind them (watermark: event time)",
+    ),
+)
 
 
 class _ProcessorCollector(Collector):
@@ -64,20 +71,10 @@ class _ProcessorCollector(Collector):
             if value is not None:
                 # CounterMetricFamily appends "_total" to the name itself.
                 yield CounterMetricFamily(f"shinrai_{name}", doc, value=float(value))
-        open_obligations = getattr(stats, "open_obligations", None)
-        if open_obligations is not None:
-            yield GaugeMetricFamily(
-                "shinrai_open_obligations",
-                "Open obligations in this worker's partitions",
-                value=float(open_obligations),
-            )
-        catching_up = getattr(stats, "partitions_catching_up", None)
-        if catching_up is not None:
-            yield GaugeMetricFamily(
-                "shinrai_partitions_catching_up",
-                "Interactions partitions read with a backlog behind them (watermark: event time)",
-                value=float(catching_up),
-            )
+        for attr, doc in _GAUGES:
+            value = getattr(stats, attr, None)
+            if value is not None:
+                yield GaugeMetricFamily(f"shinrai_{attr}", doc, value=float(value))
         last = getattr(stats, "last_event_at", None)
         if last is not None:
             stamp = last.timestamp() if hasattr(last, "timestamp") else float(last)
