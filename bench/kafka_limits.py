@@ -32,8 +32,8 @@ import orjson
 
 from schemas.base import encode
 from schemas.events import CallOutcome, Channel, Direction, InteractionEvent, Kind
+from schemas.topics import TopicSpec
 from shinrai.settings import KafkaSettings, Settings
-from streams.topics import TopicSpec
 
 PARTITIONS = 6
 
@@ -103,7 +103,7 @@ def payloads(events: list[InteractionEvent]) -> list[tuple[bytes, bytes]]:
 
 def private_topics(kafka: KafkaSettings, names: list[str], suffix: str) -> list[str]:
     """Create ``names`` + ``suffix`` with :data:`PARTITIONS` partitions; return the full names."""
-    from streams.topic_admin import ensure_topics
+    from shinrai.topic_admin import ensure_topics
 
     specs = [TopicSpec(name=n, description="bench", key="client_id", partitions=PARTITIONS)
              for n in names]  # fmt: skip

@@ -3,7 +3,7 @@
 Run: ``.venv/bin/python -m bench.pipeline [--quick] [--events N]`` (or through ``bench.run``).
 
 The worker runs as a child process (``python -m bench.pipeline worker SPEC.json``: one
-``streams.worker.Worker`` with private topics via ``worker.topic_suffix``, its own RocksDB
+``shinrai.jobs.worker.Worker`` with private topics via ``worker.topic_suffix``, its own RocksDB
 directory and its own chdb data directory, the alert hook runner off) and prints its counters,
 CPU seconds and RSS as one JSON line every 50 ms. This process (the driver) produces, watches the
 alerts topic and the ClickHouse runner's committed offsets, and never imports chdb.
@@ -124,8 +124,8 @@ def broker_cpu_s() -> float | None:
 
 
 async def _child(spec: WorkerSpec) -> None:
+    from shinrai.jobs.worker import build_worker
     from shinrai.logging import configure
-    from streams.worker import build_worker
 
     configure("WARNING")
     worker = build_worker(spec.settings())
@@ -258,9 +258,9 @@ def new_spec(kafka: KafkaSettings, root: Path, name: str) -> WorkerSpec:
 
 
 def create_topics(spec: WorkerSpec) -> None:
-    """Every topic of ``streams.topics`` with the spec's suffix."""
-    from streams.topic_admin import ensure_topics
-    from streams.topics import ALL_TOPICS
+    """Every topic of ``schemas.topics`` with the spec's suffix."""
+    from schemas.topics import ALL_TOPICS
+    from shinrai.topic_admin import ensure_topics
 
     ensure_topics(spec.settings().kafka, ALL_TOPICS, suffix=spec.suffix)
 

@@ -113,9 +113,9 @@ def build_states(
 
 async def _run(open_obligations: int, per_client: int, crash: bool) -> dict[str, float]:
     from bench.pipeline import WorkerProcess, create_topics, delete_topics, new_spec, produce_all
+    from schemas.topics import TopicSpec
+    from shinrai.topic_admin import ensure_topics
     from streams.processor import STATE_TABLE
-    from streams.topic_admin import ensure_topics
-    from streams.topics import TopicSpec
 
     kafka = Settings().kafka
     clients = max(1, open_obligations // per_client)

@@ -165,9 +165,9 @@ def _through_runner(
     from aiokafka import TopicPartition
 
     from schemas.base import encode
+    from shinrai.metrics import WorkerMetrics
     from shinrai.settings import KafkaSettings
-    from streams.metrics import WorkerMetrics
-    from streams.sinks.clickhouse_runner import ClickHouseRunner
+    from sinks.clickhouse.runner import ClickHouseRunner
 
     messages = [
         (TopicPartition(topic, pos.partition), _Record(pos.offset, encode(record)))

@@ -228,7 +228,7 @@ def build_directory() -> ClientDirectory:
 
 
 def directory_yaml(directory: ClientDirectory) -> str:
-    """The directory as YAML in the layout ``schemas.directory_io`` reads back."""
+    """The directory as YAML in the layout ``producers.directory_io`` reads back."""
     data = directory.model_dump(mode="json")
     return yaml.safe_dump(data, allow_unicode=True, sort_keys=False, width=100)
 

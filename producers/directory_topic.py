@@ -1,6 +1,6 @@
 """Publish the client directory to the compacted topic ``directory.v1`` and read it back.
 
-Records come from ``schemas.directory_io.directory_records`` (client id → Client JSON, ``_staff``,
+Records come from ``producers.directory_io.directory_records`` (client id → Client JSON, ``_staff``,
 ``policy:<id>``, ``calendar:<id>``). A client removed from the file is deleted on the topic only
 when asked (``prune``): a tombstone (key with a null value) is what compaction understands, and
 deleting clients by accident would silently stop their SLAs.
@@ -12,9 +12,9 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from producers.directory_io import directory_records
 from producers.kafka_producer import RecordSink, security_config
 from schemas.directory import ClientDirectory
-from schemas.directory_io import directory_records
 from shinrai.errors import KafkaUnavailable
 from shinrai.settings import KafkaSettings
 

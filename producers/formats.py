@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from producers.jsonl import ParsedPolicy
-from schemas.parsers.base import Parsed, Rejected
+from producers.parsers.base import Parsed, Rejected
 from shinrai.errors import ConfigError
 
 ProduceResult = Parsed | ParsedPolicy | Rejected
@@ -61,8 +61,8 @@ def load_cdr_mapping(spec: str | Path | None) -> Any:
     import yaml
     from pydantic import ValidationError
 
+    from producers.parsers import cdr_csv
     from schemas.base import validation_errors
-    from schemas.parsers import cdr_csv
 
     if spec is None:
         names = ", ".join(BUILTIN_CDR_MAPPINGS)
@@ -106,7 +106,7 @@ class Format:
         return cast(ParserFn, parser)
 
 
-_EMAIL = "schemas.parsers.email"
+_EMAIL = "producers.parsers.email"
 FORMATS: dict[str, Format] = {
     f.name: f
     for f in (
@@ -116,7 +116,7 @@ FORMATS: dict[str, Format] = {
         Format("maildir", _EMAIL, "parse_maildir", "a Maildir folder"),
         Format(
             "asterisk",
-            "schemas.parsers.asterisk",
+            "producers.parsers.asterisk",
             "parse",
             "Asterisk Master.csv CDRs (--tz: the PBX's zone)",
             _tz,
@@ -124,23 +124,23 @@ FORMATS: dict[str, Format] = {
         ),
         Format(
             "cdr-csv",
-            "schemas.parsers.cdr_csv",
+            "producers.parsers.cdr_csv",
             "parse",
             "call CSV/TSV with a column --mapping (file or built-in name)",
             _cdr_csv,
             frozenset({"mapping", "tz"}),
         ),
-        Format("twilio", "schemas.parsers.twilio", "parse", "Twilio Call resources (JSON)"),
+        Format("twilio", "producers.parsers.twilio", "parse", "Twilio Call resources (JSON)"),
         Format(
             "ics",
-            "schemas.parsers.ics",
+            "producers.parsers.ics",
             "parse",
             "iCalendar meetings in --window-start..--window-end (--tz: floating times)",
             _ics,
             frozenset({"window_start", "window_end", "tz"}),
         ),
-        Format("zoom", "schemas.parsers.zoom", "parse", "Zoom meeting webhook payloads (JSON)"),
-        Format("graph", "schemas.parsers.graph", "parse", "Microsoft Graph events/messages JSON"),
+        Format("zoom", "producers.parsers.zoom", "parse", "Zoom meeting webhook payloads (JSON)"),
+        Format("graph", "producers.parsers.graph", "parse", "Microsoft Graph events/messages JSON"),
     )
 }
 

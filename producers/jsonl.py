@@ -13,9 +13,9 @@ from pathlib import Path
 
 import orjson
 
+from producers.parsers.base import Parsed, Rejected
 from schemas.base import decode
 from schemas.events import ClientPolicyChanged, InteractionEvent
-from schemas.parsers.base import Parsed, Rejected
 from shinrai.errors import ShinraiError, ValidationFailed
 
 

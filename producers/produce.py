@@ -19,9 +19,9 @@ from typing import Any
 from producers.formats import ProduceResult
 from producers.jsonl import ParsedPolicy
 from producers.kafka_producer import DeadLetterWriter, RecordSink, send_event
+from producers.parsers.base import Rejected
 from producers.rejects import RejectsFile
 from schemas.deadletter import DeadLetter
-from schemas.parsers.base import Rejected
 
 
 @dataclass

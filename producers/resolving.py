@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from producers.directory_io import load_directory
+from producers.resolution import Resolver
 from schemas.directory import ClientDirectory
-from schemas.directory_io import load_directory
-from schemas.resolution import Resolver
 
 
 def build_resolver(directory: Path | None, *, default_region: str = "US") -> Resolver:

@@ -160,8 +160,8 @@ class GatewaySettings(BaseModel):
         "Twilio signs the full URL it called, so it must be known exactly",
     )
     max_body_bytes: int = Field(default=1024 * 1024, gt=0, description="Larger bodies get 413")
-    topic: str = "interactions.v1"  # streams.topics.INTERACTIONS
-    dlq_topic: str = "interactions.dlq"  # streams.topics.DLQ
+    topic: str = "interactions.v1"  # schemas.topics.INTERACTIONS
+    dlq_topic: str = "interactions.dlq"  # schemas.topics.DLQ
     directory: Path | None = Field(
         default=None, description="Client directory (YAML/CSV) used to resolve webhook parties"
     )

@@ -43,12 +43,12 @@ import orjson
 from engine.alerts import alert_for
 from engine.core import Engine
 from engine.state import ClientState, Event
+from schemas import topics as specs
 from schemas.base import encode
 from schemas.events import ClientPolicyChanged
 from schemas.facts import Fact
 from shinrai.errors import ShinraiError
 from shinrai.settings import Settings
-from streams import topics as specs
 from streams.deadline_index import DeadlineIndex
 from streams.directory_feed import attach_directory_feed
 from streams.dlq import Rejected, dead_letter, decode_input
@@ -80,7 +80,7 @@ class ProcessorTopics:
 
     @classmethod
     def default(cls, suffix: str = "") -> ProcessorTopics:
-        """The names of ``streams.topics``, each with ``suffix`` appended."""
+        """The names of ``schemas.topics``, each with ``suffix`` appended."""
         return cls(
             interactions=specs.INTERACTIONS.name + suffix,
             ticks=specs.TICKS.name + suffix,

@@ -162,7 +162,7 @@ async def restore_changelog(
     """
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
-    from streams.sinks.consumer import consumer_config
+    from sinks.runner import consumer_config
 
     started = time.perf_counter()
     result = RestoreResult()

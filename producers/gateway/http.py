@@ -17,10 +17,10 @@ from starlette.responses import JSONResponse
 
 from producers.gateway.settings import GatewaySettings
 from producers.kafka_producer import Record, event_key
+from producers.resolution import Resolver
 from schemas.base import encode
 from schemas.deadletter import DeadLetter
 from schemas.events import ClientPolicyChanged, InteractionEvent
-from schemas.resolution import Resolver
 from shinrai.logging import get_logger
 
 log = get_logger("producers.gateway")

@@ -6,7 +6,7 @@ replaces scheme, host and port; path and query are the ones of this request.
 
 A callback for a finished call (completed, busy, no-answer, failed, canceled) becomes a Call
 resource and goes through the same mapping as the file importer
-(``schemas.parsers.twilio.parse_bytes``), so a call seen both as a callback and in a REST export
+(``producers.parsers.twilio.parse_bytes``), so a call seen both as a callback and in a REST export
 gets the same event id (``twilio:<CallSid>``). Progress callbacks (queued, ringing,
 in-progress) are acknowledged and ignored.
 
@@ -37,9 +37,9 @@ from producers.gateway.http import (
     too_large,
 )
 from producers.gateway.signatures import twilio_valid
+from producers.parsers.base import Parsed, Rejected
+from producers.parsers.twilio import parse_bytes
 from schemas.deadletter import DeadLetter
-from schemas.parsers.base import Parsed, Rejected
-from schemas.parsers.twilio import parse_bytes
 
 SOURCE = "gateway:twilio"
 FINAL_STATUSES = frozenset({"completed", "busy", "no-answer", "failed", "canceled"})

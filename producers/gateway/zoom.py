@@ -3,7 +3,7 @@
 Zoom sends started / participant_joined / participant_left / ended as separate requests, in no
 guaranteed order. The gateway keeps each running meeting's payloads in a bounded in-memory
 buffer and, when ``meeting.ended`` arrives, folds them with the same code as the file importer
-(``schemas.parsers.zoom.from_webhooks``) and produces the meeting event before answering 200.
+(``producers.parsers.zoom.from_webhooks``) and produces the meeting event before answering 200.
 
 Limits, said plainly: the buffer is per process and not persisted. After a restart a meeting
 that ends is still produced (its ended payload carries start and end), but participants seen
@@ -37,10 +37,10 @@ from producers.gateway.http import (
     too_large,
 )
 from producers.gateway.signatures import zoom_problem, zoom_url_validation
+from producers.parsers.base import Parsed, Rejected
+from producers.parsers.zoom import from_webhooks
 from schemas.deadletter import DeadLetter
 from schemas.events import InteractionEvent
-from schemas.parsers.base import Parsed, Rejected
-from schemas.parsers.zoom import from_webhooks
 
 SOURCE = "gateway:zoom"
 MEETING_EVENTS = frozenset(

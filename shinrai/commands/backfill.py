@@ -75,7 +75,7 @@ def collect(
 ) -> list[Event]:
     """Parse every path; distinct events (first occurrence of each event_id) in input order."""
     from producers.formats import get_format, open_parser
-    from schemas.parsers.base import Rejected
+    from producers.parsers.base import Rejected
 
     fmt_obj = get_format(fmt)
     seen: set[str] = set()
@@ -196,8 +196,8 @@ def backfill(
     progress: Any = None,
 ) -> BackfillSummary:
     """Parse ``paths`` in ``fmt``, replay and write through ``sink`` (already set up)."""
+    from producers.resolution import Resolver
     from schemas.directory import ClientDirectory
-    from schemas.resolution import Resolver
 
     started = time.perf_counter()
     summary = BackfillSummary()
@@ -312,7 +312,7 @@ def command(
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
-    from schemas.directory_io import load_directory
+    from producers.directory_io import load_directory
     from shinrai.errors import ShinraiError
     from shinrai.settings import Settings
     from sinks.clickhouse.client import parse_url

@@ -28,7 +28,7 @@ def command(port: int, seed: int, duration: float | None, keep_kafka: bool) -> N
     generated event log (history, then events on the clock so warnings and breaches fire while you
     watch) and serves the dashboard. Ctrl-C stops everything it started.
     """
-    from shinrai.demo import run_demo
+    from shinrai.jobs.demo import run_demo
     from shinrai.logging import configure
     from shinrai.settings import Settings
 

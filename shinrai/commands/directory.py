@@ -41,14 +41,14 @@ def publish(
     same file twice is harmless (compaction keeps the latest value per key). Without --prune,
     keys on the topic that the file no longer has are kept and listed.
     """
+    from producers.directory_io import load_directory
     from producers.directory_topic import publish as publish_directory
     from producers.directory_topic import read_all
     from producers.kafka_producer import KafkaRecordProducer
-    from schemas.directory_io import load_directory
+    from schemas.topics import DIRECTORY
     from shinrai.errors import ShinraiError
     from shinrai.logging import configure
     from shinrai.settings import Settings
-    from streams.topics import DIRECTORY
 
     settings = Settings()
     configure(settings.log_level, json=settings.log_json)
@@ -86,13 +86,13 @@ def show(topic: str | None, as_json: bool) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from producers.directory_io import directory_from_records
     from producers.directory_topic import read_all
     from schemas.base import encode
-    from schemas.directory_io import directory_from_records
+    from schemas.topics import DIRECTORY
     from shinrai.errors import ShinraiError
     from shinrai.logging import configure
     from shinrai.settings import Settings
-    from streams.topics import DIRECTORY
 
     settings = Settings()
     configure(settings.log_level, json=settings.log_json)

@@ -146,10 +146,10 @@ def command(
     from producers.produce import RunSummary
     from producers.rejects import RejectsFile
     from producers.resolving import build_resolver
+    from schemas.topics import DLQ, INTERACTIONS
     from shinrai.errors import KafkaUnavailable, ShinraiError
     from shinrai.logging import configure
     from shinrai.settings import Settings
-    from streams.topics import DLQ, INTERACTIONS
 
     settings = Settings()
     configure(settings.log_level, json=settings.log_json)

@@ -1,4 +1,4 @@
-"""``shinrai topics create|list``: the topics defined in streams/topics.py."""
+"""``shinrai topics create|list``: the topics defined in schemas/topics.py."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from shinrai.errors import KafkaUnavailable
 
 @click.group()
 def command() -> None:
-    """Manage Shinrai's Kafka topics (names, partitions, cleanup and retention from streams/topics.py)."""
+    """Manage Shinrai's Kafka topics (names, partitions, cleanup and retention from schemas/topics.py)."""
 
 
 command.name = "topics"
@@ -20,7 +20,7 @@ command.name = "topics"
 def create(partitions: int | None) -> None:
     """Create every Shinrai topic that does not exist yet (idempotent)."""
     from shinrai.settings import Settings
-    from streams.topic_admin import ensure_topics
+    from shinrai.topic_admin import ensure_topics
 
     kafka = Settings().kafka
     if partitions is not None:
@@ -37,7 +37,7 @@ def create(partitions: int | None) -> None:
 @command.command(name="list")
 def list_() -> None:
     """List the topic definitions: name, key, cleanup policy, retention."""
-    from streams.topics import ALL_TOPICS
+    from schemas.topics import ALL_TOPICS
 
     for spec in ALL_TOPICS:
         retention = (

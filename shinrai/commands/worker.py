@@ -109,7 +109,7 @@ def command(
     configure(settings.log_level, json=settings.log_json)
     log = get_logger("shinrai.worker")
 
-    from streams.worker import build_worker
+    from shinrai.jobs.worker import build_worker
 
     async def main() -> int:
         loop = asyncio.get_running_loop()

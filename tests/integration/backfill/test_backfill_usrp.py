@@ -17,11 +17,11 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
+from producers.parsers.base import Parsed
+from producers.parsers.email import parse_eml
+from producers.resolution import Resolver
 from schemas.directory import Client, ClientDirectory, StaffDirectory
 from schemas.events import Direction, Flag, InteractionEvent
-from schemas.parsers.base import Parsed
-from schemas.parsers.email import parse_eml
-from schemas.resolution import Resolver
 from shinrai.cli import main
 from shinrai.settings import ClickHouseSettings
 from tests.integration.clickhouse.snapshots import snapshot, stop_merges

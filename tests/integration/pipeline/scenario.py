@@ -38,9 +38,9 @@ from schemas.events import (
 )
 from schemas.facts import Fact
 from schemas.policies import CalendarDuration, SlaPolicy
+from shinrai.jobs.worker import Worker, build_worker
 from shinrai.settings import Settings
 from sinks.alerts.routing import delivery_key
-from streams.worker import Worker, build_worker
 from tests.integration.alerts.harness import Receiver
 
 PARTITIONS = 3

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from producers.directory_io import directory_records
 from schemas.directory import Client, ClientDirectory
-from schemas.directory_io import directory_records
 from shinrai.settings import ClickHouseSettings, KafkaSettings
 from sinks.clickhouse.sink import ClickHouseSink
-from streams.sinks.directory_runner import DirectoryFollower
+from sinks.directory_follower import DirectoryFollower
 
 pytestmark = pytest.mark.integration
 

@@ -18,7 +18,7 @@ import pytest
 from schemas.alerts import AlertLevel
 from schemas.events import CallOutcome, Direction
 from schemas.facts import FactKind
-from streams.worker import build_worker
+from shinrai.jobs.worker import build_worker
 
 from .scenario import (
     Pipeline,

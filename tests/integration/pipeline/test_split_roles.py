@@ -16,8 +16,8 @@ import pytest
 
 from schemas.alerts import AlertLevel
 from schemas.events import Direction
+from shinrai.jobs.worker import build_worker
 from shinrai.settings import Settings
-from streams.worker import build_worker
 
 from .scenario import (
     Pipeline,

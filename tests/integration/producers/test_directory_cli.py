@@ -10,8 +10,8 @@ import pytest
 from click.testing import CliRunner
 from kafka.admin import KafkaAdminClient, NewTopic
 
+from producers.directory_io import load_directory
 from schemas.directory import ClientDirectory
-from schemas.directory_io import load_directory
 from shinrai.cli import main
 
 pytestmark = pytest.mark.integration

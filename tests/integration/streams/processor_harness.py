@@ -24,10 +24,10 @@ from schemas.calendars import BusinessCalendar
 from schemas.events import Channel, ClientPolicyChanged, Direction, InteractionEvent, Kind
 from schemas.facts import Fact
 from schemas.policies import CalendarDuration, SlaPolicy
+from schemas.topics import ALL_TOPICS
 from shinrai.settings import KafkaSettings, Settings, WorkerSettings
+from shinrai.topic_admin import ensure_topics
 from streams.processor import ProcessorStats, ProcessorTopics, attach_processor
-from streams.topic_admin import ensure_topics
-from streams.topics import ALL_TOPICS
 
 PARTITIONS = 3
 TOTAL_WAIT_S = 60.0
@@ -169,7 +169,7 @@ class Env:
 
 @pytest.fixture
 def processor_env(kafka_settings: KafkaSettings, tmp_path: Path) -> Iterator[Callable[[], Env]]:
-    """``processor_env() -> Env``: private topics (all of ``streams.topics``) + settings."""
+    """``processor_env() -> Env``: private topics (all of ``schemas.topics``) + settings."""
     made: list[Env] = []
 
     def make() -> Env:

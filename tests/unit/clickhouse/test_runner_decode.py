@@ -14,11 +14,11 @@ from structlog.testing import capture_logs
 from schemas.base import encode
 from schemas.events import Channel, Direction, InteractionEvent, Kind
 from schemas.facts import Fact, FactKind
+from shinrai.metrics import WorkerMetrics
 from shinrai.settings import ClickHouseSettings, KafkaSettings
+from sinks.clickhouse import runner as runner_module
+from sinks.clickhouse.runner import ClickHouseRunner
 from sinks.clickhouse.sink import FACTS, INTERACTIONS, ClickHouseSink
-from streams.metrics import WorkerMetrics
-from streams.sinks import clickhouse_runner as runner_module
-from streams.sinks.clickhouse_runner import ClickHouseRunner
 
 pytestmark = pytest.mark.unit
 
@@ -62,7 +62,7 @@ def test_facts_become_rows_and_refused_ones_go_to_the_model_or_are_skipped_with_
     with capture_logs() as logs:
         # A logger made inside the capture: the module's own may already be cached by an
         # earlier test's ``shinrai.logging.configure`` (cache_logger_on_first_use).
-        monkeypatch.setattr(runner_module, "log", structlog.get_logger("streams.clickhouse_runner"))
+        monkeypatch.setattr(runner_module, "log", structlog.get_logger("sinks.clickhouse.runner"))
         runner._add(tp, Record(2, fact_json(kind="exploded")))
         runner._add(tp, Record(3, b"not json"))
     runner._add(tp, Record(4, None))

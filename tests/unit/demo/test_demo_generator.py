@@ -24,11 +24,11 @@ from producers.demo import (
     generate_live,
     split_due,
 )
-from schemas.directory_io import parse_directory_yaml
+from producers.directory_io import parse_directory_yaml
+from producers.resolution import Resolver
 from schemas.events import ClientPolicyChanged, Direction, InteractionEvent
 from schemas.facts import Fact, FactKind, Outcome
 from schemas.policies import CalendarDuration, SameDayOrNextMorning
-from schemas.resolution import Resolver
 from shinrai.cli import main
 
 pytestmark = pytest.mark.unit

@@ -18,12 +18,12 @@ from pathlib import Path
 
 import pytest
 
+from producers.parsers.base import Parsed, ParseResult, Rejected
+from producers.parsers.email import parse_eml, parse_mbox
+from producers.resolution import Resolver
 from schemas.base import encode
 from schemas.directory import Client, ClientDirectory, StaffDirectory
 from schemas.events import Direction, Flag, InteractionEvent
-from schemas.parsers.base import Parsed, ParseResult, Rejected
-from schemas.parsers.email import parse_eml, parse_mbox
-from schemas.resolution import Resolver
 from tests.shared_data import require
 
 pytestmark = pytest.mark.unit

@@ -8,18 +8,18 @@ from pathlib import Path
 
 import pytest
 
-from schemas.base import encode
-from schemas.directory import Client, ClientDirectory, StaffDirectory
-from schemas.events import Direction, Flag, InteractionEvent
-from schemas.parsers.base import Parsed, ParseResult, Rejected
-from schemas.parsers.email import (
+from producers.parsers.base import Parsed, ParseResult, Rejected
+from producers.parsers.email import (
     email_event_id,
     message_event,
     parse_eml,
     parse_maildir,
     parse_mbox,
 )
-from schemas.resolution import Resolver
+from producers.resolution import Resolver
+from schemas.base import encode
+from schemas.directory import Client, ClientDirectory, StaffDirectory
+from schemas.events import Direction, Flag, InteractionEvent
 from shinrai.errors import ShinraiError
 
 pytestmark = pytest.mark.unit

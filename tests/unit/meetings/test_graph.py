@@ -10,11 +10,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from producers.parsers import graph
+from producers.parsers.base import Parsed, Rejected
+from producers.resolution import Resolver
 from schemas.directory import Client, ClientDirectory
 from schemas.events import Flag
-from schemas.parsers import graph
-from schemas.parsers.base import Parsed, Rejected
-from schemas.resolution import Resolver
 from tests.unit.meetings._data import data_dir
 
 pytestmark = pytest.mark.unit

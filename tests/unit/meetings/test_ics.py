@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from producers.parsers import ics
+from producers.parsers.base import Parsed, Rejected
+from producers.resolution import Resolver
 from schemas.directory import Client, ClientDirectory, StaffDirectory
 from schemas.events import Direction, Flag
-from schemas.parsers import ics
-from schemas.parsers.base import Parsed, Rejected
-from schemas.resolution import Resolver
 from tests.unit.meetings._data import data_dir
 
 pytestmark = pytest.mark.unit

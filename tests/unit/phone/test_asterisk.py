@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from producers.parsers import asterisk
+from producers.parsers.base import Parsed, Rejected
+from producers.resolution import Resolver
 from schemas.directory import Client, ClientDirectory, StaffDirectory
 from schemas.events import CallOutcome, Direction
-from schemas.parsers import asterisk
-from schemas.parsers.base import Parsed, Rejected
-from schemas.resolution import Resolver
 from tests.unit.phone._data import data_dir
 
 pytestmark = pytest.mark.unit

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from producers.parsers import cdr_csv
+from producers.parsers.base import Parsed, Rejected
+from producers.resolution import Resolver
 from schemas.directory import ClientDirectory
 from schemas.events import CallOutcome, Direction
-from schemas.parsers import cdr_csv
-from schemas.parsers.base import Parsed, Rejected
-from schemas.resolution import Resolver
 from tests.unit.phone._data import data_dir
 
 pytestmark = pytest.mark.unit

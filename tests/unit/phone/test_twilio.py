@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from producers.parsers import twilio
+from producers.parsers.base import Parsed, Rejected
+from producers.resolution import Resolver
 from schemas.directory import Client, ClientDirectory
 from schemas.events import CallOutcome, Direction
-from schemas.parsers import twilio
-from schemas.parsers.base import Parsed, Rejected
-from schemas.resolution import Resolver
 from tests.unit.phone._data import data_dir
 
 pytestmark = pytest.mark.unit

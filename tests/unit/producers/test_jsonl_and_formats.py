@@ -9,10 +9,10 @@ import pytest
 
 from producers.formats import FORMATS, get_format, load_cdr_mapping, open_parser
 from producers.jsonl import ParsedPolicy, parse_jsonl
+from producers.parsers.base import Parsed, Rejected
 from schemas.base import encode
 from schemas.calendars import BusinessCalendar
 from schemas.events import ClientPolicyChanged
-from schemas.parsers.base import Parsed, Rejected
 from schemas.policies import SlaPolicy
 from shinrai.errors import ConfigError
 from tests.unit.producers.factories import jsonl, make_event

@@ -14,12 +14,12 @@ from producers.kafka_producer import (
     compression_type,
     producer_config,
 )
+from producers.parsers.base import Parsed, Rejected
 from producers.produce import RunSummary, run
 from producers.rejects import RejectsFile
 from schemas.base import decode
 from schemas.deadletter import ORIGIN, REASON, SOURCE
 from schemas.events import InteractionEvent
-from schemas.parsers.base import Parsed, Rejected
 from shinrai.errors import KafkaUnavailable
 from shinrai.settings import KafkaSettings
 from tests.unit.producers.factories import make_event

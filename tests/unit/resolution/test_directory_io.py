@@ -7,16 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from schemas.directory import Client, ClientDirectory
-from schemas.directory_io import (
+from producers.directory_io import (
     directory_from_records,
     directory_records,
     load_directory,
     parse_directory_csv,
     parse_directory_yaml,
 )
+from producers.resolution import Resolver
+from schemas.directory import Client, ClientDirectory
 from schemas.policies import SameDayOrNextMorning
-from schemas.resolution import Resolver
 from shinrai.errors import ConfigError
 
 pytestmark = pytest.mark.unit

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from producers.resolution import Resolver, normalise_phone
 from schemas.directory import Client, ClientDirectory, Contact, StaffDirectory
 from schemas.events import Direction
-from schemas.resolution import Resolver, normalise_phone
 
 pytestmark = pytest.mark.unit
 

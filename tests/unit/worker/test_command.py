@@ -6,9 +6,9 @@ import pytest
 from click.testing import CliRunner
 
 from shinrai.cli import main
+from shinrai.jobs.worker import build_worker
 from shinrai.settings import Settings
-from streams.sinks.consumer import consumer_config
-from streams.worker import build_worker
+from sinks.runner import consumer_config
 
 pytestmark = pytest.mark.unit
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 from prometheus_client import generate_latest
 
-from streams.metrics import WorkerMetrics
+from shinrai.metrics import WorkerMetrics
 from streams.processor import ProcessorStats
 
 pytestmark = pytest.mark.unit

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from streams.sinks.offsets import OffsetTracker
+from sinks.offsets import OffsetTracker
 
 pytestmark = pytest.mark.unit
 

@@ -38,18 +38,18 @@ from schemas.events import InteractionEvent
 from schemas.facts import Fact
 from shinrai.errors import SinkError
 from shinrai.logging import get_logger
+from shinrai.metrics import WorkerMetrics
 from shinrai.settings import KafkaSettings
 from sinks.alerts.records import DeliveryRecord
 from sinks.clickhouse.records import RecordInvalid, fact_row, interaction_row
 from sinks.clickhouse.rows import Position
 from sinks.clickhouse.sink import DELIVERIES, FACTS, INTERACTIONS, ClickHouseSink
-from streams.metrics import WorkerMetrics
-from streams.sinks.consumer import manual_commit_consumer, record_lag
+from sinks.runner import manual_commit_consumer, record_lag
 
 if TYPE_CHECKING:
     from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
-log = get_logger("streams.clickhouse_runner")
+log = get_logger("sinks.clickhouse.runner")
 T = TypeVar("T")
 
 _MAX_BACKOFF_S = 10.0

@@ -30,11 +30,11 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
+from producers.parsers._common import files, phone_party, readable_id, reject, seconds
+from producers.parsers.base import Parsed, ParseResult
+from producers.resolution import Resolver
 from schemas.base import validation_errors
 from schemas.events import CallOutcome, Channel, Direction, InteractionEvent, Kind
-from schemas.parsers._common import files, phone_party, readable_id, reject, seconds
-from schemas.parsers.base import Parsed, ParseResult
-from schemas.resolution import Resolver
 from shinrai.errors import ShinraiError
 
 SOURCE = "twilio"

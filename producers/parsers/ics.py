@@ -35,11 +35,11 @@ import recurring_ical_events
 from icalendar.error import GloballyUniqueTZIDGuessed
 from pydantic import ValidationError
 
+from producers.parsers._common import files, meeting_parties, readable_id, reject, zone
+from producers.parsers.base import Parsed, ParseResult, Rejected
+from producers.resolution import Resolver
 from schemas.base import validation_errors
 from schemas.events import Channel, Flag, InteractionEvent, Kind
-from schemas.parsers._common import files, meeting_parties, readable_id, reject, zone
-from schemas.parsers.base import Parsed, ParseResult, Rejected
-from schemas.resolution import Resolver
 from shinrai.errors import ShinraiError
 
 SOURCE = "ics"

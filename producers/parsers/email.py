@@ -31,11 +31,9 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from schemas.base import validation_errors
-from schemas.events import Channel, Flag, InteractionEvent, Kind
-from schemas.parsers._common import files
-from schemas.parsers.base import Parsed, ParseResult, Rejected
-from schemas.parsers.email_headers import (
+from producers.parsers._common import files
+from producers.parsers.base import Parsed, ParseResult, Rejected
+from producers.parsers.email_headers import (
     addresses,
     automation_flags,
     clean,
@@ -48,7 +46,9 @@ from schemas.parsers.email_headers import (
     received_date,
     thread_root,
 )
-from schemas.resolution import Resolver
+from producers.resolution import Resolver
+from schemas.base import validation_errors
+from schemas.events import Channel, Flag, InteractionEvent, Kind
 from shinrai.errors import ShinraiError
 
 BODY_HASH_BYTES = 4096

@@ -2,7 +2,7 @@
 
 ``Worker(settings)`` does no I/O. ``await start()`` then:
 
-1. creates every topic that is missing (``streams.topic_admin.ensure_topics``, with
+1. creates every topic that is missing (``shinrai.topic_admin.ensure_topics``, with
    ``worker.topic_suffix`` appended to each name);
 2. sets up the ClickHouse sink on the sink thread: in embedded mode (``chdb://``) it applies the
    migrations, since the engine lives in this process and nobody else can; against a server it
@@ -33,23 +33,23 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from schemas.directory import Client
 from shinrai.logging import get_logger
+from shinrai.metrics import MetricsServer, WorkerMetrics
 from shinrai.settings import Settings
 from sinks.alerts.records import DeliveryLog, DeliveryRecord, JsonlDeadLetters, JsonlDeliveryLog
 from sinks.alerts.retry import DeliveryOptions
 from sinks.alerts.routing import RoutingConfig
 from sinks.alerts.store import SqliteDeliveredStore
 from sinks.clickhouse.client import parse_url
-from streams.metrics import MetricsServer, WorkerMetrics
 
 if TYPE_CHECKING:
     from engine.core import Engine
+    from sinks.alerts.runner import AlertRunner
+    from sinks.clickhouse.runner import ClickHouseRunner
     from sinks.clickhouse.sink import ClickHouseSink
+    from sinks.directory_follower import DirectoryFollower
     from streams.processor import ProcessorStats, ProcessorTopics
-    from streams.sinks.alert_runner import AlertRunner
-    from streams.sinks.clickhouse_runner import ClickHouseRunner
-    from streams.sinks.directory_runner import DirectoryFollower
 
-log = get_logger("streams.worker")
+log = get_logger("shinrai.jobs.worker")
 T = TypeVar("T")
 
 
@@ -126,8 +126,8 @@ class Worker:
             raise
 
     async def _start(self) -> None:
-        from streams.topic_admin import ensure_topics
-        from streams.topics import ALL_TOPICS
+        from schemas.topics import ALL_TOPICS
+        from shinrai.topic_admin import ensure_topics
 
         settings, worker = self.settings, self.settings.worker
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -206,8 +206,8 @@ class Worker:
         )
 
     async def _start_sink(self) -> None:
+        from sinks.clickhouse.runner import ClickHouseRunner
         from sinks.clickhouse.sink import ClickHouseSink
-        from streams.sinks.clickhouse_runner import ClickHouseRunner
 
         ch = self.settings.clickhouse
         embedded = parse_url(ch.url).kind == "chdb"
@@ -230,7 +230,7 @@ class Worker:
         )
 
     async def _start_alerts(self) -> None:
-        from streams.sinks.alert_runner import AlertRunner
+        from sinks.alerts.runner import AlertRunner
 
         worker, alerts = self.settings.worker, self.settings.alerts
         if worker.alert_routing_file is not None:
@@ -265,7 +265,7 @@ class Worker:
 
     async def _start_directory(self) -> None:
         """Follow the directory topic into ClickHouse ``clients`` rows and the alert routes."""
-        from streams.sinks.directory_runner import DirectoryFollower
+        from sinks.directory_follower import DirectoryFollower
 
         if self.sink is None and self.alert_runner is None:
             return

@@ -9,7 +9,7 @@ from shinrai.settings import KafkaSettings
 if TYPE_CHECKING:
     from aiokafka import AIOKafkaConsumer
 
-    from streams.metrics import WorkerMetrics
+    from shinrai.metrics import WorkerMetrics
 
 
 def consumer_config(settings: KafkaSettings) -> dict[str, Any]:

@@ -158,13 +158,13 @@ async def run_demo(
 
     from dashboard.app import create_app
     from producers.demo import generate_live, split_due
+    from producers.directory_io import directory_records
     from producers.kafka_producer import KafkaRecordProducer, send_event
-    from schemas.directory_io import directory_records
+    from schemas.topics import ALL_TOPICS
+    from shinrai.jobs.worker import build_worker
     from shinrai.local_kafka import LocalKafka
+    from shinrai.topic_admin import ensure_topics
     from sinks.clickhouse.client import connect
-    from streams.topic_admin import ensure_topics
-    from streams.topics import ALL_TOPICS
-    from streams.worker import build_worker
 
     report = DemoReport()
     if not settings.alerts.webhook_url:

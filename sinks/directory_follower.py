@@ -16,14 +16,14 @@ import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from producers.directory_io import directory_from_records
 from schemas.directory import Client, ClientDirectory
-from schemas.directory_io import directory_from_records
 from shinrai.errors import ShinraiError
 from shinrai.logging import get_logger
 from shinrai.settings import KafkaSettings
-from streams.sinks.consumer import consumer_config
+from sinks.runner import consumer_config
 
-log = get_logger("streams.directory_runner")
+log = get_logger("sinks.directory_follower")
 
 ClientWriter = Callable[[Client, int], Awaitable[None]]
 DirectoryListener = Callable[[ClientDirectory], None]

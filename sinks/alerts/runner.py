@@ -26,20 +26,20 @@ from pydantic import ValidationError
 from schemas.alerts import Alert
 from schemas.directory import ClientDirectory
 from shinrai.logging import get_logger
+from shinrai.metrics import WorkerMetrics
 from shinrai.settings import AlertSettings, KafkaSettings
 from sinks.alerts.delivery import AlertDeliverer
 from sinks.alerts.records import DeadLetterSink, DeliveryLog, DeliveryRecord, Outcome
 from sinks.alerts.retry import DeliveryOptions
 from sinks.alerts.routing import RoutingConfig
 from sinks.alerts.store import DeliveredStore
-from streams.metrics import WorkerMetrics
-from streams.sinks.consumer import manual_commit_consumer, record_lag
-from streams.sinks.offsets import OffsetTracker
+from sinks.offsets import OffsetTracker
+from sinks.runner import manual_commit_consumer, record_lag
 
 if TYPE_CHECKING:
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
-log = get_logger("streams.alert_runner")
+log = get_logger("sinks.alerts.runner")
 
 _Slot = tuple["TopicPartition", int]
 

@@ -27,11 +27,11 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
+from producers.parsers._common import files, meeting_parties, readable_id, reject
+from producers.parsers.base import Parsed, ParseResult, Rejected
+from producers.resolution import Resolver
 from schemas.base import validation_errors
 from schemas.events import Channel, Flag, InteractionEvent, Kind
-from schemas.parsers._common import files, meeting_parties, readable_id, reject
-from schemas.parsers.base import Parsed, ParseResult, Rejected
-from schemas.resolution import Resolver
 from shinrai.errors import ShinraiError
 
 SOURCE = "zoom"

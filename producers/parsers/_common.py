@@ -11,9 +11,9 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from producers.parsers.base import Rejected
+from producers.resolution import Resolver
 from schemas.events import Direction
-from schemas.parsers.base import Rejected
-from schemas.resolution import Resolver
 from shinrai.errors import ConfigError
 
 MAX_ID = 512  # InteractionEvent.event_id max_length

@@ -25,9 +25,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from schemas.base import validation_errors
-from schemas.events import CallOutcome, Channel, Direction, InteractionEvent, Kind
-from schemas.parsers._common import (
+from producers.parsers._common import (
     CSV_ERROR,
     call_direction,
     csv_records,
@@ -38,8 +36,10 @@ from schemas.parsers._common import (
     seconds,
     zone,
 )
-from schemas.parsers.base import Parsed, ParseResult
-from schemas.resolution import Resolver
+from producers.parsers.base import Parsed, ParseResult
+from producers.resolution import Resolver
+from schemas.base import validation_errors
+from schemas.events import CallOutcome, Channel, Direction, InteractionEvent, Kind
 from shinrai.errors import ConfigError, ShinraiError
 
 _MIDNIGHT_SLACK = timedelta(hours=12)

@@ -32,11 +32,11 @@ import orjson
 from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
 from pydantic import ValidationError
 
+from producers.parsers._common import files, meeting_parties, readable_id, reject
+from producers.parsers.base import Parsed, ParseResult
+from producers.resolution import Resolver
 from schemas.base import validation_errors
 from schemas.events import Channel, Flag, InteractionEvent, Kind
-from schemas.parsers._common import files, meeting_parties, readable_id, reject
-from schemas.parsers.base import Parsed, ParseResult
-from schemas.resolution import Resolver
 from shinrai.errors import ShinraiError
 
 SOURCE = "graph"

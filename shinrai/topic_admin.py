@@ -1,4 +1,4 @@
-"""Create and describe the topics of ``streams.topics`` (kafka-python admin client)."""
+"""Create and describe the topics of ``schemas.topics`` (kafka-python admin client)."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from schemas.topics import ALL_TOPICS, TopicSpec
 from shinrai.errors import KafkaUnavailable
 from shinrai.kafka_config import client_config
 from shinrai.settings import KafkaSettings
-from streams.topics import ALL_TOPICS, TopicSpec
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,11 +36,11 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from producers.resolution import normalise_phone
 from schemas.base import encode, validation_errors
 from schemas.calendars import BusinessCalendar
 from schemas.directory import Client, ClientDirectory, StaffDirectory
 from schemas.policies import SlaPolicy
-from schemas.resolution import normalise_phone
 from shinrai.errors import ConfigError
 
 CSV_COLUMNS = (

@@ -36,9 +36,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 
-from schemas.base import validation_errors
-from schemas.events import CallOutcome, Channel, InteractionEvent, Kind
-from schemas.parsers._common import (
+from producers.parsers._common import (
     CSV_ERROR,
     call_direction,
     csv_records,
@@ -50,8 +48,10 @@ from schemas.parsers._common import (
     stable_id,
     zone,
 )
-from schemas.parsers.base import Parsed, ParseResult
-from schemas.resolution import Resolver
+from producers.parsers.base import Parsed, ParseResult
+from producers.resolution import Resolver
+from schemas.base import validation_errors
+from schemas.events import CallOutcome, Channel, InteractionEvent, Kind
 from shinrai.errors import ShinraiError
 
 SOURCE = "asterisk"

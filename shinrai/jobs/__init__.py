@@ -1,0 +1,1 @@
+"""Jobs: the long-running compositions the CLI starts (worker, demo, backfill)."""
