@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
@@ -34,10 +34,10 @@ from sinks.alerts.retry import DeliveryOptions
 from sinks.alerts.routing import RoutingConfig
 from sinks.alerts.store import DeliveredStore
 from sinks.offsets import OffsetTracker
-from sinks.runner import manual_commit_consumer, record_lag
+from sinks.runner import ConsumerRunner
 
 if TYPE_CHECKING:
-    from aiokafka import AIOKafkaConsumer, TopicPartition
+    from aiokafka import ConsumerRecord, TopicPartition
 
 log = get_logger("sinks.alerts.runner")
 
@@ -80,8 +80,10 @@ class _CountingLog:
         self._inner.record(record)
 
 
-class AlertRunner:
+class AlertRunner(ConsumerRunner):
     """Consumes the alerts topic into an :class:`AlertDeliverer` (which it owns)."""
+
+    task_name = "alert-runner"
 
     def __init__(
         self,
@@ -100,15 +102,26 @@ class AlertRunner:
         commit_interval_s: float = 0.5,
         poll_timeout_s: float = 0.2,
         session_timeout_s: float = 30.0,
+        grace_s: float = 10.0,
     ) -> None:
-        """Remember configuration only; :meth:`start` connects."""
-        self._kafka = kafka
-        self._topic = topic
-        self.group_id = group_id
-        self._metrics = metrics
+        """Remember configuration only; :meth:`start` connects.
+
+        ``grace_s``: at stop, how long running deliveries may take to finish; those still
+        running then are cancelled unmarked and uncommitted, so the next start sends them (same
+        Idempotency-Key).
+        """
+        super().__init__(
+            kafka,
+            topics=[topic],
+            group_id=group_id,
+            metrics=metrics,
+            client_id=f"{group_id}-c",
+            poll_timeout_s=poll_timeout_s,
+            session_timeout_s=session_timeout_s,
+            max_records=500,
+        )
         self._commit_interval = commit_interval_s
-        self._poll_ms = int(poll_timeout_s * 1000)
-        self._session_timeout_s = session_timeout_s
+        self._grace_s = grace_s
         self.deliverer = AlertDeliverer(
             settings=alerts,
             routing=routing,
@@ -122,67 +135,52 @@ class AlertRunner:
         self._waiting: dict[str, list[_Slot]] = {}  # delivery key -> alerts waiting for it
         self._open: dict[_Slot, set[str]] = {}  # alert slot -> keys not finished yet
         self._finished_early: set[str] = set()
-        self._read_to: dict[TopicPartition, int] = {}
-        self._consumer: AIOKafkaConsumer | None = None
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = asyncio.Event()
-        self.committed: dict[TopicPartition, int] = {}
-        """The last committed position per partition (tests and logs)."""
+        self._next_commit: float | None = None
 
-    # -- lifecycle -----------------------------------------------------------------------------
+    async def stop(self, grace_s: float | None = None) -> None:
+        """Stop reading; give running deliveries ``grace_s`` (default: the constructor's) to
+        finish; commit; close."""
+        if grace_s is not None:
+            self._grace_s = grace_s
+        await super().stop()
 
-    async def start(self) -> None:
-        """Open the deliverer (HTTP client, store), join the group, start the loop."""
-        from aiokafka import ConsumerRebalanceListener
+    def update_directory(self, directory: ClientDirectory) -> None:
+        """Route alerts added from now on with a newer client directory."""
+        self.deliverer.update_directory(directory)
 
-        runner = self
+    # -- hooks of the read loop ----------------------------------------------------------------
 
-        class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
-            async def on_partitions_revoked(self, revoked: Any) -> None:
-                await runner._commit()
-                for tp in revoked:
-                    # Unfinished alerts of a revoked partition are re-read by its new owner;
-                    # their deliveries here still finish (the store keeps the new owner from
-                    # sending a finished key twice).
-                    runner._tracker.forget(tp)
-                    runner._read_to.pop(tp, None)
-
-            async def on_partitions_assigned(self, assigned: Any) -> None:
-                log.info("partitions_assigned", group=runner.group_id, partitions=len(assigned))
-
+    async def _setup(self) -> None:
         await self.deliverer.setup()
-        consumer = manual_commit_consumer(
-            self._kafka,
-            [self._topic],
-            group_id=self.group_id,
-            client_id=f"{self.group_id}-c",
-            session_timeout_s=self._session_timeout_s,
-        )
-        consumer.subscribe([self._topic], listener=_Listener())
-        try:
-            await consumer.start()
-        except BaseException:
-            await self.deliverer.close()
-            raise
-        self._consumer = consumer
-        self._task = asyncio.create_task(self._run(), name="alert-runner")
-        log.info("runner_started", group=self.group_id, topic=self._topic)
 
-    async def stop(self, grace_s: float = 10.0) -> None:
-        """Stop reading; give running deliveries ``grace_s`` to finish; commit; close.
+    async def _teardown(self) -> None:
+        await self.deliverer.close()
 
-        Deliveries still running after the grace are cancelled unmarked and uncommitted, so the
-        next start sends them (same Idempotency-Key).
-        """
-        self._stopping.set()
-        if self._task is not None:
-            try:
-                await self._task
-            except Exception as exc:
-                log.error("runner_failed", group=self.group_id, error=str(exc))
-            self._task = None
+    async def _on_revoked(self, revoked: set[TopicPartition]) -> None:
+        await self._commit()
+        for tp in revoked:
+            # Unfinished alerts of a revoked partition are re-read by its new owner; their
+            # deliveries here still finish (the store keeps the new owner from sending a
+            # finished key twice).
+            self._tracker.forget(tp)
+
+    async def _handle(self, tp: TopicPartition, message: ConsumerRecord[bytes, bytes]) -> None:
+        await self._add(tp, message.offset, message.value)
+
+    async def _after_batch(self) -> None:
+        if self.deliverer.pending == 0:
+            # Drains the deliverer's result list (and surfaces a failed delivery task).
+            await self.deliverer.flush()
+        now = asyncio.get_running_loop().time()
+        if self._next_commit is None:
+            self._next_commit = now + self._commit_interval
+        elif now >= self._next_commit:
+            await self._commit()
+            self._next_commit = now + self._commit_interval
+
+    async def _finish(self) -> None:
         try:
-            async with asyncio.timeout(grace_s):
+            async with asyncio.timeout(self._grace_s):
                 # On timeout the unfinished deliveries are cancelled (close() would anyway).
                 await self.deliverer.flush()
         except TimeoutError:
@@ -190,41 +188,8 @@ class AlertRunner:
         except Exception as exc:
             log.error("delivery_failed_at_shutdown", group=self.group_id, error=str(exc))
         await self._commit()
-        await self.deliverer.close()
-        if self._consumer is not None:
-            await self._consumer.stop()
-            self._consumer = None
-        log.info("runner_stopped", group=self.group_id, unfinished=self._tracker.outstanding())
-
-    @property
-    def done(self) -> asyncio.Task[None] | None:
-        """The consume loop's task (it only ends by :meth:`stop` or a fatal error)."""
-        return self._task
-
-    def update_directory(self, directory: ClientDirectory) -> None:
-        """Route alerts added from now on with a newer client directory."""
-        self.deliverer.update_directory(directory)
-
-    # -- the loop ------------------------------------------------------------------------------
-
-    async def _run(self) -> None:
-        consumer = self._consumer
-        assert consumer is not None
-        loop = asyncio.get_running_loop()
-        next_commit = loop.time() + self._commit_interval
-        while not self._stopping.is_set():
-            batch = await consumer.getmany(timeout_ms=self._poll_ms, max_records=500)
-            for tp, messages in batch.items():
-                for message in messages:
-                    await self._add(tp, message.offset, message.value)
-                    self._read_to[tp] = message.offset + 1
-            record_lag(consumer, self._read_to, self._metrics, self.group_id)
-            if self.deliverer.pending == 0:
-                # Drains the deliverer's result list (and surfaces a failed delivery task).
-                await self.deliverer.flush()
-            if loop.time() >= next_commit:
-                await self._commit()
-                next_commit = loop.time() + self._commit_interval
+        log.info("alerts_unfinished_at_stop", group=self.group_id,
+                 unfinished=self._tracker.outstanding())  # fmt: skip
 
     async def _add(self, tp: TopicPartition, offset: int, value: bytes | None) -> None:
         slot: _Slot = (tp, offset)
@@ -271,21 +236,7 @@ class AlertRunner:
                 self._tracker.done(*slot)
 
     async def _commit(self) -> None:
-        consumer = self._consumer
-        if consumer is None:
-            return
-        moved = self._tracker.take_commits()
-        assigned = consumer.assignment()
-        offsets = {tp: o for tp, o in moved.items() if tp in assigned}
-        if not offsets:
-            return
-        from aiokafka.errors import KafkaError
-
-        try:
-            await consumer.commit(offsets)
-        except KafkaError as exc:
-            log.warning("commit_failed", group=self.group_id, error=str(exc))
+        failed = await self._commit_offsets(self._tracker.take_commits())
+        if failed:
             # Put them back: the next commit tries again (a later position supersedes them).
-            self._tracker.retry(offsets)
-            return
-        self.committed.update(offsets)
+            self._tracker.retry(failed)

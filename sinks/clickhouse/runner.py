@@ -29,7 +29,7 @@ import asyncio
 import time
 from collections.abc import Callable
 from concurrent.futures import Executor
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from pydantic import ValidationError
 
@@ -44,10 +44,10 @@ from sinks.alerts.records import DeliveryRecord
 from sinks.clickhouse.records import RecordInvalid, fact_row, interaction_row
 from sinks.clickhouse.rows import Position
 from sinks.clickhouse.sink import DELIVERIES, FACTS, INTERACTIONS, ClickHouseSink
-from sinks.runner import manual_commit_consumer, record_lag
+from sinks.runner import ConsumerRunner
 
 if TYPE_CHECKING:
-    from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+    from aiokafka import ConsumerRecord, TopicPartition
 
 log = get_logger("sinks.clickhouse.runner")
 T = TypeVar("T")
@@ -55,13 +55,15 @@ T = TypeVar("T")
 _MAX_BACKOFF_S = 10.0
 
 
-class ClickHouseRunner:
+class ClickHouseRunner(ConsumerRunner):
     """Consumes ``facts_topic`` and ``interactions_topic`` into a set-up :class:`ClickHouseSink`.
 
     The sink must already be set up (connected, migrated) by the caller, who also closes it.
     Alert delivery records from an in-process alert runner come in through
     :meth:`record_delivery` and are written with the next flush.
     """
+
+    task_name = "clickhouse-runner"
 
     def __init__(
         self,
@@ -79,109 +81,57 @@ class ClickHouseRunner:
         max_records: int = 5_000,
     ) -> None:
         """Remember configuration only; :meth:`start` connects."""
-        self._kafka = kafka
+        super().__init__(
+            kafka,
+            topics=[facts_topic, interactions_topic],
+            group_id=group_id,
+            metrics=metrics,
+            client_id=f"{group_id}-consumer",
+            poll_timeout_s=poll_timeout_s,
+            session_timeout_s=session_timeout_s,
+            max_records=max_records,
+        )
         self._sink = sink
         self._facts_topic = facts_topic
         self._interactions_topic = interactions_topic
-        self.group_id = group_id
-        self._metrics = metrics
         self._executor = executor
         # The sink raises SinkBackpressure at four batches; the runner flushes at one.
         self._batch_rows = batch_rows
-        self._poll_ms = int(poll_timeout_s * 1000)
-        self._session_timeout_s = session_timeout_s
-        self._max_records = max_records
-        self._consumer: AIOKafkaConsumer | None = None
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = asyncio.Event()
         self._lock = asyncio.Lock()  # one flush+commit at a time (loop vs. rebalance callback)
-        self._read_to: dict[TopicPartition, int] = {}  # next offset, per partition read
         self._unflushed: dict[str, int] = {FACTS: 0, INTERACTIONS: 0, DELIVERIES: 0}
         self._deliveries: list[DeliveryRecord] = []
-        self.committed: dict[TopicPartition, int] = {}
-        """The last committed position per partition (tests and logs)."""
-
-    # -- lifecycle -----------------------------------------------------------------------------
-
-    async def start(self) -> None:
-        """Join the consumer group and start the consume loop as a task."""
-        from aiokafka import ConsumerRebalanceListener
-
-        runner = self
-
-        class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
-            async def on_partitions_revoked(self, revoked: Any) -> None:
-                # Whatever we read from these partitions must be flushed and committed now,
-                # while we still own them; otherwise their new owner re-reads it (harmless for
-                # correctness, but work done twice).
-                try:
-                    await runner._flush_and_commit(reason="rebalance", retry=False)
-                except SinkError as exc:
-                    log.warning("rebalance_flush_failed", group=runner.group_id, error=str(exc))
-                for tp in revoked:
-                    runner._read_to.pop(tp, None)
-
-            async def on_partitions_assigned(self, assigned: Any) -> None:
-                log.info("partitions_assigned", group=runner.group_id, partitions=len(assigned))
-
-        consumer = manual_commit_consumer(
-            self._kafka,
-            [self._facts_topic, self._interactions_topic],
-            group_id=self.group_id,
-            client_id=f"{self.group_id}-consumer",
-            session_timeout_s=self._session_timeout_s,
-        )
-        consumer.subscribe([self._facts_topic, self._interactions_topic], listener=_Listener())
-        await consumer.start()
-        self._consumer = consumer
-        self._task = asyncio.create_task(self._run(), name="clickhouse-runner")
-        log.info("runner_started", group=self.group_id, topics=consumer.subscription())
-
-    async def stop(self) -> None:
-        """Stop reading, flush what was read, commit it, leave the group."""
-        self._stopping.set()
-        if self._task is not None:
-            try:
-                await self._task
-            except Exception as exc:  # already logged by the loop; stop must still finish
-                log.error("runner_failed", group=self.group_id, error=str(exc))
-            self._task = None
-        try:
-            await self._flush_and_commit(reason="shutdown", retry=False)
-        except SinkError as exc:
-            # Not committed, so the next start re-reads these records: nothing is lost.
-            log.error("final_flush_failed", group=self.group_id, error=str(exc))
-        if self._consumer is not None:
-            await self._consumer.stop()
-            self._consumer = None
-        log.info("runner_stopped", group=self.group_id)
-
-    @property
-    def done(self) -> asyncio.Task[None] | None:
-        """The consume loop's task (it only ends by :meth:`stop` or a fatal error)."""
-        return self._task
 
     def record_delivery(self, record: DeliveryRecord) -> None:
         """Queue an alert delivery record for the next flush (called from the event loop)."""
         self._deliveries.append(record)
 
-    # -- the loop ------------------------------------------------------------------------------
+    # -- hooks of the read loop ----------------------------------------------------------------
 
-    async def _run(self) -> None:
-        consumer = self._consumer
-        assert consumer is not None
-        while not self._stopping.is_set():
-            batch = await consumer.getmany(timeout_ms=self._poll_ms, max_records=self._max_records)
-            for tp, messages in batch.items():
-                for message in messages:
-                    if self._sink.buffered >= self._batch_rows:
-                        await self._flush_and_commit(reason="size")
-                    self._add(tp, message)
-                    self._read_to[tp] = message.offset + 1
-            self._drain_deliveries()
-            record_lag(consumer, self._read_to, self._metrics, self.group_id)
-            if self._sink.should_flush():
-                await self._flush_and_commit(reason="batch")
+    async def _on_revoked(self, revoked: set[TopicPartition]) -> None:
+        # Whatever we read from these partitions must be flushed and committed now, while we
+        # still own them; otherwise their new owner re-reads it (harmless for correctness, but
+        # work done twice).
+        try:
+            await self._flush_and_commit(reason="rebalance", retry=False)
+        except SinkError as exc:
+            log.warning("rebalance_flush_failed", group=self.group_id, error=str(exc))
+
+    async def _handle(self, tp: TopicPartition, message: ConsumerRecord[bytes, bytes]) -> None:
+        if self._sink.buffered >= self._batch_rows:
+            await self._flush_and_commit(reason="size")
+        self._add(tp, message)
+
+    async def _after_batch(self) -> None:
+        self._drain_deliveries()
+        if self._sink.should_flush():
+            await self._flush_and_commit(reason="batch")
+
+    async def _finish(self) -> None:
+        try:
+            await self._flush_and_commit(reason="shutdown", retry=False)
+        except SinkError as exc:
+            # Not committed, so the next start re-reads these records: nothing is lost.
+            log.error("final_flush_failed", group=self.group_id, error=str(exc))
 
     def _add(self, tp: TopicPartition, message: ConsumerRecord[bytes, bytes]) -> None:
         """Decode one Kafka record and buffer it in the sink (the per-record hot path)."""
@@ -328,23 +278,6 @@ class ClickHouseRunner:
                     consumer.seek(tp, messages[0].offset)
 
     async def _commit(self) -> None:
-        consumer = self._consumer
-        if consumer is None:
-            return
-        assigned = consumer.assignment()
-        offsets = {
-            tp: offset
-            for tp, offset in self._read_to.items()
-            if tp in assigned and self.committed.get(tp) != offset
-        }
-        if not offsets:
-            return
-        from aiokafka.errors import KafkaError
-
-        try:
-            await consumer.commit(offsets)
-        except KafkaError as exc:
-            # The records are flushed; failing to commit only means reading them again later.
-            log.warning("commit_failed", group=self.group_id, error=str(exc))
-            return
-        self.committed.update(offsets)
+        await self._commit_offsets(
+            {tp: o for tp, o in self._read_to.items() if self.committed.get(tp) != o}
+        )
