@@ -28,7 +28,7 @@ import csv
 import io
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any, TypeVar
@@ -37,7 +37,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from producers.resolution import normalise_phone
-from schemas.base import encode, validation_errors
+from schemas.base import validation_errors
 from schemas.calendars import BusinessCalendar
 from schemas.directory import Client, ClientDirectory, StaffDirectory
 from schemas.policies import SlaPolicy
@@ -58,10 +58,6 @@ _REQUIRED_COLUMNS = ("client_id", "name", "owner")
 
 M = TypeVar("M", bound=BaseModel)
 _MULTI = ("domains", "addresses", "phone_numbers")
-
-STAFF_KEY = b"_staff"
-POLICY_PREFIX = "policy:"
-CALENDAR_PREFIX = "calendar:"
 
 
 # -- YAML ---------------------------------------------------------------------------------------
@@ -283,72 +279,3 @@ def load_directory(
             source=str(path),
         )
     raise ConfigError(f"{path}: unknown directory format {suffix!r} (use .yaml, .yml or .csv)")
-
-
-# -- compacted topic records --------------------------------------------------------------------
-
-
-def _reserved(client_id: str) -> bool:
-    return client_id.encode() == STAFF_KEY or client_id.startswith((POLICY_PREFIX, CALENDAR_PREFIX))
-
-
-def directory_records(directory: ClientDirectory) -> list[tuple[bytes, bytes]]:
-    """(key, JSON value) records for the compacted topic directory.v1, in a stable order."""
-    records: list[tuple[bytes, bytes]] = []
-    for policy in directory.policies:
-        records.append((f"{POLICY_PREFIX}{policy.policy_id}".encode(), encode(policy)))
-    for calendar in directory.calendars:
-        records.append((f"{CALENDAR_PREFIX}{calendar.calendar_id}".encode(), encode(calendar)))
-    records.append((STAFF_KEY, encode(directory.staff)))
-    for client in directory.clients:
-        if _reserved(client.client_id):
-            # A client id equal to a reserved key would overwrite another record on compaction.
-            raise ConfigError(
-                f"client {client.client_id!r}: client_id collides with a reserved key"
-            )
-        records.append((client.client_id.encode(), encode(client)))
-    return records
-
-
-def directory_from_records(records: Iterable[tuple[bytes, bytes | None]]) -> ClientDirectory:
-    """Rebuild a directory from topic records (latest value per key wins; None deletes a key)."""
-    latest: dict[bytes, bytes] = {}
-    for key, value in records:
-        if value is None:
-            latest.pop(key, None)
-        else:
-            latest[key] = value
-    clients: list[Client] = []
-    policies: list[SlaPolicy] = []
-    calendars: list[BusinessCalendar] = []
-    staff = StaffDirectory()
-    for key, value in latest.items():
-        name = key.decode("utf-8", errors="replace")
-        try:
-            if key == STAFF_KEY:
-                staff = StaffDirectory.model_validate_json(value)
-            elif name.startswith(POLICY_PREFIX):
-                policies.append(SlaPolicy.model_validate_json(value))
-            elif name.startswith(CALENDAR_PREFIX):
-                calendars.append(BusinessCalendar.model_validate_json(value))
-            else:
-                client = Client.model_validate_json(value)
-                if client.client_id != name:
-                    raise ConfigError(
-                        f"directory record {name!r}: key differs from "
-                        f"client_id {client.client_id!r}"
-                    )
-                clients.append(client)
-        except ValidationError as exc:
-            reason = "; ".join(f"{field}: {why}" for field, why in validation_errors(exc))
-            raise ConfigError(f"directory record {name!r}: {reason}") from exc
-    fields: dict[str, Any] = {"clients": tuple(clients), "staff": staff}
-    if policies:
-        fields["policies"] = tuple(policies)
-    if calendars:
-        fields["calendars"] = tuple(calendars)
-    try:
-        return ClientDirectory(**fields)
-    except ValidationError as exc:
-        reason = "; ".join(f"{field}: {why}" for field, why in validation_errors(exc))
-        raise ConfigError(f"directory records: {reason}") from exc

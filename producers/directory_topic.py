@@ -12,9 +12,9 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from producers.directory_io import directory_records
 from producers.kafka_producer import RecordSink, security_config
 from schemas.directory import ClientDirectory
+from schemas.directory_records import directory_records
 from shinrai.errors import KafkaUnavailable
 from shinrai.settings import KafkaSettings
 

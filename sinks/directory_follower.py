@@ -16,8 +16,8 @@ import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from producers.directory_io import directory_from_records
 from schemas.directory import Client, ClientDirectory
+from schemas.directory_records import directory_from_records
 from shinrai.errors import ShinraiError
 from shinrai.logging import get_logger
 from shinrai.settings import KafkaSettings

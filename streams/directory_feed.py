@@ -23,10 +23,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from producers.directory_io import CALENDAR_PREFIX, POLICY_PREFIX, STAFF_KEY
 from schemas.base import encode
 from schemas.calendars import BusinessCalendar
 from schemas.directory import Client
+from schemas.directory_records import CALENDAR_PREFIX, POLICY_PREFIX, STAFF_KEY
 from schemas.events import ClientPolicyChanged
 from schemas.policies import SlaPolicy
 

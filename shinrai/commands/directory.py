@@ -86,9 +86,9 @@ def show(topic: str | None, as_json: bool) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from producers.directory_io import directory_from_records
     from producers.directory_topic import read_all
     from schemas.base import encode
+    from schemas.directory_records import directory_from_records
     from schemas.topics import DIRECTORY
     from shinrai.errors import ShinraiError
     from shinrai.logging import configure

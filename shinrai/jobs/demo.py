@@ -158,8 +158,8 @@ async def run_demo(
 
     from dashboard.app import create_app
     from producers.demo import generate_live, split_due
-    from producers.directory_io import directory_records
     from producers.kafka_producer import KafkaRecordProducer, send_event
+    from schemas.directory_records import directory_records
     from schemas.topics import ALL_TOPICS
     from shinrai.jobs.worker import build_worker
     from shinrai.local_kafka import LocalKafka

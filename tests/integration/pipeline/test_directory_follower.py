@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from producers.directory_io import directory_records
 from schemas.directory import Client, ClientDirectory
+from schemas.directory_records import directory_records
 from shinrai.settings import ClickHouseSettings, KafkaSettings
 from sinks.clickhouse.sink import ClickHouseSink
 from sinks.directory_follower import DirectoryFollower

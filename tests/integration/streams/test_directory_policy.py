@@ -7,8 +7,8 @@ from collections.abc import Callable
 
 import pytest
 
-from producers.directory_io import directory_records
 from schemas.directory import Client, ClientDirectory
+from schemas.directory_records import directory_records
 from schemas.events import ClientPolicyChanged
 from schemas.facts import FactKind
 

@@ -7,15 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from producers.directory_io import (
-    directory_from_records,
-    directory_records,
-    load_directory,
-    parse_directory_csv,
-    parse_directory_yaml,
-)
+from producers.directory_io import load_directory, parse_directory_csv, parse_directory_yaml
 from producers.resolution import Resolver
 from schemas.directory import Client, ClientDirectory
+from schemas.directory_records import directory_from_records, directory_records
 from schemas.policies import SameDayOrNextMorning
 from shinrai.errors import ConfigError
 

@@ -6,10 +6,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from producers.directory_io import directory_records
 from schemas.base import encode
 from schemas.calendars import BusinessCalendar
 from schemas.directory import Client, ClientDirectory
+from schemas.directory_records import directory_records
 from schemas.policies import CalendarDuration, SlaPolicy
 from streams.directory_feed import DirectoryView, change_event, pair_digest
 
