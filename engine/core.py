@@ -19,8 +19,13 @@ Time model (DESIGN §3 "Time"):
   fulfilment stands), a late inbound into a thread whose obligation is already open (the clock is
   not moved back), a late policy change (applies from now on).
 * Duplicates (same event_id) are ignored for ``duplicate_window`` of event time behind the
-  horizon; an event older than that cannot be told from a duplicate and is dropped and counted in
-  ``state.too_late``.
+  horizon; an interaction older than that cannot be told from a duplicate: ``apply`` raises
+  ``EventTooOld`` (the caller dead-letters it with the reason; counted in ``state.too_late``). A
+  policy change older than that takes effect at the horizon (nothing final is recomputed).
+* A client with no interaction processed yet (at most policy changes) is never advanced: nothing
+  can fire for it, and its horizon stays unset, so history read after a directory announcement
+  is processed in event time, not as late data. The first interaction starts the first silent
+  stretch (a policy change does not: its instant may be "the beginning" of a first entry).
 * ``next_due`` is the *watermark* at which ``advance`` will next have work (the earliest pending
   timer or buffered event, plus the allowed lateness): what a live deadline index schedules on.
   Warning and silence instants are computed lazily (most obligations are answered, most silent
@@ -52,7 +57,7 @@ from schemas.calendars import BusinessCalendar
 from schemas.events import CallOutcome, ClientPolicyChanged, Direction, InteractionEvent, Kind
 from schemas.facts import Fact, FactKind, ObligationKind, Outcome
 from schemas.policies import CalendarDuration, DeadlineRule, SlaPolicy
-from shinrai.errors import EngineError
+from shinrai.errors import EngineError, EventTooOld
 
 __all__ = ["DEFAULT_CALENDAR", "Engine"]
 
@@ -114,18 +119,32 @@ class Engine:
         if client_id is None:
             return (state if state is not None else ClientState(client_id="")), []
         st = state if state is not None else ClientState(client_id=client_id)
+        out: list[Fact]
         t = event.occurred_at
         horizon = st.processed_until
         if horizon is not None and t < horizon - self.duplicate_window:
+            if isinstance(event, ClientPolicyChanged):
+                # A policy takes effect no earlier than what is already final: from the horizon.
+                out = []
+                self._change_policy(st, event, horizon, out)
+                self._run(st, horizon, out)
+                return st, out
             st.too_late += 1
-            return st, []
+            raise EventTooOld(
+                f"client {client_id!r}: event {event.event_id!r} occurred at {t.isoformat()}, "
+                f"more than the duplicate window ({self.duplicate_window}) before the client's "
+                f"processed time {horizon.isoformat()}: it cannot be told from a duplicate "
+                "(import history before live events, or rebuild with `shinrai backfill`)",
+                client_id=client_id,
+                event_id=event.event_id,
+            )
         if event.event_id in st.seen:
             return st, []
         st.remember(event.event_id, t)
         if horizon is None or t > horizon:
             st.buffer_event(event)
             return st, []
-        out: list[Fact] = []
+        out = []
         self._process(st, event, out, late=True)
         self._run(st, horizon, out)
         return st, out
@@ -181,6 +200,11 @@ class Engine:
         if state.processed_until is not None and until <= state.processed_until:
             return state, out
         self._run(state, until, out)
+        if state.stretch_start is None:
+            # No interaction processed yet (policy changes at most): nothing can fire, and
+            # nothing is final, so the client's own first events are never "late" (a directory
+            # announced before history is read must not turn that history late).
+            return state, out
         state.processed_until = until
         # forget_before, called only when it has something to do (it is O(1) then, but this is
         # the per-event path): a seen id older than the cutoff, or a sweep of ``answered`` due.
@@ -300,12 +324,12 @@ class Engine:
 
     def _process(self, st: ClientState, ev: Event, out: list[Fact], *, late: bool) -> None:
         t = ev.occurred_at.astimezone(UTC)
-        if st.stretch_start is None:
-            st.stretch_start = t  # the first event starts the first silent stretch
-            self._schedule_silence(st, t)
         if isinstance(ev, ClientPolicyChanged):
             self._change_policy(st, ev, t, out)
             return
+        if st.stretch_start is None:
+            st.stretch_start = t  # the first interaction starts the first silent stretch
+            self._schedule_silence(st, t)
         policy = self.policy_of(st)
         if ev.kind is Kind.NO_REPLY_NEEDED:
             ob = st.open.get(classify.thread_of(ev))

@@ -51,3 +51,16 @@ class SinkUnavailable(SinkError):
 
 class EngineError(ShinraiError):
     """The SLA engine met an input it cannot apply (e.g. a policy for an unknown calendar)."""
+
+
+class EventTooOld(EngineError):
+    """An event older than what a client's state can still correct (its duplicate window).
+
+    The engine cannot tell such an event from a re-delivered duplicate, so it is refused, never
+    applied twice and never dropped silently: the processor dead-letters it with this reason.
+    """
+
+    def __init__(self, message: str, *, client_id: str, event_id: str) -> None:
+        super().__init__(message)
+        self.client_id = client_id
+        self.event_id = event_id

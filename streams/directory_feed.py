@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ValidationError
@@ -30,7 +30,14 @@ from schemas.directory_records import CALENDAR_PREFIX, POLICY_PREFIX, STAFF_KEY
 from schemas.events import ClientPolicyChanged
 from schemas.policies import SlaPolicy
 
-__all__ = ["DirectoryView", "attach_directory_feed", "change_event", "pair_digest"]
+__all__ = [
+    "BEGINNING",
+    "DirectoryView",
+    "attach_directory_feed",
+    "change_event",
+    "pair_digest",
+    "record_time",
+]
 
 log = logging.getLogger(__name__)
 
@@ -43,25 +50,45 @@ def pair_digest(policy: SlaPolicy, calendar: BusinessCalendar) -> str:
     return hashlib.sha256(encode(policy) + b"\n" + encode(calendar)).hexdigest()
 
 
+BEGINNING = datetime(1970, 1, 1, tzinfo=UTC)
+"""When a client's first directory entry takes effect: before any of its events."""
+
+
 def change_event(
     client_id: str,
     policy: SlaPolicy,
     calendar: BusinessCalendar,
     previous: str | None,
     now: datetime,
+    published_at: datetime | None = None,
 ) -> tuple[ClientPolicyChanged, str]:
-    """The ClientPolicyChanged announcing ``(policy, calendar)`` for a client, and its digest."""
+    """The ClientPolicyChanged announcing ``(policy, calendar)`` for a client, and its digest.
+
+    Its ``occurred_at`` is the instant the entry took effect (DESIGN: policies apply from their
+    effective time, whenever the worker started): :data:`BEGINNING` for the client's first
+    entry (``previous`` None), else ``published_at``, the instant the directory record was
+    published (its Kafka timestamp; ``now`` when unknown). ``recorded_at`` is ``now``.
+    """
     digest = pair_digest(policy, calendar)
     chained = hashlib.sha256(f"{previous or ''}|{digest}".encode()).hexdigest()[:16]
+    effective = BEGINNING if previous is None else min(published_at or now, now)
     event = ClientPolicyChanged(
         event_id=f"policy:{client_id}:{chained}",
         client_id=client_id,
-        occurred_at=now,
+        occurred_at=effective,
         recorded_at=now,
         policy=policy,
         calendar=calendar,
     )
     return event, digest
+
+
+def record_time(message: Any) -> datetime | None:
+    """The Kafka timestamp of a consumed record (None when the record carries none)."""
+    stamp = getattr(message, "timestamp", None)
+    if not isinstance(stamp, int | float) or stamp <= 0:
+        return None
+    return datetime.fromtimestamp(stamp, UTC)
 
 
 class DirectoryView:
@@ -165,7 +192,9 @@ def attach_directory_feed(
                 digest = pair_digest(*pair)
                 if digest == previous:
                     continue
-                change, digest = change_event(client_id, *pair, previous, clock())
+                change, digest = change_event(
+                    client_id, *pair, previous, clock(), record_time(event.message)
+                )
                 await sink.send(key=key, value=encode(change))
                 announced[key] = digest.encode()
                 if on_announce is not None:

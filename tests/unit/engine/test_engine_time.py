@@ -11,9 +11,20 @@ from engine.core import Engine
 from engine.state import ClientState
 from schemas.alerts import AlertLevel
 from schemas.calendars import BusinessCalendar, TimeInterval
-from schemas.facts import FactKind, Outcome
+from schemas.facts import Fact, FactKind, Outcome
 from schemas.policies import BusinessDuration, SlaPolicy
-from tests.unit.engine.builders import IN, OUT, at, email, live, of_kind, only, run
+from shinrai.errors import EventTooOld
+from tests.unit.engine.builders import (
+    IN,
+    OUT,
+    at,
+    email,
+    live,
+    of_kind,
+    only,
+    policy_change,
+    run,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -212,10 +223,59 @@ def test_state_bytes_are_small_and_round_trip() -> None:
     assert len(raw) < 4096
 
 
-def test_event_older_than_the_duplicate_window_is_dropped_and_counted() -> None:
+def test_event_older_than_the_duplicate_window_is_refused_with_the_reason() -> None:
     engine = Engine(allowed_lateness=timedelta(0), duplicate_window=timedelta(days=1))
     st, _ = engine.apply(None, email("a", f"{TUE}T10:00", IN))
     st, _ = engine.advance(st, at("2026-03-10T10:00"))
-    st, out = engine.apply(st, email("old", "2026-03-05T10:00", IN, thread="t9"))
-    assert out == []
+    before = st.to_bytes()
+    with pytest.raises(
+        EventTooOld, match=r"client 'c1': event 'old' occurred at 2026-03-05"
+    ) as exc:
+        engine.apply(st, email("old", "2026-03-05T10:00", IN, thread="t9"))
+    assert (exc.value.client_id, exc.value.event_id) == ("c1", "old")
     assert st.too_late == 1
+    assert "t9" not in st.open
+    again = ClientState.from_bytes(st.to_bytes())
+    again.too_late = 0
+    assert again.to_bytes() == before  # nothing else about the client changed
+
+
+def test_policy_change_older_than_the_duplicate_window_applies_from_the_horizon() -> None:
+    engine = Engine(allowed_lateness=timedelta(0), duplicate_window=timedelta(days=1))
+    st, _ = engine.apply(None, email("a", f"{TUE}T10:00", IN))
+    st, _ = engine.advance(st, at(f"{TUE}T10:30"))
+    st, _ = engine.advance(st, at("2026-03-10T10:00"))  # breached long ago under the default
+    st, out = engine.apply(st, policy_change("p", "2026-01-01T00:00", FOUR_HOURS))
+    assert st.policy == FOUR_HOURS
+    assert out == []  # the only obligation is breached: its breach stands, nothing is recomputed
+    st, _ = engine.apply(st, email("b", "2026-03-10T11:00", IN, thread="t2"))
+    st, out = engine.advance(st, at("2026-03-10T11:00"))
+    opened = only(out, FactKind.OBLIGATION_OPENED)
+    assert opened.policy_id == "4h"
+
+
+def test_a_client_without_interactions_is_never_advanced() -> None:
+    # The directory's first entry is announced (stamped "the beginning") on a live partition
+    # before the client's history is read: the history must still be processed in event time.
+    engine = Engine(allowed_lateness=timedelta(minutes=5), duplicate_window=timedelta(days=7))
+    st, out = engine.apply(None, policy_change("p", "1970-01-01T00:00", FOUR_HOURS))
+    st, more = engine.advance(st, at("2026-06-01T00:00"))  # the wall clock, months later
+    assert out == more == []
+    assert st.processed_until is None
+    assert engine.next_due(st) is None  # no timers for a client with no interaction
+    history = [email("in", f"{TUE}T10:00", IN), email("out", f"{TUE}T10:30", OUT)]
+    facts: list[Fact] = []
+    for ev in history:
+        st, out = engine.apply(st, ev)
+        facts.extend(out)
+        st, out = engine.advance(st, ev.occurred_at)
+        facts.extend(out)
+    facts.extend(engine.settle(st, at(f"{TUE}T23:00"))[1])
+    assert st.too_late == 0
+    done = only(facts, FactKind.FULFILLED)
+    assert (done.outcome, done.policy_id) == (Outcome.MET, "4h")
+    assert facts == run(
+        [policy_change("p", "1970-01-01T00:00", FOUR_HOURS), *history],
+        Engine(allowed_lateness=timedelta(minutes=5)),
+        f"{TUE}T23:00",
+    )

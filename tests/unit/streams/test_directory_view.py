@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -11,7 +11,13 @@ from schemas.calendars import BusinessCalendar
 from schemas.directory import Client, ClientDirectory
 from schemas.directory_records import directory_records
 from schemas.policies import CalendarDuration, SlaPolicy
-from streams.directory_feed import DirectoryView, change_event, pair_digest
+from streams.directory_feed import (
+    BEGINNING,
+    DirectoryView,
+    change_event,
+    pair_digest,
+    record_time,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -73,4 +79,27 @@ def test_change_ids_are_stable_and_chained() -> None:
     back, _ = change_event("acme", GOLD, TOKYO, digest_b, AT)
     assert len({a.event_id, b.event_id, back.event_id}) == 3  # A -> B -> A is three events
     assert a.event_id.startswith("policy:acme:")
-    assert (a.occurred_at, a.policy, a.calendar) == (AT, GOLD, TOKYO)
+    assert (a.occurred_at, a.recorded_at, a.policy, a.calendar) == (BEGINNING, AT, GOLD, TOKYO)
+
+
+def test_a_change_takes_effect_when_its_record_was_published_never_at_the_worker_start() -> None:
+    _, digest_a = change_event("acme", GOLD, TOKYO, None, AT)
+    published = AT - timedelta(days=3)  # the worker was down when the directory changed
+    gold2 = GOLD.model_copy(update={"version": 2})
+    b, _ = change_event("acme", gold2, TOKYO, digest_a, AT, published)
+    assert (b.occurred_at, b.recorded_at) == (published, AT)
+    c, _ = change_event("acme", gold2, TOKYO, digest_a, AT)  # no record time: the clock
+    assert c.occurred_at == AT
+    # A record stamped in the future (a producer's skewed clock) takes effect now, not later.
+    d, _ = change_event("acme", gold2, TOKYO, digest_a, AT, AT + timedelta(hours=1))
+    assert d.occurred_at == AT
+
+
+def test_record_time_reads_the_kafka_timestamp() -> None:
+    class Message:
+        timestamp = 1_700_000_000.5
+
+    assert record_time(Message()) == datetime(2023, 11, 14, 22, 13, 20, 500000, tzinfo=UTC)
+    Message.timestamp = 0
+    assert record_time(Message()) is None
+    assert record_time(object()) is None
