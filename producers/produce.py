@@ -4,6 +4,12 @@ Pure of I/O choices: the caller passes the sink (Kafka or none for a dry run), t
 writer and the rejects file. One bad record never aborts a run: it is counted, written to the
 rejects file and dead-lettered, and the next record is read.
 
+Events are produced in event-time order (``occurred_at``, then ``event_id``), whatever the order
+of the archive: the processor reads a partition in event time, and an archive that is not sorted
+(mbox files rarely are; three list archivers interleave) would otherwise turn its own earlier
+events late (corrected, or beyond the duplicate window dead-lettered). The run keeps the parsed
+events (a few hundred bytes each, never bodies) until the archive is read, then sends them.
+
 Duplicates (an ``event_id`` already seen in this run, e.g. one message exported by three list
 archivers) are counted and NOT produced again: the engine would ignore them anyway, and not
 producing them keeps the log smaller. Duplicates across runs are the engine's job (DESIGN §3).
@@ -94,6 +100,7 @@ def run(
     """
     if summary is None:
         summary = RunSummary(source=source, dry_run=sink is None)
+    accepted: list[Any] = []  # the distinct events, sent in event-time order at the end
     for result in results:
         summary.read += 1
         if isinstance(result, Rejected):
@@ -118,11 +125,16 @@ def run(
                 summary.by_kind_direction[f"{kind}/{direction}"] += 1
                 if event.client_id is None:
                     summary.unknown_client += 1
-                if sink is not None:
-                    send_event(sink, topic, event)
-                summary.produced += 1
+                accepted.append(event)
         if on_result is not None:
             on_result(summary)
+    accepted.sort(key=lambda event: (event.occurred_at, event.event_id))
+    for event in accepted:
+        if sink is not None:
+            send_event(sink, topic, event)
+        summary.produced += 1
+    if on_result is not None and accepted:
+        on_result(summary)
     if sink is not None:
         sink.flush()
     return summary

@@ -149,3 +149,26 @@ def test_producer_config_is_durable_and_keeps_the_secret_out_of_settings_repr() 
     assert config["compression_type"] == compression_type() in {"lz4", "zstd", "gzip"}
     assert config["sasl_plain_password"] == "hunter2"
     assert "hunter2" not in repr(kafka)
+
+
+def test_events_are_produced_in_event_time_order_whatever_the_archive_order() -> None:
+    # An mbox is rarely sorted: a partition must still be read in event time.
+    shuffled = [make_event(n, "acme") for n in (5, 1, 9, 0, 3)]
+    tie = make_event(3, "acme", event_id="test:acme:3a")  # same instant: event id decides
+    sink = MemorySink()
+    summary = run(
+        [Parsed(e, f"f:{i}") for i, e in enumerate([*shuffled, tie])],
+        source="t",
+        topic="interactions.v1",
+        sink=sink,
+    )
+    sent = [decode(InteractionEvent, value).event_id for _, _, value, _ in sink.records if value]
+    assert sent == [
+        "test:acme:0",
+        "test:acme:1",
+        "test:acme:3",
+        "test:acme:3a",
+        "test:acme:5",
+        "test:acme:9",
+    ]
+    assert summary.produced == 6
