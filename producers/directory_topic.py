@@ -1,6 +1,6 @@
 """Publish the client directory to the compacted topic ``directory.v1`` and read it back.
 
-Records come from ``producers.directory_io.directory_records`` (client id → Client JSON, ``_staff``,
+Records come from ``schemas.directory_records.directory_records`` (client id → Client JSON, ``_staff``,
 ``policy:<id>``, ``calendar:<id>``). A client removed from the file is deleted on the topic only
 when asked (``prune``): a tombstone (key with a null value) is what compaction understands, and
 deleting clients by accident would silently stop their SLAs.

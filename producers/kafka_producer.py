@@ -270,7 +270,8 @@ class DeadLetterWriter:
 
     def write(self, letter: DeadLetter) -> None:
         """Queue one dead letter (delivery is confirmed by the sink's ``flush``)."""
-        self._sink.send(self.topic, key=letter.key, value=letter.raw, headers=letter.headers())
+        key, value, headers = letter.record()
+        self._sink.send(self.topic, key=key, value=value, headers=headers)
 
     def write_all(self, letters: Iterable[DeadLetter]) -> None:
         """Queue several dead letters."""

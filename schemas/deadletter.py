@@ -2,10 +2,17 @@
 
 A dead-lettered Kafka message keeps the ORIGINAL bytes as its value (never re-encoded) and says
 why in headers, so an operator can fix and re-produce it unchanged.
+
+Size: a dead letter never exceeds :data:`MAX_RECORD_BYTES` (the producers' 1,000,000-byte request
+limit), whatever the size of the rejected input: re-producing an oversized original plus headers
+would fail at the producer and fail the batch it belongs to. Past the limit the value holds the
+first bytes of the original, and headers say so: ``x-shinrai-truncated`` (the original size) and
+``x-shinrai-sha256`` (the original's digest, to find and check the full copy at its origin).
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -13,6 +20,12 @@ REASON = "x-shinrai-reason"
 SOURCE = "x-shinrai-source"
 ORIGIN = "x-shinrai-origin"
 REJECTED_AT = "x-shinrai-rejected-at"
+TRUNCATED = "x-shinrai-truncated"
+SHA256 = "x-shinrai-sha256"
+
+MAX_RECORD_BYTES = 1_000_000
+"""The largest dead-letter record (key + value + headers) we produce: the producers' limit."""
+_RECORD_OVERHEAD = 512  # Kafka's per-record framing and header-length varints, with room to spare
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,3 +47,26 @@ class DeadLetter:
             (ORIGIN, self.origin.encode()[:1024]),
             (REJECTED_AT, at.encode()),
         ]
+
+    def record(
+        self, now: datetime | None = None, *, max_bytes: int = MAX_RECORD_BYTES
+    ) -> tuple[bytes | None, bytes, list[tuple[str, bytes]]]:
+        """``(key, value, headers)`` to produce, never larger than ``max_bytes`` in all.
+
+        The value is the original bytes, or, when they do not fit, their first bytes with the
+        original size and SHA-256 in headers (the key is cut too if it alone is too large).
+        """
+        headers = self.headers(now)
+        key = self.key
+        fixed = _RECORD_OVERHEAD + sum(len(k) + len(v) for k, v in headers)
+        if key is not None and len(key) > max_bytes // 4:
+            key = key[: max_bytes // 4]
+        budget = max_bytes - fixed - len(key or b"") - len(TRUNCATED) - len(SHA256) - 96
+        raw = self.raw
+        if len(raw) + fixed + len(key or b"") <= max_bytes:
+            return key, raw, headers
+        headers += [
+            (TRUNCATED, str(len(raw)).encode()),
+            (SHA256, hashlib.sha256(raw).hexdigest().encode()),
+        ]
+        return key, raw[: max(budget, 0)], headers

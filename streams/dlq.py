@@ -55,7 +55,8 @@ def dead_letter(
     offset: int,
     now: datetime,
 ) -> tuple[bytes | None, bytes, list[tuple[str, bytes]]]:
-    """``(key, value, headers)`` for the DLQ: the original key and bytes, the reason in headers."""
+    """``(key, value, headers)`` for the DLQ: the original key and bytes (cut to the record limit,
+    said in headers), the reason in headers."""
     letter = DeadLetter(
         raw=raw or b"",
         reason=reason,
@@ -63,4 +64,4 @@ def dead_letter(
         origin=f"{topic}/{partition}/{offset}",
         key=key,
     )
-    return letter.key, letter.raw, letter.headers(now)
+    return letter.record(now)

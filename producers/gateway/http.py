@@ -53,7 +53,7 @@ class Gateway:
 
     async def dead_letter(self, letter: DeadLetter) -> None:
         """Dead-letter one rejected payload (its original bytes) and wait for the ack."""
-        record = Record(self.settings.dlq_topic, letter.key, letter.raw, letter.headers())
+        record = Record(self.settings.dlq_topic, *letter.record())
         await run_in_threadpool(self.publisher.send_many_and_wait, [record])
 
 
