@@ -85,6 +85,20 @@ def format_option(help_text: str | None = None) -> Callable[[F], F]:
     return click.option("--format", "fmt", required=True, type=FormatChoice(), help=help_text)
 
 
+region_option = click.option(
+    "--region",
+    default="US",
+    show_default=True,
+    help="Default phone region (ISO 3166 code) for numbers written without a country code.",
+)
+"""``--region``: how national phone numbers of the input are read."""
+
+progress_option = click.option(
+    "--progress/--no-progress", default=None, help="Progress bar [default: on a TTY]."
+)
+"""``--progress/--no-progress``: ``None`` when not given (then: on when stderr is a terminal)."""
+
+
 def clickhouse_options(url_flag: str = "--url") -> Callable[[F], F]:
     """``--url``/``--clickhouse`` and ``--database``: override the ClickHouse settings.
 

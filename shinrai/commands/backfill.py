@@ -16,6 +16,8 @@ from shinrai.commands._params import (
     clickhouse_options,
     clickhouse_settings,
     format_option,
+    progress_option,
+    region_option,
 )
 
 if TYPE_CHECKING:
@@ -57,7 +59,7 @@ def _print(summary: BackfillSummary, where: str) -> None:
     help="Client directory (YAML or CSV): resolves counterparts, supplies policies and owners.",
 )
 @clickhouse_options("--clickhouse")
-@click.option("--region", default="US", show_default=True, help="Default phone region (ISO).")
+@region_option
 @click.option("--tz", default=None, help="IANA zone for local times without offset (CDRs).")
 @click.option(
     "--mapping",
@@ -70,7 +72,7 @@ def _print(summary: BackfillSummary, where: str) -> None:
     show_default=True,
     help="Start each client's log with its directory policy and calendar.",
 )
-@click.option("--progress/--no-progress", default=None, help="Progress bar [default: on a TTY].")
+@progress_option
 def command(
     paths: tuple[Path, ...],
     fmt: str,

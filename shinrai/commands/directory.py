@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from shinrai.commands._context import get_settings
-from shinrai.commands._params import DIRECTORY_FILE
+from shinrai.commands._params import DIRECTORY_FILE, region_option
 
 
 @click.group("directory")
@@ -18,7 +18,7 @@ def command() -> None:
 @command.command("publish")
 @click.argument("path", type=DIRECTORY_FILE)
 @click.option("--topic", default=None, help="Directory topic [default: directory.v1].")
-@click.option("--region", default="US", show_default=True, help="Region for national numbers.")
+@region_option
 @click.option(
     "--staff-domain", "staff_domains", multiple=True, help="CSV only: one of our own domains."
 )

@@ -9,7 +9,13 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from shinrai.commands._context import get_settings
-from shinrai.commands._params import DIRECTORY_FILE, Instant, format_option
+from shinrai.commands._params import (
+    DIRECTORY_FILE,
+    Instant,
+    format_option,
+    progress_option,
+    region_option,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -57,7 +63,7 @@ def _print_summary(summary: RunSummary, *, as_json: bool) -> None:
     type=DIRECTORY_FILE,
     help="Client directory (YAML or CSV) used to resolve counterparts to clients.",
 )
-@click.option("--region", default="US", show_default=True, help="Default phone region (ISO).")
+@region_option
 @click.option("--topic", default=None, help="Target topic [default: interactions.v1].")
 @click.option("--dlq-topic", default=None, help="Dead-letter topic [default: interactions.dlq].")
 @click.option(
@@ -87,7 +93,7 @@ def _print_summary(summary: RunSummary, *, as_json: bool) -> None:
     type=Instant(naive_utc=True),
     help="ics: expand recurrences until (ISO; UTC without offset).",
 )
-@click.option("--progress/--no-progress", default=None, help="Progress bar [default: on a TTY].")
+@progress_option
 def command(
     path: Path,
     fmt: str,

@@ -19,6 +19,7 @@ from shinrai.settings import Settings
 pytestmark = pytest.mark.unit
 
 BAD = {"SHINRAI_KAFKA__TOPIC_PARTITIONS": "abc"}
+WITHOUT_SETTINGS = {"demodata", "replay", "schemas"}  # commands that read no setting at all
 
 
 def _settings_commands(tmp_path: Path) -> list[list[str]]:
@@ -65,6 +66,9 @@ def test_help_lists_every_command() -> None:
 
 
 def test_a_bad_setting_is_one_line_naming_the_variable_in_every_command(tmp_path: Path) -> None:
+    # A new command must join one list or the other.
+    covered = {argv[0] for argv in _settings_commands(tmp_path)}
+    assert covered | WITHOUT_SETTINGS == set(main.commands)
     for argv in _settings_commands(tmp_path):
         result = CliRunner().invoke(main, argv, env=BAD)
         assert result.exit_code == 2, (argv, result.output)
