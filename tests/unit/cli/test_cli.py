@@ -213,3 +213,16 @@ def test_ctrl_c_exits_130() -> None:
     result = CliRunner().invoke(_group(KeyboardInterrupt()), ["run"])
     assert result.exit_code == 130
     assert "interrupted" in result.stderr
+
+
+def test_a_worker_configuration_error_exits_2(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(_settings: Settings) -> object:
+        raise ConfigError("the alert sink needs SHINRAI_ALERTS__SIGNING_SECRET")
+
+    monkeypatch.setattr("shinrai.jobs.worker.build_worker", refuse)
+    monkeypatch.setattr("shinrai.logging.configure", lambda *_a, **_k: None)
+    result = CliRunner().invoke(main, ["worker", "--no-metrics"])
+    assert result.exit_code == 2  # the worker's documented status for bad configuration
+    assert result.stderr.strip().splitlines() == [
+        "Error: configuration error: the alert sink needs SHINRAI_ALERTS__SIGNING_SECRET"
+    ]
