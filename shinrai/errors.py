@@ -8,7 +8,17 @@ from __future__ import annotations
 
 
 class ShinraiError(Exception):
-    """Root of every error Shinrai raises on purpose."""
+    """Root of every error Shinrai raises on purpose.
+
+    ``hint`` (optional) tells the operator what to do about it; the CLI prints it on its own line.
+    """
+
+    hint: str | None = None
+
+    def __init__(self, *args: object, hint: str | None = None) -> None:
+        super().__init__(*args)
+        if hint is not None:
+            self.hint = hint
 
 
 class ConfigError(ShinraiError):

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 from pathlib import Path
 from typing import BinaryIO
 
 import click
+
+from shinrai.commands._context import get_settings
 
 SCHEMA_PATH = Path("docs") / "alert-payload.schema.json"
 
@@ -49,11 +50,10 @@ def verify(timestamp: str, signature: str, tolerance: float, body: BinaryIO) -> 
 
     The secret comes from SHINRAI_ALERTS__SIGNING_SECRET. Exit status 0 when valid, 1 when not.
     """
-    from shinrai.settings import Settings
     from sinks.alerts.errors import SignatureInvalid
     from sinks.alerts.signing import verify_signature
 
-    secret = Settings().alerts.signing_secret
+    secret = get_settings().alerts.signing_secret
     try:
         verify_signature(secret, timestamp, body.read(), signature, tolerance_s=tolerance)
     except SignatureInvalid as exc:
@@ -78,10 +78,10 @@ def send_test(url: str, fmt: str, level: str, timeout: float, max_age: float) ->
 
     Uses SHINRAI_ALERTS__SIGNING_SECRET; nothing is stored (in-memory log and store).
     """
+    import asyncio
+
     from schemas.alerts import AlertLevel
-    from shinrai.errors import ShinraiError
     from shinrai.logging import configure
-    from shinrai.settings import Settings
     from sinks.alerts.delivery import AlertDeliverer
     from sinks.alerts.records import InMemoryDeliveryLog
     from sinks.alerts.retry import DeliveryOptions
@@ -89,7 +89,7 @@ def send_test(url: str, fmt: str, level: str, timeout: float, max_age: float) ->
     from sinks.alerts.samples import sample_alert, sample_directory
     from sinks.alerts.store import InMemoryDeliveredStore
 
-    all_settings = Settings()
+    all_settings = get_settings()
     configure(all_settings.log_level, json=all_settings.log_json)  # logs to stderr, not stdout
     settings = all_settings.alerts.model_copy(update={"max_age_s": max_age})
     log = InMemoryDeliveryLog()
@@ -112,10 +112,7 @@ def send_test(url: str, fmt: str, level: str, timeout: float, max_age: float) ->
             results = await deliverer.flush()
         return results[0].outcome if results else "unrouted"
 
-    try:
-        outcome = asyncio.run(run())
-    except ShinraiError as exc:
-        raise click.ClickException(str(exc)) from exc
+    outcome = asyncio.run(run())
     for rec in log.records:
         status = rec.status_code if rec.status_code is not None else "-"
         click.echo(

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import click
 
+from shinrai.commands._params import clickhouse_options, clickhouse_settings
+
 
 @click.command("dashboard")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
 @click.option("--port", default=8088, show_default=True, type=int, help="Port to listen on.")
-@click.option("--clickhouse", "url", default=None, help="chdb:///path or https://host:8443.")
-@click.option("--database", default=None, help="Database [default: from settings].")
+@clickhouse_options("--clickhouse")
 @click.option("--days", default=30, show_default=True, type=click.IntRange(1, 366))
 def command(host: str, port: int, url: str | None, database: str | None, days: int) -> None:
     """Serve the dashboard (HTML at /, JSON at /api/<query>) on HOST:PORT.
@@ -21,12 +22,8 @@ def command(host: str, port: int, url: str | None, database: str | None, days: i
     import uvicorn
 
     from dashboard import create_app
-    from shinrai.settings import Settings
 
-    base = Settings().clickhouse
-    settings = base.model_copy(
-        update={k: v for k, v in {"url": url, "database": database}.items() if v is not None}
-    )
+    settings = clickhouse_settings(url, database)
     app = create_app(settings=settings, default_days=days)
     click.echo(f"dashboard on http://{host}:{port}/ (database {settings.database})", err=True)
     uvicorn.run(app, host=host, port=port, log_level="warning")

@@ -2,29 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import click
 
-if TYPE_CHECKING:
-    from shinrai.settings import ClickHouseSettings
-
-
-def _settings(url: str | None, database: str | None) -> ClickHouseSettings:
-    from shinrai.settings import Settings
-
-    base = Settings().clickhouse
-    return base.model_copy(
-        update={k: v for k, v in {"url": url, "database": database}.items() if v is not None}
-    )
-
-
-_url = click.option(
-    "--url",
-    default=None,
-    help="chdb:///path (embedded) or https://host:8443; default from settings",
-)
-_database = click.option("--database", default=None, help="Target database; default from settings")
+from shinrai.commands._params import clickhouse_options, clickhouse_settings
 
 
 @click.group(name="db")
@@ -33,23 +13,18 @@ def command() -> None:
 
 
 @command.command()
-@_url
-@_database
+@clickhouse_options()
 def migrate(url: str | None, database: str | None) -> None:
     """Apply pending migrations from deploy/clickhouse/migrations (idempotent)."""
-    from shinrai.errors import ShinraiError
     from sinks.clickhouse import migrate as mig
     from sinks.clickhouse.client import connect, parse_url
 
-    settings = _settings(url, database)
+    settings = clickhouse_settings(url, database)
+    client = connect(settings)
     try:
-        client = connect(settings)
-        try:
-            applied = mig.migrate(client, settings.database)
-        finally:
-            client.close()
-    except ShinraiError as exc:
-        raise click.ClickException(str(exc)) from exc
+        applied = mig.migrate(client, settings.database)
+    finally:
+        client.close()
     where = f"{parse_url(settings.url).describe()} database {settings.database}"
     if applied:
         for m in applied:
@@ -61,30 +36,25 @@ def migrate(url: str | None, database: str | None) -> None:
 @command.command()
 @click.argument("name")
 @click.option("-p", "--param", "params", multiple=True, metavar="KEY=VALUE", help="Query parameter")
-@_url
-@_database
+@clickhouse_options()
 def query(name: str, params: tuple[str, ...], url: str | None, database: str | None) -> None:
     """Run the named dashboard query NAME and print its rows as JSON lines."""
     import orjson
 
-    from shinrai.errors import ShinraiError
     from sinks.clickhouse.client import connect
     from sinks.clickhouse.queries import run_query
 
-    settings = _settings(url, database)
+    settings = clickhouse_settings(url, database)
     bound: dict[str, str] = {}
     for item in params:
         key, sep, value = item.partition("=")
         if not sep:
             raise click.BadParameter(f"expected KEY=VALUE, got {item!r}", param_hint="--param")
         bound[key] = value
+    client = connect(settings, create=False)
     try:
-        client = connect(settings, create=False)
-        try:
-            rows = run_query(client, name, **bound)
-        finally:
-            client.close()
-    except ShinraiError as exc:
-        raise click.ClickException(str(exc)) from exc
+        rows = run_query(client, name, **bound)
+    finally:
+        client.close()
     for row in rows:
         click.echo(orjson.dumps(row, default=str).decode())

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import sys
 
 import click
+
+from shinrai.commands._context import get_settings
 
 
 @click.command("demo")
@@ -28,11 +29,12 @@ def command(port: int, seed: int, duration: float | None, keep_kafka: bool) -> N
     generated event log (history, then events on the clock so warnings and breaches fire while you
     watch) and serves the dashboard. Ctrl-C stops everything it started.
     """
+    import asyncio
+
     from shinrai.jobs.demo import run_demo
     from shinrai.logging import configure
-    from shinrai.settings import Settings
 
-    settings = Settings()
+    settings = get_settings()
     configure("WARNING" if settings.log_level.upper() == "INFO" else settings.log_level)
     report = asyncio.run(
         run_demo(

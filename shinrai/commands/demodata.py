@@ -7,21 +7,7 @@ from pathlib import Path
 
 import click
 
-
-def _instant(ctx: click.Context, param: click.Parameter, value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    if value == "now":
-        from datetime import UTC
-
-        return datetime.now(UTC)
-    try:
-        instant = datetime.fromisoformat(value)
-    except ValueError as exc:
-        raise click.BadParameter(f"{value!r} is not an ISO-8601 instant", ctx, param) from exc
-    if instant.tzinfo is None:
-        raise click.BadParameter(f"{value!r} needs a UTC offset, e.g. {value}+09:00", ctx, param)
-    return instant
+from shinrai.commands._params import Instant
 
 
 @click.command("demodata")
@@ -42,7 +28,7 @@ def _instant(ctx: click.Context, param: click.Parameter, value: str | None) -> d
 @click.option(
     "--live-now",
     default=None,
-    callback=_instant,
+    type=Instant(allow_now=True),
     help="Live mode: lay the log out around this ISO-8601 instant (or 'now'); events after it "
     "go to scheduled.jsonl, to be emitted when the wall clock reaches them.",
 )

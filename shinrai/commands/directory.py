@@ -6,6 +6,9 @@ from pathlib import Path
 
 import click
 
+from shinrai.commands._context import get_settings
+from shinrai.commands._params import DIRECTORY_FILE, region_option
+
 
 @click.group("directory")
 def command() -> None:
@@ -13,9 +16,9 @@ def command() -> None:
 
 
 @command.command("publish")
-@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("path", type=DIRECTORY_FILE)
 @click.option("--topic", default=None, help="Directory topic [default: directory.v1].")
-@click.option("--region", default="US", show_default=True, help="Region for national numbers.")
+@region_option
 @click.option(
     "--staff-domain", "staff_domains", multiple=True, help="CSV only: one of our own domains."
 )
@@ -46,25 +49,20 @@ def publish(
     from producers.directory_topic import read_all
     from producers.kafka_producer import KafkaRecordProducer
     from schemas.topics import DIRECTORY
-    from shinrai.errors import ShinraiError
     from shinrai.logging import configure
-    from shinrai.settings import Settings
 
-    settings = Settings()
+    settings = get_settings()
     configure(settings.log_level, json=settings.log_json)
     name = topic or DIRECTORY.name
-    try:
-        directory = load_directory(
-            path,
-            default_region=region,
-            staff_domains=staff_domains,
-            staff_phone_numbers=staff_phones,
-        )
-        existing = read_all(settings.kafka, name)
-        with KafkaRecordProducer(settings.kafka, client_id="shinrai-directory") as producer:
-            result = publish_directory(producer, directory, name, existing=existing, prune=prune)
-    except ShinraiError as exc:
-        raise click.ClickException(str(exc)) from exc
+    directory = load_directory(
+        path,
+        default_region=region,
+        staff_domains=staff_domains,
+        staff_phone_numbers=staff_phones,
+    )
+    existing = read_all(settings.kafka, name)
+    with KafkaRecordProducer(settings.kafka, client_id="shinrai-directory") as producer:
+        result = publish_directory(producer, directory, name, existing=existing, prune=prune)
     click.echo(
         f"published {result.published} records to {name}: {len(directory.clients)} clients, "
         f"{len(directory.policies)} policies, {len(directory.calendars)} calendars, staff"
@@ -90,18 +88,13 @@ def show(topic: str | None, as_json: bool) -> None:
     from schemas.base import encode
     from schemas.directory_records import directory_from_records
     from schemas.topics import DIRECTORY
-    from shinrai.errors import ShinraiError
     from shinrai.logging import configure
-    from shinrai.settings import Settings
 
-    settings = Settings()
+    settings = get_settings()
     configure(settings.log_level, json=settings.log_json)
     name = topic or DIRECTORY.name
-    try:
-        records = read_all(settings.kafka, name)
-        directory = directory_from_records(records)
-    except ShinraiError as exc:
-        raise click.ClickException(str(exc)) from exc
+    records = read_all(settings.kafka, name)
+    directory = directory_from_records(records)
     if as_json:
         click.echo(encode(directory).decode())
         return

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from shinrai.commands._context import get_settings
+
 
 @click.command("gateway")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind.")
@@ -21,9 +23,8 @@ def command(host: str, port: int) -> None:
 
     from producers.gateway.app import create_app
     from shinrai.logging import configure
-    from shinrai.settings import Settings
 
-    settings = Settings()
+    settings = get_settings()
     configure(settings.log_level, json=settings.log_json)
     app = create_app(settings, settings.gateway)
     # proxy_headers off: the Twilio signature is checked against PUBLIC_BASE_URL, not headers

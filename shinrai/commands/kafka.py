@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
-from shinrai.errors import LocalKafkaError
+from shinrai.commands._context import get_settings
 
-
-def _broker(port: int | None):  # type: ignore[no-untyped-def]
+if TYPE_CHECKING:
     from shinrai.local_kafka import LocalKafka
-    from shinrai.settings import Settings
 
-    settings = Settings().local_kafka
+
+def _broker(port: int | None) -> LocalKafka:
+    from shinrai.local_kafka import LocalKafka
+
+    settings = get_settings().local_kafka
     if port is not None:
         settings = settings.model_copy(update={"port": port, "controller_port": port + 1})
     return LocalKafka(settings)
@@ -40,11 +43,8 @@ command.name = "kafka"
 def start(port: int | None) -> None:
     """Provision on first use, format, start and wait until the broker answers (idempotent)."""
     broker = _broker(port)
-    try:
-        click.echo(f"local kafka {broker.version}: starting at {broker.address} ...", err=True)
-        status = broker.start()
-    except LocalKafkaError as exc:
-        raise click.ClickException(str(exc)) from exc
+    click.echo(f"local kafka {broker.version}: starting at {broker.address} ...", err=True)
+    status = broker.start()
     click.echo(
         f"local kafka {status.version} started at {status.address} (pid {status.pid}); "
         f"log: {status.log_file}"

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
-import sys
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
+
+from shinrai.commands._context import get_settings
+from shinrai.commands._params import (
+    DIRECTORY_FILE,
+    Instant,
+    format_option,
+    progress_option,
+    region_option,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -16,32 +24,6 @@ if TYPE_CHECKING:
     from producers.kafka_producer import DeadLetterWriter, KafkaRecordProducer
     from producers.produce import RunSummary
     from producers.rejects import RejectsFile
-
-FORMAT_NAMES = (
-    "mbox",
-    "eml",
-    "maildir",
-    "asterisk",
-    "twilio",
-    "cdr-csv",
-    "ics",
-    "zoom",
-    "graph",
-    "jsonl",
-)
-
-
-def _instant(_ctx: click.Context, param: click.Parameter, value: str | None) -> datetime | None:
-    """ISO 8601 date or date-time; a value without an offset is taken as UTC."""
-    if value is None:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter(
-            f"{value!r} is not an ISO 8601 date or date-time", param=param
-        ) from None
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
 def _print_summary(summary: RunSummary, *, as_json: bool) -> None:
@@ -75,19 +57,13 @@ def _print_summary(summary: RunSummary, *, as_json: bool) -> None:
 
 @click.command("produce")
 @click.argument("path", type=click.Path(exists=True, path_type=Path))
-@click.option(
-    "--format",
-    "fmt",
-    required=True,
-    type=click.Choice(FORMAT_NAMES),
-    help="Source format of PATH (jsonl = canonical InteractionEvent JSON, one per line).",
-)
+@format_option("Source format of PATH (jsonl = canonical InteractionEvent JSON, one per line).")
 @click.option(
     "--directory",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    type=DIRECTORY_FILE,
     help="Client directory (YAML or CSV) used to resolve counterparts to clients.",
 )
-@click.option("--region", default="US", show_default=True, help="Default phone region (ISO).")
+@region_option
 @click.option("--topic", default=None, help="Target topic [default: interactions.v1].")
 @click.option("--dlq-topic", default=None, help="Dead-letter topic [default: interactions.dlq].")
 @click.option(
@@ -107,9 +83,17 @@ def _print_summary(summary: RunSummary, *, as_json: bool) -> None:
     default=None,
     help="cdr-csv: column mapping file (YAML/JSON) or a built-in name (callcenter-1999).",
 )
-@click.option("--window-start", callback=_instant, help="ics: expand recurrences from (ISO).")
-@click.option("--window-end", callback=_instant, help="ics: expand recurrences until (ISO).")
-@click.option("--progress/--no-progress", default=None, help="Progress bar [default: on a TTY].")
+@click.option(
+    "--window-start",
+    type=Instant(naive_utc=True),
+    help="ics: expand recurrences from (ISO; UTC without offset).",
+)
+@click.option(
+    "--window-end",
+    type=Instant(naive_utc=True),
+    help="ics: expand recurrences until (ISO; UTC without offset).",
+)
+@progress_option
 def command(
     path: Path,
     fmt: str,
@@ -147,11 +131,10 @@ def command(
     from producers.rejects import RejectsFile
     from producers.resolving import build_resolver
     from schemas.topics import DLQ, INTERACTIONS
-    from shinrai.errors import KafkaUnavailable, ShinraiError
+    from shinrai.errors import KafkaUnavailable
     from shinrai.logging import configure
-    from shinrai.settings import Settings
 
-    settings = Settings()
+    settings = get_settings()
     configure(settings.log_level, json=settings.log_json)
     source = f"produce:{fmt}"
     options: dict[str, Any] = {
@@ -183,8 +166,6 @@ def command(
         )
     except KafkaUnavailable as exc:
         failed = exc  # print the partial summary first: the operator needs to know how far it got
-    except ShinraiError as exc:
-        raise click.ClickException(str(exc)) from exc
     finally:
         if rejects_file is not None:
             rejects_file.close()
@@ -192,8 +173,7 @@ def command(
             producer.close()
     _print_summary(summary, as_json=as_json or dry_run)
     if failed is not None:
-        click.echo(f"error: {failed}", err=True)
-        sys.exit(1)
+        raise failed  # now the one error line and exit status 1 of every command
 
 
 def _run_with_progress(

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 
 import click
 
+from shinrai.commands._params import Instant
+
 if TYPE_CHECKING:
     from engine.replay import RejectedLine
     from engine.state import Event
@@ -34,18 +36,6 @@ def _lateness(ctx: click.Context, param: click.Parameter, value: str) -> timedel
         return parse_duration(value)
     except ValueError as exc:
         raise click.BadParameter(str(exc), ctx=ctx, param=param) from exc
-
-
-def _instant(ctx: click.Context, param: click.Parameter, value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        instant = datetime.fromisoformat(value)
-    except ValueError as exc:
-        raise click.BadParameter(f"{value!r} is not an ISO-8601 instant", ctx, param) from exc
-    if instant.tzinfo is None:
-        raise click.BadParameter(f"{value!r} needs a UTC offset, e.g. {value}+09:00", ctx, param)
-    return instant
 
 
 def _report(rejected: RejectedLine, shown: int, limit: int) -> None:
@@ -119,7 +109,7 @@ def _counted(lines: Iterable[bytes], advance: Callable[[int], None]) -> Iterator
 @click.option(
     "--until",
     default=None,
-    callback=_instant,
+    type=Instant(),
     help="Answer 'as of' this ISO-8601 instant (with offset): later events are left out and "
     "timers (warnings, breaches, silences) fire up to it. Default: the last event's time.",
 )
@@ -160,7 +150,6 @@ def command(
     from engine.core import Engine
     from engine.replay import replay
     from schemas.base import encode
-    from shinrai.errors import ShinraiError
 
     started = time.perf_counter()
     loaded, rejected = _read(events, show_rejected)
@@ -176,8 +165,6 @@ def command(
             write(encode(fact))
             write(b"\n")
         sink.flush()
-    except ShinraiError as exc:
-        raise click.ClickException(f"replay failed: {exc}") from exc
     finally:
         if output is not None:
             sink.close()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from shinrai.errors import KafkaUnavailable
+from shinrai.commands._context import get_settings
 
 
 @click.group()
@@ -19,16 +19,12 @@ command.name = "topics"
 @click.option("--partitions", type=int, default=None, help="Default partitions for data topics.")
 def create(partitions: int | None) -> None:
     """Create every Shinrai topic that does not exist yet (idempotent)."""
-    from shinrai.settings import Settings
     from shinrai.topic_admin import ensure_topics
 
-    kafka = Settings().kafka
+    kafka = get_settings().kafka
     if partitions is not None:
         kafka = kafka.model_copy(update={"topic_partitions": partitions})
-    try:
-        results = ensure_topics(kafka)
-    except KafkaUnavailable as exc:
-        raise click.ClickException(str(exc)) from exc
+    results = ensure_topics(kafka)
     for r in results:
         state = "created" if r.created else "exists "
         click.echo(f"{state} {r.name} ({r.partitions} partitions)")

@@ -7,12 +7,15 @@ on shutdown is what at-least-once rests on. Here one handler sets one event, ``W
 runs the documented order (runners flush and commit, then the Faust app stops and commits its
 offsets), and the exit status says what happened: 0 after a requested shutdown, 1 when a
 component failed, 2 for bad configuration. A second signal exits at once (status 130), for an
-operator who does not want to wait for a slow shutdown.
+operator who does not want to wait for a slow shutdown. (Status 1 and its one error line come
+from the CLI's error mapping; a ConfigError met while starting is reported here as status 2.)
 """
 
 from __future__ import annotations
 
 import click
+
+from shinrai.commands._context import SettingsInvalid, get_settings
 
 _ENV_HELP = """
 \b
@@ -81,14 +84,10 @@ def command(
     import signal
     import sys
 
-    from shinrai.errors import ConfigError, ShinraiError
+    from shinrai.errors import ConfigError
     from shinrai.logging import configure, get_logger
-    from shinrai.settings import Settings
 
-    try:
-        settings = Settings()
-    except ValueError as exc:  # pydantic's ValidationError: a bad SHINRAI_* variable
-        raise click.ClickException(f"invalid settings: {exc}") from exc
+    settings = get_settings()
     updates: dict[str, object] = {}
     if no_metrics:
         updates["metrics_port"] = None
@@ -140,10 +139,6 @@ def command(
 
     try:
         code = asyncio.run(main())
-    except ConfigError as exc:
-        click.echo(f"configuration error: {exc}", err=True)
-        sys.exit(2)
-    except ShinraiError as exc:
-        click.echo(f"worker failed: {exc}", err=True)
-        sys.exit(1)
+    except ConfigError as exc:  # the worker's documented status for bad configuration
+        raise SettingsInvalid(f"configuration error: {exc}") from exc
     sys.exit(code)

@@ -24,7 +24,7 @@ from engine.core import Engine
 from engine.replay import replay
 from producers.demo import DemoData, generate_live, split_due
 from schemas.facts import Fact
-from shinrai.commands.backfill import BackfillSummary, write
+from shinrai.jobs.backfill import BackfillSummary, write
 from shinrai.settings import ClickHouseSettings
 from sinks.clickhouse.client import connect
 from sinks.clickhouse.sink import ClickHouseSink

@@ -53,9 +53,15 @@ def test_jsonl_yields_events_policies_and_rejects_with_field_and_bytes(tmp_path:
 
 
 def test_every_cli_format_is_registered() -> None:
-    from shinrai.commands.produce import FORMAT_NAMES
+    import click
 
-    assert set(FORMAT_NAMES) == set(FORMATS)
+    from shinrai.cli import main
+
+    for name in ("produce", "backfill"):
+        command = main.commands[name]
+        (option,) = (p for p in command.params if p.name == "fmt")
+        assert isinstance(option.type, click.Choice)
+        assert tuple(option.type.choices) == tuple(FORMATS)  # the registry, not a copy of it
     for fmt in FORMATS.values():
         assert callable(fmt.load())
 
