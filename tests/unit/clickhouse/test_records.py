@@ -202,4 +202,6 @@ def test_the_checks_cover_exactly_the_models_fields() -> None:
     from sinks.clickhouse import records
 
     assert set(records._FACT) == set(Fact.model_fields)
-    assert set(records._INTERACTION) | {"flags"} == set(InteractionEvent.model_fields)
+    assert set(records._INTERACTION) | {"flags", "parent_keys"} == set(
+        InteractionEvent.model_fields
+    )

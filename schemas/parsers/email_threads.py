@@ -1,0 +1,120 @@
+"""Conversations of one e-mail input: which clients a staff message to a list or group reaches.
+
+Every message carries the hashed ids of its conversation (``message_key``, ``parent_keys``). A
+staff message reaches (DESIGN §3, issue 13):
+
+- every client among its To/Cc recipients, and
+- through a list or group address it was sent to, every client who wrote to that same list or
+  group in the same conversation (anywhere in the input: archives are not in date order, and
+  the engine only fulfils obligations opened before the reply anyway).
+
+Each event has ONE ``client_id`` (it is the Kafka key: one client's events on one partition), so
+a message reaching several clients becomes one event per client: the first client reached (To/Cc
+order, then list-reached clients by id) gets the message's own event id ``email:<hash>``, every
+other client ``email:<hash>:<hash of the client id>`` (stable, distinct, and the same whatever
+order the input is read in). They are the same message: identical but for ``client_id``,
+``counterpart`` and ``event_id``.
+
+Conversations here are the connected ids of this input (union of Message-ID, References and
+In-Reply-To). A message parsed on its own (one .eml at a time) reaches its To/Cc clients only;
+the engine still threads it (its own id → root memory), but a staff message sent ONLY to a list
+has no client to be routed to until the input holds the conversation.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+
+from schemas.events import Direction
+from schemas.parsers.base import Parsed, ParseResult
+from schemas.parsers.email_headers import digest
+
+
+@dataclass(frozen=True, slots=True)
+class MessageInfo:
+    """What fan-out needs about one parsed message beyond its event."""
+
+    keys: tuple[str, ...]  # hashed ids: ancestors root first, then its own
+    reached: tuple[tuple[str, str], ...]  # (client id, address) among To/Cc, in order
+    groups: tuple[str, ...]  # list / group addresses among its recipients
+    staff_sender: bool
+
+
+class _Union:
+    """Union-find over hashed message ids (path halving; roots are order-independent sets)."""
+
+    def __init__(self) -> None:
+        self.parent: dict[str, str] = {}
+
+    def find(self, key: str) -> str:
+        parent = self.parent
+        parent.setdefault(key, key)
+        while parent[key] != key:
+            parent[key] = parent[parent[key]]
+            key = parent[key]
+        return key
+
+    def union(self, keys: Sequence[str]) -> None:
+        if not keys:
+            return
+        first = self.find(keys[0])
+        for key in keys[1:]:
+            other = self.find(key)
+            if other != first:
+                # The smaller key wins: the representative does not depend on the order.
+                low, high = sorted((first, other))
+                self.parent[high] = low
+                first = low
+
+
+def fan_out(items: Iterable[tuple[ParseResult, MessageInfo | None]]) -> Iterator[ParseResult]:
+    """Every result in input order; a staff message once per client it reaches (see module)."""
+    held = list(items)
+    conversations = _Union()
+    for _, info in held:
+        if info is not None:
+            conversations.union(info.keys)
+    # conversation -> group address -> client who wrote to it there -> the address it wrote from
+    writers: dict[str, dict[str, dict[str, str]]] = defaultdict(lambda: defaultdict(dict))
+    for result, info in held:
+        if info is None or not info.keys or not isinstance(result, Parsed):
+            continue
+        event = result.event
+        if event.direction is Direction.INBOUND and event.client_id is not None:
+            root = conversations.find(info.keys[0])
+            for group in info.groups:
+                writers[root][group].setdefault(event.client_id, event.counterpart or group)
+    for result, info in held:
+        if info is None or not info.staff_sender or not isinstance(result, Parsed):
+            yield result
+            continue
+        reached = list(info.reached)
+        if info.keys and info.groups:
+            by_group = writers.get(conversations.find(info.keys[0]), {})
+            direct = {client for client, _ in reached}
+            via: dict[str, str] = {}
+            for group in info.groups:
+                for client, address in by_group.get(group, {}).items():
+                    if client not in direct:
+                        via.setdefault(client, address)
+            reached.extend(sorted(via.items()))
+        yield from _copies(result, reached)
+
+
+def _copies(result: Parsed, reached: Sequence[tuple[str, str]]) -> Iterator[Parsed]:
+    event = result.event
+    if not reached:
+        yield result
+        return
+    for number, (client, address) in enumerate(reached):
+        update: dict[str, object] = {
+            "client_id": client,
+            "counterpart": address,
+            "direction": Direction.OUTBOUND,
+        }
+        if number:
+            update["event_id"] = f"{event.event_id}:{digest(client)[:16]}"
+        # model_copy skips validation: every field copied here was validated on the original.
+        yield Parsed(event.model_copy(update=update), result.origin)
