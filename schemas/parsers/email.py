@@ -39,7 +39,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from schemas.base import validation_errors
-from schemas.events import Channel, Direction, Flag, InteractionEvent, Kind
+from schemas.events import MAX_PARENT_KEYS, Channel, Direction, Flag, InteractionEvent, Kind
 from schemas.parsers._common import files
 from schemas.parsers.base import Parsed, ParseResult, Rejected
 from schemas.parsers.email_headers import (
@@ -60,7 +60,6 @@ from schemas.parsers.email_threads import MessageInfo, fan_out
 from schemas.resolution import Resolver
 from shinrai.errors import ShinraiError
 
-MAX_PARENT_KEYS = 64  # schemas.events.MAX_PARENT_KEYS: the root and the nearest ancestors
 BODY_HASH_BYTES = 4096
 _SUBJECT_MAX = 1024
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
@@ -176,7 +175,8 @@ def _message_event(
     keys = (*parent_keys, *([message_key] if message_key else []))
     staff_sender = resolver.is_staff_email(sender[1]) and direction is Direction.OUTBOUND
     info = MessageInfo(
-        keys=keys,
+        own=message_key,
+        ancestors=tuple(parent_keys),
         reached=tuple(resolver.clients_reached(recipients, lists)) if staff_sender else (),
         groups=tuple(a for a in recipients if resolver.is_group_email(a, lists)),
         staff_sender=staff_sender,

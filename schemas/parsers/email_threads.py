@@ -27,7 +27,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
-from schemas.events import Direction
+from schemas.events import MAX_PARENT_KEYS, Direction
 from schemas.parsers.base import Parsed, ParseResult
 from schemas.parsers.email_headers import digest
 
@@ -36,10 +36,16 @@ from schemas.parsers.email_headers import digest
 class MessageInfo:
     """What fan-out needs about one parsed message beyond its event."""
 
-    keys: tuple[str, ...]  # hashed ids: ancestors root first, then its own
+    own: str | None  # hashed own id
+    ancestors: tuple[str, ...]  # hashed ids of its ancestors, root first (its own headers)
     reached: tuple[tuple[str, str], ...]  # (client id, address) among To/Cc, in order
     groups: tuple[str, ...]  # list / group addresses among its recipients
     staff_sender: bool
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """Ancestors, root first, then its own id."""
+        return (*self.ancestors, self.own) if self.own is not None else self.ancestors
 
 
 class _Union:
@@ -69,9 +75,47 @@ class _Union:
                 first = low
 
 
+def _parents(held: Sequence[tuple[ParseResult, MessageInfo | None]]) -> dict[str, str]:
+    """Each id's parent: what its own message says, else what a References chain says."""
+    own: dict[str, str] = {}
+    chained: dict[str, str] = {}
+    for _, info in held:
+        if info is None:
+            continue
+        if info.own is not None and info.ancestors:
+            own.setdefault(info.own, info.ancestors[-1])
+        for i in range(1, len(info.ancestors)):
+            chained.setdefault(info.ancestors[i], info.ancestors[i - 1])
+    return {**chained, **own}
+
+
+def _full_chain(parents: dict[str, str], info: MessageInfo) -> tuple[str, ...]:
+    """The ancestors of a message as far as this input knows them, root first."""
+    if info.own is None:
+        return info.ancestors
+    path: list[str] = []
+    seen = {info.own}
+    node = parents.get(info.own)
+    while node is not None and node not in seen:
+        seen.add(node)
+        path.append(node)
+        node = parents.get(node)
+    path.reverse()
+    if len(path) > MAX_PARENT_KEYS:  # keep the root and the nearest ancestors
+        path = path[:1] + path[1 - MAX_PARENT_KEYS :]
+    return tuple(path) if len(path) > len(info.ancestors) else info.ancestors
+
+
 def fan_out(items: Iterable[tuple[ParseResult, MessageInfo | None]]) -> Iterator[ParseResult]:
-    """Every result in input order; a staff message once per client it reaches (see module)."""
+    """Every result in input order; a staff message once per client it reaches (see module).
+
+    A message whose References chain is shorter than what the input knows of its ancestry (a
+    bare In-Reply-To, a mailer that drops References) carries the longer chain: each client's
+    engine state only sees that client's messages, so the chain must say what joins them.
+    """
     held = list(items)
+    parents = _parents(held)
+    held = [(_completed(result, info, parents), info) for result, info in held]
     conversations = _Union()
     for _, info in held:
         if info is not None:
@@ -101,6 +145,18 @@ def fan_out(items: Iterable[tuple[ParseResult, MessageInfo | None]]) -> Iterator
                         via.setdefault(client, address)
             reached.extend(sorted(via.items()))
         yield from _copies(result, reached)
+
+
+def _completed(
+    result: ParseResult, info: MessageInfo | None, parents: dict[str, str]
+) -> ParseResult:
+    if info is None or not parents or not isinstance(result, Parsed):
+        return result
+    chain = _full_chain(parents, info)
+    if chain == info.ancestors:
+        return result
+    update = {"parent_keys": chain, "thread_key": f"email:{chain[0]}", "schema_version": 2}
+    return Parsed(result.event.model_copy(update=update), result.origin)
 
 
 def _copies(result: Parsed, reached: Sequence[tuple[str, str]]) -> Iterator[Parsed]:
