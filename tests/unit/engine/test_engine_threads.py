@@ -205,3 +205,19 @@ def test_v1_events_still_thread_on_their_thread_key() -> None:
         until="2025-03-20T00:00:00+00:00",
     )
     assert only(facts, FactKind.FULFILLED).thread_key == "t1"
+
+
+def test_merge_keeps_the_earlier_obligation_when_it_sat_under_the_joining_root() -> None:
+    events = [
+        mail("y", 0, IN, ("w",)),  # the earliest post, replying to an unseen w
+        mail("x", 5, IN),  # a new conversation, it seems
+        mail("w", 7, IN, ("x",)),  # w answers x: y's conversation is x's
+        mail("a", 30, OUT, ("x",)),
+    ]
+    facts = run(events, until="2025-03-20T00:00:00+00:00")
+    opened = of_kind(facts, FactKind.OBLIGATION_OPENED)
+    assert [f.source_event_id for f in opened] == [f"email:{key('y')}", f"email:{key('x')}"]
+    assert only(facts, FactKind.WAIVED).obligation_id == opened[1].obligation_id
+    fulfilled = only(facts, FactKind.FULFILLED)
+    assert fulfilled.obligation_id == opened[0].obligation_id
+    assert fulfilled.calendar_seconds == 30 * 60.0
