@@ -34,6 +34,10 @@ Time model (DESIGN §3 "Time"):
 * ``settle(state, until)`` processes everything up to ``until`` with no lateness (end of a replay:
   the log is complete).
 
+E-mail conversations (schema v2 events): the thread of a message is its conversation's root in
+the client's message-id memory (``engine.threads``), not the producer's ``thread_key``; when a
+late-learnt link joins two conversations, what was kept under the old root moves to the new one.
+
 Policy changes re-evaluate every open, not yet breached obligation from the change on (a change
 to the very (policy, calendar) pair already in force changes nothing and emits nothing): new
 deadline and budget from the original opening instant, warning fractions not yet fired whose new
@@ -47,7 +51,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from engine import classify, trust
+from engine import classify, threads, trust
 from engine.calendar import CalendarClock, clock_for
 from engine.deadlines import deadline_for, sla_budget, warnings_within
 from engine.factmake import build_fact
@@ -177,7 +181,8 @@ class Engine:
             order = st.seen_order
             swept = st.swept_at
             if (order and order[0][0] < seen_cutoff) or (
-                st.answered and (swept is None or seen_cutoff - swept > self._sweep_gap)
+                (st.answered or st.links)
+                and (swept is None or seen_cutoff - swept > self._sweep_gap)
             ):
                 st.forget_before(seen_cutoff, seen_cutoff - self.thread_memory)
         st.remember(event.event_id, t)
@@ -212,7 +217,8 @@ class Engine:
         order = state.seen_order
         swept = state.swept_at
         if (order and order[0][0] < seen_cutoff) or (
-            state.answered and (swept is None or seen_cutoff - swept > self._sweep_gap)
+            (state.answered or state.links)
+            and (swept is None or seen_cutoff - swept > self._sweep_gap)
         ):
             state.forget_before(seen_cutoff, seen_cutoff - self.thread_memory)
         return state, out
@@ -338,9 +344,9 @@ class Engine:
             return
         if ev.kind is Kind.CALL and ev.direction is Direction.INBOUND:
             self._speed_of_answer(st, ev, t, policy, out)
+        thread = self._thread(st, ev, t, out)
         opening = classify.opens(ev)
         if opening is not None:
-            thread = classify.thread_of(ev)
             if thread not in st.open:
                 if opening is ObligationKind.FIRST_RESPONSE:
                     before = st.answered.get(thread)
@@ -353,7 +359,7 @@ class Engine:
             return
         targets: dict[str, Obligation] = {}
         if classify.is_thread_reply(ev):
-            ob = st.open.get(classify.thread_of(ev))
+            ob = st.open.get(thread)
             if ob is not None and ob.opened_at <= t:
                 targets[ob.thread] = ob
         if classify.is_cross_channel_touch(ev, policy.cross_channel):
@@ -368,6 +374,68 @@ class Engine:
             self._fulfil(st, ob, ev, t, out)
         if touch:
             self._touch(st, t, out, late=late)
+
+    # -- e-mail conversations (engine.threads) ------------------------------------------------
+
+    def _thread(self, st: ClientState, ev: InteractionEvent, t: datetime, out: list[Fact]) -> str:
+        """The thread of ``ev``: for an e-mail with message ids (schema v2) its conversation's
+        root in the client's id memory (learning its links first), else ``classify.thread_of``."""
+        key = ev.message_key
+        if key is None and not ev.parent_keys:
+            return classify.thread_of(ev)
+        chain = [*ev.parent_keys, key] if key is not None else list(ev.parent_keys)
+        links = st.links
+        for joined in threads.link_chain(links, chain, t):
+            self._rethread(st, joined, t, out)
+        return threads.THREAD_PREFIX + threads.root_of(links, chain[-1], t)
+
+    def _rethread(self, st: ClientState, old_root: str, t: datetime, out: list[Fact]) -> None:
+        """``old_root`` got a parent: what was kept under its key moves to the new root's key.
+
+        One obligation per (client, conversation): when both keys hold an open obligation the
+        earlier opened one stands and the other is waived ("merged"); the fulfilment memory keeps
+        the later instant. A moved obligation keeps its id; its later facts carry the new key.
+        """
+        old = threads.THREAD_PREFIX + old_root
+        new = threads.THREAD_PREFIX + threads.root_of(st.links, old_root)
+        if new == old:
+            return
+        when = st.answered.pop(old, None)
+        if when is not None:
+            before = st.answered.get(new)
+            st.answered[new] = when if before is None or before < when else before
+        ob = st.open.pop(old, None)
+        if ob is None:
+            return
+        st.timed.pop(old, None)
+        other = st.open.get(new)
+        if other is not None and (other.opened_at, other.obligation_id) > (
+            ob.opened_at,
+            ob.obligation_id,
+        ):
+            ob, other = other, ob  # ``other``: the earlier, which stands
+            del st.open[new]
+            st.timed.pop(new, None)
+            other.thread = new
+            st.open[new] = other
+            if other.breach_fact is None:
+                st.timed[new] = other
+        if other is not None:
+            out.append(
+                self._ob_fact(
+                    st,
+                    ob,
+                    FactKind.WAIVED,
+                    t,
+                    fact_id(ob.obligation_id, "waived", f"merged|{new}"),
+                    reason=f"merged: conversation {new} already owes {other.obligation_id}",
+                )
+            )
+            return
+        ob.thread = new
+        st.open[new] = ob
+        if ob.breach_fact is None:
+            st.timed[new] = ob
 
     def _rule(self, policy: SlaPolicy, kind: ObligationKind) -> DeadlineRule:
         return policy.follow_up if kind is ObligationKind.FOLLOW_UP else policy.first_response

@@ -13,7 +13,8 @@ State bytes start with a fixed 16-byte header (``HEADER_MAGIC``, the instant of 
 pending work in event time, the number of open obligations) before the JSON body, so a restart
 can rebuild its deadline index from ``read_header`` without decoding every state (see
 ``streams.recovery``). Bytes written before the header existed (plain JSON, starting with ``{``)
-still load; ``read_header`` returns None for them.
+still load; ``read_header`` returns None for them. Body version 2 added ``links`` (the e-mail message id →
+parent memory, see ``engine.threads``); version 1 bodies load with an empty memory.
 """
 
 from __future__ import annotations
@@ -208,6 +209,8 @@ class ClientState:
     # Derived from ``open``, not serialised.
     timed: dict[str, Obligation] = field(default_factory=dict)
     answered: dict[str, datetime] = field(default_factory=dict)  # thread -> last fulfilment
+    # E-mail conversations: hashed message id -> (parent id, last use); see engine.threads.
+    links: dict[str, tuple[str, datetime]] = field(default_factory=dict)
     stretch_start: datetime | None = None  # last outbound touch (or first event seen)
     silence_due: datetime | None = None
     # False: ``silence_due`` is only a lower bound (the exact instant costs calendar work and
@@ -239,10 +242,16 @@ class ClientState:
         order = self.seen_order
         while order and order[0][0] < seen_cutoff:
             self.seen.discard(order.popleft()[1])
-        # Sweeping is O(threads): do it at most once per day of event time.
-        if self.answered and (self.swept_at is None or thread_cutoff - self.swept_at > _DAY):
+        # Sweeping is O(threads): do it at most once per day of event time. Message-id links
+        # unused for the thread memory go with the fulfilments: both bound the same horizon.
+        if (self.answered or self.links) and (
+            self.swept_at is None or thread_cutoff - self.swept_at > _DAY
+        ):
             for thread in [k for k, v in self.answered.items() if v < thread_cutoff]:
                 del self.answered[thread]
+            links = self.links
+            for key in [k for k, (_, used) in links.items() if used < thread_cutoff]:
+                del links[key]
             self.swept_at = thread_cutoff
 
     def pending_at(self) -> datetime | None:
@@ -270,7 +279,7 @@ class ClientState:
             HEADER_MAGIC, _NONE_US if pending is None else _micros(pending), len(self.open)
         )
         data = {
-            "v": 1,
+            "v": 2,
             "client_id": self.client_id,
             "policy": None if self.policy is None else self.policy.model_dump(mode="json"),
             "calendar": None if self.calendar is None else self.calendar.model_dump(mode="json"),
@@ -279,6 +288,7 @@ class ClientState:
             "seen": [[t, i] for t, i in self.seen_order],
             "open": [ob.to_json() for ob in self.open.values()],
             "answered": self.answered,
+            "links": {k: [p, used] for k, (p, used) in self.links.items()},
             "stretch_start": self.stretch_start,
             "silence_due": self.silence_due,
             "silence_exact": self.silence_exact,
@@ -318,6 +328,8 @@ class ClientState:
             if ob.breach_fact is None:
                 state.timed[ob.thread] = ob
         state.answered = {k: _dt(v) for k, v in data["answered"].items()}
+        # v1 states (before e-mail threading) have no links: an empty memory.
+        state.links = {k: (p, _dt(used)) for k, (p, used) in data.get("links", {}).items()}
         if data["silence_fact"] is not None:
             fid, at = data["silence_fact"]
             state.silence_fact = (fid, _dt(at))

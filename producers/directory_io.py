@@ -113,8 +113,9 @@ def _normalise_tree(data: dict[str, Any], region: str, source: str) -> None:
 def _normalise_party(party: dict[str, Any], where: str, region: str, source: str) -> None:
     if "domains" in party:
         party["domains"] = _lowered(party["domains"], f"{where}.domains", source)
-    if "addresses" in party:
-        party["addresses"] = _lowered(party["addresses"], f"{where}.addresses", source)
+    for key in ("addresses", "groups"):  # groups: staff's list / group addresses
+        if key in party:
+            party[key] = _lowered(party[key], f"{where}.{key}", source)
     if "phone_numbers" in party:
         party["phone_numbers"] = _phones(
             party["phone_numbers"], f"{where}.phone_numbers", region, source

@@ -196,6 +196,7 @@ class Resolver:
         self._staff_phones = frozenset(staff.phone_numbers) | frozenset(
             m.phone for m in staff.members if m.phone
         )
+        self._groups = frozenset(staff.groups)
 
     # -- e-mail ---------------------------------------------------------------------------------
 
@@ -233,30 +234,68 @@ class Resolver:
             return True
         return any(d in self._staff_domains for d in _parents(_domain(addr)))
 
+    def is_group_email(self, address: str, lists: Iterable[str] = ()) -> bool:
+        """True for a list or group address: declared in the directory or in ``lists`` (the
+        message's own List-Post / List-Id addresses). A group is never staff nor a client."""
+        addr = _address(address)
+        return addr is not None and (addr in self._groups or addr in lists)
+
+    def clients_reached(
+        self, recipients: Iterable[str], lists: Iterable[str] = ()
+    ) -> list[tuple[str, str]]:
+        """(client id, address) of every distinct client among ``recipients``, in order.
+
+        Staff and group addresses are skipped (a group reaches the clients of a conversation,
+        which only the conversation knows: see ``email_threads``).
+        """
+        group_set = frozenset(lists)
+        out: list[tuple[str, str]] = []
+        seen: set[str] = set()
+        for raw in recipients:
+            addr = _address(raw)
+            if addr is None or self.is_staff_email(addr) or self.is_group_email(addr, group_set):
+                continue
+            client = self.client_for_email(addr)
+            if client is not None and client not in seen:
+                seen.add(client)
+                out.append((client, addr))
+        return out
+
     def direction_for_email(
-        self, sender: str, recipients: Iterable[str]
+        self, sender: str, recipients: Iterable[str], lists: Iterable[str] = ()
     ) -> tuple[Direction, str | None, str | None]:
         """(direction, client_id, counterpart address) of a message.
 
-        staff → client is outbound (counterpart: the first client recipient); client → staff is
-        inbound (counterpart: the sender); staff → staff only is internal; everything else is
-        unknown (the client id and counterpart are still reported when known).
+        ``lists``: the addresses of the list that distributed the message (List-Post, List-Id);
+        they and the directory's ``staff.groups`` are group addresses, neither staff nor client,
+        even under one of our domains (``users@lists.example.com`` when we are example.com).
+
+        staff → client is outbound (counterpart: the first client recipient); staff → a group
+        with no client recipient is outbound with no client yet (the conversation decides
+        which clients it reaches); client → staff or group is inbound
+        (counterpart: the sender); staff → staff only is internal; everything else is unknown
+        (the client id and counterpart are still reported when known).
         """
+        group_set = frozenset(a for a in (_address(x) for x in lists) if a is not None)
         from_addr = _address(sender)
         to_addrs = [a for a in (_address(r) for r in recipients) if a is not None]
-        if from_addr is None:
+        if from_addr is None or self.is_group_email(from_addr, group_set):
+            # A list writing as itself (munged From without a usable Reply-To): nobody we know.
             return Direction.UNKNOWN, None, None
-        external = [a for a in to_addrs if not self.is_staff_email(a)]
+        groups = [a for a in to_addrs if self.is_group_email(a, group_set)]
+        ours = [a for a in to_addrs if a not in groups and self.is_staff_email(a)]
+        external = [a for a in to_addrs if a not in groups and a not in ours]
         if self.is_staff_email(from_addr):
-            for addr in external:
-                client = self.client_for_email(addr)
-                if client is not None:
-                    return Direction.OUTBOUND, client, addr
+            reached = self.clients_reached(external)
+            if reached:
+                return Direction.OUTBOUND, reached[0][0], reached[0][1]
+            if groups:
+                return Direction.OUTBOUND, None, None
             if not external and to_addrs:
                 return Direction.INTERNAL, None, None
             return Direction.UNKNOWN, None, external[0] if external else None
         client = self.client_for_email(from_addr)
-        if client is not None and len(external) < len(to_addrs):
+        if client is not None and (ours or groups):
             return Direction.INBOUND, client, from_addr
         return Direction.UNKNOWN, client, from_addr
 

@@ -83,11 +83,19 @@ class Client(Frozen):
 
 
 class StaffDirectory(Frozen):
-    """Who we are: our domains, numbers and people (so direction can be decided)."""
+    """Who we are: our domains, numbers and people (so direction can be decided).
+
+    ``groups`` are shared addresses (mailing lists, Google Groups, aliases that fan out to
+    clients) that are neither staff nor a client, even under one of our domains: a client writing
+    to one writes to us; one of us writing to one writes to the clients of that conversation.
+    """
 
     domains: Domains = ()
     phone_numbers: E164Numbers = ()
     members: tuple[Contact, ...] = ()
+    groups: Emails = Field(
+        default=(), description="List / group addresses (neither staff nor client)"
+    )
 
 
 class ClientDirectory(Frozen):

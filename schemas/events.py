@@ -17,6 +17,11 @@ from schemas.calendars import BusinessCalendar
 from schemas.policies import SlaPolicy
 
 NonEmpty = Annotated[str, Field(min_length=1, max_length=512)]
+MessageKey = Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")]
+"""A hashed message id (``email_headers.digest`` of the normalised id): never the raw id."""
+
+MAX_PARENT_KEYS = 64
+"""Ancestors an event carries at most (References beyond this keep their first and last ids)."""
 
 
 class Channel(StrEnum):
@@ -71,9 +76,15 @@ class Flag(StrEnum):
 
 
 class InteractionEvent(Frozen):
-    """One immutable interaction between us and a client, keyed on Kafka by ``client_id``."""
+    """One immutable interaction between us and a client, keyed on Kafka by ``client_id``.
 
-    schema_version: Literal[1] = 1
+    Schema version 2 adds the conversation ids of a message (``message_key``, ``parent_keys``):
+    hashes, never the raw ids. They let the engine thread mail like a mail client does (every id
+    joins its conversation's root through its ancestors, whatever order messages arrive in).
+    Version 1 events (no such fields) still validate and are threaded on ``thread_key`` alone.
+    """
+
+    schema_version: Literal[1, 2] = 1
     type: Literal["interaction"] = "interaction"
     event_id: NonEmpty = Field(description="Stable id: the same real-world event always maps to it")
     channel: Channel
@@ -96,6 +107,14 @@ class InteractionEvent(Frozen):
         default=None, max_length=512, description="Our side: address, number, id"
     )
     flags: frozenset[Flag] = frozenset()
+    message_key: MessageKey | None = Field(
+        default=None, description="v2: hash of the message's own id (e-mail Message-ID)"
+    )
+    parent_keys: tuple[MessageKey, ...] = Field(
+        default=(),
+        max_length=MAX_PARENT_KEYS,
+        description="v2: hashes of the ids it replies to, root first (References, In-Reply-To)",
+    )
     call_outcome: CallOutcome | None = None
     duration_seconds: float | None = Field(default=None, ge=0)
     wait_seconds: float | None = Field(
@@ -114,6 +133,8 @@ class InteractionEvent(Frozen):
             raise ValueError("kind 'call' requires channel 'phone'")
         if self.call_outcome is not None and self.kind is not Kind.CALL:
             raise ValueError("call_outcome is only valid for kind 'call'")
+        if self.schema_version == 1 and (self.message_key is not None or self.parent_keys):
+            raise ValueError("message_key and parent_keys need schema_version 2")
         return self
 
     @property

@@ -10,6 +10,13 @@ and counterpart, automation flags and the subject. The body is never stored.
 - thread_key: ``email:<hash of the thread root id>`` where the root is the first References id,
   else In-Reply-To, else the message's own id: replies share their root's key (a root's thread
   key equals its event id) even when the root is missing from the archive.
+- message_key / parent_keys (schema v2): the hashes of the message's own id and of its
+  ancestors, root first (References, then In-Reply-To, with or without brackets). The engine
+  threads on them (an incomplete References chain still joins its conversation's root).
+- direction: a list or group address (the message's List-Post / List-Id, or the directory's
+  ``staff.groups``) is neither staff nor client; a staff message reaches every client among its
+  To/Cc and, through a list, the clients who wrote to that list in the conversation: one event
+  per client reached (see ``email_threads``).
 - occurred_at: Date; else the oldest Received hop; else the mbox From_ line; else rejected.
 - sender: the author behind mailing-list From-munging (Reply-To), see ``email_headers``.
 - recorded_at: passed in (the archive or parse time); by default occurred_at, so parsing the same
@@ -40,15 +47,17 @@ from producers.parsers.email_headers import (
     digest,
     from_line_date,
     header_text,
+    list_addresses,
     message_ids,
     parse_date,
     real_sender,
     received_date,
-    thread_root,
+    thread_ids,
 )
+from producers.parsers.email_threads import MessageInfo, fan_out
 from producers.resolution import Resolver
 from schemas.base import validation_errors
-from schemas.events import Channel, Flag, InteractionEvent, Kind
+from schemas.events import MAX_PARENT_KEYS, Channel, Direction, Flag, InteractionEvent, Kind
 from shinrai.errors import ShinraiError
 
 BODY_HASH_BYTES = 4096
@@ -79,7 +88,32 @@ def message_event(
     recorded_at: datetime | None = None,
     list_bulk_is_auto_reply: bool = False,
 ) -> ParseResult:
-    """Turn one message's bytes into a ``Parsed`` event or a ``Rejected`` (never raises)."""
+    """Turn one message's bytes into a ``Parsed`` event or a ``Rejected`` (never raises).
+
+    A staff message reaching several clients is returned for the first one only; the
+    container parsers (``parse_eml``/``parse_mbox``/``parse_maildir``) emit one per client.
+    """
+    return _message_event_info(
+        raw,
+        resolver,
+        origin=origin,
+        source=source,
+        from_line=from_line,
+        recorded_at=recorded_at,
+        list_bulk_is_auto_reply=list_bulk_is_auto_reply,
+    )[0]
+
+
+def _message_event_info(
+    raw: bytes,
+    resolver: Resolver,
+    *,
+    origin: str,
+    source: str,
+    from_line: str | None = None,
+    recorded_at: datetime | None = None,
+    list_bulk_is_auto_reply: bool = False,
+) -> tuple[ParseResult, MessageInfo | None]:
     try:
         return _message_event(
             raw,
@@ -91,7 +125,7 @@ def message_event(
             list_bulk_is_auto_reply=list_bulk_is_auto_reply,
         )
     except Exception as exc:  # hostile input must become a dead letter, never a crash
-        return Rejected(f"message: unexpected {type(exc).__name__}: {exc}", origin, raw)
+        return Rejected(f"message: unexpected {type(exc).__name__}: {exc}", origin, raw), None
 
 
 def _message_event(
@@ -103,10 +137,10 @@ def _message_event(
     from_line: str | None,
     recorded_at: datetime | None,
     list_bulk_is_auto_reply: bool,
-) -> ParseResult:
+) -> tuple[ParseResult, MessageInfo | None]:
     msg = email.message_from_bytes(raw, policy=default_policy)
     if not isinstance(msg, EmailMessage):  # policy=default always builds one; narrows the type
-        return Rejected("message: not parseable as an e-mail message", origin, raw)
+        return Rejected("message: not parseable as an e-mail message", origin, raw), None
 
     problems: list[str] = []
     date_text = header_text(msg, "Date")
@@ -118,9 +152,10 @@ def _message_event(
     if sender is None:
         problems.append("From: missing or without a usable address")
     if occurred_at is None or sender is None:
-        return Rejected("; ".join(problems), origin, raw)
+        return Rejected("; ".join(problems), origin, raw), None
 
-    root, own_id = thread_root(msg)
+    own_id, ancestors = thread_ids(msg)
+    root = ancestors[0] if ancestors else own_id
     subject_text = header_text(msg, "Subject")
     if own_id is not None:
         event_id = f"email:{digest(own_id)}"
@@ -131,7 +166,21 @@ def _message_event(
     thread_key = f"email:{digest(root)}" if root is not None else event_id
 
     recipients = [addr for _, addr in addresses(msg, "To", "Cc")]
-    direction, client_id, counterpart = resolver.direction_for_email(sender[1], recipients)
+    lists = list_addresses(msg)
+    direction, client_id, counterpart = resolver.direction_for_email(sender[1], recipients, lists)
+    parent_keys = [digest(mid) for mid in ancestors]
+    if len(parent_keys) > MAX_PARENT_KEYS:  # keep the root and the nearest ancestors
+        parent_keys = parent_keys[:1] + parent_keys[1 - MAX_PARENT_KEYS :]
+    message_key = digest(own_id) if own_id is not None else None
+    keys = (*parent_keys, *([message_key] if message_key else []))
+    staff_sender = resolver.is_staff_email(sender[1]) and direction is Direction.OUTBOUND
+    info = MessageInfo(
+        own=message_key,
+        ancestors=tuple(parent_keys),
+        reached=tuple(resolver.clients_reached(recipients, lists)) if staff_sender else (),
+        groups=tuple(a for a in recipients if resolver.is_group_email(a, lists)),
+        staff_sender=staff_sender,
+    )
     # Our side: the sender when it is one of us, else the first of us among the recipients.
     staff_side = [sender[1], *recipients] if resolver.is_staff_email(sender[1]) else recipients
     staff = next((a for a in staff_side if resolver.is_staff_email(a)), None)
@@ -142,6 +191,7 @@ def _message_event(
     subject = clean(subject_text)[:_SUBJECT_MAX] if subject_text else None
     try:
         event = InteractionEvent(
+            schema_version=2 if keys else 1,
             event_id=event_id,
             channel=Channel.EMAIL,
             kind=Kind.MESSAGE,
@@ -155,11 +205,13 @@ def _message_event(
             flags=flags,
             source=source,
             subject=subject or None,
+            message_key=message_key,
+            parent_keys=tuple(parent_keys),
         )
     except ValidationError as exc:
         reason = "; ".join(f"{field}: {why}" for field, why in validation_errors(exc))
-        return Rejected(reason, origin, raw)
-    return Parsed(event, origin)
+        return Rejected(reason, origin, raw), None
+    return Parsed(event, origin), info
 
 
 # -- containers -----------------------------------------------------------------------------------
@@ -173,6 +225,23 @@ def parse_eml(
     list_bulk_is_auto_reply: bool = False,
 ) -> Iterator[ParseResult]:
     """Parse one ``.eml`` file, or every ``*.eml`` below a folder (sorted by path)."""
+    return fan_out(
+        _eml_items(
+            path,
+            resolver,
+            recorded_at=recorded_at,
+            list_bulk_is_auto_reply=list_bulk_is_auto_reply,
+        )
+    )
+
+
+def _eml_items(
+    path: Path,
+    resolver: Resolver,
+    *,
+    recorded_at: datetime | None = None,
+    list_bulk_is_auto_reply: bool = False,
+) -> Iterator[tuple[ParseResult, MessageInfo | None]]:
     if not path.exists():
         raise ShinraiError(f"{path}: no such file or folder")
     for file in files(path, (".eml",)):
@@ -180,9 +249,9 @@ def parse_eml(
         try:
             raw = file.read_bytes()
         except OSError as exc:
-            yield Rejected(f"file: cannot read: {exc}", origin, b"")
+            yield Rejected(f"file: cannot read: {exc}", origin, b""), None
             continue
-        yield message_event(
+        yield _message_event_info(
             raw,
             resolver,
             origin=origin,
@@ -204,6 +273,23 @@ def parse_mbox(
     The Rejected bytes of a message include its From_ line, so a fixed record can be appended
     to an mbox again as it was.
     """
+    return fan_out(
+        _mbox_items(
+            path,
+            resolver,
+            recorded_at=recorded_at,
+            list_bulk_is_auto_reply=list_bulk_is_auto_reply,
+        )
+    )
+
+
+def _mbox_items(
+    path: Path,
+    resolver: Resolver,
+    *,
+    recorded_at: datetime | None = None,
+    list_bulk_is_auto_reply: bool = False,
+) -> Iterator[tuple[ParseResult, MessageInfo | None]]:
     if not path.is_file():
         raise ShinraiError(f"{path}: not an mbox file")
     try:
@@ -217,13 +303,13 @@ def parse_mbox(
             try:
                 raw = box.get_bytes(key, from_=True)
             except (OSError, mailbox.Error) as exc:
-                yield Rejected(f"mbox: cannot read message: {exc}", origin, b"")
+                yield Rejected(f"mbox: cannot read message: {exc}", origin, b""), None
                 continue
             first, _, message = raw.partition(b"\n")
             from_line = first.decode("latin-1") if first.startswith(b"From ") else None
             if from_line is None:
                 message = raw
-            result = message_event(
+            result, info = _message_event_info(
                 message,
                 resolver,
                 origin=origin,
@@ -232,7 +318,7 @@ def parse_mbox(
                 recorded_at=recorded_at,
                 list_bulk_is_auto_reply=list_bulk_is_auto_reply,
             )
-            yield _with_raw(result, raw)
+            yield _with_raw(result, raw), info
     finally:
         box.close()
 
@@ -252,6 +338,23 @@ def parse_maildir(
     list_bulk_is_auto_reply: bool = False,
 ) -> Iterator[ParseResult]:
     """Parse every message of a Maildir folder (new/ and cur/), in a stable (sorted key) order."""
+    return fan_out(
+        _maildir_items(
+            path,
+            resolver,
+            recorded_at=recorded_at,
+            list_bulk_is_auto_reply=list_bulk_is_auto_reply,
+        )
+    )
+
+
+def _maildir_items(
+    path: Path,
+    resolver: Resolver,
+    *,
+    recorded_at: datetime | None = None,
+    list_bulk_is_auto_reply: bool = False,
+) -> Iterator[tuple[ParseResult, MessageInfo | None]]:
     if not (path / "cur").is_dir() and not (path / "new").is_dir():
         raise ShinraiError(f"{path}: not a Maildir folder (no cur/ or new/)")
     try:
@@ -264,9 +367,9 @@ def parse_maildir(
         try:
             raw = box.get_bytes(key)
         except (OSError, KeyError, mailbox.Error) as exc:  # e.g. moved away while we read
-            yield Rejected(f"maildir: cannot read message: {exc}", origin, b"")
+            yield Rejected(f"maildir: cannot read message: {exc}", origin, b""), None
             continue
-        yield message_event(
+        yield _message_event_info(
             raw,
             resolver,
             origin=origin,

@@ -71,16 +71,34 @@ def normalise_id(token: str) -> str:
 def message_ids(value: str | None) -> list[str]:
     """Every ``<id>`` in a Message-ID / In-Reply-To / References value, normalised, in order.
 
-    A bare ``local@domain`` without brackets (seen from old mailers) counts as one id.
+    Ids without brackets (old mailers, web-archive front-ends) count too: a value with no
+    ``<id>`` at all is read as whitespace- or comma-separated bare ``local@domain`` tokens.
     """
     if not value:
         return []
     ids = [normalise_id(m) for m in _MSG_ID.findall(value)]
     if not ids:
-        bare = _BARE_ID.match(value)
-        if bare:
-            ids = [normalise_id(bare.group(1))]
+        for token in re.split(r"[\s,]+", value):
+            bare = _BARE_ID.match(token)
+            if bare:
+                ids.append(normalise_id(bare.group(1)))
     return ids
+
+
+def thread_ids(msg: EmailMessage) -> tuple[str | None, list[str]]:
+    """(own Message-ID, ancestors root first): References in order, then In-Reply-To.
+
+    The last ancestor is the direct parent: In-Reply-To names it when References does not
+    (web-archive front-ends and some mailers send a bare In-Reply-To only). Duplicates and the
+    message's own id are dropped (a loop in the headers must not make it its own ancestor).
+    """
+    own = next(iter(message_ids(header_text(msg, "Message-ID"))), None)
+    ancestors: list[str] = []
+    for name in ("References", "In-Reply-To"):
+        for mid in message_ids(" ".join(header_texts(msg, name))):
+            if mid != own and mid not in ancestors:
+                ancestors.append(mid)
+    return own, ancestors
 
 
 def thread_root(msg: EmailMessage) -> tuple[str | None, str | None]:
@@ -244,6 +262,29 @@ def _mailboxes(header: object) -> list[tuple[str, str]]:
         return getaddresses([str(header)])
     except Exception:
         return []
+
+
+def list_addresses(msg: EmailMessage) -> list[str]:
+    """The addresses of the list that distributed the message (List-Post, List-Id), lower-cased.
+
+    ``List-Id: <users.lists.example.com>`` names the list ``users@lists.example.com`` (RFC 2919
+    ids are the posting address with the ``@`` turned into a dot, for Mailman and ezmlm alike).
+    """
+    found: list[str] = []
+    post = list_post_address(msg)
+    if post:
+        found.append(post)
+    list_id = header_text(msg, "List-Id")
+    if list_id:
+        match = re.search(r"<\s*([^<>\s@]+)\s*>", list_id) or re.fullmatch(
+            r"\s*([^<>\s@]+)\s*", list_id
+        )
+        if match:
+            local, dot, domain = match.group(1).lower().partition(".")
+            address = f"{local}@{domain}"
+            if dot and "." in domain and address not in found:
+                found.append(address)
+    return found
 
 
 def list_post_address(msg: EmailMessage) -> str | None:

@@ -25,7 +25,7 @@ from typing import Any
 
 import orjson
 
-from schemas.events import CallOutcome, Channel, Direction, Flag, Kind
+from schemas.events import MAX_PARENT_KEYS, CallOutcome, Channel, Direction, Flag, Kind
 from schemas.facts import FactKind, ObligationKind, Outcome, TrustLevel
 
 Row = dict[str, Any]
@@ -88,7 +88,8 @@ _FACT: dict[str, _Spec] = {
 }
 
 _INTERACTION: dict[str, _Spec] = {
-    "schema_version": (_INT, False, None, False),
+    # versions as strings (the spec's enum slot); 2 added message_key and parent_keys
+    "schema_version": (_INT, False, frozenset({"1", "2"}), False),
     "type": (_STR, False, frozenset({"interaction"}), False),
     "event_id": (_STR, False, 512, True),
     "channel": (_STR, False, _values(Channel), True),
@@ -105,13 +106,15 @@ _INTERACTION: dict[str, _Spec] = {
     "wait_seconds": (_NUM, True, None, False),
     "source": (_STR, False, 128, False),
     "subject": (_STR, True, 1024, False),
-    # "flags" is checked on its own (a list of Flag values)
+    # v2 conversation ids (hashes): validated here, not stored (the engine threads on them)
+    "message_key": (_STR, True, 32, False),
+    # "flags" and "parent_keys" are checked on their own (lists)
 }
 _NON_EMPTY = frozenset({"fact_id", "event_id", "client_id", "thread_key"})
 _NON_NEGATIVE = frozenset({"duration_seconds", "wait_seconds"})
 _FACT_REQUIRED = frozenset(k for k, spec in _FACT.items() if spec[3])
 _INTERACTION_REQUIRED = frozenset(k for k, spec in _INTERACTION.items() if spec[3])
-_INTERACTION_KEYS = frozenset({*_INTERACTION, "flags"})
+_INTERACTION_KEYS = frozenset({*_INTERACTION, "flags", "parent_keys"})
 _FACT_KEYS = frozenset(_FACT)
 _FLAGS = _values(Flag)
 _fromisoformat = datetime.fromisoformat
@@ -164,8 +167,9 @@ def _condition(name: str, spec: _Spec) -> str:
         if name in _NON_NEGATIVE:
             test += " and v >= 0"
     elif check == _INT:
+        versions = limit if isinstance(limit, frozenset) else frozenset({"1"})
         test = (
-            "v == 1 and type(v) is int"
+            f"type(v) is int and str(v) in {set(versions)!r}"
             if name == "schema_version"
             else ("type(v) is int and 0 <= v < 4294967296")
         )
@@ -236,7 +240,8 @@ def _check(row: Row, specs: dict[str, _Spec]) -> None:
         elif check == _INT:
             if type(value) is not int:
                 raise RecordInvalid(name, "must be an integer")
-            if name == "schema_version" and value != 1:
+            versions = limit if isinstance(limit, frozenset) else frozenset({"1"})
+            if name == "schema_version" and str(value) not in versions:
                 raise RecordInvalid(name, f"unsupported schema version {value}")
             if not 0 <= value < 2**32:
                 raise RecordInvalid(name, "out of range")
@@ -257,6 +262,25 @@ def fact_row(raw: bytes) -> Row:
     if "schema_version" not in row:
         row["schema_version"] = 1
     return row
+
+
+_ID_HASH = re.compile(r"[0-9a-f]{32}\Z")
+
+
+def _check_conversation_ids(row: Row) -> None:
+    """The v2 conversation ids: hashes (never raw ids), at most MAX_PARENT_KEYS ancestors."""
+    key = row.get("message_key")
+    if key is not None and (type(key) is not str or _ID_HASH.match(key) is None):
+        raise RecordInvalid("message_key", "must be a 32-hex id hash")
+    parents = row.get("parent_keys", [])
+    if (
+        type(parents) is not list
+        or len(parents) > MAX_PARENT_KEYS
+        or not all(type(k) is str and _ID_HASH.match(k) for k in parents)
+    ):
+        raise RecordInvalid("parent_keys", "must be a list of 32-hex id hashes")
+    if row["schema_version"] == 1 and (key is not None or parents):
+        raise RecordInvalid("schema_version", "message_key and parent_keys need version 2")
 
 
 def interaction_row(raw: bytes) -> Row:
@@ -289,6 +313,10 @@ def interaction_row(raw: bytes) -> Row:
         row["source"] = "unknown"
     if "schema_version" not in row:
         row["schema_version"] = 1
+    if "message_key" in row or "parent_keys" in row:
+        _check_conversation_ids(row)
+    if "parent_keys" not in row:
+        row["parent_keys"] = []  # the model's default, like flags
     event_kind = row["kind"]
     if event_kind == "call" and row["channel"] != "phone":
         raise RecordInvalid("kind", "kind 'call' requires channel 'phone'")

@@ -202,4 +202,33 @@ def test_the_checks_cover_exactly_the_models_fields() -> None:
     from sinks.clickhouse import records
 
     assert set(records._FACT) == set(Fact.model_fields)
-    assert set(records._INTERACTION) | {"flags"} == set(InteractionEvent.model_fields)
+    assert set(records._INTERACTION) | {"flags", "parent_keys"} == set(
+        InteractionEvent.model_fields
+    )
+
+
+def test_v2_conversation_ids_are_validated_not_stored() -> None:
+    """Schema v2 interactions carry hashed message ids; the sink checks them like the model."""
+    base = {
+        "event_id": "email:1",
+        "channel": "email",
+        "kind": "message",
+        "direction": "inbound",
+        "occurred_at": "2025-03-04T10:00:00Z",
+        "recorded_at": "2025-03-04T10:00:00Z",
+    }
+    good = {**base, "schema_version": 2, "message_key": "a" * 32, "parent_keys": ["b" * 32]}
+    row = interaction_row(orjson.dumps(good))
+    assert row["schema_version"] == 2
+    InteractionEvent.model_validate_json(orjson.dumps(good))  # the model agrees
+    for bad, name in (
+        ({**good, "schema_version": 1}, "schema_version"),  # ids need version 2
+        ({**good, "message_key": "raw-id@example.org"}, "message_key"),  # never a raw id
+        ({**good, "parent_keys": ["b" * 31]}, "parent_keys"),
+        ({**good, "parent_keys": ["b" * 32] * 65}, "parent_keys"),
+        ({**good, "schema_version": 3}, "schema_version"),
+    ):
+        with pytest.raises(RecordInvalid) as caught:
+            interaction_row(orjson.dumps(bad))
+        assert caught.value.field == name
+    assert interaction_row(orjson.dumps(base))["parent_keys"] == []

@@ -184,3 +184,22 @@ def test_records_reject_reserved_client_ids_and_mismatched_keys() -> None:
         directory_from_records([(b"b", value)])
     with pytest.raises(ConfigError, match="directory record 'a'"):
         directory_from_records([(b"a", b"{}")])
+
+
+def test_yaml_declares_group_addresses_that_are_neither_staff_nor_client() -> None:
+    doc = """
+clients:
+  - {client_id: acme, name: Acme, domains: [acme.co.jp], owner: o@us.example}
+staff:
+  domains: [us.example]
+  groups: [Users@Lists.US.example]
+"""
+    directory = parse_directory_yaml(doc, default_region="JP")
+    assert directory.staff.groups == ("users@lists.us.example",)
+    resolver = Resolver(directory)
+    assert resolver.is_group_email("users@lists.us.example")
+    # One of us writing to the group alone writes to clients, not to colleagues.
+    direction, client, _ = resolver.direction_for_email(
+        "tom@us.example", ["users@lists.us.example"]
+    )
+    assert (direction.value, client) == ("outbound", None)
