@@ -26,8 +26,17 @@ the wall clock at announcement, which would otherwise turn the rest of a backlog
 that starts with policy changes (a log usually does) has no event time yet: its clients are not
 advanced at all until an interaction is read.
 
-A partition nobody has read yet (after a restart, before its first batch) counts as caught up,
-so a deadline that passed while no worker ran still fires at once. Pure: no Kafka, no clock.
+After an assignment (a restart, a rebalance) a partition whose read position is behind its log
+end counts as reading a backlog until the records that were queued then are read
+(:meth:`PartitionWatermarks.assigned`): ticks and the end-of-batch advance would otherwise move
+its clients to the wall clock before their queued replies are read (a warning paged, then
+retracted). A partition assigned with nothing queued is live at once, so a deadline that passed
+while no worker ran still fires at once.
+
+Outliers: the partition's event time is the *second* largest ``occurred_at`` read (none while
+only one event was read; it never moves back), so one event dated far ahead (a wrong clock; the processor
+dead-letters anything beyond the allowed skew) cannot make a backlog look live and turn the rest
+of it late. Pure: no Kafka, no clock.
 """
 
 from __future__ import annotations
@@ -49,27 +58,60 @@ class PartitionWatermarks:
         on the wall clock.
         """
         self.gap = gap
-        self._event_time: dict[int, datetime] = {}
+        self._event_time: dict[int, datetime] = {}  # the second largest event time read
+        self._top: dict[int, tuple[datetime, datetime | None]] = {}  # the two largest read
         self._behind: set[int] = set()
+        self._target: dict[int, int] = {}  # log end at assignment, while not yet read up to
 
-    def observe(self, partition: int, occurred_at: datetime) -> datetime:
-        """Take one interaction event's time; the partition's event time so far."""
+    def observe(self, partition: int, occurred_at: datetime) -> datetime | None:
+        """Take one interaction event's time; the partition's event time so far: the second
+        largest time read (robust to one outlier), never moving back (None: one event read)."""
+        top = self._top.get(partition)
+        if top is None:
+            self._top[partition] = (occurred_at, None)
+            return self._event_time.get(partition)
+        first, second = top
+        if occurred_at > first:
+            first, second = occurred_at, first
+        elif second is None or occurred_at > second:
+            second = occurred_at
+        self._top[partition] = (first, second)
         seen = self._event_time.get(partition)
-        if seen is None or occurred_at > seen:
-            self._event_time[partition] = seen = occurred_at
+        if second is not None and (seen is None or second > seen):
+            self._event_time[partition] = seen = second
         return seen
 
     def event_time(self, partition: int) -> datetime | None:
-        """The largest event time read on ``partition`` (None: nothing read yet)."""
+        """The partition's event time read so far (None: nothing read yet)."""
         return self._event_time.get(partition)
+
+    def assigned(self, partition: int, position: int | None, log_end: int | None) -> None:
+        """``partition`` was (re)assigned with its next offset to read at ``position`` and its
+        log end at ``log_end``: it reads a backlog until the records before ``log_end`` are read.
+        Unknown offsets count as nothing queued (never hold timers back on a guess)."""
+        self._event_time.pop(partition, None)
+        self._top.pop(partition, None)
+        if position is not None and log_end is not None and position < log_end:
+            self._behind.add(partition)
+            self._target[partition] = log_end
+        else:
+            self._behind.discard(partition)
+            self._target.pop(partition, None)
 
     def read_up_to(self, partition: int, offset: int, highwater: int | None) -> None:
         """The last record read on ``partition`` is ``offset``; Kafka's log end is ``highwater``.
 
         ``highwater`` None (not known yet) counts as the log end: never hold timers back on a
-        guess.
+        guess, except for what was queued at assignment.
         """
-        if highwater is not None and offset + 1 < highwater:
+        end = highwater if highwater is not None else -1
+        target = self._target.get(partition)
+        if target is not None:
+            if offset + 1 >= target:
+                del self._target[partition]
+            else:
+                end = max(end, target)
+        if offset + 1 < end:
             self._behind.add(partition)
         else:
             self._behind.discard(partition)
@@ -94,6 +136,8 @@ class PartitionWatermarks:
         return now
 
     def clear(self) -> None:
-        """Forget everything (partitions reassigned): all live until read again."""
+        """Forget everything (partitions reassigned): all live until read or assigned again."""
         self._event_time.clear()
+        self._top.clear()
         self._behind.clear()
+        self._target.clear()

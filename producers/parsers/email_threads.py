@@ -27,9 +27,9 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
-from schemas.events import MAX_PARENT_KEYS, Direction
 from producers.parsers.base import Parsed, ParseResult
 from producers.parsers.email_headers import digest
+from schemas.events import MAX_PARENT_KEYS, Direction
 
 
 @dataclass(frozen=True, slots=True)

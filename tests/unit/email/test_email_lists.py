@@ -9,13 +9,13 @@ import pytest
 
 from engine.core import Engine
 from engine.replay import replay
-from schemas.directory import Client, ClientDirectory, StaffDirectory
-from schemas.events import Direction, Flag, InteractionEvent
-from schemas.facts import FactKind
 from producers.parsers.base import Parsed
 from producers.parsers.email import parse_eml, parse_mbox
 from producers.parsers.email_headers import digest, message_ids
 from producers.resolution import Resolver
+from schemas.directory import Client, ClientDirectory, StaffDirectory
+from schemas.events import Direction, Flag, InteractionEvent
+from schemas.facts import FactKind
 
 pytestmark = pytest.mark.unit
 

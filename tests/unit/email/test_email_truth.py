@@ -30,12 +30,12 @@ import pytest
 
 from engine.core import Engine
 from engine.replay import replay
-from schemas.directory import Client, ClientDirectory, StaffDirectory
-from schemas.events import Flag, InteractionEvent
-from schemas.facts import FactKind, ObligationKind
 from producers.parsers.base import Parsed, ParseResult
 from producers.parsers.email import parse_eml, parse_mbox
 from producers.resolution import Resolver
+from schemas.directory import Client, ClientDirectory, StaffDirectory
+from schemas.events import Flag, InteractionEvent
+from schemas.facts import FactKind, ObligationKind
 from tests.shared_data import shared_path
 
 pytestmark = pytest.mark.unit
