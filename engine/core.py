@@ -328,17 +328,21 @@ class Engine:
         if not st.open and not touch:
             return
         targets: dict[str, Obligation] = {}
+        # Anything answers only what was opened strictly before it (DESIGN §3: "opened before
+        # it"): an inbound at the very same instant stays open whichever of the two is processed
+        # first. Same-instant events are ordered by recorded_at and event id, which must not
+        # decide an outcome.
         if classify.is_thread_reply(ev):
             ob = st.open.get(classify.thread_of(ev))
-            if ob is not None and ob.opened_at <= t:
+            if ob is not None and ob.opened_at < t:
                 targets[ob.thread] = ob
         if classify.is_cross_channel_touch(ev, policy.cross_channel):
             for ob in st.open.values():
-                if ob.opened_at <= t:
+                if ob.opened_at < t:
                     targets[ob.thread] = ob
         elif classify.is_answered_outbound_call(ev):
             for ob in st.open.values():
-                if ob.kind is ObligationKind.CALLBACK and ob.opened_at <= t:
+                if ob.kind is ObligationKind.CALLBACK and ob.opened_at < t:
                     targets[ob.thread] = ob
         for ob in targets.values():
             self._fulfil(st, ob, ev, t, out)
