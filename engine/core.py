@@ -52,7 +52,7 @@ from schemas.calendars import BusinessCalendar
 from schemas.events import CallOutcome, ClientPolicyChanged, Direction, InteractionEvent, Kind
 from schemas.facts import Fact, FactKind, ObligationKind, Outcome
 from schemas.policies import CalendarDuration, DeadlineRule, SlaPolicy
-from shinrai.errors import EngineError
+from shinrai.errors import EngineError, InputRejected
 
 __all__ = ["DEFAULT_CALENDAR", "Engine"]
 
@@ -227,7 +227,28 @@ class Engine:
                     continue
             if instant is None or instant > horizon:
                 return
-            self._fire(st, instant, ob, out)
+            try:
+                self._fire(st, instant, ob, out)
+            except EngineError as exc:
+                # Only a calendar the edge validation let through (e.g. holidays on every open
+                # day for ten years) gets here: drop the timer so the client can go on, and say so.
+                self._drop_timer(st, ob)
+                raise InputRejected(
+                    client_id=st.client_id,
+                    event_id=None if ob is None else ob.source_event_id,
+                    reason=f"timer dropped: {exc}",
+                    facts=list(out),
+                ) from exc
+
+    @staticmethod
+    def _drop_timer(st: ClientState, ob: Obligation | None) -> None:
+        """Forget a timer the engine cannot compute: the silence, or an obligation's warnings."""
+        if ob is None:
+            st.silence_due = None
+            st.silence_exact = True
+        else:
+            ob.warn_lb = None
+            ob.warnings = []
 
     @staticmethod
     def _next_timer(st: ClientState) -> tuple[datetime | None, Obligation | None]:
@@ -299,6 +320,22 @@ class Engine:
     # -- events ------------------------------------------------------------------------------
 
     def _process(self, st: ClientState, ev: Event, out: list[Fact], *, late: bool) -> None:
+        """``_apply_event``, or InputRejected naming the client and the event when the engine
+        cannot compute it (e.g. no deadline within ten years): the event's own facts are
+        dropped, the state is left as if it never came (deadlines and policy are computed
+        before anything is changed), and the facts emitted before it are handed over."""
+        mark = len(out)
+        try:
+            self._apply_event(st, ev, out, late=late)
+        except InputRejected:
+            raise
+        except EngineError as exc:
+            del out[mark:]
+            raise InputRejected(
+                client_id=st.client_id, event_id=ev.event_id, reason=str(exc), facts=list(out)
+            ) from exc
+
+    def _apply_event(self, st: ClientState, ev: Event, out: list[Fact], *, late: bool) -> None:
         t = ev.occurred_at.astimezone(UTC)
         if st.stretch_start is None:
             st.stretch_start = t  # the first event starts the first silent stretch
@@ -632,11 +669,11 @@ class Engine:
     ) -> None:
         if st.policy == ev.policy and st.calendar == ev.calendar:
             return  # the pair in force, announced again (a directory re-read): nothing moves
-        st.policy = ev.policy
-        st.calendar = ev.calendar
-        st.clock = clock_for(ev.calendar)
-        clock = st.clock
+        clock = clock_for(ev.calendar)
         policy = ev.policy
+        # Every new deadline is computed before anything changes: a pair the engine cannot
+        # compute (EngineError) leaves the client under the policy it had.
+        plans: list[tuple[Obligation, datetime, float, list[tuple[float, datetime]]]] = []
         for ob in st.open.values():
             if ob.breach_fact is not None:
                 continue  # the breach stands; see module docstring
@@ -644,14 +681,20 @@ class Engine:
             deadline = deadline_for(rule, ob.opened_at, clock)
             budget, budget_c = sla_budget(rule, ob.opened_at, deadline, clock)
             done = {fraction for fraction, _, _ in ob.fired}
-            ob.warn_lb = None
-            ob.warnings = [
+            pending = [
                 (fraction, at)
                 for fraction, at in warnings_within(
                     rule, ob.opened_at, deadline, policy.warning_fractions, clock, budget, budget_c
                 )
                 if fraction not in done and at > t
             ]
+            plans.append((ob, deadline, budget, pending))
+        st.policy = policy
+        st.calendar = ev.calendar
+        st.clock = clock
+        for ob, deadline, budget, pending in plans:
+            ob.warn_lb = None
+            ob.warnings = pending
             ob.deadline = deadline
             ob.due = max(deadline, t)
             ob.target_business_s = budget

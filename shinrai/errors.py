@@ -51,3 +51,29 @@ class SinkUnavailable(SinkError):
 
 class EngineError(ShinraiError):
     """The SLA engine met an input it cannot apply (e.g. a policy for an unknown calendar)."""
+
+
+class InputRejected(EngineError):
+    """The engine cannot compute one input of one client (e.g. no deadline within ten years on
+    its calendar). Dead-letter that input with ``client_id``, ``event_id`` and ``reason``; the
+    client's other inputs and every other client go on.
+
+    The client state stays consistent without the input (keep the state the engine mutated);
+    ``facts`` are the facts the same call emitted before the input (timers that fired first):
+    they stand and must still be published.
+    """
+
+    def __init__(
+        self,
+        *,
+        client_id: str,
+        event_id: str | None,
+        reason: str,
+        facts: list[object] | None = None,
+    ) -> None:
+        where = f"client {client_id}" + (f", event {event_id}" if event_id else "")
+        super().__init__(f"{where}: {reason}")
+        self.client_id = client_id
+        self.event_id = event_id
+        self.reason = reason
+        self.facts: list[object] = facts if facts is not None else []
