@@ -47,7 +47,7 @@ from engine.calendar import CalendarClock, clock_for
 from engine.deadlines import deadline_for, sla_budget, warnings_within
 from engine.factmake import build_fact
 from engine.ids import fact_id, obligation_id
-from engine.state import ClientState, Event, Obligation, TrustEntry
+from engine.state import TRUST_LOG_SIZE, ClientState, Event, Obligation, TrustEntry, TrustFact
 from schemas.calendars import BusinessCalendar
 from schemas.events import CallOutcome, ClientPolicyChanged, Direction, InteractionEvent, Kind
 from schemas.facts import Fact, FactKind, ObligationKind, Outcome
@@ -315,7 +315,9 @@ class Engine:
         del st.timed[ob.thread]  # no timer left: keep it out of the timer scan
         rules = self.policy_of(st).trust
         self._record(st, TrustEntry(ob.obligation_id, rules.breach_points, "breach"))
-        self._retrust(st, ob.due, out, f"the breach of obligation {ob.obligation_id}")
+        self._retrust(
+            st, ob.due, out, f"the breach of obligation {ob.obligation_id}", ob.obligation_id
+        )
 
     # -- events ------------------------------------------------------------------------------
 
@@ -520,9 +522,13 @@ class Engine:
         entry = TrustEntry(ob.obligation_id, trust.points_for(label, rules), label)
         if ob.breach_fact is not None:
             self._replace_entry(st, entry)
+            if met:  # the breach is retracted: so is the trust change it caused
+                self._retract_trust(st, ob.obligation_id, t, out, f"reply {ev.event_id}")
         else:
             self._record(st, entry)
-        self._retrust(st, t, out, f"a {label} answer to obligation {ob.obligation_id}")
+        self._retrust(
+            st, t, out, f"a {label} answer to obligation {ob.obligation_id}", ob.obligation_id
+        )
 
     def _waive(
         self, st: ClientState, ob: Obligation, ev: InteractionEvent, t: datetime, out: list[Fact]
@@ -586,7 +592,8 @@ class Engine:
                 )
             )
             st.record = [e for e in st.record if e.subject != fired[0]]
-            self._retrust(st, t, out, "a retracted silence")
+            self._retract_trust(st, fired[0], t, out, f"outbound touch at {t.isoformat()}")
+            self._retrust(st, t, out, "a retracted silence", None)
         if start is None or t >= start:
             st.stretch_start = t
             st.silence_fact = None
@@ -660,7 +667,9 @@ class Engine:
         st.silence_fact = (fid, instant)
         st.silence_due = None
         self._record(st, TrustEntry(fid, policy.trust.silence_points, "silence"))
-        self._retrust(st, instant, out, f"{policy.silence_business_days} business days of silence")
+        self._retrust(
+            st, instant, out, f"{policy.silence_business_days} business days of silence", fid
+        )
 
     # -- policy ------------------------------------------------------------------------------
 
@@ -715,7 +724,7 @@ class Engine:
             )
         self._schedule_silence(st, t)
         del st.record[: -policy.trust.window]
-        self._retrust(st, t, out, f"policy {policy.policy_id} v{policy.version}")
+        self._retrust(st, t, out, f"policy {policy.policy_id} v{policy.version}", None)
 
     # -- trust -------------------------------------------------------------------------------
 
@@ -733,24 +742,73 @@ class Engine:
                 return
         self._record(st, entry)
 
-    def _retrust(self, st: ClientState, t: datetime, out: list[Fact], cause: str) -> None:
+    def _retrust(
+        self, st: ClientState, t: datetime, out: list[Fact], cause: str, subject: str | None
+    ) -> None:
+        """Emit TRUST_CHANGED when the record earns another level than the one shown.
+
+        Trust facts are stamped in a strictly increasing order per client: at ``t``, or just
+        after the latest trust fact already emitted when late data put ``t`` before it (a
+        correction supersedes what was published, so "the latest change by time" is the level
+        the engine holds, and two changes never share an instant).
+        """
         rules = (st.policy if st.policy is not None else self.default_policy).trust
         level = trust.level_for(st.record, rules)
         if level is st.trust:
             return
+        last = st.trust_at
+        at = t if last is None or t > last else last + _TICK
         reason = trust.describe(st.record, rules, st.trust, level, cause)
+        if at != t:
+            reason = f"{reason} (a correction for {t.isoformat()})"[:2048]
+        fid = fact_id(st.client_id, "trust_changed", f"{at.isoformat()}|{level.value}|{cause}")
         out.append(
             self._fact(
                 st,
                 FactKind.TRUST_CHANGED,
-                t,
-                fact_id(st.client_id, "trust_changed", f"{t.isoformat()}|{level.value}|{cause}"),
+                at,
+                fid,
                 trust_from=st.trust,
                 trust_to=level,
                 reason=reason,
             )
         )
+        st.trust_log.append(TrustFact(fid, at, st.trust, level, subject))
+        if len(st.trust_log) > TRUST_LOG_SIZE:
+            del st.trust_log[:-TRUST_LOG_SIZE]
+        st.trust_at = at
         st.trust = level
+
+    def _retract_trust(
+        self, st: ClientState, subject: str, t: datetime, out: list[Fact], by: str
+    ) -> None:
+        """Retract the trust changes caused by ``subject`` (a breach or silence that turned out
+        not to hold); the level shown becomes the one before them (``_retrust`` then moves it to
+        what the corrected record earns)."""
+        log = st.trust_log
+        i = 0
+        while i < len(log):
+            tf = log[i]
+            if tf.subject != subject:
+                i += 1
+                continue
+            out.append(
+                self._fact(
+                    st,
+                    FactKind.RETRACTED,
+                    t,
+                    fact_id(tf.fact_id, "retracted"),
+                    retracts=tf.fact_id,
+                    trust_from=tf.trust_from,
+                    trust_to=tf.trust_to,
+                    reason=f"{by} retracts the outcome that moved trust at {tf.at.isoformat()}",
+                )
+            )
+            del log[i]
+            if i < len(log):  # keep the chain: the next change now starts where this one did
+                log[i] = log[i]._replace(trust_from=tf.trust_from)
+            else:
+                st.trust = tf.trust_from  # it was the latest: the level before it shows again
 
     # -- fact construction -------------------------------------------------------------------
 
