@@ -10,8 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from engine.alerts import alert_for
 from engine.core import Engine
 from engine.state import START_LEVEL, ClientState, TrustEntry
+from schemas.alerts import AlertLevel
 from schemas.events import Direction
 from schemas.facts import Fact, FactKind, TrustLevel
 from schemas.policies import SlaPolicy, TrustLadderRules
@@ -58,6 +60,11 @@ def test_a_late_reply_retracts_the_breachs_trust_change_and_shows_the_corrected_
     retractions = {f.retracts: f for f in of_kind(late, FactKind.RETRACTED)}
     assert breach_move.fact_id in retractions  # the trust change is retracted with the breach
     assert retractions[breach_move.fact_id].at == reply.occurred_at
+    # Whoever was paged for the downgrade learns that it no longer holds.
+    page = alert_for(retractions[breach_move.fact_id])
+    assert page is not None
+    assert page.level is AlertLevel.RETRACTION
+    assert "earlier trust downgrade alert retracted" in page.summary
     correction = of_kind(late, FactKind.TRUST_CHANGED)[-1]
     # Stamped after the change it supersedes, not at the reply's (earlier) time.
     assert correction.at > breach_move.at
