@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import logging
+from datetime import UTC, datetime, time
 
 import pytest
 
 from schemas.base import encode
-from schemas.calendars import BusinessCalendar
+from schemas.calendars import BusinessCalendar, TimeInterval
 from schemas.directory import Client, ClientDirectory
 from schemas.directory_io import directory_records
-from schemas.policies import CalendarDuration, SlaPolicy
+from schemas.policies import BusinessDuration, CalendarDuration, SlaPolicy
 from streams.directory_feed import DirectoryView, change_event, pair_digest
 
 pytestmark = pytest.mark.unit
@@ -74,3 +75,30 @@ def test_change_ids_are_stable_and_chained() -> None:
     assert len({a.event_id, b.event_id, back.event_id}) == 3  # A -> B -> A is three events
     assert a.event_id.startswith("policy:acme:")
     assert (a.occurred_at, a.policy, a.calendar) == (AT, GOLD, TOKYO)
+
+
+def test_a_pair_no_deadline_can_be_computed_on_is_not_announced(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Each record is valid alone; the pair is not (a year of business time at one hour a
+    week): the client is skipped with its reason, the others still resolve."""
+    hour = BusinessCalendar(
+        calendar_id="hour",
+        timezone="UTC",
+        weekly_hours={0: (TimeInterval(start=time(9), end=time(10)),)},
+    )
+    slow = SlaPolicy(policy_id="slow", first_response=BusinessDuration(minutes=525_600))
+    view = DirectoryView()
+    for key, value in [
+        (b"policy:slow", encode(slow)),
+        (b"calendar:hour", encode(hour)),
+        (b"policy:gold", encode(GOLD)),
+        (b"calendar:tokyo", encode(TOKYO)),
+        (b"bad", encode(client("bad", "slow", "hour"))),
+        (b"acme", encode(client("acme"))),
+    ]:
+        view.apply(key, value)
+    with caplog.at_level(logging.WARNING, logger="streams.directory_feed"):
+        assert view.resolve("bad") is None
+    assert "client bad: policy 'slow' on calendar 'hour' not announced" in caplog.text
+    assert view.resolve("acme") == (GOLD, TOKYO)
