@@ -203,8 +203,9 @@ class TrustFact(NamedTuple):
     subject: str | None  # the record entry whose outcome caused it (obligation or silence id)
 
 
-TRUST_LOG_SIZE = 32
-"""Trust facts remembered for retraction: older ones stand even if their cause is corrected."""
+TRUST_LOG_SIZE = 16
+"""Trust facts remembered for retraction (also forgotten past the duplicate window): an older
+one stands even if its cause is corrected, and the corrected level is still emitted."""
 
 
 @dataclass(slots=True)
@@ -260,6 +261,11 @@ class ClientState:
         order = self.seen_order
         while order and order[0][0] < seen_cutoff:
             self.seen.discard(order.popleft()[1])
+        # A correction is at most the duplicate window late and retracts only trust facts
+        # stamped after it (at the breach or silence it corrects): older ones are final.
+        trust_log = self.trust_log
+        while trust_log and trust_log[0].at < seen_cutoff:
+            del trust_log[0]
         # Sweeping is O(threads): do it at most once per day of event time.
         if self.answered and (self.swept_at is None or thread_cutoff - self.swept_at > _DAY):
             for thread in [k for k, v in self.answered.items() if v < thread_cutoff]:
