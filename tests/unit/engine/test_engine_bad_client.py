@@ -203,3 +203,36 @@ def test_replay_command_writes_rejects_with_line_event_client_and_reason(tmp_pat
     assert [f.kind for f in good_facts if f.kind is FactKind.FULFILLED] == [FactKind.FULFILLED]
     strict = CliRunner().invoke(main, ["replay", str(log), "--strict", "--show-rejected", "0"])
     assert strict.exit_code == 1
+
+
+def test_replay_rejects_a_calendar_without_hours_at_its_line_and_goes_on(tmp_path: Path) -> None:
+    start = datetime(2026, 3, 3, 8, 0, tzinfo=UTC)
+    change = orjson.loads(encode(policy_change("closed-p", start.isoformat(), SlaPolicy.default())))
+    change["client_id"] = "closed"
+    change["calendar"]["weekly_hours"] = {}
+    lines = [
+        orjson.dumps(change),
+        encode(email("c-in", start + timedelta(hours=1), IN, client="closed")),
+        encode(email("g-in", start + timedelta(hours=2), IN, client="good")),
+        encode(email("g-out", start + timedelta(hours=3), OUT, client="good")),
+    ]
+    log = tmp_path / "events.jsonl"
+    log.write_bytes(b"\n".join(lines) + b"\n")
+    rejects = tmp_path / "rejects.jsonl"
+    result = CliRunner().invoke(
+        main,
+        ["replay", str(log), "--rejects", str(rejects), "--until", "2026-03-04T00:00:00+00:00"],
+    )
+    assert result.exit_code == 0, result.output
+    (record,) = [orjson.loads(line) for line in rejects.read_bytes().splitlines()]
+    assert record["line"] == 1
+    assert "has no business hours" in record["reason"]
+    facts = [decode(Fact, line) for line in result.stdout.splitlines()]
+    # The refused line changes nothing: the client runs under the policy it had (here the
+    # default) and the other client
+    # is answered as usual.
+    assert {f.client_id for f in facts if f.kind is FactKind.FULFILLED} == {"good"}
+    assert {f.client_id for f in facts if f.kind is FactKind.OBLIGATION_OPENED} == {
+        "closed",
+        "good",
+    }
