@@ -229,8 +229,7 @@ def test_replay_rejects_a_calendar_without_hours_at_its_line_and_goes_on(tmp_pat
     assert "has no business hours" in record["reason"]
     facts = [decode(Fact, line) for line in result.stdout.splitlines()]
     # The refused line changes nothing: the client runs under the policy it had (here the
-    # default) and the other client
-    # is answered as usual.
+    # default) and the other client is answered as usual.
     assert {f.client_id for f in facts if f.kind is FactKind.FULFILLED} == {"good"}
     assert {f.client_id for f in facts if f.kind is FactKind.OBLIGATION_OPENED} == {
         "closed",
