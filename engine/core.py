@@ -28,6 +28,13 @@ Time model (DESIGN §3 "Time"):
   be early (an ``advance`` then only refines the instant); it is never late.
 * ``settle(state, until)`` processes everything up to ``until`` with no lateness (end of a replay:
   the log is complete).
+* An input the engine cannot compute (no deadline within ten years on a calendar the edge
+  validation let through) raises ``InputRejected`` naming the client, the event and the reason,
+  without half-applying it; an uncomputable timer is dropped the same way. The caller keeps the
+  state, publishes ``exc.facts`` and dead-letters the input; every other input goes on.
+* Trust: a correction retracts the trust changes its breach or silence caused, and trust facts
+  of a client are stamped at strictly increasing instants (see ``_retrust``), so the latest
+  standing change is the level the engine holds whatever the arrival order.
 
 Policy changes re-evaluate every open, not yet breached obligation from the change on (a change
 to the very (policy, calendar) pair already in force changes nothing and emits nothing): new
