@@ -1,8 +1,8 @@
 """Which facts page someone, and the alert each one becomes.
 
 Alerts: every warning (one per obligation and fraction), every breach, every trust downgrade,
-every silence, and the retraction of a breach or of a silence (so whoever was paged learns it no
-longer holds). ``alert_id`` is ``schemas.alerts.alert_id_for(subject, level)`` where the subject
+every silence, and the retraction of a breach, of a silence or of a trust downgrade (so whoever
+was paged learns it no longer holds). ``alert_id`` is ``schemas.alerts.alert_id_for(subject, level)`` where the subject
 is the obligation for obligation facts and the fact itself otherwise, so a replay or a restart
 never pages twice for the same (obligation, level).
 """
@@ -53,10 +53,17 @@ def alert_for(fact: Fact) -> Alert | None:
     elif kind is FactKind.RETRACTED and fact.retracts is not None:
         if fact.warning_fraction is not None:
             return None  # a retracted warning: the warning alert was advisory, not a page
+        retracted_move = (fact.trust_from, fact.trust_to)
+        if retracted_move[0] is not None and retracted_move[1] is not None:
+            # A retracted trust change: only a downgrade paged anyone.
+            if retracted_move[1].rank >= retracted_move[0].rank:
+                return None
+            what = "trust downgrade"
+        else:
+            what = "breach" if ob is not None else "silence"
         level = AlertLevel.RETRACTION
-        # Breach retraction: one per obligation; silence retraction: one per silence fact.
+        # Breach retraction: one per obligation; silence and trust retractions: one per fact.
         alert_id = alert_id_for(ob if ob is not None else fact.retracts, level.value)
-        what = "breach" if ob is not None else "silence"
         summary = f"{fact.client_id}: earlier {what} alert retracted ({fact.reason})"
     else:
         return None

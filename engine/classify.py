@@ -11,6 +11,9 @@ Decisions made here (documented because the contract leaves room):
   that was missed, abandoned or busy, inbound voicemail, inbound callback request -> callback.
   A failed call (a technical failure) or an inbound call with unknown outcome opens nothing.
 * **Thread reply.** Outbound message, or answered outbound call, in the obligation's thread.
+* **Ties.** Every answer (thread reply, call back, cross-channel touch) fulfils only obligations
+  opened strictly before it (``engine.core``): an answer at the inbound's very instant leaves it
+  open, so the tie-break order of same-instant events never decides an outcome.
 * **Callback answer.** Any answered outbound call to the client (whatever its length) fulfils the
   client's callback obligations, cross-channel rule or not: calling back is the same channel.
 * **Cross-channel touch** (only with ``policy.cross_channel.enabled``): an answered outbound call

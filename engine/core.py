@@ -33,6 +33,13 @@ Time model (DESIGN §3 "Time"):
   be early (an ``advance`` then only refines the instant); it is never late.
 * ``settle(state, until)`` processes everything up to ``until`` with no lateness (end of a replay:
   the log is complete).
+* An input the engine cannot compute (no deadline within ten years on a calendar the edge
+  validation let through) raises ``InputRejected`` naming the client, the event and the reason,
+  without half-applying it; an uncomputable timer is dropped the same way. The caller keeps the
+  state, publishes ``exc.facts`` and dead-letters the input; every other input goes on.
+* Trust: a correction retracts the trust changes its breach or silence caused, and trust facts
+  of a client are stamped at strictly increasing instants (see ``_retrust``), so the latest
+  standing change is the level the engine holds whatever the arrival order.
 
 E-mail conversations (schema v2 events): the thread of a message is its conversation's root in
 the client's message-id memory (``engine.threads``), not the producer's ``thread_key``; when a
@@ -56,12 +63,12 @@ from engine.calendar import CalendarClock, clock_for
 from engine.deadlines import deadline_for, sla_budget, warnings_within
 from engine.factmake import build_fact
 from engine.ids import fact_id, obligation_id
-from engine.state import ClientState, Event, Obligation, TrustEntry
+from engine.state import TRUST_LOG_SIZE, ClientState, Event, Obligation, TrustEntry, TrustFact
 from schemas.calendars import BusinessCalendar
 from schemas.events import CallOutcome, ClientPolicyChanged, Direction, InteractionEvent, Kind
 from schemas.facts import Fact, FactKind, ObligationKind, Outcome
 from schemas.policies import CalendarDuration, DeadlineRule, SlaPolicy
-from shinrai.errors import EngineError, EventTooOld
+from shinrai.errors import EngineError, EventTooOld, InputRejected
 
 __all__ = ["DEFAULT_CALENDAR", "Engine"]
 
@@ -135,12 +142,12 @@ class Engine:
                 return st, out
             st.too_late += 1
             raise EventTooOld(
-                f"client {client_id!r}: event {event.event_id!r} occurred at {t.isoformat()}, "
-                f"more than the duplicate window ({self.duplicate_window}) before the client's "
-                f"processed time {horizon.isoformat()}: it cannot be told from a duplicate "
-                "(import history before live events, or rebuild with `shinrai backfill`)",
                 client_id=client_id,
                 event_id=event.event_id,
+                reason=f"occurred at {t.isoformat()}, more than the duplicate window "
+                f"({self.duplicate_window}) before the client's processed time "
+                f"{horizon.isoformat()}: it cannot be told from a duplicate (import history "
+                "before live events, or rebuild with `shinrai backfill`)",
             )
         if event.event_id in st.seen:
             return st, []
@@ -257,7 +264,28 @@ class Engine:
                     continue
             if instant is None or instant > horizon:
                 return
-            self._fire(st, instant, ob, out)
+            try:
+                self._fire(st, instant, ob, out)
+            except EngineError as exc:
+                # Only a calendar the edge validation let through (e.g. holidays on every open
+                # day for ten years) gets here: drop the timer so the client can go on, and say so.
+                self._drop_timer(st, ob)
+                raise InputRejected(
+                    client_id=st.client_id,
+                    event_id=None if ob is None else ob.source_event_id,
+                    reason=f"timer dropped: {exc}",
+                    facts=list(out),
+                ) from exc
+
+    @staticmethod
+    def _drop_timer(st: ClientState, ob: Obligation | None) -> None:
+        """Forget a timer the engine cannot compute: the silence, or an obligation's warnings."""
+        if ob is None:
+            st.silence_due = None
+            st.silence_exact = True
+        else:
+            ob.warn_lb = None
+            ob.warnings = []
 
     @staticmethod
     def _next_timer(st: ClientState) -> tuple[datetime | None, Obligation | None]:
@@ -324,11 +352,29 @@ class Engine:
         del st.timed[ob.thread]  # no timer left: keep it out of the timer scan
         rules = self.policy_of(st).trust
         self._record(st, TrustEntry(ob.obligation_id, rules.breach_points, "breach"))
-        self._retrust(st, ob.due, out, f"the breach of obligation {ob.obligation_id}")
+        self._retrust(
+            st, ob.due, out, f"the breach of obligation {ob.obligation_id}", ob.obligation_id
+        )
 
     # -- events ------------------------------------------------------------------------------
 
     def _process(self, st: ClientState, ev: Event, out: list[Fact], *, late: bool) -> None:
+        """``_apply_event``, or InputRejected naming the client and the event when the engine
+        cannot compute it (e.g. no deadline within ten years): the event's own facts are
+        dropped, the state is left as if it never came (deadlines and policy are computed
+        before anything is changed), and the facts emitted before it are handed over."""
+        mark = len(out)
+        try:
+            self._apply_event(st, ev, out, late=late)
+        except InputRejected:
+            raise
+        except EngineError as exc:
+            del out[mark:]
+            raise InputRejected(
+                client_id=st.client_id, event_id=ev.event_id, reason=str(exc), facts=list(out)
+            ) from exc
+
+    def _apply_event(self, st: ClientState, ev: Event, out: list[Fact], *, late: bool) -> None:
         t = ev.occurred_at.astimezone(UTC)
         if isinstance(ev, ClientPolicyChanged):
             self._change_policy(st, ev, t, out)
@@ -358,17 +404,21 @@ class Engine:
         if not st.open and not touch:
             return
         targets: dict[str, Obligation] = {}
+        # Anything answers only what was opened strictly before it (DESIGN §3: "opened before
+        # it"): an inbound at the very same instant stays open whichever of the two is processed
+        # first. Same-instant events are ordered by recorded_at and event id, which must not
+        # decide an outcome.
         if classify.is_thread_reply(ev):
             ob = st.open.get(thread)
-            if ob is not None and ob.opened_at <= t:
+            if ob is not None and ob.opened_at < t:
                 targets[ob.thread] = ob
         if classify.is_cross_channel_touch(ev, policy.cross_channel):
             for ob in st.open.values():
-                if ob.opened_at <= t:
+                if ob.opened_at < t:
                     targets[ob.thread] = ob
         elif classify.is_answered_outbound_call(ev):
             for ob in st.open.values():
-                if ob.kind is ObligationKind.CALLBACK and ob.opened_at <= t:
+                if ob.kind is ObligationKind.CALLBACK and ob.opened_at < t:
                     targets[ob.thread] = ob
         for ob in targets.values():
             self._fulfil(st, ob, ev, t, out)
@@ -571,9 +621,13 @@ class Engine:
         entry = TrustEntry(ob.obligation_id, trust.points_for(label, rules), label)
         if ob.breach_fact is not None:
             self._replace_entry(st, entry)
+            if met:  # the breach is retracted: so is the trust change it caused
+                self._retract_trust(st, ob.obligation_id, t, out, f"reply {ev.event_id}")
         else:
             self._record(st, entry)
-        self._retrust(st, t, out, f"a {label} answer to obligation {ob.obligation_id}")
+        self._retrust(
+            st, t, out, f"a {label} answer to obligation {ob.obligation_id}", ob.obligation_id
+        )
 
     def _waive(
         self, st: ClientState, ob: Obligation, ev: InteractionEvent, t: datetime, out: list[Fact]
@@ -637,7 +691,8 @@ class Engine:
                 )
             )
             st.record = [e for e in st.record if e.subject != fired[0]]
-            self._retrust(st, t, out, "a retracted silence")
+            self._retract_trust(st, fired[0], t, out, f"outbound touch at {t.isoformat()}")
+            self._retrust(st, t, out, "a retracted silence", None)
         if start is None or t >= start:
             st.stretch_start = t
             st.silence_fact = None
@@ -711,7 +766,9 @@ class Engine:
         st.silence_fact = (fid, instant)
         st.silence_due = None
         self._record(st, TrustEntry(fid, policy.trust.silence_points, "silence"))
-        self._retrust(st, instant, out, f"{policy.silence_business_days} business days of silence")
+        self._retrust(
+            st, instant, out, f"{policy.silence_business_days} business days of silence", fid
+        )
 
     # -- policy ------------------------------------------------------------------------------
 
@@ -720,11 +777,11 @@ class Engine:
     ) -> None:
         if st.policy == ev.policy and st.calendar == ev.calendar:
             return  # the pair in force, announced again (a directory re-read): nothing moves
-        st.policy = ev.policy
-        st.calendar = ev.calendar
-        st.clock = clock_for(ev.calendar)
-        clock = st.clock
+        clock = clock_for(ev.calendar)
         policy = ev.policy
+        # Every new deadline is computed before anything changes: a pair the engine cannot
+        # compute (EngineError) leaves the client under the policy it had.
+        plans: list[tuple[Obligation, datetime, float, list[tuple[float, datetime]]]] = []
         for ob in st.open.values():
             if ob.breach_fact is not None:
                 continue  # the breach stands; see module docstring
@@ -732,14 +789,20 @@ class Engine:
             deadline = deadline_for(rule, ob.opened_at, clock)
             budget, budget_c = sla_budget(rule, ob.opened_at, deadline, clock)
             done = {fraction for fraction, _, _ in ob.fired}
-            ob.warn_lb = None
-            ob.warnings = [
+            pending = [
                 (fraction, at)
                 for fraction, at in warnings_within(
                     rule, ob.opened_at, deadline, policy.warning_fractions, clock, budget, budget_c
                 )
                 if fraction not in done and at > t
             ]
+            plans.append((ob, deadline, budget, pending))
+        st.policy = policy
+        st.calendar = ev.calendar
+        st.clock = clock
+        for ob, deadline, budget, pending in plans:
+            ob.warn_lb = None
+            ob.warnings = pending
             ob.deadline = deadline
             ob.due = max(deadline, t)
             ob.target_business_s = budget
@@ -760,7 +823,7 @@ class Engine:
             )
         self._schedule_silence(st, t)
         del st.record[: -policy.trust.window]
-        self._retrust(st, t, out, f"policy {policy.policy_id} v{policy.version}")
+        self._retrust(st, t, out, f"policy {policy.policy_id} v{policy.version}", None)
 
     # -- trust -------------------------------------------------------------------------------
 
@@ -778,24 +841,73 @@ class Engine:
                 return
         self._record(st, entry)
 
-    def _retrust(self, st: ClientState, t: datetime, out: list[Fact], cause: str) -> None:
+    def _retrust(
+        self, st: ClientState, t: datetime, out: list[Fact], cause: str, subject: str | None
+    ) -> None:
+        """Emit TRUST_CHANGED when the record earns another level than the one shown.
+
+        Trust facts are stamped in a strictly increasing order per client: at ``t``, or just
+        after the latest trust fact already emitted when late data put ``t`` before it (a
+        correction supersedes what was published, so "the latest change by time" is the level
+        the engine holds, and two changes never share an instant).
+        """
         rules = (st.policy if st.policy is not None else self.default_policy).trust
         level = trust.level_for(st.record, rules)
         if level is st.trust:
             return
+        last = st.trust_at
+        at = t if last is None or t > last else last + _TICK
         reason = trust.describe(st.record, rules, st.trust, level, cause)
+        if at != t:
+            reason = f"{reason} (a correction for {t.isoformat()})"[:2048]
+        fid = fact_id(st.client_id, "trust_changed", f"{at.isoformat()}|{level.value}|{cause}")
         out.append(
             self._fact(
                 st,
                 FactKind.TRUST_CHANGED,
-                t,
-                fact_id(st.client_id, "trust_changed", f"{t.isoformat()}|{level.value}|{cause}"),
+                at,
+                fid,
                 trust_from=st.trust,
                 trust_to=level,
                 reason=reason,
             )
         )
+        st.trust_log.append(TrustFact(fid, at, st.trust, level, subject))
+        if len(st.trust_log) > TRUST_LOG_SIZE:
+            del st.trust_log[:-TRUST_LOG_SIZE]
+        st.trust_at = at
         st.trust = level
+
+    def _retract_trust(
+        self, st: ClientState, subject: str, t: datetime, out: list[Fact], by: str
+    ) -> None:
+        """Retract the trust changes caused by ``subject`` (a breach or silence that turned out
+        not to hold); the level shown becomes the one before them (``_retrust`` then moves it to
+        what the corrected record earns)."""
+        log = st.trust_log
+        i = 0
+        while i < len(log):
+            tf = log[i]
+            if tf.subject != subject:
+                i += 1
+                continue
+            out.append(
+                self._fact(
+                    st,
+                    FactKind.RETRACTED,
+                    t,
+                    fact_id(tf.fact_id, "retracted"),
+                    retracts=tf.fact_id,
+                    trust_from=tf.trust_from,
+                    trust_to=tf.trust_to,
+                    reason=f"{by} retracts the outcome that moved trust at {tf.at.isoformat()}",
+                )
+            )
+            del log[i]
+            if i < len(log):  # keep the chain: the next change now starts where this one did
+                log[i] = log[i]._replace(trust_from=tf.trust_from)
+            else:
+                st.trust = tf.trust_from  # it was the latest: the level before it shows again
 
     # -- fact construction -------------------------------------------------------------------
 

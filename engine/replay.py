@@ -14,7 +14,7 @@ in-order truth of the log; the same log always yields the same facts in the same
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from operator import attrgetter
@@ -26,8 +26,9 @@ from engine.state import ClientState, Event
 from schemas.base import validation_errors
 from schemas.events import EngineInput
 from schemas.facts import Fact
+from shinrai.errors import InputRejected
 
-__all__ = ["RejectedLine", "read_events_jsonl", "replay"]
+__all__ = ["RejectedLine", "read_events_jsonl", "read_numbered_events_jsonl", "replay"]
 
 # The watermark before an event at t is t minus the smallest datetime step: every event at t,
 # whatever its tie-break, must still count as on time when it arrives.
@@ -52,26 +53,43 @@ def read_events_jsonl(lines: Iterable[bytes | str]) -> Iterator[Event | Rejected
     Yields one event per valid line and one ``RejectedLine`` (1-based line number, reason naming
     each bad field) per invalid one; blank lines are skipped; never raises for a bad line.
     """
+    for _, item in read_numbered_events_jsonl(lines):
+        yield item
+
+
+def read_numbered_events_jsonl(
+    lines: Iterable[bytes | str],
+) -> Iterator[tuple[int, Event | RejectedLine]]:
+    """``read_events_jsonl`` with each item's 1-based line number (to name a line the engine
+    rejects later)."""
     for line_no, line in enumerate(lines, start=1):
         raw = (line.encode() if isinstance(line, str) else line).rstrip(b"\r\n")
         if not raw.strip():
             continue
         try:
-            yield _INPUT.validate_json(raw)
+            yield line_no, _INPUT.validate_json(raw)
         except ValidationError as exc:
             # Field paths start with the union tag ("interaction.direction"): it says which
             # model the line was checked against, so it stays.
             reason = "; ".join(f"{f}: {r}" for f, r in validation_errors(exc))
-            yield RejectedLine(line_no, reason or str(exc), raw)
+            yield line_no, RejectedLine(line_no, reason or str(exc), raw)
 
 
 def replay(
-    events: Iterable[Event], engine: Engine, *, watermark_end: datetime | None = None
+    events: Iterable[Event],
+    engine: Engine,
+    *,
+    watermark_end: datetime | None = None,
+    on_reject: Callable[[Event | None, InputRejected], None] | None = None,
 ) -> Iterator[Fact]:
     """Facts of ``events`` replayed in event-time order (see module docstring).
 
     With ``watermark_end`` the replay answers "as of" that instant: later events are left out
-    and timers fire up to it.
+    and timers fire up to it. With ``on_reject``, an input the engine cannot compute
+    (``InputRejected``: e.g. no deadline within ten years on the client's calendar) is handed to
+    it and the replay goes on without it, for that client and every other; so is a timer the
+    engine cannot compute (with None for the event: the engine drops that timer); without it,
+    the error propagates.
     """
     ordered = sorted(events, key=_EVENT_KEY)
     if watermark_end is not None:
@@ -82,7 +100,9 @@ def replay(
     seq = 0
     lateness = engine.allowed_lateness
     next_due = engine.next_due
-    settle = engine.settle
+    settle: Callable[[ClientState, datetime], tuple[ClientState, list[Fact]]] = (
+        engine.settle if on_reject is None else _settling(engine, on_reject)
+    )
     heappush, heappop = heapq.heappush, heapq.heappop
 
     # The loop below is the hot path of every replay and backfill: drain (fire the timers of
@@ -112,7 +132,18 @@ def replay(
                         heappush(heap, (nxt, seq, client))
                         seq += 1
         client = ev.client_id or ""
-        st, facts = engine.apply_in_order(states.get(client), ev)
+        known = states.get(client)
+        if known is None:
+            # Created here, not by the engine, so a rejected first input keeps what it set.
+            known = states[client] = ClientState(client_id=client)
+        st = known
+        try:
+            st, facts = engine.apply_in_order(st, ev)
+        except InputRejected as exc:
+            if on_reject is None:
+                raise
+            facts = [f for f in exc.facts if isinstance(f, Fact)]  # timers fired before it
+            on_reject(ev, exc)
         states[client] = st
         yield from facts
         nxt = next_due(st)
@@ -150,3 +181,24 @@ def replay(
                 seq += 1
     for st in states.values():
         yield from settle(st, end)[1]
+
+
+def _settling(
+    engine: Engine, on_reject: Callable[[Event | None, InputRejected], None]
+) -> Callable[[ClientState, datetime], tuple[ClientState, list[Fact]]]:
+    """``engine.settle`` that hands every timer the engine cannot compute to ``on_reject`` and
+    goes on (the engine drops each such timer, so this ends)."""
+
+    def settle(state: ClientState, until: datetime) -> tuple[ClientState, list[Fact]]:
+        facts: list[Fact] = []
+        while True:
+            try:
+                state, more = engine.settle(state, until)
+            except InputRejected as exc:
+                facts.extend(f for f in exc.facts if isinstance(f, Fact))
+                on_reject(None, exc)
+                continue
+            facts.extend(more)
+            return state, facts
+
+    return settle

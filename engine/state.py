@@ -38,11 +38,13 @@ from schemas.policies import SlaPolicy
 __all__ = [
     "HEADER_MAGIC",
     "START_LEVEL",
+    "TRUST_LOG_SIZE",
     "ClientState",
     "EventKey",
     "Obligation",
     "StateHeader",
     "TrustEntry",
+    "TrustFact",
     "event_key",
     "read_header",
 ]
@@ -192,6 +194,21 @@ class TrustEntry:
     label: str  # "fast", "on_time", "late", "breach", "silence"
 
 
+class TrustFact(NamedTuple):
+    """A TRUST_CHANGED fact the engine emitted and has not retracted (see ``ClientState``)."""
+
+    fact_id: str
+    at: datetime
+    trust_from: TrustLevel
+    trust_to: TrustLevel
+    subject: str | None  # the record entry whose outcome caused it (obligation or silence id)
+
+
+TRUST_LOG_SIZE = 16
+"""Trust facts remembered for retraction (also forgotten past the duplicate window): an older
+one stands even if its cause is corrected, and the corrected level is still emitted."""
+
+
 @dataclass(slots=True)
 class ClientState:
     """Everything the engine remembers about one client (see module docstring)."""
@@ -219,6 +236,11 @@ class ClientState:
     silence_fact: tuple[str, datetime] | None = None  # fired silence of the current stretch
     trust: TrustLevel = START_LEVEL
     record: list[TrustEntry] = field(default_factory=list)
+    # Recent trust facts still standing, oldest first (a chain: each one's trust_from is the
+    # previous one's trust_to), and the latest instant any trust fact was stamped at: a
+    # correction retracts what it supersedes and is stamped no earlier (engine.core._retrust).
+    trust_log: list[TrustFact] = field(default_factory=list)
+    trust_at: datetime | None = None
     swept_at: datetime | None = None  # last sweep of ``answered`` (derived, not serialised)
     too_late: int = 0  # events dropped: older than the duplicate window (cannot be deduplicated)
     clock: CalendarClock | None = field(default=None, repr=False, compare=False)  # derived cache
@@ -242,6 +264,11 @@ class ClientState:
         order = self.seen_order
         while order and order[0][0] < seen_cutoff:
             self.seen.discard(order.popleft()[1])
+        # A correction is at most the duplicate window late and retracts only trust facts
+        # stamped after it (at the breach or silence it corrects): older ones are final.
+        trust_log = self.trust_log
+        while trust_log and trust_log[0].at < seen_cutoff:
+            del trust_log[0]
         # Sweeping is O(threads): do it at most once per day of event time. Message-id links
         # unused for the thread memory go with the fulfilments: both bound the same horizon.
         if (self.answered or self.links) and (
@@ -295,6 +322,11 @@ class ClientState:
             "silence_fact": None if self.silence_fact is None else list(self.silence_fact),
             "trust": self.trust.value,
             "record": [[e.subject, e.points, e.label] for e in self.record],
+            "trust_log": [
+                [f.fact_id, f.at, f.trust_from.value, f.trust_to.value, f.subject]
+                for f in self.trust_log
+            ],
+            "trust_at": self.trust_at,
             "too_late": self.too_late,
         }
         return header + orjson.dumps(data)
@@ -334,4 +366,10 @@ class ClientState:
             fid, at = data["silence_fact"]
             state.silence_fact = (fid, _dt(at))
         state.record = [TrustEntry(s, float(p), label) for s, p, label in data["record"]]
+        # States written before trust facts were remembered have neither key.
+        state.trust_log = [
+            TrustFact(fid, _dt(at), TrustLevel(a), TrustLevel(b), subject)
+            for fid, at, a, b, subject in data.get("trust_log", ())
+        ]
+        state.trust_at = _opt_dt(data.get("trust_at"))
         return state

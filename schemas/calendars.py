@@ -57,6 +57,35 @@ class BusinessCalendar(Frozen):
     )
     ical_feeds: tuple[str, ...] = Field(default=(), description="Provenance of loaded iCal feeds")
 
+    @model_validator(mode="after")
+    def _has_business_time(self) -> BusinessCalendar:
+        # A calendar whose clock never runs makes every deadline uncomputable (the engine would
+        # scan ten years for an open hour): refuse it where it enters, naming the calendar.
+        if not self.always_open and self.weekly_minutes() == 0:
+            raise ValueError(
+                f"calendar {self.calendar_id!r} has no business hours "
+                "(give weekly_hours at least one interval, or set always_open)"
+            )
+        return self
+
+    def weekly_minutes(self) -> float:
+        """Business minutes in an ordinary week (no holidays, no DST change); 24x7: 10,080."""
+        if self.always_open:
+            return 7 * 24 * 60.0
+        total = 0.0
+        for intervals in self.weekly_hours.values():
+            for interval in intervals:
+                start = (
+                    interval.start.hour * 60 + interval.start.minute + interval.start.second / 60
+                )
+                end = (
+                    24 * 60.0
+                    if interval.end is None
+                    else interval.end.hour * 60 + interval.end.minute + interval.end.second / 60
+                )
+                total += end - start
+        return total
+
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:

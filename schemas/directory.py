@@ -14,7 +14,7 @@ from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from schemas.base import Frozen
 from schemas.calendars import BusinessCalendar
-from schemas.policies import SlaPolicy
+from schemas.policies import SlaPolicy, schedule_problems
 
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
@@ -125,4 +125,15 @@ class ClientDirectory(Frozen):
                 raise ValueError(
                     f"client {client.client_id}: unknown calendar_id {client.calendar_id!r}"
                 )
+        policies = {p.policy_id: p for p in self.policies}
+        calendars = {c.calendar_id: c for c in self.calendars}
+        checked: set[tuple[str, str]] = set()
+        for client in self.clients:
+            pair = (client.policy_id, client.calendar_id)
+            if pair in checked:
+                continue
+            checked.add(pair)
+            problems = schedule_problems(policies[pair[0]], calendars[pair[1]])
+            if problems:
+                raise ValueError(f"client {client.client_id}: " + "; ".join(problems))
         return self

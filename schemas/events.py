@@ -14,7 +14,7 @@ from pydantic import AwareDatetime, Field, model_validator
 
 from schemas.base import Frozen
 from schemas.calendars import BusinessCalendar
-from schemas.policies import SlaPolicy
+from schemas.policies import SlaPolicy, schedule_problems
 
 NonEmpty = Annotated[str, Field(min_length=1, max_length=512)]
 MessageKey = Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")]
@@ -154,6 +154,13 @@ class ClientPolicyChanged(Frozen):
     recorded_at: AwareDatetime
     policy: SlaPolicy
     calendar: BusinessCalendar
+
+    @model_validator(mode="after")
+    def _schedulable(self) -> ClientPolicyChanged:
+        problems = schedule_problems(self.policy, self.calendar)
+        if problems:
+            raise ValueError(f"client {self.client_id}: " + "; ".join(problems))
+        return self
 
     @property
     def key(self) -> bytes:

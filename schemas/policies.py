@@ -12,20 +12,29 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator
 
 from schemas.base import Frozen
+from schemas.calendars import BusinessCalendar
+
+MAX_RULE_MINUTES = 3650 * 24 * 60
+"""Ten years: no response target is longer (and a longer one overflows date arithmetic)."""
+
+# The engine gives up a deadline after scanning ten years of calendar days; a business duration
+# is accepted when an ordinary calendar week repeated over nine years holds it, which leaves a
+# year for public holidays and extra closed dates (no country has a tenth of its days off).
+_FEASIBLE_WEEKS = 9 * 365 / 7
 
 
 class BusinessDuration(Frozen):
     """Due after ``minutes`` of the client's business time."""
 
     rule: Literal["business"] = "business"
-    minutes: int = Field(gt=0)
+    minutes: int = Field(gt=0, le=MAX_RULE_MINUTES)
 
 
 class CalendarDuration(Frozen):
     """Due after ``minutes`` of wall-clock time (24x7 clients)."""
 
     rule: Literal["calendar"] = "calendar"
-    minutes: int = Field(gt=0)
+    minutes: int = Field(gt=0, le=MAX_RULE_MINUTES)
 
 
 class SameDayOrNextMorning(Frozen):
@@ -102,6 +111,7 @@ class SlaPolicy(Frozen):
     silence_business_days: int | None = Field(
         default=10,
         gt=0,
+        le=2500,  # about ten years of business days
         description="Emit a silence fact after this long without an outbound touch",
     )
     trust: TrustLadderRules = Field(default_factory=TrustLadderRules)
@@ -119,3 +129,19 @@ class SlaPolicy(Frozen):
     def default(cls) -> SlaPolicy:
         """Same business day if before 15:00, else by 10:00 the next business day; warn at 50/75/90%."""
         return cls(policy_id="default")
+
+
+def schedule_problems(policy: SlaPolicy, calendar: BusinessCalendar) -> list[str]:
+    """Why ``policy`` cannot run on ``calendar`` (empty when it can): a business-time target
+    that no deadline within ten years could meet. Checked wherever a (policy, calendar) pair
+    enters (directory load and publish, policy-change events), so the engine never meets one."""
+    weekly = calendar.weekly_minutes()
+    problems: list[str] = []
+    for name, rule in (("first_response", policy.first_response), ("follow_up", policy.follow_up)):
+        if isinstance(rule, BusinessDuration) and rule.minutes > weekly * _FEASIBLE_WEEKS:
+            problems.append(
+                f"policy {policy.policy_id!r} {name}: {rule.minutes} business minutes cannot end "
+                f"within ten years on calendar {calendar.calendar_id!r} "
+                f"({weekly:g} business minutes a week)"
+            )
+    return problems

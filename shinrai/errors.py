@@ -63,14 +63,33 @@ class EngineError(ShinraiError):
     """The SLA engine met an input it cannot apply (e.g. a policy for an unknown calendar)."""
 
 
-class EventTooOld(EngineError):
-    """An event older than what a client's state can still correct (its duplicate window).
+class InputRejected(EngineError):
+    """The engine cannot compute one input of one client (e.g. no deadline within ten years on
+    its calendar). Dead-letter that input with ``client_id``, ``event_id`` and ``reason``; the
+    client's other inputs and every other client go on.
 
-    The engine cannot tell such an event from a re-delivered duplicate, so it is refused, never
-    applied twice and never dropped silently: the processor dead-letters it with this reason.
+    The client state stays consistent without the input (keep the state the engine mutated);
+    ``facts`` are the facts the same call emitted before the input (timers that fired first):
+    they stand and must still be published.
     """
 
-    def __init__(self, message: str, *, client_id: str, event_id: str) -> None:
-        super().__init__(message)
+    def __init__(
+        self,
+        *,
+        client_id: str,
+        event_id: str | None,
+        reason: str,
+        facts: list[object] | None = None,
+    ) -> None:
+        where = f"client {client_id}" + (f", event {event_id}" if event_id else "")
+        super().__init__(f"{where}: {reason}")
         self.client_id = client_id
         self.event_id = event_id
+        self.reason = reason
+        self.facts: list[object] = facts if facts is not None else []
+
+
+class EventTooOld(InputRejected):
+    """An interaction older than what its client's state can still correct (the duplicate
+    window): the engine cannot tell it from a re-delivered duplicate, so it is refused, never
+    applied twice and never dropped silently (the processor dead-letters it with the reason)."""

@@ -28,7 +28,7 @@ from schemas.calendars import BusinessCalendar
 from schemas.directory import Client
 from schemas.directory_records import CALENDAR_PREFIX, POLICY_PREFIX, STAFF_KEY
 from schemas.events import ClientPolicyChanged
-from schemas.policies import SlaPolicy
+from schemas.policies import SlaPolicy, schedule_problems
 
 __all__ = [
     "BEGINNING",
@@ -153,6 +153,19 @@ class DirectoryView:
         if calendar is None and client.calendar_id == DEFAULT_ID:
             calendar = _DEFAULT_CALENDAR
         if policy is None or calendar is None:
+            return None
+        problems = schedule_problems(policy, calendar)
+        if problems:
+            # Records are checked one by one; a pair can only be checked here. Announcing it
+            # would fail (ClientPolicyChanged refuses it) and stop the feed for every client:
+            # the client keeps the pair it had, and the reason is logged.
+            log.warning(
+                "client %s: policy %r on calendar %r not announced: %s",
+                client_id,
+                client.policy_id,
+                client.calendar_id,
+                "; ".join(problems),
+            )
             return None
         return policy, calendar
 

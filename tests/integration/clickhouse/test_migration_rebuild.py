@@ -62,7 +62,8 @@ def test_0002_to_0004_rebuild_from_existing_data(
         got = rollups(old)
         for name in ROLLUPS:
             assert got[name] == want[name], name
-        assert [m.version for m in migrate.migrate(old, settings.database)] == [4]
+        upto_0004 = [first, second, third, fourth]  # later ones are tested on their own
+        assert [m.version for m in migrate.migrate(old, settings.database, upto_0004)] == [4]
         old.command("SYSTEM STOP MERGES obligations_owed")  # a duplicate must stay visible
         for statement in fourth.statements(settings.database):  # died before being recorded
             old.command(statement)

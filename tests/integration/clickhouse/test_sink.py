@@ -107,7 +107,8 @@ def test_migrations_apply_once(ch_settings: Callable[..., ClickHouseSettings]) -
         ).result_rows
         assert {n for n, _ in engines} == {
             "interactions", "sla_facts", "obligations", "clients", "alert_deliveries",
-            "trust_history", "sla_daily", "interactions_daily", "interactions_monthly",
+            "trust_history", "trust_changes", "sla_daily", "interactions_daily",
+            "interactions_monthly",
             "client_activity", "obligations_owed",
             "schema_migrations",
         }  # fmt: skip

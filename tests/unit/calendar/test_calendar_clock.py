@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
+from pydantic import ValidationError
 
 from engine.calendar import CalendarClock, clock_for
 from schemas.calendars import BusinessCalendar, TimeInterval
@@ -330,8 +331,23 @@ class TestErrorsAndSharing:
         with pytest.raises(EngineError, match="duration"):
             make_clock().add_business(local(TOKYO, 2026, 6, 1, 10), seconds)
 
+    def test_calendar_without_hours_is_refused_by_the_model(self) -> None:
+        with pytest.raises(ValidationError, match="has no business hours"):
+            BusinessCalendar(calendar_id="closed", timezone="Asia/Tokyo", weekly_hours={})
+        # Open days with no interval are no business hours either; always_open needs none.
+        with pytest.raises(ValidationError, match="'closed' has no business hours"):
+            BusinessCalendar(calendar_id="closed", timezone="UTC", weekly_hours={0: ()})
+        assert BusinessCalendar(
+            calendar_id="24x7", timezone="UTC", always_open=True, weekly_hours={}
+        ).always_open
+
     def test_calendar_without_hours_fails_instead_of_looping(self) -> None:
-        clock = make_clock(weekly_hours={})
+        # The model refuses such a calendar; the clock still must not loop on one that was
+        # built without validation (the scan limit is the engine's last line of defence).
+        closed = BusinessCalendar.model_construct(
+            calendar_id="test", timezone="Asia/Tokyo", always_open=False, weekly_hours={}
+        )
+        clock = CalendarClock(closed)
         with pytest.raises(EngineError, match="no business time"):
             clock.add_business(local(TOKYO, 2026, 6, 1, 10), 60)
         with pytest.raises(EngineError, match="no business day"):

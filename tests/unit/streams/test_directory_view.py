@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+import logging
+from datetime import UTC, datetime, time, timedelta
 
 import pytest
 
 from schemas.base import encode
-from schemas.calendars import BusinessCalendar
+from schemas.calendars import BusinessCalendar, TimeInterval
 from schemas.directory import Client, ClientDirectory
 from schemas.directory_records import directory_records
-from schemas.policies import CalendarDuration, SlaPolicy
+from schemas.policies import BusinessDuration, CalendarDuration, SlaPolicy
 from streams.directory_feed import (
     BEGINNING,
     DirectoryView,
@@ -103,3 +104,30 @@ def test_record_time_reads_the_kafka_timestamp() -> None:
     Message.timestamp = 0
     assert record_time(Message()) is None
     assert record_time(object()) is None
+
+
+def test_a_pair_no_deadline_can_be_computed_on_is_not_announced(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Each record is valid alone; the pair is not (a year of business time at one hour a
+    week): the client is skipped with its reason, the others still resolve."""
+    hour = BusinessCalendar(
+        calendar_id="hour",
+        timezone="UTC",
+        weekly_hours={0: (TimeInterval(start=time(9), end=time(10)),)},
+    )
+    slow = SlaPolicy(policy_id="slow", first_response=BusinessDuration(minutes=525_600))
+    view = DirectoryView()
+    for key, value in [
+        (b"policy:slow", encode(slow)),
+        (b"calendar:hour", encode(hour)),
+        (b"policy:gold", encode(GOLD)),
+        (b"calendar:tokyo", encode(TOKYO)),
+        (b"bad", encode(client("bad", "slow", "hour"))),
+        (b"acme", encode(client("acme"))),
+    ]:
+        view.apply(key, value)
+    with caplog.at_level(logging.WARNING, logger="streams.directory_feed"):
+        assert view.resolve("bad") is None
+    assert "client bad: policy 'slow' on calendar 'hour' not announced" in caplog.text
+    assert view.resolve("acme") == (GOLD, TOKYO)
