@@ -1,0 +1,386 @@
+"""The SLA processor's per-batch logic as a pure step: records in, records out, states to store.
+
+No Kafka and no Faust here (``streams.processor`` is the adapter that wires both around it), and
+no clock: the caller passes ``now``. One batch of input records (interactions and ticks, any
+partitions) goes through two calls:
+
+``ProcessorStep.run(batch, load_state, now)`` (pure, synchronous) returns a :class:`StepResult`:
+
+1. every interaction is decoded at the edge (``streams.dlq``); an invalid one, or one whose key
+   is not its ``client_id`` (its state would be split across partitions), becomes a dead letter
+   with its original bytes; the rest are grouped per client in arrival order, a tick adding its
+   client with no input. Each client's state lives under the key and on the partition of its
+   first record in the batch (its *anchor*);
+2. the partition watermarks (``streams.watermark``) take the event times read and, per partition,
+   the last offset read against Kafka's log end (``InRecord.highwater``);
+3. per client, the state is read once (``load_state(anchor)``), its inputs applied in order, the
+   client advanced after each to the partition's event time read so far (the per-event semantics
+   of a replay), then to the partition's watermark (the clock, or the event time of a backlog;
+   a tick only asks for this last advance). An input the engine cannot apply (``EngineError``,
+   the engine's only error for bad input) is dead-lettered and skipped; any other exception
+   is a bug and propagates: it fails the batch, never passes as bad input;
+4. every fact (facts topic), its alert (alerts topic) and every dead letter (DLQ) is an
+   :class:`OutRecord` in ``StepResult.produce``, in the order the processor always sent them; each
+   client's new state and next due instant is a :class:`ClientUpdate`.
+
+``ProcessorStep.commit(result, send, store)`` (async; the I/O is passed in) is the crash-safety
+order: hand every record to ``send``, wait for Kafka's acknowledgement of ALL of them, and only
+then ``store`` each update (state and due instant). A crash before the store replays the batch
+(the same fact ids again, deduplicated downstream); a crash after it replays duplicates the
+engine ignores. A failed acknowledgement raises before anything is stored.
+
+The counters and gauges the worker exports (:class:`ProcessorStats`) are kept by the step.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from engine.alerts import alert_for
+from engine.core import Engine
+from engine.state import ClientState, Event
+from schemas import topics as specs
+from schemas.base import encode
+from schemas.events import ClientPolicyChanged
+from schemas.facts import Fact
+from shinrai.errors import EngineError
+from streams.dlq import Rejected, dead_letter, decode_input
+from streams.watermark import PartitionWatermarks
+
+__all__ = [
+    "ClientUpdate",
+    "InRecord",
+    "LoadState",
+    "OutRecord",
+    "ProcessorStats",
+    "ProcessorStep",
+    "ProcessorTopics",
+    "Send",
+    "StepResult",
+    "Store",
+]
+
+log = logging.getLogger(__name__)
+
+Headers = list[tuple[str, bytes]]
+
+
+@dataclass
+class ProcessorTopics:
+    """Topic names the processor reads and writes (tests pass suffixed private topics)."""
+
+    interactions: str
+    ticks: str
+    facts: str
+    alerts: str
+    dlq: str
+    directory: str
+
+    @classmethod
+    def default(cls, suffix: str = "") -> ProcessorTopics:
+        """The names of ``schemas.topics``, each with ``suffix`` appended."""
+        return cls(
+            interactions=specs.INTERACTIONS.name + suffix,
+            ticks=specs.TICKS.name + suffix,
+            facts=specs.FACTS.name + suffix,
+            alerts=specs.ALERTS.name + suffix,
+            dlq=specs.DLQ.name + suffix,
+            directory=specs.DIRECTORY.name + suffix,
+        )
+
+
+@dataclass
+class ProcessorStats:
+    """Counters the worker exports as metrics (monotonic unless noted)."""
+
+    events_in: int = 0  # interaction messages read (valid or not)
+    events_invalid: int = 0  # sent to the DLQ
+    events_unassigned: int = 0  # valid events without a client_id (kept in the log, no state)
+    facts_out: int = 0
+    alerts_out: int = 0
+    ticks_sent: int = 0
+    ticks_in: int = 0
+    policy_changes_out: int = 0  # ClientPolicyChanged events announced from the directory
+    directory_records_in: int = 0
+    index_rebuilds: int = 0
+    partitions_catching_up: int = 0  # gauge: interactions partitions reading a backlog
+    open_obligations: int = 0  # gauge, best effort: over the clients this worker has seen
+    last_event_at: datetime | None = None  # wall clock of the last interaction processed
+    _open_by_client: dict[str, int] = field(default_factory=dict, repr=False)
+
+    def set_open(self, client_id: str, count: int) -> None:
+        """Update the open-obligations gauge with one client's current count."""
+        before = self._open_by_client.get(client_id, 0)
+        if count:
+            self._open_by_client[client_id] = count
+        else:
+            self._open_by_client.pop(client_id, None)
+        self.open_obligations += count - before
+
+    def reset_open(self) -> None:
+        """Forget every client's count (before a rebuild from the table)."""
+        self._open_by_client.clear()
+        self.open_obligations = 0
+
+
+@dataclass(frozen=True, slots=True)
+class InRecord:
+    """One input record as the step sees it (an interaction or a tick).
+
+    ``highwater``: Kafka's log end offset of the record's partition as last fetched (None: not
+    known, counts as caught up). ``handle``: the adapter's own object for the record (a Faust
+    event), handed back through ``ClientUpdate.anchor``; the step never reads it.
+    """
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    highwater: int | None = None
+    handle: Any = field(default=None, repr=False, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class OutRecord:
+    """One record to produce: facts, alerts and dead letters alike."""
+
+    topic: str
+    key: bytes | None
+    value: bytes
+    headers: Headers | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ClientUpdate:
+    """One client's outcome of a batch, to store once every record of the batch is acknowledged.
+
+    ``state`` None: the client has no state (a tick for an unknown client, or a first input the
+    engine rejected): nothing to store, nothing due. ``key`` and ``anchor`` say where the state
+    lives (the table key; the partition of the client's first record in the batch).
+    """
+
+    client_id: str
+    key: bytes
+    anchor: InRecord
+    state: ClientState | None
+    due: datetime | None  # the watermark at which the engine next has work for the client
+
+    @property
+    def partition(self) -> int:
+        """The partition the client's state lives on."""
+        return self.anchor.partition
+
+
+@dataclass(slots=True)
+class StepResult:
+    """What one batch produces (in send order) and what it leaves to store afterwards."""
+
+    produce: list[OutRecord] = field(default_factory=list)
+    updates: list[ClientUpdate] = field(default_factory=list)
+
+    @property
+    def states(self) -> dict[str, tuple[InRecord, ClientState | None]]:
+        """Per client: its anchor and new state (None: none)."""
+        return {u.client_id: (u.anchor, u.state) for u in self.updates}
+
+    @property
+    def due(self) -> dict[str, tuple[datetime | None, int]]:
+        """Per client: its next due instant (None: nothing pending) and its partition."""
+        return {u.client_id: (u.due, u.partition) for u in self.updates}
+
+    def on(self, topic: str) -> list[OutRecord]:
+        """The records for ``topic``, in send order."""
+        return [record for record in self.produce if record.topic == topic]
+
+
+LoadState = Callable[[InRecord], ClientState | None]
+"""The stored state of the client whose anchor record is given (None: no state yet)."""
+Send = Callable[[OutRecord], Awaitable[Awaitable[Any]]]
+"""Hand one record to the producer; returns its acknowledgement (awaited later, all at once)."""
+Store = Callable[[ClientUpdate], None]
+"""Keep one client's update: its state (unless None) and its due instant."""
+
+
+@dataclass(slots=True)
+class _ClientWork:
+    """One client's share of a batch: its inputs in arrival order, and its anchor."""
+
+    anchor: InRecord
+    # (record, decoded event, the partition's event time read up to and with it, if any)
+    inputs: list[tuple[InRecord, Event, datetime | None]] = field(default_factory=list)
+    key: bytes = b""  # the client's message key (from ``anchor``, used per record produced)
+
+    def __post_init__(self) -> None:
+        self.key = bytes(self.anchor.key or b"")
+
+
+class ProcessorStep:
+    """The processor's per-batch logic around one engine (see the module docstring)."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        topics: ProcessorTopics,
+        *,
+        watermarks: PartitionWatermarks | None = None,
+        stats: ProcessorStats | None = None,
+    ) -> None:
+        """``watermarks`` default to the 10 s catch-up gap; ``stats`` to fresh counters."""
+        self.engine = engine
+        self.topics = topics
+        self.marks = watermarks if watermarks is not None else PartitionWatermarks()
+        self.stats = stats if stats is not None else ProcessorStats()
+
+    # -- the batch ---------------------------------------------------------------------------
+
+    def run(self, batch: Sequence[InRecord], load_state: LoadState, now: datetime) -> StepResult:
+        """Decide everything one batch does (pure apart from the watermarks and counters it
+        keeps): the records to produce, in order, and each client's update to store after."""
+        result = StepResult()
+        work = self._read(batch, now, result.produce)
+        for client_id, item in work.items():
+            result.updates.append(self._client(client_id, item, load_state, now, result.produce))
+        return result
+
+    async def commit(self, result: StepResult, send: Send, store: Store) -> None:
+        """Produce every record of ``result``, wait until Kafka acknowledged ALL of them, and
+        only then ``store`` each update (the crash-safety order; see the module docstring)."""
+        pending = [await send(record) for record in result.produce]
+        for ack in pending:  # every fact, alert and dead letter acknowledged ...
+            await ack
+        for update in result.updates:  # ... before the states that remember them
+            store(update)
+            if update.state is not None:
+                self.stats.set_open(update.client_id, len(update.state.open))
+
+    # -- partitions reassigned ---------------------------------------------------------------
+
+    def reassigned(self) -> None:
+        """A new assignment: every partition live until read, open counts to be rebuilt."""
+        self.stats.reset_open()
+        self.marks.clear()
+        self.stats.partitions_catching_up = 0
+
+    # -- the parts of a batch ----------------------------------------------------------------
+
+    def _read(
+        self, batch: Sequence[InRecord], now: datetime, produce: list[OutRecord]
+    ) -> dict[str, _ClientWork]:
+        """Decode and group the batch per client (arrival order); dead-letter what is invalid
+        or mis-keyed; feed the watermarks."""
+        stats, marks, ticks = self.stats, self.marks, self.topics.ticks
+        work: dict[str, _ClientWork] = {}
+        last_read: dict[int, InRecord] = {}  # interactions partition -> its last record here
+        for record in batch:
+            if record.topic == ticks:
+                stats.ticks_in += 1
+                if record.key:
+                    ticked = record.key.decode("utf-8", errors="replace")
+                    if ticked not in work:
+                        work[ticked] = _ClientWork(record)
+                continue
+            stats.events_in += 1
+            last_read[record.partition] = record
+            decoded = decode_input(record.value)
+            if isinstance(decoded, Rejected):
+                produce.append(self._reject(record, decoded.reason, now))
+                continue
+            client_id = decoded.client_id
+            if client_id is None:
+                stats.events_unassigned += 1
+                continue
+            if record.key != client_id.encode():
+                # State lives on the partition of the key; a mis-keyed event would split a
+                # client's state (and its order) across partitions.
+                reason = f"<key>: message key {record.key!r} must equal client_id"
+                produce.append(self._reject(record, reason, now))
+                continue
+            if isinstance(decoded, ClientPolicyChanged):  # stamped at announcement: no event time
+                seen = marks.event_time(record.partition)
+            else:
+                seen = marks.observe(record.partition, decoded.occurred_at)
+            item = work.get(client_id)
+            if item is None:
+                item = work[client_id] = _ClientWork(record)
+            item.inputs.append((record, decoded, seen))
+        if batch:
+            stats.last_event_at = now
+        for partition, record in last_read.items():
+            marks.read_up_to(partition, record.offset, record.highwater)
+        stats.partitions_catching_up = marks.partitions_catching_up(now)
+        return work
+
+    def _client(
+        self,
+        client_id: str,
+        item: _ClientWork,
+        load_state: LoadState,
+        now: datetime,
+        produce: list[OutRecord],
+    ) -> ClientUpdate:
+        """Read one client's state, apply its inputs and advance it; its facts and alerts."""
+        eng = self.engine
+        state = load_state(item.anchor)
+        out: list[Fact] = []
+        # Each input is applied and the client advanced after it to the partition's event
+        # time read so far, as a replay of the partition would (an input later than that
+        # by more than the allowed lateness takes the engine's correction path). Then the
+        # client goes to the partition's watermark: the clock unless it reads a backlog.
+        for record, decoded, seen in item.inputs:
+            try:
+                state, facts = eng.apply(state, decoded)
+            # EngineError is the engine's one error for an input it cannot apply (schemas
+            # already validated it; ValidationFailed comes only from decoders and feeds, never
+            # from apply). Anything else is a bug: it fails the batch, which Kafka replays.
+            # Note: apply may have changed the state before raising (a late policy change
+            # sets the calendar first); that state is kept, as it always was.
+            except EngineError as exc:
+                produce.append(self._reject(record, f"<engine>: {exc}", now))
+                continue
+            out.extend(facts)
+            if seen is not None:
+                state, more = eng.advance(state, min(seen, now))
+                out.extend(more)
+        mark = self.marks.watermark(item.anchor.partition, now)
+        if state is not None and mark is not None:
+            state, more = eng.advance(state, mark)
+            out.extend(more)
+        self._emit(item.key, out, produce)
+        due = eng.next_due(state) if state is not None else None
+        return ClientUpdate(client_id, item.key, item.anchor, state, due)
+
+    def _emit(self, key: bytes, facts: Iterable[Fact], produce: list[OutRecord]) -> None:
+        """Each fact to the facts topic, followed by its alert (if it raises one)."""
+        topics, stats = self.topics, self.stats
+        count = 0
+        for fact in facts:
+            count += 1
+            produce.append(OutRecord(topics.facts, key, encode(fact)))
+            alert = alert_for(fact)
+            if alert is not None:
+                produce.append(OutRecord(topics.alerts, key, encode(alert)))
+                stats.alerts_out += 1
+        stats.facts_out += count
+
+    def _reject(self, record: InRecord, reason: str, now: datetime) -> OutRecord:
+        """The dead letter of ``record``: its original key and bytes, the reason and origin in
+        headers. Acknowledged with the batch, before its offsets commit: the bytes survive."""
+        key, value, headers = dead_letter(
+            record.value,
+            record.key,
+            reason,
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            now=now,
+        )
+        self.stats.events_invalid += 1
+        log.warning(
+            "dead-lettered %s/%s/%s: %s", record.topic, record.partition, record.offset, reason
+        )
+        return OutRecord(self.topics.dlq, key, value, headers)

@@ -1,0 +1,515 @@
+"""The processor's pure step without Kafka: dead letters, ticks, engine errors, backlog watermarks,
+per-client order, and the crash-safety order of produce, acknowledge, then store."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from engine.core import Engine
+from engine.state import ClientState
+from schemas.base import encode
+from schemas.calendars import BusinessCalendar
+from schemas.deadletter import ORIGIN, REASON, SOURCE
+from schemas.events import Channel, ClientPolicyChanged, Direction, InteractionEvent, Kind
+from schemas.facts import Fact, FactKind
+from schemas.policies import CalendarDuration, SlaPolicy
+from shinrai.errors import EngineError, ValidationFailed
+from streams.step import (
+    ClientUpdate,
+    InRecord,
+    OutRecord,
+    ProcessorStep,
+    ProcessorTopics,
+    StepResult,
+)
+from streams.watermark import PartitionWatermarks
+
+pytestmark = pytest.mark.unit
+
+NOW = datetime(2026, 3, 4, 12, 0, tzinfo=UTC)
+TOPICS = ProcessorTopics.default("-t")
+ALWAYS_OPEN = BusinessCalendar(calendar_id="24x7", timezone="UTC", always_open=True)
+ONE_MINUTE = SlaPolicy(
+    policy_id="one-minute",
+    first_response=CalendarDuration(minutes=1),
+    follow_up=CalendarDuration(minutes=1),
+    silence_business_days=None,
+)
+
+
+# -- builders ----------------------------------------------------------------------------------
+
+
+def policy(client_id: str, at: datetime, calendar: BusinessCalendar = ALWAYS_OPEN) -> bytes:
+    """The 1-minute, 24x7 policy in force for ``client_id`` from a second before ``at`` on."""
+    at -= timedelta(seconds=1)
+    return encode(
+        ClientPolicyChanged(
+            event_id=f"pol-{client_id}-{at.isoformat()}-{calendar.calendar_id}",
+            client_id=client_id,
+            occurred_at=at,
+            recorded_at=at,
+            policy=ONE_MINUTE,
+            calendar=calendar,
+        )
+    )
+
+
+def email(client_id: str | None, at: datetime, direction: Direction, name: str) -> bytes:
+    return encode(
+        InteractionEvent(
+            event_id=name,
+            channel=Channel.EMAIL,
+            kind=Kind.MESSAGE,
+            direction=direction,
+            occurred_at=at,
+            recorded_at=at,
+            client_id=client_id,
+            thread_key="t1",
+        )
+    )
+
+
+IN = Direction.INBOUND
+
+
+def inbound(client_id: str | None, at: datetime, name: str = "in") -> bytes:
+    return email(client_id, at, Direction.INBOUND, f"{name}-{client_id}")
+
+
+def reply(client_id: str, at: datetime, name: str = "out") -> bytes:
+    return email(client_id, at, Direction.OUTBOUND, f"{name}-{client_id}")
+
+
+class Log:
+    """Records of a few partitions with increasing offsets, and a fixed log end per partition."""
+
+    def __init__(self, highwater: int | None = None) -> None:
+        self.highwater = highwater  # None: Kafka's log end not known (counts as caught up)
+        self.offsets: dict[int, int] = {}
+
+    def record(self, key: bytes | None, value: bytes | None, partition: int = 0) -> InRecord:
+        offset = self.offsets.get(partition, 0)
+        self.offsets[partition] = offset + 1
+        high = self.highwater if self.highwater is not None else offset + 1
+        return InRecord(TOPICS.interactions, partition, offset, key, value, high)
+
+
+def opening(log: Log, client_id: str, at: datetime, partition: int = 0) -> list[InRecord]:
+    """The 1-minute policy of ``client_id``, then an inbound e-mail at ``at`` (opens a thread)."""
+    key = client_id.encode()
+    return [
+        log.record(key, policy(client_id, at), partition),
+        log.record(key, inbound(client_id, at), partition),
+    ]
+
+
+def tick(client_id: str, partition: int = 0) -> InRecord:
+    return InRecord(TOPICS.ticks, partition, 0, client_id.encode(), b'{"due":"x"}')
+
+
+class Table:
+    """The state table as the adapter keeps it: bytes per key, read per anchor."""
+
+    def __init__(self) -> None:
+        self.raw: dict[bytes, bytes] = {}
+        self.reads: list[InRecord] = []
+
+    def load(self, anchor: InRecord) -> ClientState | None:
+        self.reads.append(anchor)
+        raw = self.raw.get(anchor.key or b"")
+        return ClientState.from_bytes(raw) if raw else None
+
+    def store(self, update: ClientUpdate) -> None:
+        if update.state is not None:
+            self.raw[update.key] = update.state.to_bytes()
+
+
+def new_step(engine: Engine | None = None) -> ProcessorStep:
+    engine = engine or Engine(allowed_lateness=timedelta(0))
+    return ProcessorStep(engine, TOPICS, watermarks=PartitionWatermarks(timedelta(seconds=10)))
+
+
+def facts(result: StepResult) -> list[Fact]:
+    return [Fact.model_validate_json(r.value) for r in result.on(TOPICS.facts)]
+
+
+def kinds(result: StepResult) -> list[FactKind]:
+    return [f.kind for f in facts(result)]
+
+
+async def run_and_commit(
+    step: ProcessorStep, table: Table, batch: Sequence[InRecord], now: datetime = NOW
+) -> StepResult:
+    """One batch end to end, with a producer that acknowledges everything at once."""
+    result = step.run(batch, table.load, now)
+
+    async def send(_record: OutRecord) -> Any:
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        done.set_result(None)
+        return done
+
+    await step.commit(result, send, table.store)
+    return result
+
+
+# -- dead letters ------------------------------------------------------------------------------
+
+
+def test_a_mis_keyed_event_is_dead_lettered_with_its_original_bytes() -> None:
+    step, table, log = new_step(), Table(), Log()
+    value = inbound("acme", NOW - timedelta(seconds=5))
+    result = step.run([log.record(b"globex", value, partition=2)], table.load, NOW)
+
+    [letter] = result.produce
+    assert letter.topic == TOPICS.dlq
+    assert (letter.key, letter.value) == (b"globex", value)
+    headers = dict(letter.headers or [])
+    assert headers[REASON].startswith(b"<key>: message key b'globex' must equal client_id")
+    assert headers[ORIGIN] == f"{TOPICS.interactions}/2/0".encode()
+    assert headers[SOURCE] == b"worker"
+    assert result.updates == []
+    assert table.reads == []
+    assert (step.stats.events_in, step.stats.events_invalid) == (1, 1)
+
+
+def test_undecodable_input_is_dead_lettered_and_the_client_goes_on() -> None:
+    step, table, log = new_step(), Table(), Log()
+    t = NOW - timedelta(minutes=2)
+    batch = [
+        log.record(b"acme", policy("acme", t)),
+        log.record(b"acme", b"\xff not json"),
+        log.record(b"acme", None),
+        log.record(b"acme", inbound("acme", t)),
+    ]
+    result = step.run(batch, table.load, NOW)
+
+    letters = result.on(TOPICS.dlq)
+    assert [r.value for r in letters] == [b"\xff not json", b""]
+    reasons = [dict(r.headers or [])[REASON] for r in letters]
+    assert reasons[0].startswith(b"<root>: Invalid JSON")
+    assert reasons[1] == b"<root>: empty message (no value)"
+    assert FactKind.BREACHED in kinds(result)  # the valid events around them were processed
+    assert (step.stats.events_in, step.stats.events_invalid) == (4, 2)
+
+
+def test_an_event_without_a_client_is_counted_and_kept_out_of_any_state() -> None:
+    step, table, log = new_step(), Table(), Log()
+    result = step.run([log.record(None, inbound(None, NOW))], table.load, NOW)
+    assert result.produce == []
+    assert result.updates == []
+    assert step.stats.events_unassigned == 1
+
+
+# -- ticks -------------------------------------------------------------------------------------
+
+
+def test_a_tick_for_a_client_without_state_produces_nothing_and_leaves_nothing_due() -> None:
+    step, table = new_step(), Table()
+    result = step.run([tick("ghost", partition=1)], table.load, NOW)
+    assert result.produce == []
+    assert result.states == {"ghost": (tick("ghost", partition=1), None)}
+    assert result.due == {"ghost": (None, 1)}
+    assert [r.key for r in table.reads] == [b"ghost"]
+    assert (step.stats.ticks_in, step.stats.events_in) == (1, 0)
+
+
+async def test_a_tick_fires_what_has_come_due_since_the_last_batch() -> None:
+    step, table, log = new_step(), Table(), Log()
+    t = NOW - timedelta(seconds=10)
+    first = await run_and_commit(step, table, opening(log, "acme", t))
+    assert kinds(first) == [FactKind.OBLIGATION_OPENED]
+    [(due, partition)] = first.due.values()
+    assert (due, partition) == (t + timedelta(seconds=30), 0)  # the 50% warning
+
+    later = step.run([tick("acme")], table.load, NOW + timedelta(minutes=1))
+    assert FactKind.BREACHED in kinds(later)
+    assert [r.topic for r in later.produce].count(TOPICS.alerts) >= 1  # a breach pages
+
+
+# -- engine errors -----------------------------------------------------------------------------
+
+
+NOWHERE = BusinessCalendar(calendar_id="nowhere", timezone="UTC", holiday_country="ZZ")
+
+
+async def _late_bad_policy(step: ProcessorStep, table: Table, log: Log) -> InRecord:
+    """acme with an open obligation, then the record of a late policy change whose calendar
+    names a country ``holidays`` lacks: applied at once (late), the engine raises EngineError."""
+    t = NOW - timedelta(minutes=10)
+    await run_and_commit(step, table, opening(log, "acme", t))
+    return log.record(b"acme", policy("acme", t + timedelta(seconds=1), NOWHERE))
+
+
+async def test_an_input_the_engine_rejects_is_dead_lettered_and_the_batch_goes_on() -> None:
+    step, table, log = new_step(), Table(), Log()
+    bad = await _late_bad_policy(step, table, log)
+    others = opening(log, "globex", NOW - timedelta(minutes=2), partition=1)
+    result = step.run([bad, *others], table.load, NOW)
+
+    [letter] = result.on(TOPICS.dlq)
+    assert letter.value == bad.value
+    assert letter.key == b"acme"
+    headers = dict(letter.headers or [])
+    assert headers[REASON].startswith(b"<engine>: calendar 'nowhere': no public holidays for 'ZZ'")
+    assert headers[ORIGIN] == f"{TOPICS.interactions}/0/2".encode()
+    assert [u.client_id for u in result.updates] == ["acme", "globex"]
+    assert FactKind.BREACHED in [f.kind for f in facts(result) if f.client_id == "globex"]
+    assert step.stats.events_invalid == 1
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="Engine._change_policy sets the policy and calendar before clock_for raises: the "
+    "rejected change stays in the state, and every later input of the client is rejected too "
+    "(a rollback belongs to issue 18: one record's failure never fails more than itself)",
+)
+async def test_an_input_the_engine_rejects_leaves_the_state_as_it_was() -> None:
+    step, table, log = new_step(), Table(), Log()
+    bad = await _late_bad_policy(step, table, log)
+    answer = log.record(b"acme", reply("acme", NOW - timedelta(minutes=1)))
+    result = step.run([bad, answer], table.load, NOW)
+    [update] = result.updates
+    assert update.state is not None
+    assert update.state.calendar == ALWAYS_OPEN
+    assert len(result.on(TOPICS.dlq)) == 1  # the answer is applied, not rejected as well
+
+
+class _Broken(Engine):
+    """An engine with a bug: ``apply`` raises ``error`` for the event named ``poison``."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(allowed_lateness=timedelta(0))
+        self.error = error
+
+    def apply(self, state: Any, event: Any) -> Any:
+        if event.event_id.startswith("poison"):
+            raise self.error
+        return super().apply(state, event)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        RuntimeError("a bug"),
+        KeyError("a bug"),
+        ValidationFailed("not the engine's error", errors=[("x", "bad")]),
+    ],
+    ids=["runtime", "key", "shinrai-but-not-engine"],
+)
+def test_a_bug_is_not_disguised_as_bad_input(error: Exception) -> None:
+    step, table, log = new_step(_Broken(error)), Table(), Log()
+    batch = [log.record(b"acme", email("acme", NOW, Direction.INBOUND, "poison-1"))]
+    with pytest.raises(type(error)):
+        step.run(batch, table.load, NOW)
+    assert step.stats.events_invalid == 0  # nothing dead-lettered: the batch fails, and retries
+
+
+def test_only_an_engine_error_is_dead_lettered() -> None:
+    step, table, log = new_step(_Broken(EngineError("cannot apply"))), Table(), Log()
+    batch = [
+        log.record(b"acme", policy("acme", NOW - timedelta(seconds=5))),
+        log.record(b"acme", email("acme", NOW, Direction.INBOUND, "poison-1")),
+    ]
+    result = step.run(batch, table.load, NOW)
+    [letter] = result.produce
+    assert letter.topic == TOPICS.dlq
+    assert dict(letter.headers or [])[REASON] == b"<engine>: cannot apply"
+    assert [u.client_id for u in result.updates] == ["acme"]  # the policy change still stands
+
+
+# -- watermarks --------------------------------------------------------------------------------
+
+
+async def test_a_backlog_is_processed_in_event_time_not_on_the_wall_clock() -> None:
+    step, table, log = new_step(), Table(), Log(highwater=1000)  # far from the log end
+    t0 = NOW - timedelta(days=3)
+    first = await run_and_commit(
+        step,
+        table,
+        [*opening(log, "acme", t0), *opening(log, "initech", t0 + timedelta(seconds=25))],
+    )
+    # The watermark is the event time read (about t0), not NOW: the 1-minute SLA still runs.
+    assert [f.kind for f in facts(first) if f.client_id == "acme"] == [FactKind.OBLIGATION_OPENED]
+    assert step.stats.partitions_catching_up == 1
+    mark = step.marks.watermark(0, NOW)
+    assert mark is not None
+    assert mark < NOW - timedelta(days=2)
+    assert first.due["acme"] == (t0 + timedelta(seconds=30), 0)  # the 50% warning
+
+    # The answer is among the next records of the log: on time, as a replay would have it.
+    answer = log.record(b"acme", reply("acme", t0 + timedelta(seconds=20)))
+    more = log.record(b"initech", email("initech", t0 + timedelta(minutes=2), IN, "in-2"))
+    second = await run_and_commit(step, table, [answer, more])
+    assert [f.kind for f in facts(second) if f.client_id == "acme"] == [FactKind.FULFILLED]
+
+
+def test_the_same_records_read_live_are_advanced_to_the_clock() -> None:
+    step, table, log = new_step(), Table(), Log()  # every record is the log end
+    t0 = NOW - timedelta(days=3)
+    batch = opening(log, "acme", t0)
+    result = step.run(batch, table.load, NOW)
+    assert kinds(result)[:2] == [FactKind.OBLIGATION_OPENED, FactKind.WARNING]
+    assert FactKind.BREACHED in kinds(result)
+    assert step.stats.partitions_catching_up == 0
+
+
+def test_a_backlog_that_starts_with_policy_changes_advances_nobody() -> None:
+    step, table, log = new_step(), Table(), Log(highwater=1000)
+    result = step.run(
+        [log.record(b"acme", policy("acme", NOW - timedelta(days=3)))], table.load, NOW
+    )
+    [update] = result.updates
+    assert update.state is not None
+    assert update.state.processed_until is None
+    assert step.marks.watermark(0, NOW) is None
+
+
+def test_timers_fire_at_their_own_instants_within_a_backlog_batch() -> None:
+    # One batch of a backlog: acme's breach (t0 + 1 min) lies before the event time the batch
+    # reads up to (other clients' events minutes later), so it fires, at its own instant.
+    step, table, log = new_step(), Table(), Log(highwater=1000)
+    t0 = NOW - timedelta(days=3)
+    later = [
+        log.record(b"initech", email("initech", t0 + timedelta(minutes=m), IN, f"in-{m}"))
+        for m in (5, 6, 7)
+    ]
+    result = step.run([*opening(log, "acme", t0), *later], table.load, NOW)
+    breach = next(f for f in facts(result) if f.kind is FactKind.BREACHED)
+    assert (breach.client_id, breach.at) == ("acme", t0 + timedelta(minutes=1))
+
+
+# -- order -------------------------------------------------------------------------------------
+
+
+def test_each_client_is_read_once_and_its_inputs_applied_in_arrival_order() -> None:
+    step, table, log = new_step(), Table(), Log()
+    t = NOW - timedelta(seconds=40)
+    batch = [
+        log.record(b"acme", policy("acme", t), partition=0),
+        log.record(b"globex", policy("globex", t), partition=1),
+        log.record(b"acme", inbound("acme", t), partition=0),
+        log.record(b"globex", inbound("globex", t), partition=1),
+        log.record(b"acme", reply("acme", t + timedelta(seconds=10)), partition=0),
+        tick("globex", partition=1),
+    ]
+    result = step.run(batch, table.load, NOW)
+
+    assert [u.client_id for u in result.updates] == ["acme", "globex"]  # first seen, first out
+    assert table.reads == [batch[0], batch[1]]  # once per client, by its anchor
+    assert [u.anchor for u in result.updates] == [batch[0], batch[1]]
+    keys = [r.key for r in result.produce]
+    assert keys == sorted(keys)  # every record of acme, then every record of globex
+    acme = [f for f in facts(result) if f.client_id == "acme"]
+    assert [f.kind for f in acme] == [FactKind.OBLIGATION_OPENED, FactKind.FULFILLED]
+    globex = [f for f in facts(result) if f.client_id == "globex"]
+    assert [f.kind for f in globex] == [FactKind.OBLIGATION_OPENED, FactKind.WARNING]  # 40 s
+    assert step.stats.facts_out == len(result.on(TOPICS.facts))
+    assert step.stats.alerts_out == len(result.on(TOPICS.alerts))
+
+
+def test_alerts_follow_their_facts() -> None:
+    step, table, log = new_step(), Table(), Log()
+    t = NOW - timedelta(minutes=5)
+    batch = opening(log, "acme", t)
+    result = step.run(batch, table.load, NOW)
+    topics = [r.topic for r in result.produce]
+    for i, topic in enumerate(topics):
+        if topic == TOPICS.alerts:
+            assert topics[i - 1] == TOPICS.facts  # the fact it was raised by, just before
+
+
+# -- acknowledge, then store -------------------------------------------------------------------
+
+
+class Producer:
+    """A producer whose acknowledgements the test resolves by hand."""
+
+    def __init__(self) -> None:
+        self.sent: list[OutRecord] = []
+        self.acks: list[asyncio.Future[None]] = []
+
+    async def send(self, record: OutRecord) -> asyncio.Future[None]:
+        ack: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.sent.append(record)
+        self.acks.append(ack)
+        return ack
+
+
+async def settle() -> None:
+    for _ in range(5):
+        await asyncio.sleep(0)
+
+
+@pytest.mark.parametrize("missing", [0, -1], ids=["first-ack-missing", "last-ack-missing"])
+async def test_nothing_is_stored_before_every_record_is_acknowledged(missing: int) -> None:
+    step, table, log = new_step(), Table(), Log()
+    t = NOW - timedelta(minutes=5)
+    batch = [
+        *opening(log, "acme", t),
+        log.record(b"acme", b"poison"),
+        *opening(log, "globex", t, partition=1),
+    ]
+    result = step.run(batch, table.load, NOW)
+    assert result.on(TOPICS.facts)
+    assert result.on(TOPICS.alerts)
+    assert result.on(TOPICS.dlq)
+    producer, stored = Producer(), []
+    task = asyncio.create_task(step.commit(result, producer.send, stored.append))
+    await settle()
+    assert producer.sent == result.produce  # all handed over at once, in order
+    late = producer.acks.pop(missing)
+    for ack in producer.acks:
+        ack.set_result(None)
+        await settle()
+        assert stored == []  # one acknowledgement missing: nothing remembered yet
+    assert step.stats.open_obligations == 0
+    late.set_result(None)
+    await task
+    assert stored == result.updates
+    assert step.stats.open_obligations == 2  # the gauge follows what was stored
+
+
+async def test_a_failed_acknowledgement_stores_nothing() -> None:
+    step, table, log = new_step(), Table(), Log()
+    t = NOW - timedelta(minutes=5)
+    batch = opening(log, "acme", t)
+    result = step.run(batch, table.load, NOW)
+    producer, stored = Producer(), []
+    task = asyncio.create_task(step.commit(result, producer.send, stored.append))
+    await settle()
+    producer.acks[0].set_exception(OSError("broker gone"))
+    for ack in producer.acks[1:]:
+        ack.set_result(None)
+    with pytest.raises(OSError, match="broker gone"):
+        await task
+    assert stored == []  # the batch is replayed from its uncommitted offsets
+
+
+async def test_a_stored_state_is_what_the_next_batch_reads() -> None:
+    step, table, log = new_step(), Table(), Log()
+    t = NOW - timedelta(seconds=20)
+    await run_and_commit(step, table, opening(log, "acme", t))
+    assert set(table.raw) == {b"acme"}
+    result = await run_and_commit(
+        step, table, [log.record(b"acme", reply("acme", t + timedelta(seconds=5)))]
+    )
+    assert kinds(result) == [FactKind.FULFILLED]
+    assert result.due == {"acme": (None, 0)}  # nothing pending any more
+    assert step.stats.open_obligations == 0
+
+
+def test_a_new_assignment_forgets_watermarks_and_open_counts() -> None:
+    step = new_step()
+    step.marks.observe(0, NOW - timedelta(days=1))
+    step.marks.read_up_to(0, 0, 100)
+    step.stats.partitions_catching_up = 1
+    step.stats.set_open("acme", 2)
+    step.reassigned()
+    assert step.marks.watermark(0, NOW) == NOW
+    assert (step.stats.partitions_catching_up, step.stats.open_obligations) == (0, 0)
