@@ -162,6 +162,20 @@ class Env:
         finally:
             producer.close()
 
+    def produce_bulk(
+        self, topic: str, events: Sequence[InteractionEvent | ClientPolicyChanged]
+    ) -> None:
+        """Produce events as a bulk importer does (batched, lingering), then flush once."""
+        from kafka import KafkaProducer
+
+        producer = KafkaProducer(bootstrap_servers=self.kafka.bootstrap, acks="all", linger_ms=20)
+        try:
+            for event in events:
+                producer.send(topic, key=event.key, value=encode(event))
+            producer.flush(timeout=30)
+        finally:
+            producer.close()
+
     async def send_events(self, events: Sequence[InteractionEvent | ClientPolicyChanged]) -> None:
         recs: list[tuple[bytes | None, bytes | None]] = [(e.key, encode(e)) for e in events]
         await asyncio.to_thread(self.produce, self.topics.interactions, recs)
