@@ -22,7 +22,7 @@ from schemas.deadletter import ORIGIN, REASON, SOURCE
 from schemas.events import InteractionEvent
 from shinrai.errors import KafkaUnavailable
 from shinrai.settings import KafkaSettings
-from tests.unit.producers.factories import make_event
+from tests.builders import numbered_event
 
 pytestmark = pytest.mark.unit
 
@@ -53,12 +53,12 @@ class MemorySink:
 
 def _results() -> list[Parsed | Rejected]:
     return [
-        Parsed(make_event(0, "acme"), "f:1"),
+        Parsed(numbered_event(0, "acme"), "f:1"),
         Rejected("Date: unparseable 'Foo 99'", "f:2", b"raw two"),
-        Parsed(make_event(1, None), "f:3"),
-        Parsed(make_event(0, "acme"), "f:4"),  # the same event id again
+        Parsed(numbered_event(1, None), "f:3"),
+        Parsed(numbered_event(0, "acme"), "f:4"),  # the same event id again
         Rejected("Date: unparseable 'Foo 99'", "f:5", b"raw five"),
-        Parsed(make_event(2, "globex"), "f:6"),
+        Parsed(numbered_event(2, "globex"), "f:6"),
     ]
 
 
@@ -82,7 +82,7 @@ def test_run_produces_keyed_events_once_and_routes_rejects(tmp_path: Path) -> No
     ]
     assert [key for key, _ in events] == [b"acme", UNKNOWN_CLIENT_KEY, b"globex"]
     assert [e.event_id for _, e in events] == [
-        make_event(n, c).event_id for n, c in ((0, "acme"), (1, None), (2, "globex"))
+        numbered_event(n, c).event_id for n, c in ((0, "acme"), (1, None), (2, "globex"))
     ]
     dead = [(value, dict(headers)) for t, _, value, headers in sink.records if t == "dlq"]
     assert [value for value, _ in dead] == [b"raw two", b"raw five"]
@@ -127,7 +127,13 @@ def test_failed_delivery_propagates_with_partial_summary() -> None:
 
 def test_clean_run_leaves_an_empty_rejects_file(tmp_path: Path) -> None:
     rejects = RejectsFile(tmp_path / "r.jsonl")
-    run([Parsed(make_event(0, "acme"), "f:1")], source="s", topic="t", sink=None, rejects=rejects)
+    run(
+        [Parsed(numbered_event(0, "acme"), "f:1")],
+        source="s",
+        topic="t",
+        sink=None,
+        rejects=rejects,
+    )
     rejects.close()
     rejects.close()  # idempotent: does not truncate or reopen
     assert (tmp_path / "r.jsonl").read_bytes() == b""
