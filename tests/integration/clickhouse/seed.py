@@ -72,7 +72,7 @@ def _obligations(rng: random.Random, cid: str, truth: Truth, out: list[Fact]) ->
         deadline = opened + timedelta(hours=4)
         if ending == "open":
             deadline = opened + timedelta(hours=rng.randint(1, 72))
-        base = {
+        base: dict[str, Any] = {
             "client_id": cid,
             "obligation_id": oid,
             "channel": channel,
