@@ -37,7 +37,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from producers.resolution import normalise_phone
-from schemas.base import encode, validation_errors
+from schemas.base import encode, validation_reason
 from schemas.calendars import BusinessCalendar
 from schemas.directory import Client, ClientDirectory, StaffDirectory
 from schemas.policies import SlaPolicy
@@ -173,7 +173,7 @@ def _validate(model: type[M], data: dict[str, Any], source: str) -> M:
     try:
         return model.model_validate_json(json.dumps(data, default=_json_default))
     except ValidationError as exc:
-        reason = "; ".join(f"{field}: {why}" for field, why in validation_errors(exc))
+        reason = validation_reason(exc)
         raise ConfigError(f"{source}: {reason}") from exc
     except TypeError as exc:
         raise ConfigError(f"{source}: unsupported value: {exc}") from exc
@@ -250,7 +250,7 @@ def parse_directory_csv(
     try:
         return ClientDirectory(**fields)
     except ValidationError as exc:
-        reason = "; ".join(f"{field}: {why}" for field, why in validation_errors(exc))
+        reason = validation_reason(exc)
         raise ConfigError(f"{source}: {reason}") from exc
 
 
@@ -340,7 +340,7 @@ def directory_from_records(records: Iterable[tuple[bytes, bytes | None]]) -> Cli
                     )
                 clients.append(client)
         except ValidationError as exc:
-            reason = "; ".join(f"{field}: {why}" for field, why in validation_errors(exc))
+            reason = validation_reason(exc)
             raise ConfigError(f"directory record {name!r}: {reason}") from exc
     fields: dict[str, Any] = {"clients": tuple(clients), "staff": staff}
     if policies:
@@ -350,5 +350,5 @@ def directory_from_records(records: Iterable[tuple[bytes, bytes | None]]) -> Cli
     try:
         return ClientDirectory(**fields)
     except ValidationError as exc:
-        reason = "; ".join(f"{field}: {why}" for field, why in validation_errors(exc))
+        reason = validation_reason(exc)
         raise ConfigError(f"directory records: {reason}") from exc

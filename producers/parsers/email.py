@@ -47,7 +47,7 @@ from producers.parsers.email_headers import (
     thread_root,
 )
 from producers.resolution import Resolver
-from schemas.base import validation_errors
+from schemas.base import validation_reason
 from schemas.events import Channel, Flag, InteractionEvent, Kind
 from shinrai.errors import ShinraiError
 
@@ -157,7 +157,7 @@ def _message_event(
             subject=subject or None,
         )
     except ValidationError as exc:
-        reason = "; ".join(f"{field}: {why}" for field, why in validation_errors(exc))
+        reason = validation_reason(exc)
         return Rejected(reason, origin, raw)
     return Parsed(event, origin)
 

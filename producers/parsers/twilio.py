@@ -28,14 +28,19 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from pydantic import ValidationError
 
-from producers.parsers._common import files, phone_party, readable_id, reject, seconds
-from producers.parsers.base import Parsed, ParseResult
+from producers.parsers._common import (
+    call_event,
+    event_result,
+    phone_party,
+    read_files,
+    readable_id,
+    reject,
+    seconds,
+)
+from producers.parsers.base import ParseResult
 from producers.resolution import Resolver
-from schemas.base import validation_errors
-from schemas.events import CallOutcome, Channel, Direction, InteractionEvent, Kind
-from shinrai.errors import ShinraiError
+from schemas.events import CallOutcome, Direction
 
 SOURCE = "twilio"
 
@@ -51,11 +56,7 @@ _DIRECTIONS = {"inbound": True, "outbound-api": False, "outbound-dial": False}
 
 def parse(path: Path, resolver: Resolver, /, *, region: str | None = None) -> Iterator[ParseResult]:
     """Parse a Twilio Call JSON file (or every ``*.json`` below a folder) into call events."""
-    for file in files(path, (".json",)):
-        try:
-            data = file.read_bytes()
-        except OSError as exc:
-            raise ShinraiError(f"cannot read {file}: {exc}") from exc
+    for file, data in read_files(path, (".json",)):
         yield from parse_bytes(data, resolver, name=file.name, region=region)
 
 
@@ -142,27 +143,23 @@ def _one(call: Any, raw: bytes, origin: str, resolver: Resolver, region: str | N
     else:
         direction = Direction.UNKNOWN
     staff = phone_party(resolver, ours, region)[2] or None
-    try:
-        event = InteractionEvent(
+    return event_result(
+        origin,
+        raw,
+        lambda: call_event(
             event_id=readable_id(SOURCE, sid),
-            channel=Channel.PHONE,
-            kind=Kind.CALL,
             direction=direction,
-            occurred_at=occurred,
-            recorded_at=recorded,
-            client_id=client,
-            thread_key=f"phone:{counterpart}" if counterpart else None,
-            counterpart=counterpart or None,
+            start=occurred,
+            recorded=recorded,
+            client=client,
+            counterpart=counterpart,
             staff=staff,
-            call_outcome=outcome,
-            duration_seconds=duration,
-            wait_seconds=wait,
+            outcome=outcome,
+            talk=duration,
+            wait=wait,
             source=SOURCE,
-        )
-    except ValidationError as exc:
-        why = "; ".join(f"{f}: {r}" for f, r in validation_errors(exc))
-        return reject(origin, raw, "event", why)
-    return Parsed(event=event, origin=origin)
+        ),
+    )
 
 
 def _rfc2822(value: object) -> datetime | None:
