@@ -242,6 +242,18 @@ def parse_directory_csv(
             _phones(list(staff_phone_numbers), "staff_phone_numbers", default_region, source)
         ),
     )
+    return _directory(clients, staff, policies, calendars, source)
+
+
+def _directory(
+    clients: Sequence[Client],
+    staff: StaffDirectory,
+    policies: Sequence[SlaPolicy] | None,
+    calendars: Sequence[BusinessCalendar] | None,
+    where: str,
+) -> ClientDirectory:
+    """The directory of these parts (``None``: the model's default policies or calendars); one
+    the model refuses (a client naming an unknown policy, ...) is a ConfigError naming ``where``."""
     fields: dict[str, Any] = {"clients": tuple(clients), "staff": staff}
     if policies is not None:
         fields["policies"] = tuple(policies)
@@ -250,8 +262,7 @@ def parse_directory_csv(
     try:
         return ClientDirectory(**fields)
     except ValidationError as exc:
-        reason = validation_reason(exc)
-        raise ConfigError(f"{source}: {reason}") from exc
+        raise ConfigError(f"{where}: {validation_reason(exc)}") from exc
 
 
 # -- files --------------------------------------------------------------------------------------
@@ -342,13 +353,5 @@ def directory_from_records(records: Iterable[tuple[bytes, bytes | None]]) -> Cli
         except ValidationError as exc:
             reason = validation_reason(exc)
             raise ConfigError(f"directory record {name!r}: {reason}") from exc
-    fields: dict[str, Any] = {"clients": tuple(clients), "staff": staff}
-    if policies:
-        fields["policies"] = tuple(policies)
-    if calendars:
-        fields["calendars"] = tuple(calendars)
-    try:
-        return ClientDirectory(**fields)
-    except ValidationError as exc:
-        reason = validation_reason(exc)
-        raise ConfigError(f"directory records: {reason}") from exc
+    # No policy or calendar record: the model's defaults, as for a directory file without them.
+    return _directory(clients, staff, policies or None, calendars or None, "directory records")

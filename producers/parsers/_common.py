@@ -10,8 +10,10 @@ import hashlib
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import orjson
 from pydantic import ValidationError
 
 from producers.parsers.base import Parsed, ParseResult, Rejected
@@ -87,6 +89,31 @@ def read_files(path: Path, suffixes: tuple[str, ...]) -> Iterator[tuple[Path, by
         except OSError as exc:
             raise ShinraiError(f"cannot read {file}: {exc}") from exc
         yield file, data
+
+
+class JsonRecord(NamedTuple):
+    """One record of a JSON document: an item of its collection, or the whole document."""
+
+    origin: str
+    item: Any
+    raw: bytes
+    whole: bool
+
+
+def json_records(name: str, data: bytes, collection: str) -> Iterator[JsonRecord | Rejected]:
+    """The records of one JSON document: each item of its ``collection`` list (origin
+    ``name#collection[i]``, the item's own bytes), else the document itself (``whole``); a
+    document that is not JSON is one reject."""
+    try:
+        doc = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        yield reject(name, data, "json", f"not valid JSON: {exc}")
+        return
+    if isinstance(doc, dict) and isinstance(doc.get(collection), list):
+        for index, item in enumerate(doc[collection]):
+            yield JsonRecord(f"{name}#{collection}[{index}]", item, orjson.dumps(item), False)
+    else:
+        yield JsonRecord(name, doc, data, True)
 
 
 def event_result(

@@ -28,18 +28,18 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import orjson
 from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
 
 from producers.parsers._common import (
     event_result,
+    json_records,
     meeting_event,
     meeting_parties,
     read_files,
     readable_id,
     reject,
 )
-from producers.parsers.base import ParseResult
+from producers.parsers.base import ParseResult, Rejected
 from producers.resolution import Resolver
 from schemas.events import Flag
 
@@ -70,19 +70,11 @@ def parse_bytes(
     include_all_day: bool = False,
 ) -> Iterator[ParseResult]:
     """Parse one Graph JSON document: an event or a ``value`` collection of events."""
-    try:
-        doc = orjson.loads(data)
-    except orjson.JSONDecodeError as exc:
-        yield reject(name, data, "json", f"not valid JSON: {exc}")
-        return
-    if isinstance(doc, dict) and isinstance(doc.get("value"), list):
-        for index, item in enumerate(doc["value"]):
-            origin = f"{name}#value[{index}]"
-            result = _one(item, orjson.dumps(item), origin, resolver, as_of, include_all_day)
-            if result is not None:
-                yield result
-    else:
-        result = _one(doc, data, name, resolver, as_of, include_all_day)
+    for record in json_records(name, data, "value"):
+        if isinstance(record, Rejected):
+            yield record
+            continue
+        result = _one(record.item, record.raw, record.origin, resolver, as_of, include_all_day)
         if result is not None:
             yield result
 

@@ -27,18 +27,17 @@ from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from producers.parsers._common import (
     call_event,
     event_result,
+    json_records,
     phone_party,
     read_files,
     readable_id,
     reject,
     seconds,
 )
-from producers.parsers.base import ParseResult
+from producers.parsers.base import ParseResult, Rejected
 from producers.resolution import Resolver
 from schemas.events import CallOutcome, Direction
 
@@ -64,19 +63,17 @@ def parse_bytes(
     data: bytes, resolver: Resolver, *, name: str, region: str | None = None
 ) -> Iterator[ParseResult]:
     """Parse one JSON document: a Call resource or a page of calls."""
-    try:
-        doc = orjson.loads(data)
-    except orjson.JSONDecodeError as exc:
-        yield reject(name, data, "json", f"not valid JSON: {exc}")
-        return
-    if isinstance(doc, dict) and isinstance(doc.get("calls"), list):
-        for index, call in enumerate(doc["calls"]):
-            origin = f"{name}#calls[{index}]"
-            yield _one(call, orjson.dumps(call), origin, resolver, region)
-    elif isinstance(doc, dict) and str(doc.get("sid", "")).startswith("CA"):
-        yield _one(doc, data, name, resolver, region)
-    else:
-        yield reject(name, data, "sid", "not a Twilio Call resource (no 'calls' list, no CA sid)")
+    for record in json_records(name, data, "calls"):
+        if isinstance(record, Rejected):
+            yield record
+        elif record.whole and not (
+            isinstance(record.item, dict) and str(record.item.get("sid", "")).startswith("CA")
+        ):
+            yield reject(
+                name, data, "sid", "not a Twilio Call resource (no 'calls' list, no CA sid)"
+            )
+        else:
+            yield _one(record.item, record.raw, record.origin, resolver, region)
 
 
 def _one(call: Any, raw: bytes, origin: str, resolver: Resolver, region: str | None) -> ParseResult:
