@@ -1,4 +1,4 @@
-"""The one home of test builders: interaction events, policy changes, facts and directory entries.
+"""The one home of test builders: interaction events, policy changes, facts and directories.
 
 Every builder returns a validated model and takes keyword overrides for any other field, so a
 test states only what it is about. Two families of event builders share one body
@@ -22,7 +22,7 @@ from typing import Any
 
 from schemas.base import encode
 from schemas.calendars import BusinessCalendar
-from schemas.directory import Client
+from schemas.directory import Client, ClientDirectory, StaffDirectory
 from schemas.events import (
     CallOutcome,
     Channel,
@@ -269,3 +269,19 @@ def client(client_id: str, **overrides: Any) -> Client:
     }
     fields.update(overrides)
     return Client(**fields)
+
+
+def directory(
+    *clients: Client,
+    staff_domains: Iterable[str] = (),
+    staff_phones: Iterable[str] = (),
+    **overrides: Any,
+) -> ClientDirectory:
+    """A directory of ``clients`` and our own staff domains and numbers; ``overrides`` set the
+    other fields (policies, calendars, a whole ``staff``)."""
+    fields: dict[str, Any] = {
+        "clients": clients,
+        "staff": StaffDirectory(domains=tuple(staff_domains), phone_numbers=tuple(staff_phones)),
+    }
+    fields.update(overrides)
+    return ClientDirectory(**fields)
