@@ -50,19 +50,9 @@ from typing import Any
 import orjson
 
 from schemas.base import encode
-from schemas.calendars import BusinessCalendar
-from schemas.events import Channel, ClientPolicyChanged, Direction, InteractionEvent, Kind
-from schemas.policies import CalendarDuration, SlaPolicy
+from schemas.events import InteractionEvent
 from shinrai.settings import ClickHouseSettings, KafkaSettings, Settings, WorkerSettings
-
-ALWAYS_OPEN = BusinessCalendar(calendar_id="24x7", timezone="UTC", always_open=True)
-ONE_MINUTE = SlaPolicy(
-    policy_id="one-minute",
-    first_response=CalendarDuration(minutes=1),
-    follow_up=CalendarDuration(minutes=1),
-    silence_business_days=None,
-)
-
+from tests.builders import inbound_email, policy_event
 
 # -- the worker child ------------------------------------------------------------------------------
 
@@ -274,31 +264,10 @@ def delete_topics(spec: WorkerSpec) -> None:
     delete(kafka, spec.app_id)
 
 
-def policy_event(client: str, at: datetime, policy: SlaPolicy = ONE_MINUTE) -> ClientPolicyChanged:
-    """``policy`` on the 24x7 calendar for ``client`` from ``at`` on."""
-    return ClientPolicyChanged(
-        event_id=f"pol-{client}-{uuid.uuid4().hex[:8]}",
-        client_id=client,
-        occurred_at=at,
-        recorded_at=at,
-        policy=policy,
-        calendar=ALWAYS_OPEN,
-    )
-
-
-def inbound_email(client: str, at: datetime, thread: str) -> InteractionEvent:
-    """An inbound email that opens an obligation in ``thread``."""
-    return InteractionEvent(
-        event_id=f"in-{client}-{thread}",
-        channel=Channel.EMAIL,
-        kind=Kind.MESSAGE,
-        direction=Direction.INBOUND,
-        occurred_at=at,
-        recorded_at=at,
-        client_id=client,
-        thread_key=thread,
-        source="bench",
-    )
+def bench_inbound_email(client: str, at: datetime, thread: str) -> InteractionEvent:
+    """An inbound email that opens an obligation in ``thread``: a stable id per (client,
+    thread) and source ``bench``."""
+    return inbound_email(client, at, thread, event_id=f"in-{client}-{thread}", source="bench")
 
 
 async def produce_all(kafka: KafkaSettings, topic: str, records: list[tuple[bytes, bytes]]) -> None:
@@ -447,7 +416,7 @@ async def _paced_mix(
                 if sent % PROBE_EVERY == 0:
                     client = clients[probes % len(clients)]
                     past = datetime.now(UTC) - timedelta(minutes=5)
-                    probe = inbound_email(client, past, f"lat-{probes}")
+                    probe = bench_inbound_email(client, past, f"lat-{probes}")
                     sent_at[client].append(time.time())
                     await producer.send(topic, key=client.encode(), value=encode(probe))
                     probes += 1
@@ -541,7 +510,7 @@ async def _measure(quick: bool, events: int | None, split: bool = False) -> dict
         # Deadlines 5-7 s ahead, nothing else sent: the breach must fire by itself.
         base = datetime.now(UTC) - timedelta(seconds=55)
         due_events = [
-            inbound_email(clients[j], base + timedelta(seconds=2 * j / breach_k), f"due-{j}")
+            bench_inbound_email(clients[j], base + timedelta(seconds=2 * j / breach_k), f"due-{j}")
             for j in range(breach_k)
         ]
         before = len(watch.seen)

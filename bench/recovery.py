@@ -41,9 +41,9 @@ from pathlib import Path
 from engine.core import Engine
 from engine.ids import obligation_id
 from engine.state import ClientState
-from schemas.events import ClientPolicyChanged
 from schemas.policies import CalendarDuration, SlaPolicy
 from shinrai.settings import Settings
+from tests.builders import policy_event
 
 THIRTY_DAYS = SlaPolicy(
     policy_id="thirty-days",
@@ -60,20 +60,13 @@ def _client(n: int) -> str:
 def engine_state(engine: Engine, client: str, now: datetime, per_client: int) -> bytes:
     """``client``'s ClientState bytes built by the engine: the policy, then ``per_client``
     inbound emails in distinct threads (each opens an obligation), advanced to ``now``."""
-    from bench.pipeline import ALWAYS_OPEN, inbound_email
+    from bench.pipeline import bench_inbound_email
 
-    policy = ClientPolicyChanged(
-        event_id=f"pol-{client}",
-        client_id=client,
-        occurred_at=now - timedelta(hours=1),
-        recorded_at=now - timedelta(hours=1),
-        policy=THIRTY_DAYS,
-        calendar=ALWAYS_OPEN,
-    )
+    policy = policy_event(client, now - timedelta(hours=1), THIRTY_DAYS, event_id=f"pol-{client}")
     state, _ = engine.apply(None, policy)
     opened = now - timedelta(minutes=1)
     for t in range(per_client):
-        state, _ = engine.apply(state, inbound_email(client, opened, f"t{t}"))
+        state, _ = engine.apply(state, bench_inbound_email(client, opened, f"t{t}"))
     state, _ = engine.advance(state, now)
     return state.to_bytes()
 

@@ -37,7 +37,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from producers.resolution import normalise_phone
-from schemas.base import validation_errors
+from schemas.base import validation_reason
 from schemas.calendars import BusinessCalendar
 from schemas.directory import Client, ClientDirectory, StaffDirectory
 from schemas.policies import SlaPolicy
@@ -170,7 +170,7 @@ def _validate(model: type[M], data: dict[str, Any], source: str) -> M:
     try:
         return model.model_validate_json(json.dumps(data, default=_json_default))
     except ValidationError as exc:
-        reason = "; ".join(f"{field}: {why}" for field, why in validation_errors(exc))
+        reason = validation_reason(exc)
         raise ConfigError(f"{source}: {reason}") from exc
     except TypeError as exc:
         raise ConfigError(f"{source}: unsupported value: {exc}") from exc
@@ -239,6 +239,18 @@ def parse_directory_csv(
             _phones(list(staff_phone_numbers), "staff_phone_numbers", default_region, source)
         ),
     )
+    return _directory(clients, staff, policies, calendars, source)
+
+
+def _directory(
+    clients: Sequence[Client],
+    staff: StaffDirectory,
+    policies: Sequence[SlaPolicy] | None,
+    calendars: Sequence[BusinessCalendar] | None,
+    where: str,
+) -> ClientDirectory:
+    """The directory of these parts (``None``: the model's default policies or calendars); one
+    the model refuses (a client naming an unknown policy, ...) is a ConfigError naming ``where``."""
     fields: dict[str, Any] = {"clients": tuple(clients), "staff": staff}
     if policies is not None:
         fields["policies"] = tuple(policies)
@@ -247,8 +259,7 @@ def parse_directory_csv(
     try:
         return ClientDirectory(**fields)
     except ValidationError as exc:
-        reason = "; ".join(f"{field}: {why}" for field, why in validation_errors(exc))
-        raise ConfigError(f"{source}: {reason}") from exc
+        raise ConfigError(f"{where}: {validation_reason(exc)}") from exc
 
 
 # -- files --------------------------------------------------------------------------------------

@@ -62,7 +62,7 @@ def load_cdr_mapping(spec: str | Path | None) -> Any:
     from pydantic import ValidationError
 
     from producers.parsers import cdr_csv
-    from schemas.base import validation_errors
+    from schemas.base import validation_reason
 
     if spec is None:
         names = ", ".join(BUILTIN_CDR_MAPPINGS)
@@ -77,7 +77,7 @@ def load_cdr_mapping(spec: str | Path | None) -> Any:
     try:
         return cdr_csv.CdrMapping.model_validate(data)
     except ValidationError as exc:
-        reason = "; ".join(f"{f}: {r}" for f, r in validation_errors(exc))
+        reason = validation_reason(exc)
         raise ConfigError(f"--mapping {path}: {reason}") from exc
 
 

@@ -33,6 +33,11 @@ def validation_errors(exc: ValidationError) -> list[tuple[str, str]]:
     return [(_loc(err["loc"]), err["msg"]) for err in exc.errors(include_url=False)]
 
 
+def validation_reason(exc: ValidationError) -> str:
+    """Every (field, reason) pair of a pydantic error on one line: ``field: reason; ...``."""
+    return "; ".join(f"{field}: {why}" for field, why in validation_errors(exc))
+
+
 def decode(model: type[M], raw: bytes | str) -> M:
     """Parse JSON bytes into ``model``; raise ValidationFailed naming each bad field and the reason.
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from schemas.base import encode, validation_errors
+from schemas.base import encode, validation_reason
 from schemas.calendars import BusinessCalendar
 from schemas.directory import Client, ClientDirectory, StaffDirectory
 from schemas.policies import SlaPolicy
@@ -84,8 +84,7 @@ def directory_from_records(records: Iterable[tuple[bytes, bytes | None]]) -> Cli
                     )
                 clients.append(client)
         except ValidationError as exc:
-            reason = "; ".join(f"{field}: {why}" for field, why in validation_errors(exc))
-            raise ConfigError(f"directory record {name!r}: {reason}") from exc
+            raise ConfigError(f"directory record {name!r}: {validation_reason(exc)}") from exc
     fields: dict[str, Any] = {"clients": tuple(clients), "staff": staff}
     if policies:
         fields["policies"] = tuple(policies)
@@ -94,5 +93,4 @@ def directory_from_records(records: Iterable[tuple[bytes, bytes | None]]) -> Cli
     try:
         return ClientDirectory(**fields)
     except ValidationError as exc:
-        reason = "; ".join(f"{field}: {why}" for field, why in validation_errors(exc))
-        raise ConfigError(f"directory records: {reason}") from exc
+        raise ConfigError(f"directory records: {validation_reason(exc)}") from exc

@@ -13,7 +13,7 @@ from datetime import datetime
 from pydantic import TypeAdapter, ValidationError
 
 from engine.state import Event
-from schemas.base import validation_errors
+from schemas.base import validation_reason
 from schemas.deadletter import DeadLetter
 from schemas.events import EngineInput
 
@@ -41,7 +41,7 @@ def decode_input(raw: bytes | None) -> Event | Rejected:
     try:
         return _INPUT.validate_json(raw)
     except ValidationError as exc:
-        reason = "; ".join(f"{field}: {why}" for field, why in validation_errors(exc))
+        reason = validation_reason(exc)
         return Rejected(reason or str(exc))
 
 

@@ -1,4 +1,5 @@
-"""Helpers shared by the phone and meeting parsers (ids, time zones, direction, rejects).
+"""Helpers shared by the phone and meeting parsers (files, ids, time zones, direction, events,
+rejects).
 
 Kept private (underscore module): the public surface of each parser is its ``parse`` function.
 """
@@ -6,15 +7,20 @@ Kept private (underscore module): the public surface of each parser is its ``par
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from producers.parsers.base import Rejected
+import orjson
+from pydantic import ValidationError
+
+from producers.parsers.base import Parsed, ParseResult, Rejected
 from producers.resolution import Resolver
-from schemas.events import Direction
-from shinrai.errors import ConfigError
+from schemas.base import validation_reason
+from schemas.events import CallOutcome, Channel, Direction, Flag, InteractionEvent, Kind
+from shinrai.errors import ConfigError, ShinraiError
 
 MAX_ID = 512  # InteractionEvent.event_id max_length
 
@@ -72,6 +78,120 @@ def files(path: Path, suffixes: tuple[str, ...]) -> Iterator[Path]:
         )
     else:
         yield path
+
+
+def read_files(path: Path, suffixes: tuple[str, ...]) -> Iterator[tuple[Path, bytes]]:
+    """(file, its bytes) for every file of ``files(path, suffixes)``; a file that cannot be read
+    stops the run with an error naming it (an input we cannot read is not a bad record)."""
+    for file in files(path, suffixes):
+        try:
+            data = file.read_bytes()
+        except OSError as exc:
+            raise ShinraiError(f"cannot read {file}: {exc}") from exc
+        yield file, data
+
+
+class JsonRecord(NamedTuple):
+    """One record of a JSON document: an item of its collection, or the whole document."""
+
+    origin: str
+    item: Any
+    raw: bytes
+    whole: bool
+
+
+def json_records(name: str, data: bytes, collection: str) -> Iterator[JsonRecord | Rejected]:
+    """The records of one JSON document: each item of its ``collection`` list (origin
+    ``name#collection[i]``, the item's own bytes), else the document itself (``whole``); a
+    document that is not JSON is one reject."""
+    try:
+        doc = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        yield reject(name, data, "json", f"not valid JSON: {exc}")
+        return
+    if isinstance(doc, dict) and isinstance(doc.get(collection), list):
+        for index, item in enumerate(doc[collection]):
+            yield JsonRecord(f"{name}#{collection}[{index}]", item, orjson.dumps(item), False)
+    else:
+        yield JsonRecord(name, doc, data, True)
+
+
+def event_result(
+    origin: str, raw: bytes | Callable[[], bytes], make: Callable[[], InteractionEvent]
+) -> ParseResult:
+    """``make()`` as a Parsed result, or, when the model refuses it, the Rejected that names every
+    bad field (``raw`` may be a function: the bytes are then only built for a reject)."""
+    try:
+        event = make()
+    except ValidationError as exc:
+        return reject(
+            origin, raw if isinstance(raw, bytes) else raw(), "event", validation_reason(exc)
+        )
+    return Parsed(event=event, origin=origin)
+
+
+def call_event(
+    *,
+    event_id: str,
+    kind: Kind = Kind.CALL,
+    direction: Direction,
+    start: datetime,
+    recorded: datetime,
+    client: str | None,
+    counterpart: str | None,
+    staff: str | None,
+    outcome: CallOutcome | None,
+    talk: float | None,
+    wait: float | None,
+    source: str,
+) -> InteractionEvent:
+    """A phone event; calls with the same counterpart number share a thread (``phone:<number>``)."""
+    return InteractionEvent(
+        event_id=event_id,
+        channel=Channel.PHONE,
+        kind=kind,
+        direction=direction,
+        occurred_at=start,
+        recorded_at=recorded,
+        client_id=client,
+        thread_key=f"phone:{counterpart}" if counterpart else None,
+        counterpart=counterpart or None,
+        staff=staff,
+        call_outcome=outcome,
+        duration_seconds=talk,
+        wait_seconds=wait,
+        source=source,
+    )
+
+
+def meeting_event(
+    *,
+    event_id: str,
+    parties: tuple[Direction, str | None, str | None, str | None],
+    start: datetime,
+    end: datetime,
+    recorded: datetime,
+    thread_key: str | None,
+    flags: Iterable[Flag],
+    source: str,
+) -> InteractionEvent:
+    """A meeting event from ``start`` to ``end``; ``parties`` as ``meeting_parties`` gives them."""
+    direction, client, counterpart, staff = parties
+    return InteractionEvent(
+        event_id=event_id,
+        channel=Channel.MEETING,
+        kind=Kind.MEETING,
+        direction=direction,
+        occurred_at=start,
+        recorded_at=recorded,
+        client_id=client,
+        thread_key=thread_key,
+        counterpart=counterpart,
+        staff=staff,
+        flags=frozenset(flags),
+        duration_seconds=(end - start).total_seconds(),
+        source=source,
+    )
 
 
 def phone_party(resolver: Resolver, raw: str, region: str | None) -> tuple[str | None, bool, str]:

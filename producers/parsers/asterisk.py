@@ -31,28 +31,27 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
 from zoneinfo import ZoneInfo
-
-from pydantic import ValidationError
 
 from producers.parsers._common import (
     CSV_ERROR,
     call_direction,
+    call_event,
     csv_records,
-    files,
+    event_result,
     localise,
+    read_files,
     readable_id,
     reject,
     seconds,
     stable_id,
     zone,
 )
-from producers.parsers.base import Parsed, ParseResult
+from producers.parsers.base import ParseResult
 from producers.resolution import Resolver
-from schemas.base import validation_errors
-from schemas.events import CallOutcome, Channel, InteractionEvent, Kind
-from shinrai.errors import ShinraiError
+from schemas.events import CallOutcome, InteractionEvent, Kind
 
 SOURCE = "asterisk"
 MIN_COLUMNS = 15  # up to and including disposition
@@ -105,11 +104,7 @@ def parse(
     phone numbers count as our own internal extensions.
     """
     tzinfo = zone(tz)
-    for file in files(path, (".csv",)):
-        try:
-            data = file.read_bytes()
-        except OSError as exc:
-            raise ShinraiError(f"cannot read {file}: {exc}") from exc
+    for file, data in read_files(path, (".csv",)):
         yield from parse_bytes(
             data,
             resolver,
@@ -141,13 +136,8 @@ def parse_bytes(
     for key, legs in groups.items():
         origin = f"{name}:lines {','.join(str(leg.line) for leg in legs)}"
         raw = b"".join(leg.raw for leg in legs)
-        try:
-            event = _event(key, legs, resolver, region, extension_max_digits)
-        except ValidationError as exc:
-            why = "; ".join(f"{f}: {r}" for f, r in validation_errors(exc))
-            yield reject(origin, raw, "event", why)
-            continue
-        yield Parsed(event=event, origin=origin)
+        make = partial(_event, key, legs, resolver, region, extension_max_digits)
+        yield event_result(origin, raw, make)
 
 
 def _leg(row: list[str], raw: bytes, line: int, tz: ZoneInfo) -> Leg | tuple[str, str]:
@@ -238,20 +228,18 @@ def _event(
         region=region,
         extension_max_digits=extension_max_digits,
     )
-    return InteractionEvent(
+    return call_event(
         # A uniqueid has no colon, so "asterisk:h:<hash>" never collides with a native id.
         event_id=readable_id(SOURCE, key),
-        channel=Channel.PHONE,
         kind=kind,
         direction=direction,
-        occurred_at=start,
-        recorded_at=max(leg.end for leg in legs),
-        client_id=client,
-        thread_key=f"phone:{counterpart}" if counterpart else None,
+        start=start,
+        recorded=max(leg.end for leg in legs),
+        client=client,
         counterpart=counterpart,
         staff=staff,
-        call_outcome=outcome,
-        duration_seconds=talk,
-        wait_seconds=wait,
+        outcome=outcome,
+        talk=talk,
+        wait=wait,
         source=SOURCE,
     )

@@ -23,24 +23,25 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from producers.parsers._common import (
     CSV_ERROR,
     call_direction,
+    call_event,
     csv_records,
-    files,
+    event_result,
     localise,
+    read_files,
     readable_id,
     reject,
     seconds,
     zone,
 )
-from producers.parsers.base import Parsed, ParseResult
+from producers.parsers.base import ParseResult
 from producers.resolution import Resolver
-from schemas.base import validation_errors
-from schemas.events import CallOutcome, Channel, Direction, InteractionEvent, Kind
-from shinrai.errors import ConfigError, ShinraiError
+from schemas.events import CallOutcome, Direction
+from shinrai.errors import ConfigError
 
 _MIDNIGHT_SLACK = timedelta(hours=12)
 
@@ -155,11 +156,7 @@ def parse(
 ) -> Iterator[ParseResult]:
     """Parse a CDR export (or every csv/tsv/txt file below a folder) with ``mapping``."""
     tz = zone(mapping.tz)
-    for file in files(path, (".csv", ".tsv", ".txt")):
-        try:
-            data = file.read_bytes()
-        except OSError as exc:
-            raise ShinraiError(f"cannot read {file}: {exc}") from exc
+    for file, data in read_files(path, (".csv", ".tsv", ".txt")):
         yield from parse_bytes(
             data, resolver, mapping=mapping, name=file.name, tz=tz, region=region
         )
@@ -312,27 +309,23 @@ def _record(
         direction = mapping.direction
 
     event_native = "/".join(record[c] for c in mapping.id_columns)
-    try:
-        event = InteractionEvent(
+    return event_result(
+        origin,
+        raw,
+        lambda: call_event(
             event_id=readable_id(mapping.source, event_native),
-            channel=Channel.PHONE,
-            kind=Kind.CALL,
             direction=direction,
-            occurred_at=start,
-            recorded_at=end or start,
-            client_id=client,
-            thread_key=f"phone:{counterpart}" if counterpart else None,
+            start=start,
+            recorded=end or start,
+            client=client,
             counterpart=counterpart,
             staff=staff,
-            call_outcome=rule.outcome,
-            duration_seconds=duration,
-            wait_seconds=wait,
+            outcome=rule.outcome,
+            talk=duration,
+            wait=wait,
             source=mapping.source,
-        )
-    except ValidationError as exc:
-        why = "; ".join(f"{f}: {r}" for f, r in validation_errors(exc))
-        return reject(origin, raw, "event", why)
-    return Parsed(event=event, origin=origin)
+        ),
+    )
 
 
 def _number(text: str) -> float | None:

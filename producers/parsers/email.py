@@ -56,7 +56,7 @@ from producers.parsers.email_headers import (
 )
 from producers.parsers.email_threads import MessageInfo, fan_out
 from producers.resolution import Resolver
-from schemas.base import validation_errors
+from schemas.base import validation_reason
 from schemas.events import MAX_PARENT_KEYS, Channel, Direction, Flag, InteractionEvent, Kind
 from shinrai.errors import ShinraiError
 
@@ -209,7 +209,7 @@ def _message_event(
             parent_keys=tuple(parent_keys),
         )
     except ValidationError as exc:
-        reason = "; ".join(f"{field}: {why}" for field, why in validation_errors(exc))
+        reason = validation_reason(exc)
         return Rejected(reason, origin, raw), None
     return Parsed(event, origin), info
 

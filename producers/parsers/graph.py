@@ -28,16 +28,20 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import orjson
 from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
-from pydantic import ValidationError
 
-from producers.parsers._common import files, meeting_parties, readable_id, reject
-from producers.parsers.base import Parsed, ParseResult
+from producers.parsers._common import (
+    event_result,
+    json_records,
+    meeting_event,
+    meeting_parties,
+    read_files,
+    readable_id,
+    reject,
+)
+from producers.parsers.base import ParseResult, Rejected
 from producers.resolution import Resolver
-from schemas.base import validation_errors
-from schemas.events import Channel, Flag, InteractionEvent, Kind
-from shinrai.errors import ShinraiError
+from schemas.events import Flag
 
 SOURCE = "graph"
 
@@ -51,11 +55,7 @@ def parse(
     include_all_day: bool = False,
 ) -> Iterator[ParseResult]:
     """Parse a Graph event JSON file (or every ``*.json`` below a folder) into meeting events."""
-    for file in files(path, (".json",)):
-        try:
-            data = file.read_bytes()
-        except OSError as exc:
-            raise ShinraiError(f"cannot read {file}: {exc}") from exc
+    for file, data in read_files(path, (".json",)):
         yield from parse_bytes(
             data, resolver, name=file.name, as_of=as_of, include_all_day=include_all_day
         )
@@ -70,19 +70,11 @@ def parse_bytes(
     include_all_day: bool = False,
 ) -> Iterator[ParseResult]:
     """Parse one Graph JSON document: an event or a ``value`` collection of events."""
-    try:
-        doc = orjson.loads(data)
-    except orjson.JSONDecodeError as exc:
-        yield reject(name, data, "json", f"not valid JSON: {exc}")
-        return
-    if isinstance(doc, dict) and isinstance(doc.get("value"), list):
-        for index, item in enumerate(doc["value"]):
-            origin = f"{name}#value[{index}]"
-            result = _one(item, orjson.dumps(item), origin, resolver, as_of, include_all_day)
-            if result is not None:
-                yield result
-    else:
-        result = _one(doc, data, name, resolver, as_of, include_all_day)
+    for record in json_records(name, data, "value"):
+        if isinstance(record, Rejected):
+            yield record
+            continue
+        result = _one(record.item, record.raw, record.origin, resolver, as_of, include_all_day)
         if result is not None:
             yield result
 
@@ -119,7 +111,8 @@ def _one(
         address = ((person or {}).get("emailAddress") or {}).get("address")
         if isinstance(address, str):
             addresses.append(address)
-    direction, client, counterpart, staff = meeting_parties(resolver, addresses)
+    parties = meeting_parties(resolver, addresses)
+    client = parties[1]
     declined = (item.get("responseStatus") or {}).get("response") == "declined"
     flags: set[Flag] = set()
     if client is not None:
@@ -135,26 +128,21 @@ def _one(
     else:
         return reject(origin, raw, "id", "missing (and no iCalUId)")
     recorded = _instant(item.get("lastModifiedDateTime")) or _instant(item.get("createdDateTime"))
-    try:
-        event = InteractionEvent(
+    thread = f"meeting:{item.get('seriesMasterId') or ical_uid or graph_id}"
+    return event_result(
+        origin,
+        raw,
+        lambda: meeting_event(
             event_id=event_id,
-            channel=Channel.MEETING,
-            kind=Kind.MEETING,
-            direction=direction,
-            occurred_at=start,
-            recorded_at=recorded or start,
-            client_id=client,
-            thread_key=f"meeting:{item.get('seriesMasterId') or ical_uid or graph_id}",
-            counterpart=counterpart,
-            staff=staff,
-            flags=frozenset(flags),
-            duration_seconds=(end - start).total_seconds(),
+            parties=parties,
+            start=start,
+            end=end,
+            recorded=recorded or start,
+            thread_key=thread,
+            flags=flags,
             source=SOURCE,
-        )
-    except ValidationError as exc:
-        why = "; ".join(f"{f}: {r}" for f, r in validation_errors(exc))
-        return reject(origin, raw, "event", why)
-    return Parsed(event=event, origin=origin)
+        ),
+    )
 
 
 def _zone(name: str) -> tzinfo | None:

@@ -33,13 +33,19 @@ from typing import Any
 import icalendar
 import recurring_ical_events
 from icalendar.error import GloballyUniqueTZIDGuessed
-from pydantic import ValidationError
 
-from producers.parsers._common import files, meeting_parties, readable_id, reject, zone
-from producers.parsers.base import Parsed, ParseResult, Rejected
+from producers.parsers._common import (
+    event_result,
+    meeting_event,
+    meeting_parties,
+    read_files,
+    readable_id,
+    reject,
+    zone,
+)
+from producers.parsers.base import ParseResult, Rejected
 from producers.resolution import Resolver
-from schemas.base import validation_errors
-from schemas.events import Channel, Flag, InteractionEvent, Kind
+from schemas.events import Flag
 from shinrai.errors import ShinraiError
 
 SOURCE = "ics"
@@ -60,11 +66,7 @@ def parse(
     if window_start.tzinfo is None or window_end.tzinfo is None:
         raise ShinraiError("window_start/window_end must be aware datetimes")
     floating = zone(floating_tz)
-    for file in files(path, (".ics",)):
-        try:
-            data = file.read_bytes()
-        except OSError as exc:
-            raise ShinraiError(f"cannot read {file}: {exc}") from exc
+    for file, data in read_files(path, (".ics",)):
         yield from parse_bytes(
             data,
             resolver,
@@ -210,9 +212,9 @@ def _occurrence(
     organizer = component.get("ORGANIZER")
     if organizer is not None:
         addresses.append(str(organizer))
-    direction, client, counterpart, staff = meeting_parties(resolver, addresses)
+    parties = meeting_parties(resolver, addresses)
     flags: set[Flag] = set()
-    if client is not None:
+    if parties[1] is not None:
         flags.add(Flag.CLIENT_ATTENDEE)
     if as_of is not None and end <= as_of:
         flags.add(Flag.HELD)
@@ -225,27 +227,20 @@ def _occurrence(
         prop = component.get(stamp)
         if prop is not None and recorded is None:
             recorded = _instant(prop.dt, floating)
-    try:
-        event = InteractionEvent(
+    return event_result(
+        origin,
+        raw,
+        lambda: meeting_event(
             event_id=readable_id(SOURCE, key),
-            channel=Channel.MEETING,
-            kind=Kind.MEETING,
-            direction=direction,
-            occurred_at=start,
-            recorded_at=recorded or start,
-            client_id=client,
+            parties=parties,
+            start=start,
+            end=end,
+            recorded=recorded or start,
             thread_key=f"meeting:{uid}" if uid else None,
-            counterpart=counterpart,
-            staff=staff,
-            flags=frozenset(flags),
-            duration_seconds=(end - start).total_seconds(),
+            flags=flags,
             source=SOURCE,
-        )
-    except ValidationError as exc:
-        return reject(
-            origin, raw, "event", "; ".join(f"{f}: {r}" for f, r in validation_errors(exc))
-        )
-    return Parsed(event=event, origin=origin)
+        ),
+    )
 
 
 def _instant(value: object, floating: tzinfo) -> datetime | None:

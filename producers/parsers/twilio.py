@@ -27,15 +27,19 @@ from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 
-import orjson
-from pydantic import ValidationError
-
-from producers.parsers._common import files, phone_party, readable_id, reject, seconds
-from producers.parsers.base import Parsed, ParseResult
+from producers.parsers._common import (
+    call_event,
+    event_result,
+    json_records,
+    phone_party,
+    read_files,
+    readable_id,
+    reject,
+    seconds,
+)
+from producers.parsers.base import ParseResult, Rejected
 from producers.resolution import Resolver
-from schemas.base import validation_errors
-from schemas.events import CallOutcome, Channel, Direction, InteractionEvent, Kind
-from shinrai.errors import ShinraiError
+from schemas.events import CallOutcome, Direction
 
 SOURCE = "twilio"
 
@@ -51,11 +55,7 @@ _DIRECTIONS = {"inbound": True, "outbound-api": False, "outbound-dial": False}
 
 def parse(path: Path, resolver: Resolver, /, *, region: str | None = None) -> Iterator[ParseResult]:
     """Parse a Twilio Call JSON file (or every ``*.json`` below a folder) into call events."""
-    for file in files(path, (".json",)):
-        try:
-            data = file.read_bytes()
-        except OSError as exc:
-            raise ShinraiError(f"cannot read {file}: {exc}") from exc
+    for file, data in read_files(path, (".json",)):
         yield from parse_bytes(data, resolver, name=file.name, region=region)
 
 
@@ -63,19 +63,17 @@ def parse_bytes(
     data: bytes, resolver: Resolver, *, name: str, region: str | None = None
 ) -> Iterator[ParseResult]:
     """Parse one JSON document: a Call resource or a page of calls."""
-    try:
-        doc = orjson.loads(data)
-    except orjson.JSONDecodeError as exc:
-        yield reject(name, data, "json", f"not valid JSON: {exc}")
-        return
-    if isinstance(doc, dict) and isinstance(doc.get("calls"), list):
-        for index, call in enumerate(doc["calls"]):
-            origin = f"{name}#calls[{index}]"
-            yield _one(call, orjson.dumps(call), origin, resolver, region)
-    elif isinstance(doc, dict) and str(doc.get("sid", "")).startswith("CA"):
-        yield _one(doc, data, name, resolver, region)
-    else:
-        yield reject(name, data, "sid", "not a Twilio Call resource (no 'calls' list, no CA sid)")
+    for record in json_records(name, data, "calls"):
+        if isinstance(record, Rejected):
+            yield record
+        elif record.whole and not (
+            isinstance(record.item, dict) and str(record.item.get("sid", "")).startswith("CA")
+        ):
+            yield reject(
+                name, data, "sid", "not a Twilio Call resource (no 'calls' list, no CA sid)"
+            )
+        else:
+            yield _one(record.item, record.raw, record.origin, resolver, region)
 
 
 def _one(call: Any, raw: bytes, origin: str, resolver: Resolver, region: str | None) -> ParseResult:
@@ -142,27 +140,23 @@ def _one(call: Any, raw: bytes, origin: str, resolver: Resolver, region: str | N
     else:
         direction = Direction.UNKNOWN
     staff = phone_party(resolver, ours, region)[2] or None
-    try:
-        event = InteractionEvent(
+    return event_result(
+        origin,
+        raw,
+        lambda: call_event(
             event_id=readable_id(SOURCE, sid),
-            channel=Channel.PHONE,
-            kind=Kind.CALL,
             direction=direction,
-            occurred_at=occurred,
-            recorded_at=recorded,
-            client_id=client,
-            thread_key=f"phone:{counterpart}" if counterpart else None,
-            counterpart=counterpart or None,
+            start=occurred,
+            recorded=recorded,
+            client=client,
+            counterpart=counterpart,
             staff=staff,
-            call_outcome=outcome,
-            duration_seconds=duration,
-            wait_seconds=wait,
+            outcome=outcome,
+            talk=duration,
+            wait=wait,
             source=SOURCE,
-        )
-    except ValidationError as exc:
-        why = "; ".join(f"{f}: {r}" for f, r in validation_errors(exc))
-        return reject(origin, raw, "event", why)
-    return Parsed(event=event, origin=origin)
+        ),
+    )
 
 
 def _rfc2822(value: object) -> datetime | None:

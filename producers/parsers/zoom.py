@@ -25,14 +25,18 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from pydantic import ValidationError
 
-from producers.parsers._common import files, meeting_parties, readable_id, reject
-from producers.parsers.base import Parsed, ParseResult, Rejected
+from producers.parsers._common import (
+    event_result,
+    meeting_event,
+    meeting_parties,
+    read_files,
+    readable_id,
+    reject,
+)
+from producers.parsers.base import ParseResult, Rejected
 from producers.resolution import Resolver
-from schemas.base import validation_errors
-from schemas.events import Channel, Flag, InteractionEvent, Kind
-from shinrai.errors import ShinraiError
+from schemas.events import Flag
 
 SOURCE = "zoom"
 _LIFECYCLE = frozenset({"meeting.started", "meeting.ended"})
@@ -62,11 +66,7 @@ def parse(path: Path, resolver: Resolver, /) -> Iterator[ParseResult]:
     """
     batch: list[tuple[str, bytes | Mapping[str, Any]]] = []
     rejected: list[Rejected] = []
-    for file in files(path, (".json",)):
-        try:
-            data = file.read_bytes()
-        except OSError as exc:
-            raise ShinraiError(f"cannot read {file}: {exc}") from exc
+    for file, data in read_files(path, (".json",)):
         try:
             doc = orjson.loads(data)
         except orjson.JSONDecodeError as exc:
@@ -177,31 +177,24 @@ def _event(meeting: _Meeting, resolver: Resolver) -> ParseResult:
     end = max(end, start)
     last_ts = max(meeting.stamps) if meeting.stamps else None
     recorded = end if last_ts is None else datetime.fromtimestamp(last_ts / 1000, tz=UTC)
-    direction, client, counterpart, staff = meeting_parties(resolver, sorted(meeting.emails))
+    parties = meeting_parties(resolver, sorted(meeting.emails))
     flags = {Flag.HELD}
-    if client is not None:
+    if parties[1] is not None:
         flags.add(Flag.CLIENT_ATTENDEE)
-    try:
-        event = InteractionEvent(
+    return event_result(
+        origin,
+        lambda: orjson.dumps({"uuid": meeting.uuid, "emails": sorted(meeting.emails)}),
+        lambda: meeting_event(
             event_id=readable_id(SOURCE, meeting.uuid),
-            channel=Channel.MEETING,
-            kind=Kind.MEETING,
-            direction=direction,
-            occurred_at=start,
-            recorded_at=recorded,
-            client_id=client,
+            parties=parties,
+            start=start,
+            end=end,
+            recorded=recorded,
             thread_key=None,
-            counterpart=counterpart,
-            staff=staff,
-            flags=frozenset(flags),
-            duration_seconds=(end - start).total_seconds(),
+            flags=flags,
             source=SOURCE,
-        )
-    except ValidationError as exc:
-        raw = orjson.dumps({"uuid": meeting.uuid, "emails": sorted(meeting.emails)})
-        why = "; ".join(f"{f}: {r}" for f, r in validation_errors(exc))
-        return reject(origin, raw, "event", why)
-    return Parsed(event=event, origin=origin)
+        ),
+    )
 
 
 def _iso(value: object) -> datetime | None:

@@ -16,6 +16,7 @@ from schemas.directory import Client
 from schemas.events import CallOutcome, Channel, Direction, InteractionEvent, Kind
 from schemas.facts import Fact, FactKind, ObligationKind, Outcome, TrustLevel
 from sinks.clickhouse.rows import Position
+from tests.builders import client, fact
 
 T0 = datetime(2025, 3, 3, tzinfo=UTC)  # a Monday
 NOW = T0 + timedelta(days=14, hours=12)
@@ -30,23 +31,7 @@ OWNERS = {"c0": "alice@us.example", "c1": "alice@us.example", "c2": "bob@us.exam
 
 def directory() -> list[Client]:
     """The client directory (c0..c4)."""
-    return [
-        Client(client_id=cid, name=f"Client {cid.upper()}", owner=owner, escalation_contact=None)
-        for cid, owner in OWNERS.items()
-    ]
-
-
-def fact(kind: FactKind, client_id: str, at: datetime, fact_id: str, **fields: Any) -> Fact:
-    """A fact with the policy fields filled in."""
-    return Fact(
-        fact_id=fact_id,
-        kind=kind,
-        client_id=client_id,
-        at=at,
-        policy_id="default",
-        policy_version=1,
-        **fields,
-    )
+    return [client(cid, name=f"Client {cid.upper()}", owner=owner) for cid, owner in OWNERS.items()]
 
 
 @dataclass
@@ -87,46 +72,51 @@ def _obligations(rng: random.Random, cid: str, truth: Truth, out: list[Fact]) ->
         deadline = opened + timedelta(hours=4)
         if ending == "open":
             deadline = opened + timedelta(hours=rng.randint(1, 72))
-        base = {"obligation_id": oid, "channel": channel, "thread_key": f"{oid}-t"}
+        base: dict[str, Any] = {
+            "client_id": cid,
+            "obligation_id": oid,
+            "channel": channel,
+            "thread_key": f"{oid}-t",
+        }
         truth.deadline[oid], truth.opened_at[oid], truth.client_of[oid] = deadline, opened, cid
         out.append(
-            fact(FactKind.OBLIGATION_OPENED, cid, opened, f"{oid}-open", deadline=deadline,
+            fact(FactKind.OBLIGATION_OPENED, f"{oid}-open", opened, deadline=deadline,
                  opened_at=opened, obligation_kind=ObligationKind.FIRST_RESPONSE, **base)
         )  # fmt: skip
         if rng.random() < 0.5:
-            out.append(fact(FactKind.WARNING, cid, opened + timedelta(hours=2), f"{oid}-w50",
+            out.append(fact(FactKind.WARNING, f"{oid}-w50", opened + timedelta(hours=2),
                             warning_fraction=0.5, **base))  # fmt: skip
         if ending == "met":
             took = rng.uniform(60, 4 * 3600 - 60)
-            out.append(fact(FactKind.FULFILLED, cid, opened + timedelta(seconds=took),
-                            f"{oid}-done", outcome=Outcome.MET, business_seconds=took,
+            out.append(fact(FactKind.FULFILLED, f"{oid}-done", opened + timedelta(seconds=took),
+                            outcome=Outcome.MET, business_seconds=took,
                             calendar_seconds=took * 1.5, **base))  # fmt: skip
             truth.final_status[oid] = "met"
         elif ending == "late":
-            out.append(fact(FactKind.BREACHED, cid, deadline, f"{oid}-breach", **base))
+            out.append(fact(FactKind.BREACHED, f"{oid}-breach", deadline, **base))
             over = rng.uniform(60, 20 * 3600)
-            out.append(fact(FactKind.FULFILLED, cid, deadline + timedelta(seconds=over),
-                            f"{oid}-done", outcome=Outcome.MET_LATE,
+            out.append(fact(FactKind.FULFILLED, f"{oid}-done", deadline + timedelta(seconds=over),
+                            outcome=Outcome.MET_LATE,
                             business_seconds=4 * 3600 + over, calendar_seconds=4 * 3600 + over,
                             overage_business_seconds=over, **base))  # fmt: skip
             truth.final_status[oid] = "met_late"
         elif ending == "waived":
-            out.append(fact(FactKind.WAIVED, cid, opened + timedelta(hours=1), f"{oid}-waive",
+            out.append(fact(FactKind.WAIVED, f"{oid}-waive", opened + timedelta(hours=1),
                             **base))  # fmt: skip
             truth.final_status[oid] = "waived"
         elif ending == "open":
             if deadline <= NOW:
-                out.append(fact(FactKind.BREACHED, cid, deadline, f"{oid}-breach", **base))
+                out.append(fact(FactKind.BREACHED, f"{oid}-breach", deadline, **base))
                 truth.final_status[oid] = "breached"
             else:
                 truth.final_status[oid] = "open"
         else:  # a reply sent before the deadline turned up late: the breach is retracted
-            out.append(fact(FactKind.BREACHED, cid, deadline, f"{oid}-breach", **base))
+            out.append(fact(FactKind.BREACHED, f"{oid}-breach", deadline, **base))
             fix_at = deadline + timedelta(hours=1)
-            out.append(fact(FactKind.RETRACTED, cid, fix_at, f"{oid}-unbreach",
+            out.append(fact(FactKind.RETRACTED, f"{oid}-unbreach", fix_at,
                             retracts=f"{oid}-breach", **base))  # fmt: skip
             took = 4 * 3600 - 30.0
-            out.append(fact(FactKind.FULFILLED, cid, fix_at, f"{oid}-done", outcome=Outcome.MET,
+            out.append(fact(FactKind.FULFILLED, f"{oid}-done", fix_at, outcome=Outcome.MET,
                             fulfilled_at=opened + timedelta(seconds=took), business_seconds=took,
                             calendar_seconds=took, **base))  # fmt: skip
             truth.final_status[oid] = "met"
@@ -137,9 +127,9 @@ def _obligations(rng: random.Random, cid: str, truth: Truth, out: list[Fact]) ->
         truth.deadline[oid], truth.opened_at[oid], truth.client_of[oid] = deadline, opened, cid
         truth.final_status[oid] = "open"
         out.append(
-            fact(FactKind.OBLIGATION_OPENED, cid, opened, f"{oid}-open", deadline=deadline,
-                 opened_at=opened, obligation_kind=ObligationKind.CALLBACK, obligation_id=oid,
-                 channel=Channel.PHONE)
+            fact(FactKind.OBLIGATION_OPENED, f"{oid}-open", opened, client_id=cid,
+                 deadline=deadline, opened_at=opened, obligation_kind=ObligationKind.CALLBACK,
+                 obligation_id=oid, channel=Channel.PHONE)
         )  # fmt: skip
 
 
@@ -151,7 +141,7 @@ def _calls(rng: random.Random, cid: str, out: list[Fact]) -> None:
         )
         wait = round(rng.uniform(1, 90), 3)
         within = outcome is CallOutcome.ANSWERED and wait <= 20
-        out.append(fact(FactKind.SPEED_OF_ANSWER, cid, at, f"{cid}-call{n}",
+        out.append(fact(FactKind.SPEED_OF_ANSWER, f"{cid}-call{n}", at, client_id=cid,
                         channel=Channel.PHONE, call_outcome=outcome, wait_seconds=wait,
                         answered_within_target=within))  # fmt: skip
 
@@ -162,7 +152,7 @@ def _trust(rng: random.Random, cid: str, out: list[Fact]) -> None:
     for n in range(rng.randint(1, 4)):
         new = min(max(level + rng.choice([-1, 1]), 0), len(levels) - 1)
         at = _whole(T0 + timedelta(days=rng.randint(0, 13), hours=rng.randint(0, 23)))
-        out.append(fact(FactKind.TRUST_CHANGED, cid, at, f"{cid}-trust{n}",
+        out.append(fact(FactKind.TRUST_CHANGED, f"{cid}-trust{n}", at, client_id=cid,
                         trust_from=levels[level], trust_to=levels[new],
                         reason=f"rule {n}"))  # fmt: skip
         level = new
@@ -209,7 +199,9 @@ def scenario(seed: int = 7) -> Scenario:
         _trust(rng, cid, facts)
         if cid in SILENCES:
             at = T0 + timedelta(days=SILENCES[cid], hours=9)
-            facts.append(fact(FactKind.SILENCE, cid, at, f"{cid}-silence", reason="cadence"))
+            facts.append(
+                fact(FactKind.SILENCE, f"{cid}-silence", at, client_id=cid, reason="cadence")
+            )
         _events(rng, cid, events)
     _events(rng, None, events)  # unresolved counterpart: kept, never in per-client figures
     facts.sort(key=lambda f: f.at)  # stable: a retraction stays ahead of its correction

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -26,18 +25,7 @@ from engine.replay import replay
 from engine.state import Event
 from schemas.alerts import Alert
 from schemas.base import encode
-from schemas.calendars import BusinessCalendar
-from schemas.events import (
-    CallOutcome,
-    Channel,
-    ClientPolicyChanged,
-    Direction,
-    Flag,
-    InteractionEvent,
-    Kind,
-)
 from schemas.facts import Fact
-from schemas.policies import CalendarDuration, SlaPolicy
 from shinrai.jobs.worker import Worker, build_worker
 from shinrai.settings import Settings
 from sinks.alerts.routing import delivery_key
@@ -45,73 +33,10 @@ from tests.integration.alerts.harness import Receiver
 
 PARTITIONS = 3
 
-ALWAYS_OPEN = BusinessCalendar(calendar_id="24x7", timezone="UTC", always_open=True)
-ONE_MINUTE = SlaPolicy(
-    policy_id="one-minute",
-    first_response=CalendarDuration(minutes=1),
-    follow_up=CalendarDuration(minutes=1),
-    silence_business_days=None,
-)
-
 
 def now() -> datetime:
     """The wall clock in UTC."""
     return datetime.now(UTC)
-
-
-def _id(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:10]}"
-
-
-def policy(client: str, at: datetime) -> ClientPolicyChanged:
-    """A 1-minute calendar-time policy on a 24x7 calendar for ``client`` from ``at`` on."""
-    return ClientPolicyChanged(
-        event_id=_id(f"pol-{client}"),
-        client_id=client,
-        occurred_at=at,
-        recorded_at=at,
-        policy=ONE_MINUTE,
-        calendar=ALWAYS_OPEN,
-    )
-
-
-def email(client: str, at: datetime, direction: Direction, thread: str = "t1") -> InteractionEvent:
-    """An e-mail in ``thread`` (inbound opens an obligation, outbound answers it)."""
-    return InteractionEvent(
-        event_id=_id(f"mail-{client}"),
-        channel=Channel.EMAIL,
-        kind=Kind.MESSAGE,
-        direction=direction,
-        occurred_at=at,
-        recorded_at=at,
-        client_id=client,
-        thread_key=thread,
-    )
-
-
-def call(
-    client: str,
-    at: datetime,
-    direction: Direction,
-    outcome: CallOutcome,
-    *,
-    wait: float | None = None,
-    duration: float | None = None,
-) -> InteractionEvent:
-    """A phone call (a missed inbound opens a callback; a long answered outbound fulfils)."""
-    return InteractionEvent(
-        event_id=_id(f"call-{client}"),
-        channel=Channel.PHONE,
-        kind=Kind.CALL,
-        direction=direction,
-        occurred_at=at,
-        recorded_at=at,
-        client_id=client,
-        thread_key=f"phone-{client}",
-        call_outcome=outcome,
-        wait_seconds=wait,
-        duration_seconds=duration,
-    )
 
 
 def expected_facts(events: Iterable[Event], settings: Settings, until: datetime) -> list[Fact]:
@@ -263,31 +188,6 @@ def read_topic(bootstrap: str, topic: str) -> list[tuple[bytes | None, bytes | N
         return [(m.key, m.value) for m in consumer]
     finally:
         consumer.close()
-
-
-def event(
-    client: str,
-    at: datetime,
-    channel: Channel,
-    kind: Kind,
-    direction: Direction,
-    *,
-    thread: str | None = "t1",
-    flags: frozenset[Flag] = frozenset(),
-    event_id: str | None = None,
-) -> InteractionEvent:
-    """Any interaction event (meetings, waivers, auto-replies, internal notes)."""
-    return InteractionEvent(
-        event_id=event_id or _id(f"{kind.value}-{client}"),
-        channel=channel,
-        kind=kind,
-        direction=direction,
-        occurred_at=at,
-        recorded_at=at,
-        client_id=client,
-        thread_key=thread,
-        flags=flags,
-    )
 
 
 @contextlib.asynccontextmanager

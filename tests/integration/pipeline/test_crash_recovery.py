@@ -38,17 +38,15 @@ from schemas.base import encode
 from schemas.events import CallOutcome, Direction
 from schemas.facts import Fact
 from shinrai.settings import REPO_ROOT
+from tests.builders import inbound_email, phone_call, policy_event
 from tests.integration.alerts.harness import SECRET, Action, Received, Respond
 
 from .scenario import (
     Pipeline,
-    call,
-    email,
     expected_alerts,
     expected_facts,
     group_caught_up,
     now,
-    policy,
     query_chdb_in_subprocess,
     read_topic,
     wait_until,
@@ -147,7 +145,7 @@ def processes() -> Iterator[list[WorkerProcess]]:
 
 def missed_call(client: str, at: datetime) -> Event:
     """A missed inbound call: a speed-of-answer fact and a callback obligation."""
-    return call(client, at, Direction.INBOUND, CallOutcome.MISSED, wait=30)
+    return phone_call(client, at, Direction.INBOUND, CallOutcome.MISSED, wait=30)
 
 
 def explain_missing(p: Pipeline, expected: list[Fact], alerts: list[Alert]) -> str:
@@ -206,8 +204,8 @@ async def test_kill_9_mid_stream_loses_nothing_and_duplicates_nothing(
     t = now()
     per_client = [
         (
-            policy(f"c{i}-{run}", t - timedelta(seconds=300)),
-            email(f"c{i}-{run}", t - timedelta(seconds=250), Direction.INBOUND),
+            policy_event(f"c{i}-{run}", t - timedelta(seconds=300)),
+            inbound_email(f"c{i}-{run}", t - timedelta(seconds=250)),
             missed_call(f"c{i}-{run}", t - timedelta(seconds=240)),
         )
         for i in range(CLIENTS)

@@ -16,17 +16,14 @@ import pytest
 
 from schemas.events import CallOutcome, Channel, Direction, Flag, Kind
 from schemas.facts import Fact, FactKind
+from tests.builders import inbound_email, interaction, outbound_email, phone_call, policy_event
 
 from .scenario import (
     Pipeline,
-    call,
-    email,
-    event,
     expected_facts,
     fact_signature,
     facts_query,
     now,
-    policy,
     read_topic,
     running_worker,
     wait_until,
@@ -47,36 +44,36 @@ async def test_live_pipeline_and_replay_give_identical_facts(pipeline: Pipeline)
         assert worker.stats is not None
         stats = worker.stats
         start = now()
-        await p.send(*(policy(c, start - timedelta(seconds=120)) for c in clients))
+        await p.send(*(policy_event(c, start - timedelta(seconds=120)) for c in clients))
         await wait_until(lambda: stats.events_in >= len(clients), 60, "the policy events")
 
         opened = now() - timedelta(seconds=58)
         deadline = opened + timedelta(minutes=1)
         t = now()
-        first_mail = email(dup, t, Direction.INBOUND)
+        first_mail = inbound_email(dup, t)
         await p.send(
-            email(late, opened, Direction.INBOUND),
-            email(reply, t, Direction.INBOUND),
-            call(callback, t, Direction.INBOUND, CallOutcome.ABANDONED, wait=40),
-            email(meeting, t, Direction.INBOUND, thread="a"),
-            email(meeting, t, Direction.INBOUND, thread="b"),
-            event(quiet, t, Channel.EMAIL, Kind.MESSAGE, Direction.INBOUND,
-                  flags=frozenset({Flag.AUTO_REPLY})),
-            event(quiet, t, Channel.EMAIL, Kind.MESSAGE, Direction.INTERNAL),
-            email(waived, t, Direction.INBOUND),
-            call(picked, t, Direction.INBOUND, CallOutcome.ANSWERED, wait=4),
+            inbound_email(late, opened),
+            inbound_email(reply, t),
+            phone_call(callback, t, Direction.INBOUND, CallOutcome.ABANDONED, wait=40),
+            inbound_email(meeting, t, thread="a"),
+            inbound_email(meeting, t, thread="b"),
+            interaction(t, client=quiet, direction=Direction.INBOUND, flags={Flag.AUTO_REPLY}),
+            interaction(t, client=quiet, direction=Direction.INTERNAL),
+            inbound_email(waived, t),
+            phone_call(picked, t, Direction.INBOUND, CallOutcome.ANSWERED, wait=4),
             first_mail,
         )  # fmt: skip
         await asyncio.sleep(0.6)
         t = now()
         await p.send(
-            email(reply, t, Direction.OUTBOUND),
-            call(callback, t, Direction.OUTBOUND, CallOutcome.ANSWERED, duration=15),
-            event(meeting, t, Channel.MEETING, Kind.MEETING, Direction.OUTBOUND, thread=None,
-                  flags=frozenset({Flag.HELD, Flag.CLIENT_ATTENDEE})),
-            event(waived, t, Channel.EMAIL, Kind.NO_REPLY_NEEDED, Direction.INTERNAL),
+            outbound_email(reply, t),
+            phone_call(callback, t, Direction.OUTBOUND, CallOutcome.ANSWERED, duration=15),
+            interaction(t, client=meeting, channel=Channel.MEETING, kind=Kind.MEETING,
+                        direction=Direction.OUTBOUND, thread=None,
+                        flags={Flag.HELD, Flag.CLIENT_ATTENDEE}),
+            interaction(t, client=waived, kind=Kind.NO_REPLY_NEEDED, direction=Direction.INTERNAL),
             first_mail,  # the same event again: changes nothing
-            email(dup, t, Direction.OUTBOUND),
+            outbound_email(dup, t),
         )  # fmt: skip
 
         until = deadline + timedelta(seconds=1)

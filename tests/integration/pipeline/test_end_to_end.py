@@ -19,16 +19,14 @@ from schemas.alerts import AlertLevel
 from schemas.events import CallOutcome, Direction
 from schemas.facts import FactKind
 from shinrai.jobs.worker import build_worker
+from tests.builders import inbound_email, outbound_email, phone_call, policy_event
 
 from .scenario import (
     Pipeline,
-    call,
-    email,
     expected_alerts,
     expected_facts,
     facts_query,
     now,
-    policy,
     utc,
     wait_until,
     wall_time_of,
@@ -52,19 +50,23 @@ async def test_scenario_facts_land_in_clickhouse_and_the_breach_pages_on_time(
     late, prompt, caller = f"acme-{run}", f"globex-{run}", f"initech-{run}"
     try:
         start = now()
-        await p.send(*(policy(c, start - timedelta(seconds=120)) for c in (late, prompt, caller)))
+        await p.send(
+            *(policy_event(c, start - timedelta(seconds=120)) for c in (late, prompt, caller))
+        )
         # Once the policies are processed the app is assigned and live: from here on the
         # timing the test measures excludes the start-up.
         await wait_until(lambda: stats.events_in >= 3, 60, "the policy events to be processed")
 
         opened = now() - timedelta(seconds=55)
         deadline = opened + timedelta(minutes=1)
-        await p.send(email(late, opened, Direction.INBOUND))
-        await p.send(email(prompt, now(), Direction.INBOUND))
-        await p.send(call(caller, now(), Direction.INBOUND, CallOutcome.MISSED, wait=25))
+        await p.send(inbound_email(late, opened))
+        await p.send(inbound_email(prompt, now()))
+        await p.send(phone_call(caller, now(), Direction.INBOUND, CallOutcome.MISSED, wait=25))
         await asyncio.sleep(0.8)
-        await p.send(email(prompt, now(), Direction.OUTBOUND))
-        await p.send(call(caller, now(), Direction.OUTBOUND, CallOutcome.ANSWERED, duration=90))
+        await p.send(outbound_email(prompt, now()))
+        await p.send(
+            phone_call(caller, now(), Direction.OUTBOUND, CallOutcome.ANSWERED, duration=90)
+        )
 
         expected = expected_facts(p.produced, p.settings, until=deadline + timedelta(seconds=1))
         breaches = [a for a in expected_alerts(expected) if a.level is AlertLevel.BREACH]

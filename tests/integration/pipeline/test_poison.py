@@ -11,10 +11,16 @@ import pytest
 
 from schemas.base import encode
 from schemas.deadletter import REASON
-from schemas.events import Direction
 from schemas.facts import FactKind
+from tests.builders import inbound_email, outbound_email, policy_event
 
-from .scenario import Pipeline, email, now, policy, read_topic, running_worker, wait_until
+from .scenario import (
+    Pipeline,
+    now,
+    read_topic,
+    running_worker,
+    wait_until,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -28,7 +34,7 @@ async def test_poison_is_dead_lettered_and_the_partition_keeps_flowing(pipeline:
     async with running_worker(p.settings) as worker:
         assert worker.stats is not None
         stats = worker.stats
-        await p.send(policy(client, now() - timedelta(seconds=60)))
+        await p.send(policy_event(client, now() - timedelta(seconds=60)))
         await wait_until(lambda: stats.events_in >= 1, 60, "the policy event")
         before = worker.metrics.value("shinrai_events_invalid_total")
         assert before == 0
@@ -36,8 +42,8 @@ async def test_poison_is_dead_lettered_and_the_partition_keeps_flowing(pipeline:
         # The reply a second after the inbound: at one instant their order would be decided by
         # the event ids' tie-break (random here), and a reply first answers nothing.
         t = now()
-        inbound = email(client, t - timedelta(seconds=1), Direction.INBOUND)
-        reply = email(client, t, Direction.OUTBOUND)
+        inbound = inbound_email(client, t - timedelta(seconds=1))
+        reply = outbound_email(client, t)
         # Same key, so the same partition: poison first, then a valid event behind it.
         records: list[tuple[bytes | None, bytes | None]] = [(key, garbage), (key, encode(inbound))]
         await asyncio.to_thread(p.produce_raw, topic, records)

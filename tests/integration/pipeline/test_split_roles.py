@@ -15,18 +15,16 @@ from datetime import timedelta
 import pytest
 
 from schemas.alerts import AlertLevel
-from schemas.events import Direction
 from shinrai.jobs.worker import build_worker
 from shinrai.settings import Settings
+from tests.builders import inbound_email, outbound_email, policy_event
 
 from .scenario import (
     Pipeline,
-    email,
     expected_alerts,
     expected_facts,
     facts_query,
     now,
-    policy,
     wait_until,
 )
 
@@ -59,15 +57,15 @@ async def test_processor_only_and_sinks_only_workers_make_one_pipeline(
         run = uuid.uuid4().hex[:6]
         late, prompt = f"acme-{run}", f"globex-{run}"
         start = now()
-        await p.send(policy(late, start - timedelta(seconds=120)))
-        await p.send(policy(prompt, start - timedelta(seconds=120)))
+        await p.send(policy_event(late, start - timedelta(seconds=120)))
+        await p.send(policy_event(prompt, start - timedelta(seconds=120)))
         await wait_until(lambda: stats.events_in >= 2, 60, "the policy events")
         opened = now() - timedelta(seconds=58)
         deadline = opened + timedelta(minutes=1)
-        await p.send(email(late, opened, Direction.INBOUND))
-        await p.send(email(prompt, now(), Direction.INBOUND))
+        await p.send(inbound_email(late, opened))
+        await p.send(inbound_email(prompt, now()))
         await asyncio.sleep(0.5)
-        await p.send(email(prompt, now(), Direction.OUTBOUND))
+        await p.send(outbound_email(prompt, now()))
 
         expected = expected_facts(p.produced, p.settings, until=deadline + timedelta(seconds=1))
         breaches = [a for a in expected_alerts(expected) if a.level is AlertLevel.BREACH]

@@ -26,8 +26,8 @@ from schemas.base import decode, encode
 from schemas.deadletter import ORIGIN, REASON, SOURCE
 from schemas.events import CallOutcome, Flag, InteractionEvent
 from shinrai.settings import KafkaSettings, Settings
+from tests.builders import numbered_event
 from tests.integration.producers.conftest import Record
-from tests.unit.producers.factories import make_event
 
 pytestmark = pytest.mark.integration
 
@@ -266,7 +266,7 @@ def test_twilio_invalid_signature_is_401(gateway: Served) -> None:
 
 
 def test_events_need_a_valid_bearer_token(gateway: Served) -> None:
-    body = encode(make_event(1, "acme"))
+    body = encode(numbered_event(1, "acme"))
     missing = httpx.post(f"{gateway.url}/v1/events", content=body)
     wrong = httpx.post(
         f"{gateway.url}/v1/events", content=body, headers={"authorization": "Bearer nope"}
@@ -278,7 +278,9 @@ def test_events_need_a_valid_bearer_token(gateway: Served) -> None:
 
 def test_events_batch_is_produced(gateway: Served, read_topic: Callable[..., list[Record]]) -> None:
     run = uuid.uuid4().hex
-    events = [make_event(n, c, event_id=f"{run}:{n}") for n, c in enumerate(["acme", "b", None])]
+    events = [
+        numbered_event(n, c, event_id=f"{run}:{n}") for n, c in enumerate(["acme", "b", None])
+    ]
     body = b"[" + b",".join(encode(e) for e in events) + b"]"
     response = httpx.post(
         f"{gateway.url}/v1/events", content=body, headers={"authorization": f"Bearer {BEARER}"}
@@ -322,7 +324,7 @@ def test_invalid_json_is_400_and_dead_lettered(
 def test_invalid_event_is_422_naming_the_field(
     gateway: Served, read_topic: Callable[..., list[Record]]
 ) -> None:
-    good = orjson.loads(encode(make_event(1, "acme")))
+    good = orjson.loads(encode(numbered_event(1, "acme")))
     bad = good | {"event_id": "bad-direction", "direction": "sideways"}
     body = orjson.dumps([good, bad])
     response = httpx.post(

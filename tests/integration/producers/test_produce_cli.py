@@ -17,8 +17,8 @@ from schemas.base import decode
 from schemas.deadletter import ORIGIN, REASON, SOURCE
 from schemas.events import InteractionEvent
 from shinrai.cli import main
+from tests.builders import jsonl, numbered_event
 from tests.integration.producers.conftest import Record
-from tests.unit.producers.factories import jsonl, make_event
 
 pytestmark = pytest.mark.integration
 
@@ -31,8 +31,8 @@ BAD_LINE = (
 
 
 def _input_file(tmp_path: Path) -> tuple[Path, list[InteractionEvent]]:
-    events = [make_event(n, CLIENTS[n % len(CLIENTS)]) for n in range(60)]
-    events += [make_event(n, None) for n in range(3)]
+    events = [numbered_event(n, CLIENTS[n % len(CLIENTS)]) for n in range(60)]
+    events += [numbered_event(n, None) for n in range(3)]
     body = jsonl(events[:30]) + BAD_LINE + b"\n" + jsonl(events[30:])
     body += jsonl(events[:2])  # the same event ids again: duplicates, produced once
     path = tmp_path / "events.jsonl"

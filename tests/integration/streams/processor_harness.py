@@ -20,10 +20,8 @@ from typing import Any
 import pytest
 
 from schemas.base import encode
-from schemas.calendars import BusinessCalendar
-from schemas.events import Channel, ClientPolicyChanged, Direction, InteractionEvent, Kind
+from schemas.events import ClientPolicyChanged, InteractionEvent
 from schemas.facts import Fact
-from schemas.policies import CalendarDuration, SlaPolicy
 from schemas.topics import ALL_TOPICS
 from shinrai.settings import KafkaSettings, Settings, WorkerSettings
 from shinrai.topic_admin import ensure_topics
@@ -31,54 +29,6 @@ from streams.processor import ProcessorStats, ProcessorTopics, attach_processor
 
 PARTITIONS = 3
 TOTAL_WAIT_S = 60.0
-
-ALWAYS_OPEN = BusinessCalendar(calendar_id="24x7", timezone="UTC", always_open=True)
-ONE_MINUTE = SlaPolicy(
-    policy_id="one-minute",
-    first_response=CalendarDuration(minutes=1),
-    follow_up=CalendarDuration(minutes=1),
-    silence_business_days=None,
-)
-
-
-def policy_event(client_id: str, at: datetime) -> ClientPolicyChanged:
-    """A 1-minute, 24x7 policy for ``client_id`` from ``at`` on."""
-    return ClientPolicyChanged(
-        event_id=f"pol-{client_id}-{uuid.uuid4().hex[:6]}",
-        client_id=client_id,
-        occurred_at=at,
-        recorded_at=at,
-        policy=ONE_MINUTE,
-        calendar=ALWAYS_OPEN,
-    )
-
-
-def inbound_email(client_id: str, at: datetime, thread: str = "t1") -> InteractionEvent:
-    """An inbound e-mail (opens a first-response obligation)."""
-    return InteractionEvent(
-        event_id=f"in-{client_id}-{thread}-{uuid.uuid4().hex[:6]}",
-        channel=Channel.EMAIL,
-        kind=Kind.MESSAGE,
-        direction=Direction.INBOUND,
-        occurred_at=at,
-        recorded_at=at,
-        client_id=client_id,
-        thread_key=thread,
-    )
-
-
-def outbound_email(client_id: str, at: datetime, thread: str = "t1") -> InteractionEvent:
-    """Our reply in the thread (fulfils its obligation)."""
-    return InteractionEvent(
-        event_id=f"out-{client_id}-{thread}-{uuid.uuid4().hex[:6]}",
-        channel=Channel.EMAIL,
-        kind=Kind.MESSAGE,
-        direction=Direction.OUTBOUND,
-        occurred_at=at,
-        recorded_at=at,
-        client_id=client_id,
-        thread_key=thread,
-    )
 
 
 def now() -> datetime:

@@ -10,15 +10,13 @@ from datetime import timedelta
 import pytest
 
 from schemas.facts import Fact, FactKind, Outcome
+from tests.builders import inbound_email, outbound_email, policy_event
 
 from .processor_harness import (
     CollectorFactory,
     Env,
     collector,
-    inbound_email,
     now,
-    outbound_email,
-    policy_event,
     processor_env,
     wait_until,
 )

@@ -11,10 +11,9 @@ from schemas.directory import Client, ClientDirectory
 from schemas.directory_records import directory_records
 from schemas.events import ClientPolicyChanged
 from schemas.facts import FactKind
+from tests.builders import ALWAYS_OPEN, ONE_MINUTE
 
 from .processor_harness import (
-    ALWAYS_OPEN,
-    ONE_MINUTE,
     CollectorFactory,
     Env,
     collector,

@@ -11,15 +11,13 @@ import pytest
 from schemas.base import encode
 from schemas.deadletter import ORIGIN, REASON, SOURCE
 from schemas.facts import FactKind
+from tests.builders import inbound_email, outbound_email, policy_event
 
 from .processor_harness import (
     CollectorFactory,
     Env,
     collector,
-    inbound_email,
     now,
-    outbound_email,
-    policy_event,
     processor_env,
     wait_until,
 )

@@ -21,16 +21,13 @@ from schemas.directory import Client, ClientDirectory
 from schemas.directory_records import directory_records
 from schemas.events import InteractionEvent
 from schemas.facts import Fact, FactKind, Outcome
+from tests.builders import ALWAYS_OPEN, ONE_MINUTE, inbound_email, outbound_email
 
 from .processor_harness import (
-    ALWAYS_OPEN,
-    ONE_MINUTE,
     CollectorFactory,
     Env,
     collector,
-    inbound_email,
     now,
-    outbound_email,
     processor_env,
     wait_until,
 )

@@ -11,15 +11,13 @@ import pytest
 from engine.core import Engine
 from engine.replay import replay
 from schemas.facts import FactKind
+from tests.builders import inbound_email, outbound_email, policy_event
 
 from .processor_harness import (
     CollectorFactory,
     Env,
     collector,
-    inbound_email,
     now,
-    outbound_email,
-    policy_event,
     processor_env,
     wait_until,
 )

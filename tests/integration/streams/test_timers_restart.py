@@ -9,14 +9,13 @@ from datetime import timedelta
 import pytest
 
 from schemas.facts import FactKind
+from tests.builders import inbound_email, policy_event
 
 from .processor_harness import (
     CollectorFactory,
     Env,
     collector,
-    inbound_email,
     now,
-    policy_event,
     processor_env,
     wait_until,
 )

@@ -18,9 +18,9 @@ from producers.parsers.email import (
 )
 from producers.resolution import Resolver
 from schemas.base import encode
-from schemas.directory import Client, ClientDirectory, StaffDirectory
 from schemas.events import Direction, Flag, InteractionEvent
 from shinrai.errors import ShinraiError
+from tests.builders import client, directory
 
 pytestmark = pytest.mark.unit
 
@@ -33,19 +33,8 @@ def raw_message(*headers: str, body: str = SECRET_BODY) -> bytes:
 
 @pytest.fixture
 def resolver() -> Resolver:
-    directory = ClientDirectory(
-        clients=(
-            Client(
-                client_id="acme",
-                name="Acme",
-                domains=("acme.example",),
-                addresses=("taro@gmail.com",),
-                owner="owner@us.example",
-            ),
-        ),
-        staff=StaffDirectory(domains=("us.example",)),
-    )
-    return Resolver(directory)
+    acme = client("acme", name="Acme", domains=("acme.example",), addresses=("taro@gmail.com",))
+    return Resolver(directory(acme, staff_domains=("us.example",)))
 
 
 def parse_one(raw: bytes, resolver: Resolver, **options: object) -> ParseResult:

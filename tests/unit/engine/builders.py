@@ -1,145 +1,42 @@
-"""Factories for engine tests: events, policies and drivers (in-order replay, live arrival)."""
+"""Drivers for engine tests (in-order replay, live arrival) and fact pickers; the event and policy
+builders live in ``tests.builders`` and are re-exported here for the engine tests."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from engine.core import Engine
 from engine.replay import replay
 from engine.state import ClientState
-from schemas.calendars import BusinessCalendar
-from schemas.events import (
-    CallOutcome,
-    Channel,
-    ClientPolicyChanged,
-    Direction,
-    Flag,
-    InteractionEvent,
-    Kind,
-)
+from schemas.events import ClientPolicyChanged, InteractionEvent
 from schemas.facts import Fact, FactKind
-from schemas.policies import SlaPolicy
+from tests.builders import IN, OUT, UTC_WEEK, at, call, email, other, policy_change
 
-IN = Direction.INBOUND
-OUT = Direction.OUTBOUND
-UTC_WEEK = BusinessCalendar(calendar_id="utc", timezone="UTC")
+__all__ = [
+    "IN",
+    "OUT",
+    "UTC_WEEK",
+    "Event",
+    "at",
+    "call",
+    "email",
+    "live",
+    "of_kind",
+    "only",
+    "other",
+    "policy_change",
+    "run",
+]
 
 Event = InteractionEvent | ClientPolicyChanged
-
-
-def at(text: str) -> datetime:
-    """An aware datetime from ISO text; naive text means UTC."""
-    value = datetime.fromisoformat(text)
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-
-
-def email(
-    eid: str,
-    when: str | datetime,
-    direction: Direction = IN,
-    *,
-    client: str | None = "c1",
-    thread: str | None = "t1",
-    flags: Iterable[Flag] = (),
-    recorded: datetime | None = None,
-) -> InteractionEvent:
-    """An email message event."""
-    t = at(when) if isinstance(when, str) else when
-    return InteractionEvent(
-        event_id=eid,
-        channel=Channel.EMAIL,
-        kind=Kind.MESSAGE,
-        direction=direction,
-        occurred_at=t,
-        recorded_at=recorded or t,
-        client_id=client,
-        thread_key=thread,
-        flags=frozenset(flags),
-    )
-
-
-def call(
-    eid: str,
-    when: str | datetime,
-    direction: Direction,
-    outcome: CallOutcome,
-    *,
-    duration: float | None = None,
-    wait: float | None = None,
-    client: str = "c1",
-    thread: str | None = None,
-    counterpart: str | None = "+81312345678",
-) -> InteractionEvent:
-    """A phone call event."""
-    t = at(when) if isinstance(when, str) else when
-    return InteractionEvent(
-        event_id=eid,
-        channel=Channel.PHONE,
-        kind=Kind.CALL,
-        direction=direction,
-        occurred_at=t,
-        recorded_at=t,
-        client_id=client,
-        thread_key=thread,
-        counterpart=counterpart,
-        call_outcome=outcome,
-        duration_seconds=duration,
-        wait_seconds=wait,
-    )
-
-
-def other(
-    eid: str,
-    when: str | datetime,
-    kind: Kind,
-    direction: Direction,
-    *,
-    channel: Channel,
-    flags: Iterable[Flag] = (),
-    client: str = "c1",
-    thread: str | None = "t1",
-) -> InteractionEvent:
-    """Any other interaction (meeting, visit, voicemail, no_reply_needed, ...)."""
-    t = at(when) if isinstance(when, str) else when
-    return InteractionEvent(
-        event_id=eid,
-        channel=channel,
-        kind=kind,
-        direction=direction,
-        occurred_at=t,
-        recorded_at=t,
-        client_id=client,
-        thread_key=thread,
-        flags=frozenset(flags),
-    )
-
-
-def policy_change(
-    eid: str,
-    when: str,
-    policy: SlaPolicy,
-    calendar: BusinessCalendar = UTC_WEEK,
-    *,
-    client: str = "c1",
-) -> ClientPolicyChanged:
-    """A ClientPolicyChanged event."""
-    t = at(when)
-    return ClientPolicyChanged(
-        event_id=eid,
-        client_id=client,
-        occurred_at=t,
-        recorded_at=t,
-        policy=policy,
-        calendar=calendar,
-    )
 
 
 def run(
     events: Iterable[Event], engine: Engine | None = None, until: str | datetime | None = None
 ) -> list[Fact]:
     """Facts of an in-order replay (default engine: zero lateness, UTC Mon-Fri 09-18)."""
-    end = at(until) if isinstance(until, str) else until
+    end = None if until is None else at(until)
     return list(replay(events, engine or Engine(allowed_lateness=timedelta(0)), watermark_end=end))
 
 

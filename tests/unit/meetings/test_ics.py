@@ -10,8 +10,9 @@ import pytest
 from producers.parsers import ics
 from producers.parsers.base import Parsed, Rejected
 from producers.resolution import Resolver
-from schemas.directory import Client, ClientDirectory, StaffDirectory
+from schemas.directory import ClientDirectory
 from schemas.events import Direction, Flag
+from tests.builders import client, directory
 from tests.unit.meetings._data import data_dir
 
 pytestmark = pytest.mark.unit
@@ -113,19 +114,8 @@ END:VCALENDAR\r
 
 
 def _resolver() -> Resolver:
-    return Resolver(
-        ClientDirectory(
-            clients=(
-                Client(
-                    client_id="acme",
-                    name="Acme",
-                    owner="ann@ours.example",
-                    domains=("acme.example",),
-                ),
-            ),
-            staff=StaffDirectory(domains=("ours.example",)),
-        )
-    )
+    acme = client("acme", name="Acme", owner="ann@ours.example", domains=("acme.example",))
+    return Resolver(directory(acme, staff_domains=("ours.example",)))
 
 
 def _synthetic(tmp_path: Path, **options: object) -> list[Parsed | Rejected]:

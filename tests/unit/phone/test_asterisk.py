@@ -11,8 +11,9 @@ import pytest
 from producers.parsers import asterisk
 from producers.parsers.base import Parsed, Rejected
 from producers.resolution import Resolver
-from schemas.directory import Client, ClientDirectory, StaffDirectory
+from schemas.directory import Client, ClientDirectory
 from schemas.events import CallOutcome, Direction
+from tests.builders import client, directory
 from tests.unit.phone._data import data_dir
 
 pytestmark = pytest.mark.unit
@@ -135,20 +136,11 @@ SYNTHETIC = (
 
 
 def _synthetic(tmp_path: Path) -> list[Parsed | Rejected]:
-    directory = ClientDirectory(
-        clients=(
-            Client(
-                client_id="acme",
-                name="Acme",
-                owner="owner@example.com",
-                phone_numbers=("+14155550100",),
-            ),
-        ),
-        staff=StaffDirectory(phone_numbers=("+14155550199",)),
-    )
+    acme = client("acme", name="Acme", owner="owner@example.com", phone_numbers=("+14155550100",))
+    ours = directory(acme, staff_phones=("+14155550199",))
     path = tmp_path / "Master.csv"
     path.write_bytes(SYNTHETIC)
-    return list(asterisk.parse(path, Resolver(directory), tz="America/New_York"))
+    return list(asterisk.parse(path, Resolver(ours), tz="America/New_York"))
 
 
 def test_synthetic_directions_outcomes_and_tz(tmp_path: Path) -> None:

@@ -10,24 +10,16 @@ import pytest
 from producers.parsers import twilio
 from producers.parsers.base import Parsed, Rejected
 from producers.resolution import Resolver
-from schemas.directory import Client, ClientDirectory
+from schemas.directory import ClientDirectory
 from schemas.events import CallOutcome, Direction
+from tests.builders import client, directory
 from tests.unit.phone._data import data_dir
 
 pytestmark = pytest.mark.unit
 
 EMPTY = Resolver(ClientDirectory())
 ACME = Resolver(
-    ClientDirectory(
-        clients=(
-            Client(
-                client_id="acme",
-                name="Acme",
-                owner="o@example.com",
-                phone_numbers=("+14155550100",),
-            ),
-        )
-    )
+    directory(client("acme", name="Acme", owner="o@example.com", phone_numbers=("+14155550100",)))
 )
 
 

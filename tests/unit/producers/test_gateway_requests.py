@@ -27,7 +27,7 @@ from producers.kafka_producer import Record
 from schemas.base import encode
 from shinrai.errors import KafkaUnavailable
 from shinrai.settings import Settings
-from tests.unit.producers.factories import make_event
+from tests.builders import numbered_event
 
 pytestmark = pytest.mark.unit
 
@@ -83,7 +83,7 @@ def test_kafka_trouble_is_503_with_retry_after(
     client: TestClient, publisher: MemoryPublisher
 ) -> None:
     publisher.fail = KafkaUnavailable("broker down at secret-host")
-    response = client.post("/v1/events", content=encode(make_event(1, "acme")), headers=_auth())
+    response = client.post("/v1/events", content=encode(numbered_event(1, "acme")), headers=_auth())
     assert response.status_code == 503
     assert response.headers["retry-after"] == "5"
     assert "secret-host" not in response.text
@@ -92,7 +92,7 @@ def test_kafka_trouble_is_503_with_retry_after(
 
 def test_unexpected_error_is_an_opaque_500(client: TestClient, publisher: MemoryPublisher) -> None:
     publisher.fail = RuntimeError("internal detail that must not leak")
-    response = client.post("/v1/events", content=encode(make_event(1, "acme")), headers=_auth())
+    response = client.post("/v1/events", content=encode(numbered_event(1, "acme")), headers=_auth())
     assert response.status_code == 500
     body = response.json()
     assert set(body) == {"error", "detail", "error_id"}
@@ -103,7 +103,7 @@ def test_unexpected_error_is_an_opaque_500(client: TestClient, publisher: Memory
 def test_single_event_is_published_keyed_by_client(
     client: TestClient, publisher: MemoryPublisher
 ) -> None:
-    event = make_event(1, "acme")
+    event = numbered_event(1, "acme")
     response = client.post("/v1/events", content=encode(event), headers=_auth())
     assert response.status_code == 202
     assert response.json() == {"produced": 1, "event_ids": [event.event_id]}

@@ -15,13 +15,13 @@ from schemas.calendars import BusinessCalendar
 from schemas.events import ClientPolicyChanged
 from schemas.policies import SlaPolicy
 from shinrai.errors import ConfigError
-from tests.unit.producers.factories import jsonl, make_event
+from tests.builders import jsonl, numbered_event
 
 pytestmark = pytest.mark.unit
 
 
 def test_jsonl_yields_events_policies_and_rejects_with_field_and_bytes(tmp_path: Path) -> None:
-    event = make_event(1, "acme")
+    event = numbered_event(1, "acme")
     policy = ClientPolicyChanged(
         event_id="p1",
         client_id="acme",

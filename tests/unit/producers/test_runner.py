@@ -22,7 +22,7 @@ from schemas.deadletter import ORIGIN, REASON, SOURCE
 from schemas.events import InteractionEvent
 from shinrai.errors import KafkaUnavailable
 from shinrai.settings import KafkaSettings
-from tests.unit.producers.factories import make_event
+from tests.builders import numbered_event
 
 pytestmark = pytest.mark.unit
 
@@ -53,12 +53,12 @@ class MemorySink:
 
 def _results() -> list[Parsed | Rejected]:
     return [
-        Parsed(make_event(0, "acme"), "f:1"),
+        Parsed(numbered_event(0, "acme"), "f:1"),
         Rejected("Date: unparseable 'Foo 99'", "f:2", b"raw two"),
-        Parsed(make_event(1, None), "f:3"),
-        Parsed(make_event(0, "acme"), "f:4"),  # the same event id again
+        Parsed(numbered_event(1, None), "f:3"),
+        Parsed(numbered_event(0, "acme"), "f:4"),  # the same event id again
         Rejected("Date: unparseable 'Foo 99'", "f:5", b"raw five"),
-        Parsed(make_event(2, "globex"), "f:6"),
+        Parsed(numbered_event(2, "globex"), "f:6"),
     ]
 
 
@@ -82,7 +82,7 @@ def test_run_produces_keyed_events_once_and_routes_rejects(tmp_path: Path) -> No
     ]
     assert [key for key, _ in events] == [b"acme", UNKNOWN_CLIENT_KEY, b"globex"]
     assert [e.event_id for _, e in events] == [
-        make_event(n, c).event_id for n, c in ((0, "acme"), (1, None), (2, "globex"))
+        numbered_event(n, c).event_id for n, c in ((0, "acme"), (1, None), (2, "globex"))
     ]
     dead = [(value, dict(headers)) for t, _, value, headers in sink.records if t == "dlq"]
     assert [value for value, _ in dead] == [b"raw two", b"raw five"]
@@ -127,7 +127,13 @@ def test_failed_delivery_propagates_with_partial_summary() -> None:
 
 def test_clean_run_leaves_an_empty_rejects_file(tmp_path: Path) -> None:
     rejects = RejectsFile(tmp_path / "r.jsonl")
-    run([Parsed(make_event(0, "acme"), "f:1")], source="s", topic="t", sink=None, rejects=rejects)
+    run(
+        [Parsed(numbered_event(0, "acme"), "f:1")],
+        source="s",
+        topic="t",
+        sink=None,
+        rejects=rejects,
+    )
     rejects.close()
     rejects.close()  # idempotent: does not truncate or reopen
     assert (tmp_path / "r.jsonl").read_bytes() == b""
@@ -153,8 +159,8 @@ def test_producer_config_is_durable_and_keeps_the_secret_out_of_settings_repr() 
 
 def test_events_are_produced_in_event_time_order_whatever_the_archive_order() -> None:
     # An mbox is rarely sorted: a partition must still be read in event time.
-    shuffled = [make_event(n, "acme") for n in (5, 1, 9, 0, 3)]
-    tie = make_event(3, "acme", event_id="test:acme:3a")  # same instant: event id decides
+    shuffled = [numbered_event(n, "acme") for n in (5, 1, 9, 0, 3)]
+    tie = numbered_event(3, "acme", event_id="test:acme:3a")  # same instant: event id decides
     sink = MemorySink()
     summary = run(
         [Parsed(e, f"f:{i}") for i, e in enumerate([*shuffled, tie])],

@@ -9,7 +9,7 @@ from bench.engine import generate_realistic
 from engine.core import Engine
 from engine.state import HEADER_MAGIC, ClientState, read_header
 from streams.recovery import index_entries, raw_table_items
-from tests.unit.engine.builders import IN, at, email
+from tests.builders import IN, at, email
 
 LATENESS = timedelta(seconds=90)
 
