@@ -9,8 +9,11 @@ Exported names (all prefixed ``shinrai_``):
 
 - ``events_in_total`` / ``events_invalid_total`` (= dead-lettered input) / ``facts_out_total`` /
   ``alerts_out_total`` / ``ticks_sent_total``: processor counters; ``rate(...[1m])`` is events/s.
+- ``dead_letters_total{cause}``: dead-lettered input by cause (invalid, mis_keyed, future,
+  beyond_horizon, too_old, engine); nothing the processor refuses goes uncounted.
 - ``open_obligations``, ``last_event_timestamp_seconds``, ``partitions_catching_up`` (partitions
-  whose watermark is the event time of a backlog, not the wall clock): processor gauges.
+  whose watermark is the event time of a backlog, not the wall clock), ``clients_held`` (clients
+  fed history on a live partition, advanced in event time): processor gauges.
 - ``consumer_lag{group,topic,partition}``: records behind the log end, per sink-runner partition.
 - ``sink_rows_written_total{table}``, ``sink_flush_seconds`` (histogram),
   ``sink_flush_failures_total``, ``sink_records_skipped_total{reason}``.
@@ -53,6 +56,7 @@ _GAUGES = (
         "partitions_catching_up",
         "Interactions partitions read with a backlog behind them (watermark: event time)",
     ),
+    ("clients_held", "Clients fed history on a live partition, held in event time"),
 )
 
 
@@ -71,6 +75,16 @@ class _ProcessorCollector(Collector):
             if value is not None:
                 # CounterMetricFamily appends "_total" to the name itself.
                 yield CounterMetricFamily(f"shinrai_{name}", doc, value=float(value))
+        causes = getattr(stats, "dead_letters", None)
+        if causes:
+            family = CounterMetricFamily(
+                "shinrai_dead_letters",
+                "Input records dead-lettered by the SLA processor, by cause",
+                labels=["cause"],
+            )
+            for cause, count in sorted(causes.items()):
+                family.add_metric([cause], float(count))
+            yield family
         for attr, doc in _GAUGES:
             value = getattr(stats, attr, None)
             if value is not None:

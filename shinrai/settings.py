@@ -87,6 +87,24 @@ class WorkerSettings(BaseModel):
         "is more than this behind the wall clock, reads as a backlog: event-time watermark, no "
         "ticks (streams/watermark.py)",
     )
+    max_future_skew_s: float = Field(
+        default=900.0,
+        gt=0,
+        description="An interaction dated further ahead of the worker's clock is dead-lettered "
+        "(a wrong clock would make its partition look live and turn a backlog late)",
+    )
+    max_event_age_days: int = Field(
+        default=3660,
+        gt=0,
+        description="An interaction older than this is dead-lettered (a date that cannot be right)",
+    )
+    history_gap_s: float = Field(
+        default=3600.0,
+        gt=0,
+        description="An interaction further behind the clock is history: on a live partition its "
+        "client is held in event time (no wall-clock advance) until no history came for it for "
+        "catch_up_gap_s, so history imported into a running worker is processed as a replay",
+    )
     metrics_port: int | None = Field(default=9464, description="Prometheus /metrics; None = off")
     web_port: int = Field(default=6066, description="Faust web / dashboard port")
     run_processor: bool = Field(

@@ -122,7 +122,14 @@ def attach_processor(
         engine = Engine(allowed_lateness=timedelta(seconds=worker.allowed_lateness_s))
     eng = engine
     marks = PartitionWatermarks(timedelta(seconds=worker.catch_up_gap_s))
-    step = ProcessorStep(eng, topics, watermarks=marks)
+    step = ProcessorStep(
+        eng,
+        topics,
+        watermarks=marks,
+        max_future_skew=timedelta(seconds=worker.max_future_skew_s),
+        max_event_age=timedelta(days=worker.max_event_age_days),
+        history_gap=timedelta(seconds=worker.history_gap_s),
+    )
     stats = step.stats
     index = DeadlineIndex()
     partitions = specs.INTERACTIONS.partitions or settings.kafka.topic_partitions
@@ -198,13 +205,39 @@ def attach_processor(
     async def rebuild_index() -> None:
         """Re-index every client of the partitions we now hold (after recovery), from the
         state headers (``streams.recovery.index_entries``: no full decode of each state)."""
-        step.reassigned()  # every partition live until read, open counts from the table
+        step.reassigned()  # open counts from the table, watermarks from the assignment
+        await _mark_assigned()
         entries, open_counts = index_entries(raw_table_items(table), eng)
         for client_id, count in open_counts.items():
             stats.set_open(client_id, count)
         index.rebuild(entries)
         stats.index_rebuilds += 1
         log.info("deadline index rebuilt: %d clients with pending work", len(index))
+
+    async def _mark_assigned() -> None:
+        """A partition assigned with records queued behind its read position reads as a
+        backlog until they are read: no tick and no wall-clock advance moves its clients past
+        replies still queued (``PartitionWatermarks.assigned``)."""
+        consumer = app.consumer
+        assigned = [tp for tp in consumer.assignment() if tp.topic == topics.interactions]
+        if not assigned:
+            return
+        try:
+            ends = await consumer.highwaters(*assigned)
+        except Exception as exc:  # offsets unknown: live, as before (never hold on a guess)
+            log.warning("log ends of the assigned partitions unknown: %s", exc)
+            return
+        behind = 0
+        for tp in assigned:
+            try:
+                position = await consumer.position(tp)
+            except Exception:
+                position = None
+            end = ends.get(tp)
+            marks.assigned(tp.partition, position, end)
+            if position is not None and end is not None and position < end:
+                behind += end - position
+        log.info("assigned %d interactions partitions, %d records queued", len(assigned), behind)
 
     table.on_recover(rebuild_index)
 

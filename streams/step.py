@@ -11,14 +11,26 @@ partitions) goes through two calls:
    with its original bytes; the rest are grouped per client in arrival order, a tick adding its
    client with no input. Each client's state lives under the key and on the partition of its
    first record in the batch (its *anchor*);
+   An interaction dated more than ``max_future_skew`` ahead of the clock (a wrong clock would
+   make its partition look live and turn the rest of a backlog late), or older than
+   ``max_event_age``, is dead-lettered too, with the reason;
 2. the partition watermarks (``streams.watermark``) take the event times read and, per partition,
    the last offset read against Kafka's log end (``InRecord.highwater``);
 3. per client, the state is read once (``load_state(anchor)``), its inputs applied in order, the
    client advanced after each to the partition's event time read so far (the per-event semantics
    of a replay), then to the partition's watermark (the clock, or the event time of a backlog;
    a tick only asks for this last advance). An input the engine cannot apply (``EngineError``,
-   the engine's only error for bad input) is dead-lettered and skipped; any other exception
-   is a bug and propagates: it fails the batch, never passes as bad input;
+   the engine's only error for bad input; ``InputRejected`` also from an advance, for a
+   buffered event or a timer) is dead-lettered and skipped, the facts emitted before it kept;
+   any other exception is a bug and propagates: it fails the batch, never passes as bad input.
+   On a live partition, a client fed *history* (an input more than ``history_gap``, an hour,
+   behind the clock: an import into a running worker, an integration back from a long outage)
+   is *held* in event
+   time: advanced after each input to that input's own time, never to the wall clock, until
+   no history has come for it for the catch-up gap (10 s; its due instant is pushed past the
+   hold). History trickled into a running worker is thus processed as a replay would, not
+   turned late by the clock (breaches paged then retracted, or, past the duplicate window,
+   dead-lettered); the cost is that such a client's timers fire up to the gap late;
 4. every fact (facts topic), its alert (alerts topic) and every dead letter (DLQ) is an
    :class:`OutRecord` in ``StepResult.produce``, in the order the processor always sent them; each
    client's new state and next due instant is a :class:`ClientUpdate`.
@@ -35,19 +47,22 @@ The counters and gauges the worker exports (:class:`ProcessorStats`) are kept by
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
+
+import orjson
 
 from engine.alerts import alert_for
 from engine.core import Engine
 from engine.state import ClientState, Event
 from schemas import topics as specs
 from schemas.base import encode
-from schemas.events import ClientPolicyChanged
+from schemas.events import ClientPolicyChanged, InteractionEvent
 from schemas.facts import Fact
-from shinrai.errors import EngineError
+from shinrai.errors import EngineError, EventTooOld, InputRejected
 from streams.dlq import Rejected, dead_letter, decode_input
 from streams.watermark import PartitionWatermarks
 
@@ -110,6 +125,10 @@ class ProcessorStats:
     partitions_catching_up: int = 0  # gauge: interactions partitions reading a backlog
     open_obligations: int = 0  # gauge, best effort: over the clients this worker has seen
     last_event_at: datetime | None = None  # wall clock of the last interaction processed
+    clients_held: int = 0  # gauge: clients fed history on a live partition (held in event time)
+    # Dead letters by cause (events_invalid is their sum): invalid, mis_keyed, future,
+    # beyond_horizon, too_old, engine.
+    dead_letters: Counter[str] = field(default_factory=Counter)
     _open_by_client: dict[str, int] = field(default_factory=dict, repr=False)
 
     def set_open(self, client_id: str, count: int) -> None:
@@ -229,12 +248,22 @@ class ProcessorStep:
         *,
         watermarks: PartitionWatermarks | None = None,
         stats: ProcessorStats | None = None,
+        max_future_skew: timedelta = timedelta(minutes=15),
+        max_event_age: timedelta = timedelta(days=3660),
+        history_gap: timedelta = timedelta(hours=1),
     ) -> None:
-        """``watermarks`` default to the 10 s catch-up gap; ``stats`` to fresh counters."""
+        """``watermarks`` default to the 10 s catch-up gap (also how long a history hold lasts);
+        ``stats`` to fresh counters. Interactions more than ``max_future_skew`` ahead of the
+        clock or older than ``max_event_age`` are dead-lettered; one more than ``history_gap``
+        behind the clock is history (its client is held in event time)."""
         self.engine = engine
         self.topics = topics
         self.marks = watermarks if watermarks is not None else PartitionWatermarks()
         self.stats = stats if stats is not None else ProcessorStats()
+        self.max_future_skew = max_future_skew
+        self.max_event_age = max_event_age
+        self.history_gap = history_gap
+        self._held: dict[str, datetime] = {}  # client -> wall clock its history hold ends
 
     # -- the batch ---------------------------------------------------------------------------
 
@@ -264,7 +293,9 @@ class ProcessorStep:
         """A new assignment: every partition live until read, open counts to be rebuilt."""
         self.stats.reset_open()
         self.marks.clear()
+        self._held.clear()
         self.stats.partitions_catching_up = 0
+        self.stats.clients_held = 0
 
     # -- the parts of a batch ----------------------------------------------------------------
 
@@ -288,7 +319,7 @@ class ProcessorStep:
             last_read[record.partition] = record
             decoded = decode_input(record.value)
             if isinstance(decoded, Rejected):
-                produce.append(self._reject(record, decoded.reason, now))
+                produce.append(self._reject(record, decoded.reason, now, "invalid"))
                 continue
             client_id = decoded.client_id
             if client_id is None:
@@ -298,9 +329,14 @@ class ProcessorStep:
                 # State lives on the partition of the key; a mis-keyed event would split a
                 # client's state (and its order) across partitions.
                 reason = f"<key>: message key {record.key!r} must equal client_id"
-                produce.append(self._reject(record, reason, now))
+                produce.append(self._reject(record, reason, now, "mis_keyed"))
                 continue
-            if isinstance(decoded, ClientPolicyChanged):  # stamped at announcement: no event time
+            implausible = self._implausible(decoded, now)
+            if implausible is not None:
+                reason, cause = implausible
+                produce.append(self._reject(record, reason, now, cause))
+                continue
+            if isinstance(decoded, ClientPolicyChanged):  # its effective time: no event time
                 seen = marks.event_time(record.partition)
             else:
                 seen = marks.observe(record.partition, decoded.occurred_at)
@@ -315,6 +351,23 @@ class ProcessorStep:
         stats.partitions_catching_up = marks.partitions_catching_up(now)
         return work
 
+    def _implausible(self, event: Event, now: datetime) -> tuple[str, str] | None:
+        """(reason, cause) when ``event`` is dated where no real input can be, else None."""
+        at = event.occurred_at
+        if at > now + self.max_future_skew:
+            return (
+                f"occurred_at: {at.isoformat()} is more than {self.max_future_skew} ahead of "
+                f"the worker's clock {now.isoformat()} (worker.max_future_skew_s)",
+                "future",
+            )
+        if isinstance(event, InteractionEvent) and at < now - self.max_event_age:
+            return (
+                f"occurred_at: {at.isoformat()} is more than {self.max_event_age.days} days "
+                f"before the worker's clock {now.isoformat()} (worker.max_event_age_days)",
+                "beyond_horizon",
+            )
+        return None
+
     def _client(
         self,
         client_id: str,
@@ -325,34 +378,81 @@ class ProcessorStep:
     ) -> ClientUpdate:
         """Read one client's state, apply its inputs and advance it; its facts and alerts."""
         eng = self.engine
+        gap = self.marks.gap
+        history = now - self.history_gap
         state = load_state(item.anchor)
         out: list[Fact] = []
+        held = self._held.get(client_id)
+        # A partition reading a backlog is advanced in event time anyway: no hold needed there.
+        live = not self.marks.catching_up(item.anchor.partition, now)
         # Each input is applied and the client advanced after it to the partition's event
         # time read so far, as a replay of the partition would (an input later than that
-        # by more than the allowed lateness takes the engine's correction path). Then the
-        # client goes to the partition's watermark: the clock unless it reads a backlog.
+        # by more than the allowed lateness takes the engine's correction path); history on a
+        # live partition to its own time instead (see the module docstring). Then the client
+        # goes to the partition's watermark (the clock unless it reads a backlog) unless held.
         for record, decoded, seen in item.inputs:
             try:
                 state, facts = eng.apply(state, decoded)
             # EngineError is the engine's one error for an input it cannot apply (schemas
             # already validated it; ValidationFailed comes only from decoders and feeds, never
             # from apply). Anything else is a bug: it fails the batch, which Kafka replays.
-            # Note: apply may have changed the state before raising (a late policy change
-            # sets the calendar first); that state is kept, as it always was.
+            # The state the engine leaves is consistent without the input: it is kept.
             except EngineError as exc:
-                produce.append(self._reject(record, f"<engine>: {exc}", now))
+                if isinstance(exc, InputRejected):
+                    out.extend(f for f in exc.facts if isinstance(f, Fact))
+                cause = "too_old" if isinstance(exc, EventTooOld) else "engine"
+                produce.append(self._reject(record, f"<engine>: {exc}", now, cause))
                 continue
             out.extend(facts)
-            if seen is not None:
-                state, more = eng.advance(state, min(seen, now))
-                out.extend(more)
+            to = seen
+            if live and isinstance(decoded, InteractionEvent) and decoded.occurred_at < history:
+                held = self._held[client_id] = now + gap  # history: held in event time
+                to = decoded.occurred_at  # its own time: other clients' time is not its own
+            if to is not None and state is not None:
+                state = self._advance(state, min(to, now), item, out, produce, now)
+        if held is not None and held <= now:
+            del self._held[client_id]
+            held = None
         mark = self.marks.watermark(item.anchor.partition, now)
-        if state is not None and mark is not None:
-            state, more = eng.advance(state, mark)
-            out.extend(more)
+        if state is not None and mark is not None and (held is None or not live):
+            state = self._advance(state, mark, item, out, produce, now)
         self._emit(item.key, out, produce)
+        self.stats.clients_held = len(self._held)
         due = eng.next_due(state) if state is not None else None
+        if due is not None and held is not None and live:
+            due = max(due, held)  # what is due waits for the hold: ticked once it has ended
         return ClientUpdate(client_id, item.key, item.anchor, state, due)
+
+    def _advance(
+        self,
+        state: ClientState,
+        to: datetime,
+        item: _ClientWork,
+        out: list[Fact],
+        produce: list[OutRecord],
+        now: datetime,
+    ) -> ClientState:
+        """``engine.advance`` to ``to``; a buffered event or timer the engine rejects on the way
+        is dead-lettered (its facts before it kept) and the advance goes on past it."""
+        for _ in range(10_000):  # each rejection removes its input: this ends
+            try:
+                state, more = self.engine.advance(state, to)
+            except InputRejected as exc:
+                out.extend(f for f in exc.facts if isinstance(f, Fact))
+                record = next((r for r, ev, _ in item.inputs if ev.event_id == exc.event_id), None)
+                if record is None:  # read in an earlier batch, or a timer: name it by its ids
+                    record = InRecord(
+                        self.topics.interactions,
+                        item.anchor.partition,
+                        -1,
+                        item.key,
+                        orjson.dumps({"client_id": exc.client_id, "event_id": exc.event_id}),
+                    )
+                produce.append(self._reject(record, f"<engine>: {exc}", now, "engine"))
+                continue
+            out.extend(more)
+            return state
+        raise EngineError(f"client {item.key!r}: advance rejected 10,000 inputs in a row")
 
     def _emit(self, key: bytes, facts: Iterable[Fact], produce: list[OutRecord]) -> None:
         """Each fact to the facts topic, followed by its alert (if it raises one)."""
@@ -367,9 +467,12 @@ class ProcessorStep:
                 stats.alerts_out += 1
         stats.facts_out += count
 
-    def _reject(self, record: InRecord, reason: str, now: datetime) -> OutRecord:
+    def _reject(
+        self, record: InRecord, reason: str, now: datetime, cause: str = "invalid"
+    ) -> OutRecord:
         """The dead letter of ``record``: its original key and bytes, the reason and origin in
-        headers. Acknowledged with the batch, before its offsets commit: the bytes survive."""
+        headers, counted by ``cause``. Acknowledged with the batch, before its offsets commit:
+        the bytes survive."""
         key, value, headers = dead_letter(
             record.value,
             record.key,
@@ -380,6 +483,7 @@ class ProcessorStep:
             now=now,
         )
         self.stats.events_invalid += 1
+        self.stats.dead_letters[cause] += 1
         log.warning(
             "dead-lettered %s/%s/%s: %s", record.topic, record.partition, record.offset, reason
         )

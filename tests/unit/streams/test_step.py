@@ -16,7 +16,7 @@ from schemas.base import encode
 from schemas.calendars import BusinessCalendar
 from schemas.deadletter import ORIGIN, REASON, SOURCE
 from schemas.events import Channel, ClientPolicyChanged, Direction, InteractionEvent, Kind
-from schemas.facts import Fact, FactKind
+from schemas.facts import Fact, FactKind, Outcome
 from schemas.policies import CalendarDuration, SlaPolicy
 from shinrai.errors import EngineError, ValidationFailed
 from streams.step import (
@@ -256,19 +256,14 @@ async def test_an_input_the_engine_rejects_is_dead_lettered_and_the_batch_goes_o
     assert letter.value == bad.value
     assert letter.key == b"acme"
     headers = dict(letter.headers or [])
-    assert headers[REASON].startswith(b"<engine>: calendar 'nowhere': no public holidays for 'ZZ'")
+    assert headers[REASON].startswith(b"<engine>: client acme, event pol-acme-")
+    assert b"calendar 'nowhere': no public holidays for 'ZZ'" in headers[REASON]
     assert headers[ORIGIN] == f"{TOPICS.interactions}/0/2".encode()
     assert [u.client_id for u in result.updates] == ["acme", "globex"]
     assert FactKind.BREACHED in [f.kind for f in facts(result) if f.client_id == "globex"]
     assert step.stats.events_invalid == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Engine._change_policy sets the policy and calendar before clock_for raises: the "
-    "rejected change stays in the state, and every later input of the client is rejected too "
-    "(a rollback belongs to issue 18: one record's failure never fails more than itself)",
-)
 async def test_an_input_the_engine_rejects_leaves_the_state_as_it_was() -> None:
     step, table, log = new_step(), Table(), Log()
     bad = await _late_bad_policy(step, table, log)
@@ -349,14 +344,74 @@ async def test_a_backlog_is_processed_in_event_time_not_on_the_wall_clock() -> N
     assert [f.kind for f in facts(second) if f.client_id == "acme"] == [FactKind.FULFILLED]
 
 
-def test_the_same_records_read_live_are_advanced_to_the_clock() -> None:
+async def test_recent_records_read_live_are_advanced_to_the_clock() -> None:
     step, table, log = new_step(), Table(), Log()  # every record is the log end
-    t0 = NOW - timedelta(days=3)
-    batch = opening(log, "acme", t0)
-    result = step.run(batch, table.load, NOW)
+    t0 = NOW - timedelta(minutes=30)  # a lagging integration: late, not history
+    result = await run_and_commit(step, table, opening(log, "acme", t0))
     assert kinds(result)[:2] == [FactKind.OBLIGATION_OPENED, FactKind.WARNING]
     assert FactKind.BREACHED in kinds(result)
-    assert step.stats.partitions_catching_up == 0
+    assert step.stats.partitions_catching_up == step.stats.clients_held == 0
+
+
+async def test_history_read_live_is_held_in_event_time_then_the_clock_rules() -> None:
+    # History trickled into a running worker: the partition is live (every record is the log
+    # end), but a client's history must not be advanced to the clock between its records.
+    step, table, log = new_step(), Table(), Log()
+    t0 = NOW - timedelta(days=3)
+    later = t0 + timedelta(hours=1)
+    key = b"acme"
+    trickle = [
+        opening(log, "acme", t0),
+        [log.record(key, email("acme", t0 + timedelta(seconds=40), Direction.OUTBOUND, "o1"))],
+        [log.record(key, inbound("acme", later, "in2"))],  # never answered
+    ]
+    got: list[Fact] = []
+    clock = NOW
+    for batch, pending in zip(trickle, (True, False, True), strict=True):
+        result = await run_and_commit(step, table, batch, clock)
+        got += facts(result)
+        assert FactKind.BREACHED not in kinds(result)  # the clock never reaches the history
+        assert step.stats.clients_held == 1
+        # What is due waits for the hold to end (nothing is due once the reply is in).
+        assert result.due["acme"][0] == (clock + step.marks.gap if pending else None)
+        clock += timedelta(seconds=1)
+    end_of_hold = clock - timedelta(seconds=1) + step.marks.gap
+    ticked = await run_and_commit(step, table, [tick("acme")], end_of_hold)
+    got += facts(ticked)
+    assert step.stats.clients_held == 0
+    # Exactly what a replay of the three records gives: the 50% warning at its instant, the
+    # reply in time (met), the second obligation breached at its own deadline.
+    assert [(f.kind, f.outcome, f.at) for f in got] == [
+        (FactKind.OBLIGATION_OPENED, None, t0),
+        (FactKind.WARNING, None, t0 + timedelta(seconds=30)),
+        (FactKind.FULFILLED, Outcome.MET, t0 + timedelta(seconds=40)),
+        (FactKind.OBLIGATION_OPENED, None, later),
+        (FactKind.WARNING, None, later + timedelta(seconds=30)),
+        (FactKind.WARNING, None, later + timedelta(seconds=45)),
+        (FactKind.WARNING, None, later + timedelta(seconds=54)),
+        (FactKind.BREACHED, None, later + timedelta(minutes=1)),
+    ]
+
+
+def test_implausible_dates_are_dead_lettered_and_move_no_watermark() -> None:
+    step, table, log = new_step(), Table(), Log(highwater=1000)
+    t0 = NOW - timedelta(days=20)
+    batch = [
+        *opening(log, "acme", t0),
+        log.record(b"acme", inbound("acme", NOW + timedelta(days=3650))),  # a wrong clock
+        log.record(b"acme", inbound("acme", NOW - timedelta(days=4000))),  # beyond the horizon
+        log.record(b"acme", inbound("acme", NOW + timedelta(minutes=5))),  # within the skew
+    ]
+    result = step.run(batch, table.load, NOW)
+    reasons = [dict(r.headers or [])[REASON] for r in result.on(TOPICS.dlq)]
+    assert len(reasons) == 2
+    assert reasons[0].startswith(b"occurred_at: 2036-")
+    assert b"worker.max_future_skew_s" in reasons[0]
+    assert b"worker.max_event_age_days" in reasons[1]
+    assert step.stats.dead_letters == {"future": 1, "beyond_horizon": 1}
+    assert step.stats.events_invalid == 2
+    assert step.marks.catching_up(0, NOW)
+    assert step.marks.watermark(0, NOW) == t0  # the two plausible events; no outlier
 
 
 def test_a_backlog_that_starts_with_policy_changes_advances_nobody() -> None:

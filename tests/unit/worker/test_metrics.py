@@ -30,6 +30,13 @@ def test_processor_stats_are_exported_live() -> None:
     assert metrics.value("shinrai_last_event_timestamp_seconds") == 1767225600.0
     stats.events_in = 9  # read at scrape time, not copied once
     assert metrics.value("shinrai_events_in_total") == 9
+    assert metrics.value("shinrai_dead_letters_total", {"cause": "too_old"}) is None
+    stats.dead_letters["too_old"] += 3
+    stats.dead_letters["future"] += 1
+    stats.clients_held = 4
+    assert metrics.value("shinrai_dead_letters_total", {"cause": "too_old"}) == 3
+    assert metrics.value("shinrai_dead_letters_total", {"cause": "future"}) == 1
+    assert metrics.value("shinrai_clients_held") == 4
 
 
 def test_runner_metrics_have_their_labels() -> None:
