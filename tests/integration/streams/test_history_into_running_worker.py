@@ -96,14 +96,14 @@ async def test_history_after_the_directory_is_processed_in_event_time(
         await wait_until(lambda: _count(facts.facts(), FactKind.BREACHED) >= 1)
         await env.send_events([too_old])
         await dlq.wait_for(lambda recs: len(recs) >= 1)
-        await facts.wait_for(lambda _: _count(facts.facts(), FactKind.FULFILLED) >= 4 * THREADS)
+        await facts.wait_for(lambda _: _count(facts.facts(), FactKind.FULFILLED) >= 2 * THREADS)
     finally:
         await app.stop()
 
     got = facts.facts()
-    assert _count(got, FactKind.OBLIGATION_OPENED) == 4 * THREADS + 1
+    assert _count(got, FactKind.OBLIGATION_OPENED) == 2 * THREADS + 1
     fulfilled = [f for f in got if f.kind is FactKind.FULFILLED]
-    assert len(fulfilled) == 4 * THREADS
+    assert len(fulfilled) == 2 * THREADS
     assert {f.outcome for f in fulfilled} == {Outcome.MET}
     assert {f.policy_id for f in fulfilled} == {ONE_MINUTE.policy_id}  # the directory's policy
     assert not [f for f in got if f.kind is FactKind.RETRACTED]
