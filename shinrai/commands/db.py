@@ -36,7 +36,7 @@ def command() -> None:
 @_url
 @_database
 def migrate(url: str | None, database: str | None) -> None:
-    """Apply pending migrations from deploy/clickhouse/migrations (idempotent)."""
+    """Apply pending migrations (sinks/clickhouse/sql/migrations, package data); idempotent."""
     from shinrai.errors import ShinraiError
     from sinks.clickhouse import migrate as mig
     from sinks.clickhouse.client import connect, parse_url
