@@ -66,6 +66,10 @@ class Migration:
 
 def load(directory: Traversable = MIGRATIONS_DIR) -> list[Migration]:
     """All migrations in ``directory``, ordered by version; versions must be unique."""
+    if not directory.is_dir():
+        raise ConfigError(
+            f"no migrations folder {directory} (package data missing from the install?)"
+        )
     found: list[Migration] = []
     sql_files = (p for p in directory.iterdir() if p.is_file() and p.name.endswith(".sql"))
     for path in sorted(sql_files, key=lambda p: p.name):

@@ -30,6 +30,8 @@ _PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*):")
 
 def names(directory: Traversable = QUERIES_DIR) -> list[str]:
     """The available query names, sorted."""
+    if not directory.is_dir():
+        raise ConfigError(f"no queries folder {directory} (package data missing from the install?)")
     return sorted(
         p.name.removesuffix(".sql")
         for p in directory.iterdir()

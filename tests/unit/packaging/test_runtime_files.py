@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from shinrai.errors import ConfigError
 from shinrai.local_kafka import SHIPPED, LocalKafka, pinned_version
 from shinrai.settings import LocalKafkaSettings, Settings
 from sinks.clickhouse import migrate, queries
@@ -89,3 +90,10 @@ def test_no_module_locates_files_through_its_own_path(package: str) -> None:
         if isinstance(node, ast.Name) and node.id == "__file__"
     ]
     assert offenders == [], "read shipped files with importlib.resources, not __file__"
+
+
+def test_a_missing_sql_folder_is_named_not_a_traceback(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"no migrations folder .*package data"):
+        migrate.load(tmp_path / "absent")
+    with pytest.raises(ConfigError, match=r"no queries folder .*package data"):
+        queries.names(tmp_path / "absent")
