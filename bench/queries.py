@@ -65,7 +65,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from shinrai.settings import REPO_ROOT, ClickHouseSettings
+from shinrai.settings import ClickHouseSettings
 from sinks.clickhouse import migrate
 from sinks.clickhouse.client import connect
 from sinks.clickhouse.queries import names, run_query
@@ -224,7 +224,7 @@ def main() -> None:
             f"{name:<36} {r['rows']:>8.0f} {r['p50_ms']:>9.1f} {r['p95_ms']:>9.1f}"
             f" {r['cpu_p50_ms']:>11.1f}"
         )
-    out = REPO_ROOT / "bench" / "results"
+    out = Path(__file__).resolve().parent / "results"
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"queries-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}.json"
     path.write_text(

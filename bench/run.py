@@ -250,13 +250,12 @@ def versions() -> dict[str, str]:
             out[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:
             out[dist] = "n/a"
-    pom = Path(__file__).resolve().parent.parent / "deploy" / "kafka" / "pom.xml"
-    try:
-        import re
+    from shinrai.errors import LocalKafkaError
+    from shinrai.local_kafka import pinned_version
 
-        found = re.search(r"<kafka.version>([^<]+)</kafka.version>", pom.read_text())
-        out["kafka_broker"] = found.group(1) if found else "see deploy/kafka/pom.xml"
-    except OSError:
+    try:
+        out["kafka_broker"] = pinned_version()
+    except (LocalKafkaError, OSError):
         out["kafka_broker"] = "n/a"
     out["cpus"] = str(os.cpu_count())
     return out

@@ -65,7 +65,7 @@ from typing import Any, NamedTuple
 
 from schemas.events import CallOutcome, Channel, Direction, InteractionEvent, Kind
 from schemas.facts import Fact, FactKind, ObligationKind, Outcome
-from shinrai.settings import REPO_ROOT, ClickHouseSettings
+from shinrai.settings import ClickHouseSettings
 from sinks.clickhouse.rows import Position, facts_table
 from sinks.clickhouse.sink import ClickHouseSink
 
@@ -296,7 +296,7 @@ def main() -> None:
     print(f"\n{'measurement':<58} {'value':>12}")
     for name, value in results.items():
         print(f"{name:<58} {value:>12,.0f}")
-    out = REPO_ROOT / "bench" / "results"
+    out = Path(__file__).resolve().parent / "results"
     out.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     path = out / f"sink-{stamp}.json"

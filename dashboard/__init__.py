@@ -1,7 +1,7 @@
 """The built-in dashboard: a Starlette app rendering the named ClickHouse queries as HTML + SVG.
 
 Server-side rendered, no external scripts, styles or fonts, so it works offline. Every number on
-the page comes from ``deploy/clickhouse/queries/*.sql`` through ``run_query``; ``/api/<query>``
+the page comes from ``sinks/clickhouse/sql/queries/*.sql`` through ``run_query``; ``/api/<query>``
 serves the same rows as JSON.
 """
 

@@ -1,6 +1,6 @@
 """What one dashboard page shows: the named queries run for one window, and their parameters.
 
-Every figure comes from ``deploy/clickhouse/queries`` via ``run_query``; this module only picks
+Every figure comes from ``sinks/clickhouse/sql/queries`` via ``run_query``; this module only picks
 the window (``now`` and a number of UTC days ending with ``now``'s day) and binds parameters by
 the types the SQL declares.
 """

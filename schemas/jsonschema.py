@@ -1,12 +1,16 @@
 """JSON Schema files generated from the canonical models, for producers in other languages.
 
-The files live in ``schemas/json/``; ``shinrai schemas export`` rewrites them and a unit test
-fails when they are stale, so the published contract never drifts from the code.
+The files live in ``schemas/json/`` and ship as package data (``shipped_files()`` reads them with
+``importlib.resources``, so an installed wheel has them too). ``shinrai schemas export`` rewrites
+them and a unit test fails when they are stale, so the published contract never drifts from the
+code.
 """
 
 from __future__ import annotations
 
 import json
+from importlib.resources import files
+from importlib.resources.abc import Traversable
 from pathlib import Path
 
 from pydantic import BaseModel
@@ -18,7 +22,10 @@ from schemas.events import ClientPolicyChanged, InteractionEvent
 from schemas.facts import Fact
 from schemas.policies import SlaPolicy
 
-SCHEMA_DIR = Path(__file__).resolve().parent / "json"
+SHIPPED: Traversable = files("schemas") / "json"
+# Where `shinrai schemas export` writes by default, relative to the working directory: run at the
+# repository root it refreshes the committed (and shipped) files.
+EXPORT_DIR = Path("schemas") / "json"
 
 EXPORTED: dict[str, type[BaseModel]] = {
     "interaction-event": InteractionEvent,
@@ -43,7 +50,16 @@ def expected_files() -> dict[str, str]:
     return {f"{name}.v1.schema.json": render(model) for name, model in EXPORTED.items()}
 
 
-def export(directory: Path = SCHEMA_DIR) -> list[Path]:
+def shipped_files() -> dict[str, str]:
+    """File name -> content of the schema files shipped in the package."""
+    return {
+        p.name: p.read_text(encoding="utf-8")
+        for p in SHIPPED.iterdir()
+        if p.is_file() and p.name.endswith(".schema.json")
+    }
+
+
+def export(directory: Path = EXPORT_DIR) -> list[Path]:
     """(Re)write every schema file; return the paths written."""
     directory.mkdir(parents=True, exist_ok=True)
     written = []

@@ -1,15 +1,17 @@
 """The project's own single-node Apache Kafka broker (KRaft, combined controller + broker).
 
 Provision on first use (resolve the pinned release from Maven Central with ``mvn
-dependency:copy-dependencies`` into a git-ignored cache), format the storage once
+dependency:copy-dependencies`` into a cache), format the storage once
 (``kafka.tools.StorageTool format --standalone``), start ``java -cp 'libs/*' kafka.Kafka``, wait
 until the broker answers a metadata request, stop by pid. Idempotent: start twice = one broker.
 
-Layout under ``deploy/kafka`` (Settings.local_kafka.home):
-    pom.xml                     the pinned Kafka version (property ``kafka.version``)
-    server.properties.in        the broker config template
-    .cache/kafka-<v>/libs/      resolved jars (git-ignored)
-    .run/<port>/                data/, server.properties, kafka.log, kafka.pid (git-ignored)
+The pinned pom and the config templates ship inside the package (``shinrai/kafka_broker/``,
+read with ``importlib.resources``); everything written lives under ``Settings.local_kafka.data_dir``
+(default ``~/.cache/shinrai/kafka``, see shinrai/settings.py), so an installed wheel runs the
+broker as a source checkout does:
+    cache/kafka-<v>/pom.xml     a copy of the shipped pom (maven's project file)
+    cache/kafka-<v>/libs/       resolved jars
+    run/<port>/                 data/, server.properties, log4j2.yaml, kafka.log, kafka.pid
 """
 
 from __future__ import annotations
@@ -24,12 +26,29 @@ import subprocess
 import time
 import uuid
 from dataclasses import dataclass
+from importlib.resources import files
+from importlib.resources.abc import Traversable
 from pathlib import Path
 
 from shinrai.errors import LocalKafkaError
 from shinrai.settings import LocalKafkaSettings
 
 _VERSION_RE = re.compile(r"<kafka\.version>([^<]+)</kafka\.version>")
+# pom.xml (the pinned release), server.properties.in (template), log4j2.yaml: package data.
+SHIPPED: Traversable = files("shinrai") / "kafka_broker"
+
+
+def shipped_text(name: str) -> str:
+    """The text of one file shipped in ``shinrai/kafka_broker/``."""
+    return (SHIPPED / name).read_text(encoding="utf-8")
+
+
+def pinned_version() -> str:
+    """The Kafka version pinned in the shipped pom.xml (property ``kafka.version``)."""
+    match = _VERSION_RE.search(shipped_text("pom.xml"))
+    if not match:
+        raise LocalKafkaError("shinrai/kafka_broker/pom.xml: no <kafka.version> property")
+    return match.group(1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,8 +68,8 @@ class LocalKafka:
 
     def __init__(self, settings: LocalKafkaSettings) -> None:
         self.settings = settings
-        self.home = settings.home
-        self.run_dir = self.home / ".run" / str(settings.port)
+        self.root = settings.data_dir
+        self.run_dir = self.root / "run" / str(settings.port)
         self.data_dir = self.run_dir / "data"
         self.pid_file = self.run_dir / "kafka.pid"
         self.log_file = self.run_dir / "kafka.log"
@@ -60,16 +79,12 @@ class LocalKafka:
 
     @property
     def version(self) -> str:
-        """The Kafka version pinned in deploy/kafka/pom.xml."""
-        pom = self.home / "pom.xml"
-        match = _VERSION_RE.search(pom.read_text())
-        if not match:
-            raise LocalKafkaError(f"{pom}: no <kafka.version> property")
-        return match.group(1)
+        """The Kafka version pinned in the shipped pom.xml."""
+        return pinned_version()
 
     @property
     def libs_dir(self) -> Path:
-        return self.home / ".cache" / f"kafka-{self.version}" / "libs"
+        return self.root / "cache" / f"kafka-{self.version}" / "libs"
 
     def _java(self) -> str:
         if self.settings.java_home is not None:
@@ -93,8 +108,12 @@ class LocalKafka:
             )
         staging = self.libs_dir.with_name("libs.partial")
         shutil.rmtree(staging, ignore_errors=True)
+        # Maven needs the pom as a file; the shipped one may sit in a zip or a read-only tree.
+        pom = self.libs_dir.with_name("pom.xml")
+        pom.parent.mkdir(parents=True, exist_ok=True)
+        pom.write_text(shipped_text("pom.xml"), encoding="utf-8")
         cmd = [
-            mvn, "-q", "-B", "-f", str(self.home / "pom.xml"), "dependency:copy-dependencies",
+            mvn, "-q", "-B", "-f", str(pom), "dependency:copy-dependencies",
             f"-DoutputDirectory={staging}", "-DincludeScope=runtime",
         ]  # fmt: skip
         proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
@@ -111,7 +130,7 @@ class LocalKafka:
         return str(self.libs_dir / "*")
 
     def _render_config(self) -> Path:
-        template = (self.home / "server.properties.in").read_text()
+        template = shipped_text("server.properties.in")
         config = template.format(
             port=self.settings.port,
             controller_port=self.settings.controller_port,
@@ -119,6 +138,8 @@ class LocalKafka:
         )
         path = self.run_dir / "server.properties"
         path.write_text(config)
+        # The JVM reads its log config from a file: a copy beside the rendered server config.
+        (self.run_dir / "log4j2.yaml").write_text(shipped_text("log4j2.yaml"), encoding="utf-8")
         return path
 
     def format(self) -> bool:
@@ -139,7 +160,7 @@ class LocalKafka:
         return True
 
     def _log_opts(self) -> list[str]:
-        return [f"-Dlog4j2.configurationFile={self.home / 'log4j2.yaml'}"]
+        return [f"-Dlog4j2.configurationFile={self.run_dir / 'log4j2.yaml'}"]
 
     # -- lifecycle ----------------------------------------------------------------------------
 

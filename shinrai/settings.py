@@ -2,16 +2,32 @@
 
 Every variable has the ``SHINRAI_`` prefix; nested groups use a double underscore, e.g.
 ``SHINRAI_KAFKA__BOOTSTRAP=127.0.0.1:19092``. Tests build ``Settings(...)`` explicitly.
+
+Nothing here points into the source tree (an installed wheel has none): local data defaults to
+``.data/`` under the working directory the settings are loaded in (made absolute then, so a
+later ``chdir`` cannot move it), and the local broker's jars and run state to the user's cache
+directory. Files the code ships (SQL, JSON Schemas, the broker's pom and config templates) are
+package data, read with ``importlib.resources``.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+
+def local_data_dir(*parts: str) -> Path:
+    """``<working directory>/.data/<parts>``: the default home of embedded data (absolute)."""
+    return Path.cwd().joinpath(".data", *parts)
+
+
+def user_cache_dir(*parts: str) -> Path:
+    """``$XDG_CACHE_HOME/shinrai/<parts>`` (default ``~/.cache/shinrai/<parts>``)."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base).joinpath("shinrai", *parts)
 
 
 class KafkaSettings(BaseModel):
@@ -29,11 +45,15 @@ class KafkaSettings(BaseModel):
 
 
 class LocalKafkaSettings(BaseModel):
-    """The project's own single-node KRaft broker (deploy/kafka)."""
+    """The project's own single-node KRaft broker (``shinrai kafka``, shinrai/local_kafka.py)."""
 
     port: int = Field(default=19092, ge=1, le=65535)
     controller_port: int = Field(default=19093, ge=1, le=65535)
-    home: Path = Field(default=REPO_ROOT / "deploy" / "kafka", description="pom.xml lives here")
+    data_dir: Path = Field(
+        default_factory=lambda: user_cache_dir("kafka"),
+        description="Resolved jars (cache/kafka-<version>/libs) and per-port broker state "
+        "(run/<port>: data, config, log, pid); shared by every checkout and install of the user",
+    )
     heap: str = Field(default="512m", description="-Xmx of the broker JVM")
     java_home: Path | None = Field(
         default=None, description="JDK for the broker; default: PATH java"
@@ -44,7 +64,10 @@ class LocalKafkaSettings(BaseModel):
 class ClickHouseSettings(BaseModel):
     """Where facts go: ``chdb:///path`` (embedded, default) or ``https://host:8443``."""
 
-    url: str = Field(default=f"chdb://{REPO_ROOT / '.data' / 'chdb'}")
+    url: str = Field(
+        default_factory=lambda: f"chdb://{local_data_dir('chdb')}",
+        description="Default: embedded, in .data/chdb under the working directory",
+    )
     database: str = "shinrai"
     username: str = "default"
     password: SecretStr = SecretStr("")
@@ -72,7 +95,11 @@ class WorkerSettings(BaseModel):
     """The Faust worker (``shinrai worker``)."""
 
     app_id: str = Field(default="shinrai", description="Faust app id = consumer group prefix")
-    data_dir: Path = Field(default=REPO_ROOT / ".data" / "worker", description="RocksDB tables")
+    data_dir: Path = Field(
+        default_factory=lambda: local_data_dir("worker"),
+        description="RocksDB tables and the alert delivery files; default .data/worker under the "
+        "working directory",
+    )
     store: str = Field(default="rocksdb://", description="Faust table store (memory:// in tests)")
     allowed_lateness_s: float = Field(
         default=0.5,

@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-QUERIES = HERE.parent / "clickhouse" / "queries"
+# The named queries ship inside the package (one copy, read by the dashboard and the CLI too).
+QUERIES = HERE.parents[1] / "sinks" / "clickhouse" / "sql" / "queries"
 OUTPUT = HERE / "dashboards" / "shinrai.json"
 DATASOURCE = {"type": "grafana-clickhouse-datasource", "uid": "shinrai-clickhouse"}
 _PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*):([^}]+)\}")
@@ -79,7 +80,7 @@ def build() -> dict[str, Any]:
                 "id": i,
                 "type": kind,
                 "title": spec["title"],
-                "description": f"Named query deploy/clickhouse/queries/{name}.sql",
+                "description": f"Named query sinks/clickhouse/sql/queries/{name}.sql",
                 "datasource": DATASOURCE,
                 "gridPos": {"x": x, "y": y, "w": width, "h": 9},
                 "targets": [

@@ -27,15 +27,18 @@ def command() -> None:
 
 
 @command.command("schema")
-@click.option("--write", is_flag=True, help=f"Write <repo>/{SCHEMA_PATH} instead of printing.")
+@click.option(
+    "--write",
+    is_flag=True,
+    help=f"Write {SCHEMA_PATH} under the working directory (the repository root) instead of "
+    "printing.",
+)
 def schema(write: bool) -> None:
     """Print (or write) the JSON Schema of the v1 webhook payload."""
     if not write:
         click.echo(schema_text(), nl=False)
         return
-    from shinrai.settings import REPO_ROOT
-
-    target = REPO_ROOT / SCHEMA_PATH
+    target = Path.cwd() / SCHEMA_PATH
     target.write_text(schema_text(), encoding="utf-8")
     click.echo(f"wrote {target}")
 

@@ -15,7 +15,7 @@ def command() -> None:
 @command.command()
 @clickhouse_options()
 def migrate(url: str | None, database: str | None) -> None:
-    """Apply pending migrations from deploy/clickhouse/migrations (idempotent)."""
+    """Apply pending migrations (sinks/clickhouse/sql/migrations, package data); idempotent."""
     from sinks.clickhouse import migrate as mig
     from sinks.clickhouse.client import connect, parse_url
 

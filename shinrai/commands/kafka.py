@@ -32,7 +32,7 @@ port_option = click.option(
 
 @click.group()
 def command() -> None:
-    """Run the local single-node Apache Kafka broker (KRaft) pinned in deploy/kafka/pom.xml."""
+    """Run the local single-node Apache Kafka broker (KRaft) pinned in shinrai/kafka_broker/."""
 
 
 command.name = "kafka"

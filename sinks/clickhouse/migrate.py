@@ -1,4 +1,7 @@
-"""Versioned SQL migrations: ``deploy/clickhouse/migrations/NNNN_name.sql``, applied in order.
+"""Versioned SQL migrations: ``sinks/clickhouse/sql/migrations/NNNN_name.sql``, applied in order.
+
+The files are package data (read through ``importlib.resources``), so an installed wheel migrates
+exactly like a source checkout; ``deploy/clickhouse/README.md`` documents them.
 
 Each file's statements run one at a time (clickhouse-connect sends one statement per request);
 ``{db}`` is the only placeholder. Applied versions are recorded with the file's SHA-256 in
@@ -13,17 +16,17 @@ import hashlib
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
+from importlib.resources import files
+from importlib.resources.abc import Traversable
 from typing import TYPE_CHECKING
 
 from shinrai.errors import ConfigError
-from shinrai.settings import REPO_ROOT
 from sinks.clickhouse.client import check_identifier, translate
 
 if TYPE_CHECKING:
     from clickhouse_connect.driver.client import Client
 
-MIGRATIONS_DIR = REPO_ROOT / "deploy" / "clickhouse" / "migrations"
+MIGRATIONS_DIR: Traversable = files("sinks.clickhouse") / "sql" / "migrations"
 _FILE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 # A statement ends with ';' at the end of a line; no migration puts ';' inside a literal.
 _END = re.compile(r";[ \t]*(?:\n|$)")
@@ -61,14 +64,21 @@ class Migration:
         return [s.replace("{db}", f"`{database}`") for s in out if s]
 
 
-def load(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
+def load(directory: Traversable = MIGRATIONS_DIR) -> list[Migration]:
     """All migrations in ``directory``, ordered by version; versions must be unique."""
+    if not directory.is_dir():
+        raise ConfigError(
+            f"no migrations folder {directory} (package data missing from the install?)"
+        )
     found: list[Migration] = []
-    for path in sorted(directory.glob("*.sql")):
+    sql_files = (p for p in directory.iterdir() if p.is_file() and p.name.endswith(".sql"))
+    for path in sorted(sql_files, key=lambda p: p.name):
         match = _FILE.match(path.name)
         if not match:
             raise ConfigError(f"migration file name must be NNNN_name.sql: {path.name}")
-        found.append(Migration(int(match.group(1)), match.group(2), path.read_text("utf-8")))
+        found.append(
+            Migration(int(match.group(1)), match.group(2), path.read_text(encoding="utf-8"))
+        )
     versions = [m.version for m in found]
     if len(versions) != len(set(versions)):
         raise ConfigError(f"duplicate migration versions in {directory}")

@@ -1,9 +1,10 @@
-"""Named dashboard queries: ``deploy/clickhouse/queries/<name>.sql``, run with bound parameters.
+"""Named dashboard queries: ``sinks/clickhouse/sql/queries/<name>.sql``, run with bound parameters.
 
 Every dashboard we ship (Grafana, the built-in page, the CLI) runs these files, so a number
 means the same thing everywhere. Parameters use ClickHouse server-side binding
 (``{name:Type}`` in the SQL), never string formatting. Table names are unqualified: the client's
-database (``connect(..., database=...)``) decides which database is read.
+database (``connect(..., database=...)``) decides which database is read. The files are package
+data (``importlib.resources``): an installed wheel has them too.
 """
 
 from __future__ import annotations
@@ -11,34 +12,40 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from functools import cache
-from pathlib import Path
+from importlib.resources import files
+from importlib.resources.abc import Traversable
 from typing import TYPE_CHECKING, Any
 
 from shinrai.errors import ConfigError
-from shinrai.settings import REPO_ROOT
 from sinks.clickhouse.client import translate
 from sinks.clickhouse.rows import utc
 
 if TYPE_CHECKING:
     from clickhouse_connect.driver.client import Client
 
-QUERIES_DIR = REPO_ROOT / "deploy" / "clickhouse" / "queries"
+QUERIES_DIR: Traversable = files("sinks.clickhouse") / "sql" / "queries"
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*):")
 
 
-def names(directory: Path = QUERIES_DIR) -> list[str]:
+def names(directory: Traversable = QUERIES_DIR) -> list[str]:
     """The available query names, sorted."""
-    return sorted(p.stem for p in directory.glob("*.sql"))
+    if not directory.is_dir():
+        raise ConfigError(f"no queries folder {directory} (package data missing from the install?)")
+    return sorted(
+        p.name.removesuffix(".sql")
+        for p in directory.iterdir()
+        if p.is_file() and p.name.endswith(".sql")
+    )
 
 
 @cache
-def load(name: str, directory: Path = QUERIES_DIR) -> str:
+def load(name: str, directory: Traversable = QUERIES_DIR) -> str:
     """The SQL text of query ``name`` (comments kept: they document the parameters)."""
     path = directory / f"{name}.sql"
     if not _NAME.match(name) or not path.is_file():
         raise ConfigError(f"unknown query {name!r}; known: {', '.join(names(directory))}")
-    return path.read_text("utf-8")
+    return path.read_text(encoding="utf-8")
 
 
 def parameters(name: str) -> list[str]:

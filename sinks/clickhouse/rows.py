@@ -1,4 +1,4 @@
-"""Models to Arrow tables (and back) for the ClickHouse tables in deploy/clickhouse/migrations.
+"""Models to Arrow tables (and back) for the ClickHouse tables in sinks/clickhouse/sql/migrations.
 
 Records are converted by pyarrow itself: a pydantic model's field values live in its
 ``__dict__`` (``vars(model)``), and ``pa.array(dicts, type=struct)`` reads each field by name in C++

@@ -11,9 +11,9 @@ import pytest
 import uvicorn
 
 from schemas.alerts import AlertLevel
-from shinrai.settings import REPO_ROOT
 from sinks.alerts.routing import RoutingConfig, WebhookTarget
 from sinks.alerts.samples import sample_alert
+from tests.shared_data import REPO_ROOT
 
 from .harness import SECRET
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from bench.run import METRICS, SECTIONS
-from shinrai.settings import REPO_ROOT
+from tests.shared_data import REPO_ROOT
 
 pytestmark = pytest.mark.integration
 

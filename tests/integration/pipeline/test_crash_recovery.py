@@ -37,9 +37,9 @@ from schemas.alerts import Alert
 from schemas.base import encode
 from schemas.events import CallOutcome, Direction
 from schemas.facts import Fact
-from shinrai.settings import REPO_ROOT
 from tests.builders import inbound_email, phone_call, policy_event
 from tests.integration.alerts.harness import SECRET, Action, Received, Respond
+from tests.shared_data import REPO_ROOT
 
 from .scenario import (
     Pipeline,

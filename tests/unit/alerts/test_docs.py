@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from shinrai.settings import REPO_ROOT
 from sinks.alerts.signing import sign
+from tests.shared_data import REPO_ROOT
 
 pytestmark = pytest.mark.unit
 

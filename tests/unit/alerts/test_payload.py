@@ -12,7 +12,6 @@ import pytest
 from schemas.alerts import Alert, AlertLevel
 from schemas.directory import Client
 from shinrai.commands.alerts import schema_text
-from shinrai.settings import REPO_ROOT
 from sinks.alerts.payload import (
     AlertPayload,
     Recipient,
@@ -22,6 +21,7 @@ from sinks.alerts.payload import (
     render_slack,
     slack_message,
 )
+from tests.shared_data import REPO_ROOT
 
 pytestmark = pytest.mark.unit
 

@@ -44,7 +44,7 @@ def test_every_named_query_is_a_panel_with_only_grafana_placeholders() -> None:
     for name, panel in by_name.items():
         sql = panel["targets"][0]["rawSql"]
         assert not re.search(r"\{[a-z_]+:[A-Za-z]", sql), name  # no ClickHouse parameters left
-        source = (QUERIES_DIR / f"{name}.sql").read_text("utf-8")
+        source = (QUERIES_DIR / f"{name}.sql").read_text(encoding="utf-8")
         # Same query: identical once both sides' placeholders are blanked out.
         blank_source = re.sub(r"\{[a-z_]+:[^}]+\}", "?", source)
         blank_grafana = re.sub(
