@@ -23,7 +23,8 @@ import socket
 import subprocess
 import time
 import uuid
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from shinrai.errors import LocalKafkaError
@@ -44,13 +45,39 @@ class BrokerStatus:
     log_file: Path
 
 
-class LocalKafka:
-    """Provision, format, start, health-check and stop the local broker. No I/O in __init__."""
+@dataclass(frozen=True, slots=True)
+class Listener:
+    """An extra listener beside the PLAINTEXT one (the security tests add SASL and TLS ones).
 
-    def __init__(self, settings: LocalKafkaSettings) -> None:
+    ``properties`` are listener-scoped broker settings written as
+    ``listener.name.<name>.<key>=<value>`` (e.g. ``plain.sasl.jaas.config``,
+    ``ssl.keystore.location``).
+    """
+
+    name: str
+    protocol: str  # SASL_PLAINTEXT, SSL or SASL_SSL
+    port: int
+    properties: Mapping[str, str] = field(default_factory=dict)
+
+
+class LocalKafka:
+    """Provision, format, start, health-check and stop the local broker. No I/O in __init__.
+
+    The PLAINTEXT listener on ``settings.port`` is always there (health checks and the broker's
+    own traffic use it); ``listeners`` adds more, ``run_dir`` moves data, config and log.
+    """
+
+    def __init__(
+        self,
+        settings: LocalKafkaSettings,
+        *,
+        listeners: Sequence[Listener] = (),
+        run_dir: Path | None = None,
+    ) -> None:
         self.settings = settings
+        self.listeners = tuple(listeners)
         self.home = settings.home
-        self.run_dir = self.home / ".run" / str(settings.port)
+        self.run_dir = run_dir or self.home / ".run" / str(settings.port)
         self.data_dir = self.run_dir / "data"
         self.pid_file = self.run_dir / "kafka.pid"
         self.log_file = self.run_dir / "kafka.log"
@@ -117,9 +144,29 @@ class LocalKafka:
             controller_port=self.settings.controller_port,
             data_dir=self.data_dir,
         )
+        if self.listeners:
+            config = self._add_listeners(config)
         path = self.run_dir / "server.properties"
         path.write_text(config)
         return path
+
+    def _add_listeners(self, config: str) -> str:
+        """Append the extra listeners to the three listener lines, then their own settings."""
+        extra = {
+            "listeners": [f"{x.name}://127.0.0.1:{x.port}" for x in self.listeners],
+            "advertised.listeners": [f"{x.name}://127.0.0.1:{x.port}" for x in self.listeners],
+            "listener.security.protocol.map": [f"{x.name}:{x.protocol}" for x in self.listeners],
+        }
+        lines = []
+        for line in config.splitlines():
+            key = line.partition("=")[0]
+            if key in extra:
+                line = ",".join([line, *extra[key]])
+            lines.append(line)
+        for x in self.listeners:
+            prefix = f"listener.name.{x.name.lower()}."
+            lines.extend(f"{prefix}{key}={value}" for key, value in x.properties.items())
+        return "\n".join(lines) + "\n"
 
     def format(self) -> bool:
         """Format the KRaft storage if it is not formatted yet; True when it formatted now."""

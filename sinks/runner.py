@@ -1,35 +1,16 @@
-"""aiokafka consumer configuration and lag bookkeeping shared by the sink runners."""
+"""The sink runners' aiokafka consumer (options from ``shinrai.kafka_options``) and lag bookkeeping."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from shinrai.kafka_options import aiokafka_options
 from shinrai.settings import KafkaSettings
 
 if TYPE_CHECKING:
     from aiokafka import AIOKafkaConsumer
 
     from shinrai.metrics import WorkerMetrics
-
-
-def consumer_config(settings: KafkaSettings) -> dict[str, Any]:
-    """aiokafka options from Settings.kafka: bootstrap, timeouts, SASL/TLS (never logged)."""
-    config: dict[str, Any] = {
-        "bootstrap_servers": settings.bootstrap.split(","),
-        "request_timeout_ms": int(settings.request_timeout_s * 1000) + 30_000,
-        "security_protocol": settings.security_protocol,
-    }
-    if settings.security_protocol in ("SSL", "SASL_SSL"):
-        from aiokafka.helpers import create_ssl_context
-
-        cafile = None if settings.ssl_cafile is None else str(settings.ssl_cafile)
-        config["ssl_context"] = create_ssl_context(cafile=cafile)
-    if settings.sasl_mechanism:
-        config["sasl_mechanism"] = settings.sasl_mechanism
-        config["sasl_plain_username"] = settings.sasl_username
-        if settings.sasl_password is not None:
-            config["sasl_plain_password"] = settings.sasl_password.get_secret_value()
-    return config
 
 
 def manual_commit_consumer(
@@ -56,7 +37,7 @@ def manual_commit_consumer(
         max_poll_interval_ms=600_000,
         session_timeout_ms=int(session_timeout_s * 1000),
         heartbeat_interval_ms=int(min(3.0, session_timeout_s / 3) * 1000),
-        **consumer_config(settings),
+        **aiokafka_options(settings),
     )
 
 
