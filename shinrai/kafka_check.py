@@ -17,6 +17,7 @@ does before Faust and the sink runners start; the ingestion producer, hence the 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ssl
 import threading
 from typing import Any
@@ -103,9 +104,17 @@ async def probe(kafka: KafkaSettings) -> None:
                 raise failure from exc
         finally:
             if conn is not None:
-                conn.close()
+                await _close(conn)
     assert failure is not None
     raise failure
+
+
+async def _close(conn: Any) -> None:
+    """Close the probe's connection and wait (briefly) until it is closed: a TLS close needs a
+    round trip, and ``check_connection`` ends its event loop right after the probe."""
+    closed = conn.close()  # aiokafka: a future that is done once the socket is closed
+    with contextlib.suppress(Exception, TimeoutError):
+        await asyncio.wait_for(asyncio.shield(closed), 1.0)
 
 
 def check_connection(kafka: KafkaSettings) -> None:

@@ -78,6 +78,7 @@ class LocalKafka:
         self.listeners = tuple(listeners)
         self.home = settings.home
         self.run_dir = run_dir or self.home / ".run" / str(settings.port)
+        self._process: subprocess.Popen[bytes] | None = None  # the broker this object started
         self.data_dir = self.run_dir / "data"
         self.pid_file = self.run_dir / "kafka.pid"
         self.log_file = self.run_dir / "kafka.log"
@@ -266,6 +267,7 @@ class LocalKafka:
                 start_new_session=True, cwd=self.run_dir,
             )  # fmt: skip
         self.pid_file.write_text(str(proc.pid))
+        self._process = proc
         self._wait_answering(proc.pid, proc)
         return self.status()
 
@@ -302,6 +304,9 @@ class LocalKafka:
             while self._is_our_broker(pid):
                 time.sleep(0.1)
         self.pid_file.unlink(missing_ok=True)
+        if self._process is not None and self._process.pid == pid:
+            self._process.wait()  # our own child: reap it
+            self._process = None
         return True
 
     def reset(self) -> None:
