@@ -57,7 +57,7 @@ def explain(kafka: KafkaSettings, exc: BaseException, server: str) -> ShinraiErr
             f"{env_name('security_protocol')}={protocol} matches that listener{hint} ({detail})"
         )
     return KafkaUnavailable(
-        f"Kafka at {server} did not answer over {protocol} ({detail}): is it running, and are "
+        f"cannot connect to Kafka at {server} over {protocol} ({detail}): is it running, and are "
         f"{env_name('bootstrap')} and {env_name('security_protocol')} right?"
     )
 
