@@ -30,6 +30,7 @@ from typing import Any
 
 from bench.kafka_limits import delete_topics, private_topics
 from bench.pipeline import percentile, wait_for
+from shinrai.kafka_options import aiokafka_options
 from shinrai.settings import Settings, WorkerSettings
 
 
@@ -78,7 +79,7 @@ async def _run(rate: float, seconds: float, cost_s: float, sends: bool, table_wr
                 pass
 
     await app.start()
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka.bootstrap.split(","), linger_ms=0)
+    producer = AIOKafkaProducer(**aiokafka_options(settings.kafka), linger_ms=0)
     await producer.start()
     try:
         await asyncio.sleep(8)  # group join and assignment

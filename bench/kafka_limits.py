@@ -33,6 +33,7 @@ import orjson
 from schemas.base import encode
 from schemas.events import CallOutcome, Channel, Direction, InteractionEvent, Kind
 from schemas.topics import TopicSpec
+from shinrai.kafka_options import aiokafka_options, kafka_python_options
 from shinrai.settings import KafkaSettings, Settings
 
 PARTITIONS = 6
@@ -115,7 +116,7 @@ def delete_topics(kafka: KafkaSettings, match: str) -> None:
     """Best effort: delete every topic whose name contains ``match``."""
     from kafka import KafkaAdminClient
 
-    admin = KafkaAdminClient(bootstrap_servers=kafka.bootstrap)
+    admin = KafkaAdminClient(**kafka_python_options(kafka))
     try:
         doomed = [n for n in admin.list_topics() if match in n]
         if doomed:
@@ -145,7 +146,7 @@ async def _aiokafka_rate(
     from aiokafka import AIOKafkaProducer
 
     producer = AIOKafkaProducer(
-        bootstrap_servers=kafka.bootstrap.split(","),
+        **aiokafka_options(kafka),
         acks="all",
         enable_idempotence=True,
         linger_ms=20,
@@ -169,7 +170,7 @@ async def _consume_rate(kafka: KafkaSettings, topic: str, n: int) -> tuple[float
 
     consumer = AIOKafkaConsumer(
         topic,
-        bootstrap_servers=kafka.bootstrap.split(","),
+        **aiokafka_options(kafka),
         group_id=None,
         enable_auto_commit=False,
         auto_offset_reset="earliest",

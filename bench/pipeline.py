@@ -51,6 +51,7 @@ import orjson
 
 from schemas.base import encode
 from schemas.events import InteractionEvent
+from shinrai.kafka_options import aiokafka_options
 from shinrai.settings import ClickHouseSettings, KafkaSettings, Settings, WorkerSettings
 from tests.builders import inbound_email, policy_event
 
@@ -275,7 +276,7 @@ async def produce_all(kafka: KafkaSettings, topic: str, records: list[tuple[byte
     from aiokafka import AIOKafkaProducer
 
     producer = AIOKafkaProducer(
-        bootstrap_servers=kafka.bootstrap.split(","), acks="all", enable_idempotence=True,
+        **aiokafka_options(kafka), acks="all", enable_idempotence=True,
         linger_ms=20, max_batch_size=256 * 1024, compression_type="lz4",
     )  # fmt: skip
     await producer.start()
@@ -294,8 +295,8 @@ async def sink_caught_up(
     from aiokafka import AIOKafkaConsumer, TopicPartition
     from aiokafka.admin import AIOKafkaAdminClient
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=kafka.bootstrap.split(","))
-    consumer = AIOKafkaConsumer(bootstrap_servers=kafka.bootstrap.split(","), group_id=None)
+    admin = AIOKafkaAdminClient(**aiokafka_options(kafka))
+    consumer = AIOKafkaConsumer(**aiokafka_options(kafka), group_id=None)
     await admin.start()
     await consumer.start()
     try:
@@ -327,7 +328,7 @@ class AlertWatch:
         from aiokafka import AIOKafkaConsumer, TopicPartition
 
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.kafka.bootstrap.split(","), group_id=None,
+            **aiokafka_options(self.kafka), group_id=None,
             enable_auto_commit=False, fetch_max_wait_ms=5,
         )  # fmt: skip
         await consumer.start()
@@ -398,7 +399,7 @@ async def _paced_mix(
     started_at = datetime.now(UTC)
     mix = canonical_events(total, clients=max(10, total // 24), prefix="mix",
                            start=started_at, step_ms=1000 / rate)  # fmt: skip
-    producer = AIOKafkaProducer(bootstrap_servers=kafka.bootstrap.split(","), acks="all",
+    producer = AIOKafkaProducer(**aiokafka_options(kafka), acks="all",
                                 enable_idempotence=True, linger_ms=0)  # fmt: skip
     await producer.start()
     sent_at: dict[str, deque[float]] = defaultdict(deque)

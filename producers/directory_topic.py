@@ -12,10 +12,12 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from producers.kafka_producer import RecordSink, security_config
+from producers.kafka_producer import RecordSink
 from schemas.directory import ClientDirectory
 from schemas.directory_records import directory_records
 from shinrai.errors import KafkaUnavailable
+from shinrai.kafka_check import check_connection
+from shinrai.kafka_options import kafka_python_options
 from shinrai.settings import KafkaSettings
 
 TopicRecord = tuple[bytes, bytes | None]
@@ -75,9 +77,10 @@ def read_all(
     from kafka.errors import KafkaError
 
     budget = timeout_s if timeout_s is not None else kafka.request_timeout_s * 3
+    check_connection(kafka)
     try:
         consumer = KafkaConsumer(
-            **security_config(kafka),
+            **kafka_python_options(kafka),
             group_id=None,
             enable_auto_commit=False,
             client_id="shinrai-directory-reader",

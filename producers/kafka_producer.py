@@ -25,6 +25,8 @@ from schemas.base import encode
 from schemas.deadletter import DeadLetter
 from schemas.events import ClientPolicyChanged, InteractionEvent
 from shinrai.errors import KafkaUnavailable
+from shinrai.kafka_check import check_connection
+from shinrai.kafka_options import kafka_python_options
 from shinrai.logging import get_logger
 from shinrai.settings import KafkaSettings
 
@@ -56,32 +58,11 @@ def event_key(event: InteractionEvent | ClientPolicyChanged) -> bytes:
     return event.key or UNKNOWN_CLIENT_KEY
 
 
-def security_config(kafka: KafkaSettings) -> dict[str, Any]:
-    """kafka-python connection/security options from settings (the secret stays a SecretStr here).
-
-    Shared by producers, consumers and admin clients of the edge so TLS/SASL is configured once.
-    """
-    cfg: dict[str, Any] = {
-        "bootstrap_servers": [s.strip() for s in kafka.bootstrap.split(",") if s.strip()],
-        "security_protocol": kafka.security_protocol,
-        "request_timeout_ms": int(kafka.request_timeout_s * 1000),
-    }
-    if kafka.sasl_mechanism:
-        cfg["sasl_mechanism"] = kafka.sasl_mechanism
-        cfg["sasl_plain_username"] = kafka.sasl_username
-        if kafka.sasl_password is not None:
-            # Unwrapped only when handed to the client, never logged or put in an error message.
-            cfg["sasl_plain_password"] = kafka.sasl_password.get_secret_value()
-    if kafka.ssl_cafile is not None:
-        cfg["ssl_cafile"] = str(kafka.ssl_cafile)
-    return cfg
-
-
 def producer_config(kafka: KafkaSettings, *, client_id: str = "shinrai-producer") -> dict[str, Any]:
     """Full kafka-python producer configuration: durable, idempotent, batched and compressed."""
     request_ms = int(kafka.request_timeout_s * 1000)
     return {
-        **security_config(kafka),
+        **kafka_python_options(kafka),
         "client_id": client_id,
         "acks": "all",
         "enable_idempotence": True,
@@ -155,6 +136,9 @@ class KafkaRecordProducer:
         from kafka.errors import KafkaError
         from kafka.net.compat import KafkaNetClient
 
+        # A refused login or certificate is one clear error naming the setting, at once (the
+        # producer itself would retry until its bootstrap timeout and then say only "timed out").
+        check_connection(kafka)
         self.report = DeliveryReport()
         self._timeout_s = kafka.request_timeout_s
         clients: list[Any] = []

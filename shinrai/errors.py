@@ -43,6 +43,14 @@ class KafkaUnavailable(ShinraiError):
     """The Kafka broker could not be reached or did not answer in time."""
 
 
+class KafkaRejected(KafkaUnavailable, ConfigError):
+    """Kafka refused us because of our own settings (SASL login, TLS certificates, protocol).
+
+    Both unavailable (nothing can be produced or consumed) and a configuration error (retrying
+    will not help): the message names the ``SHINRAI_KAFKA__*`` variable to fix.
+    """
+
+
 class LocalKafkaError(ShinraiError):
     """Provisioning, formatting, starting or stopping the local Kafka broker failed."""
 

@@ -25,7 +25,8 @@ import socket
 import subprocess
 import time
 import uuid
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from importlib.resources import files
 from importlib.resources.abc import Traversable
 from pathlib import Path
@@ -63,13 +64,40 @@ class BrokerStatus:
     log_file: Path
 
 
-class LocalKafka:
-    """Provision, format, start, health-check and stop the local broker. No I/O in __init__."""
+@dataclass(frozen=True, slots=True)
+class Listener:
+    """An extra listener beside the PLAINTEXT one (the security tests add SASL and TLS ones).
 
-    def __init__(self, settings: LocalKafkaSettings) -> None:
+    ``properties`` are listener-scoped broker settings written as
+    ``listener.name.<name>.<key>=<value>`` (e.g. ``plain.sasl.jaas.config``,
+    ``ssl.keystore.location``).
+    """
+
+    name: str
+    protocol: str  # SASL_PLAINTEXT, SSL or SASL_SSL
+    port: int
+    properties: Mapping[str, str] = field(default_factory=dict)
+
+
+class LocalKafka:
+    """Provision, format, start, health-check and stop the local broker. No I/O in __init__.
+
+    The PLAINTEXT listener on ``settings.port`` is always there (health checks and the broker's
+    own traffic use it); ``listeners`` adds more, ``run_dir`` moves data, config and log.
+    """
+
+    def __init__(
+        self,
+        settings: LocalKafkaSettings,
+        *,
+        listeners: Sequence[Listener] = (),
+        run_dir: Path | None = None,
+    ) -> None:
         self.settings = settings
+        self.listeners = tuple(listeners)
         self.root = settings.data_dir
-        self.run_dir = self.root / "run" / str(settings.port)
+        self.run_dir = run_dir or self.root / "run" / str(settings.port)
+        self._process: subprocess.Popen[bytes] | None = None  # the broker this object started
         self.data_dir = self.run_dir / "data"
         self.pid_file = self.run_dir / "kafka.pid"
         self.log_file = self.run_dir / "kafka.log"
@@ -136,11 +164,31 @@ class LocalKafka:
             controller_port=self.settings.controller_port,
             data_dir=self.data_dir,
         )
+        if self.listeners:
+            config = self._add_listeners(config)
         path = self.run_dir / "server.properties"
         path.write_text(config)
         # The JVM reads its log config from a file: a copy beside the rendered server config.
         (self.run_dir / "log4j2.yaml").write_text(shipped_text("log4j2.yaml"), encoding="utf-8")
         return path
+
+    def _add_listeners(self, config: str) -> str:
+        """Append the extra listeners to the three listener lines, then their own settings."""
+        extra = {
+            "listeners": [f"{x.name}://127.0.0.1:{x.port}" for x in self.listeners],
+            "advertised.listeners": [f"{x.name}://127.0.0.1:{x.port}" for x in self.listeners],
+            "listener.security.protocol.map": [f"{x.name}:{x.protocol}" for x in self.listeners],
+        }
+        lines = []
+        for line in config.splitlines():
+            key = line.partition("=")[0]
+            if key in extra:
+                line = ",".join([line, *extra[key]])
+            lines.append(line)
+        for x in self.listeners:
+            prefix = f"listener.name.{x.name.lower()}."
+            lines.extend(f"{prefix}{key}={value}" for key, value in x.properties.items())
+        return "\n".join(lines) + "\n"
 
     def format(self) -> bool:
         """Format the KRaft storage if it is not formatted yet; True when it formatted now."""
@@ -240,6 +288,7 @@ class LocalKafka:
                 start_new_session=True, cwd=self.run_dir,
             )  # fmt: skip
         self.pid_file.write_text(str(proc.pid))
+        self._process = proc
         self._wait_answering(proc.pid, proc)
         return self.status()
 
@@ -276,6 +325,9 @@ class LocalKafka:
             while self._is_our_broker(pid):
                 time.sleep(0.1)
         self.pid_file.unlink(missing_ok=True)
+        if self._process is not None and self._process.pid == pid:
+            self._process.wait()  # our own child: reap it
+            self._process = None
         return True
 
     def reset(self) -> None:

@@ -34,11 +34,23 @@ class KafkaSettings(BaseModel):
     """How to reach Kafka (and how the local broker is laid out)."""
 
     bootstrap: str = Field(default="127.0.0.1:19092", description="host:port[,host:port]")
-    security_protocol: str = Field(default="PLAINTEXT", description="PLAINTEXT, SSL, SASL_SSL, ...")
-    sasl_mechanism: str | None = None
+    security_protocol: str = Field(
+        default="PLAINTEXT", description="PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL"
+    )
+    sasl_mechanism: str | None = Field(
+        default=None, description="PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (SASL_* protocols)"
+    )
     sasl_username: str | None = None
     sasl_password: SecretStr | None = None
-    ssl_cafile: Path | None = None
+    ssl_cafile: Path | None = Field(
+        default=None, description="CA bundle (PEM) that signed the brokers; default: the system's"
+    )
+    ssl_certfile: Path | None = Field(
+        default=None, description="Client certificate (PEM) for brokers that require mutual TLS"
+    )
+    ssl_keyfile: Path | None = Field(
+        default=None, description="Its private key (PEM, unencrypted); with ssl_certfile"
+    )
     request_timeout_s: float = Field(default=10.0, gt=0)
     topic_partitions: int = Field(default=6, ge=1, description="Partitions for data topics")
     replication_factor: int = Field(default=1, ge=1)

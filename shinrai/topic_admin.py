@@ -8,7 +8,8 @@ from dataclasses import dataclass
 
 from schemas.topics import ALL_TOPICS, TopicSpec
 from shinrai.errors import KafkaUnavailable
-from shinrai.kafka_config import client_config
+from shinrai.kafka_check import check_connection
+from shinrai.kafka_options import kafka_python_options
 from shinrai.settings import KafkaSettings
 
 
@@ -32,8 +33,9 @@ def ensure_topics(
     from kafka.admin import NewTopic
     from kafka.errors import KafkaError, TopicAlreadyExistsError
 
+    check_connection(settings)  # a refused login or certificate: one clear error, at once
     try:
-        admin = KafkaAdminClient(**client_config(settings), client_id="shinrai-admin")
+        admin = KafkaAdminClient(**kafka_python_options(settings), client_id="shinrai-admin")
     except (KafkaError, OSError) as exc:
         raise KafkaUnavailable(f"Kafka at {settings.bootstrap} is unreachable: {exc}") from exc
     try:

@@ -19,9 +19,9 @@ from typing import Any
 from schemas.directory import Client, ClientDirectory
 from schemas.directory_records import directory_from_records
 from shinrai.errors import ShinraiError
+from shinrai.kafka_options import aiokafka_options
 from shinrai.logging import get_logger
 from shinrai.settings import KafkaSettings
-from sinks.runner import consumer_config
 
 log = get_logger("sinks.directory_follower")
 
@@ -59,7 +59,7 @@ class DirectoryFollower:
         from aiokafka import AIOKafkaConsumer, TopicPartition
 
         consumer = AIOKafkaConsumer(
-            enable_auto_commit=False, client_id="shinrai-directory", **consumer_config(self._kafka)
+            enable_auto_commit=False, client_id="shinrai-directory", **aiokafka_options(self._kafka)
         )
         await consumer.start()
         partitions = consumer.partitions_for_topic(self._topic) or {0}

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
+from shinrai.kafka_options import aiokafka_options
 from shinrai.logging import get_logger
 from shinrai.settings import KafkaSettings
 
@@ -23,26 +24,6 @@ if TYPE_CHECKING:
     from shinrai.metrics import WorkerMetrics
 
 log = get_logger("sinks.runner")
-
-
-def consumer_config(settings: KafkaSettings) -> dict[str, Any]:
-    """aiokafka options from Settings.kafka: bootstrap, timeouts, SASL/TLS (never logged)."""
-    config: dict[str, Any] = {
-        "bootstrap_servers": settings.bootstrap.split(","),
-        "request_timeout_ms": int(settings.request_timeout_s * 1000) + 30_000,
-        "security_protocol": settings.security_protocol,
-    }
-    if settings.security_protocol in ("SSL", "SASL_SSL"):
-        from aiokafka.helpers import create_ssl_context
-
-        cafile = None if settings.ssl_cafile is None else str(settings.ssl_cafile)
-        config["ssl_context"] = create_ssl_context(cafile=cafile)
-    if settings.sasl_mechanism:
-        config["sasl_mechanism"] = settings.sasl_mechanism
-        config["sasl_plain_username"] = settings.sasl_username
-        if settings.sasl_password is not None:
-            config["sasl_plain_password"] = settings.sasl_password.get_secret_value()
-    return config
 
 
 def manual_commit_consumer(
@@ -69,7 +50,7 @@ def manual_commit_consumer(
         max_poll_interval_ms=600_000,
         session_timeout_ms=int(session_timeout_s * 1000),
         heartbeat_interval_ms=int(min(3.0, session_timeout_s / 3) * 1000),
-        **consumer_config(settings),
+        **aiokafka_options(settings),
     )
 
 

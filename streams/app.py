@@ -8,12 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from shinrai.kafka_options import faust_options
 from shinrai.settings import Settings
-
-
-def broker_url(settings: Settings) -> str:
-    """Faust broker URL(s) from the Kafka bootstrap list."""
-    return ";".join(f"kafka://{host}" for host in settings.kafka.bootstrap.split(","))
 
 
 def build_app(
@@ -24,7 +20,8 @@ def build_app(
     datadir: str | None = None,
     **overrides: Any,
 ) -> Any:
-    """A Faust app on the configured broker.
+    """A Faust app on the configured broker, authenticating as every other client does
+    (``shinrai.kafka_options.faust_options``: broker URLs and TLS/SASL credentials).
 
     ``store`` is ``rocksdb://`` for workers (fast restart from local state + changelog) and
     ``memory://`` only in unit tests. JSON is the only codec: no pickle anywhere.
@@ -32,7 +29,7 @@ def build_app(
     import faust
 
     options: dict[str, Any] = {
-        "broker": broker_url(settings),
+        **faust_options(settings.kafka),
         "store": store,
         "value_serializer": "raw",
         "key_serializer": "raw",

@@ -162,7 +162,7 @@ async def restore_changelog(
     """
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
-    from sinks.runner import consumer_config
+    from shinrai.kafka_options import aiokafka_options
 
     started = time.perf_counter()
     result = RestoreResult()
@@ -172,7 +172,7 @@ async def restore_changelog(
         auto_offset_reset="earliest",
         fetch_max_bytes=max_partition_fetch_bytes,
         max_partition_fetch_bytes=max_partition_fetch_bytes,
-        **consumer_config(kafka),
+        **aiokafka_options(kafka),
     )
     await consumer.start()
     try:

@@ -22,10 +22,18 @@ def command(host: str, port: int) -> None:
     import uvicorn
 
     from producers.gateway.app import create_app
+    from shinrai.errors import ShinraiError
+    from shinrai.kafka_check import check_connection
     from shinrai.logging import configure
 
     settings = get_settings()
     configure(settings.log_level, json=settings.log_json)
+    try:
+        # Before serving: a refused login is one error line here, not a traceback from the
+        # server's start-up hook.
+        check_connection(settings.kafka)
+    except ShinraiError as exc:
+        raise click.ClickException(str(exc)) from exc
     app = create_app(settings, settings.gateway)
     # proxy_headers off: the Twilio signature is checked against PUBLIC_BASE_URL, not headers
     # a client could forge.

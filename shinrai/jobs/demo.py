@@ -111,10 +111,10 @@ def reset_demo_state(settings: Settings) -> list[str]:
 
     from kafka import KafkaAdminClient
 
-    from shinrai.kafka_config import client_config
+    from shinrai.kafka_options import kafka_python_options
 
     shutil.rmtree(settings.worker.data_dir, ignore_errors=True)
-    admin = KafkaAdminClient(**client_config(settings.kafka), client_id="shinrai-demo-reset")
+    admin = KafkaAdminClient(**kafka_python_options(settings.kafka), client_id="shinrai-demo-reset")
     try:
         doomed = [
             name

@@ -7,8 +7,8 @@ from click.testing import CliRunner
 
 from shinrai.cli import main
 from shinrai.jobs.worker import build_worker
+from shinrai.kafka_options import aiokafka_options
 from shinrai.settings import Settings
-from sinks.runner import consumer_config
 
 pytestmark = pytest.mark.unit
 
@@ -65,7 +65,7 @@ def test_consumer_config_carries_sasl_without_leaking_the_secret_type() -> None:
             }
         }
     )
-    config = consumer_config(settings.kafka)
+    config = aiokafka_options(settings.kafka)
     assert config["bootstrap_servers"] == ["a:9092", "b:9092"]
     assert config["sasl_plain_password"] == "s3cret"  # aiokafka wants the plain string
     assert "ssl_context" not in config
