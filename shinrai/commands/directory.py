@@ -120,7 +120,8 @@ def show(topic: str | None, as_json: bool) -> None:
         f"{name}: {len(records)} records, {len(directory.clients)} clients, "
         f"{len(directory.policies)} policies, {len(directory.calendars)} calendars; "
         f"staff: {len(directory.staff.domains)} domains, "
-        f"{len(directory.staff.phone_numbers)} numbers, {len(directory.staff.members)} members"
+        f"{len(directory.staff.phone_numbers)} numbers, {len(directory.staff.members)} members, "
+        f"{len(directory.staff.groups)} groups"
     )
     table = Table("client_id", "name", "domains", "addresses", "phones", "policy", "calendar")
     for client in sorted(directory.clients, key=lambda c: c.client_id):
