@@ -12,8 +12,29 @@ CSV layout: a header row, then one row per client with the columns::
 
 ``client_id``, ``name`` and ``owner`` are required; the other columns may be missing or empty.
 Multi-valued cells (domains, addresses, phone_numbers) are separated by ``;``. Empty
-``policy_id``/``calendar_id`` mean ``default``. Our own domains and numbers are not client rows:
-pass them as ``staff_domains`` / ``staff_phone_numbers``, and policies/calendars as objects.
+``policy_id``/``calendar_id`` mean ``default``. Policies and calendars are passed as objects.
+
+An optional ``kind`` column says what a row describes (empty means ``client``)::
+
+    kind,client_id,name,domains,addresses,phone_numbers,owner
+    staff,,Support,example.com;example.co.jp,,+81312345678,
+    staff,,Hana Sato,,hana.sato@gmail.com,,
+    group,,users list,,users@lists.example.com,,
+    ,acme,ACME,acme.com,,,owner@example.com
+
+- ``staff``: us. Its domains, addresses (people of ours, e.g. on a free-mail address; ``name`` is
+  the person) and phone numbers join the staff directory. ``client_id``, ``owner``,
+  ``escalation_contact``, ``policy_id``, ``calendar_id`` must be empty.
+- ``group``: list / group addresses (``addresses`` only): neither staff nor client, like the
+  YAML ``staff.groups``.
+
+The ``staff_domains`` / ``staff_phone_numbers`` arguments (``directory publish --staff-domain``)
+add to the staff rows.
+
+Client ids may be e-mail addresses (in YAML and CSV): the id becomes a safe ASCII id derived from
+the address (``schemas.directory.derive_client_id``: ``alice@gmail.com`` →
+``alice_at_gmail.com``), the address is added to the client's addresses, and an empty name is the
+address.
 
 Domains and addresses are lower-cased. Every problem raises ``ConfigError`` naming the row (or the
 YAML path) and the field, with the reason.
@@ -39,7 +60,7 @@ from pydantic import BaseModel, ValidationError
 from producers.resolution import normalise_phone
 from schemas.base import validation_reason
 from schemas.calendars import BusinessCalendar
-from schemas.directory import Client, ClientDirectory, StaffDirectory
+from schemas.directory import Client, ClientDirectory, StaffDirectory, derive_client_id
 from schemas.policies import SlaPolicy
 from shinrai.errors import ConfigError
 
@@ -54,7 +75,10 @@ CSV_COLUMNS = (
     "policy_id",
     "calendar_id",
 )
+CSV_OPTIONAL_COLUMNS = ("kind",)
 _REQUIRED_COLUMNS = ("client_id", "name", "owner")
+CSV_KINDS = ("client", "staff", "group")
+_ADDRESS = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 M = TypeVar("M", bound=BaseModel)
 _MULTI = ("domains", "addresses", "phone_numbers")
@@ -105,6 +129,7 @@ def _normalise_tree(data: dict[str, Any], region: str, source: str) -> None:
     for i, client in enumerate(clients):
         if isinstance(client, dict):
             _normalise_party(client, f"clients[{i}]", region, source)
+            _address_identity(client)
     staff = data.get("staff")
     if isinstance(staff, dict):
         _normalise_party(staff, "staff", region, source)
@@ -133,6 +158,25 @@ def _normalise_party(party: dict[str, Any], where: str, region: str, source: str
                 person["phone"] = _phones(
                     [person["phone"]], f"{where}.{key}[{j}].phone", region, source
                 )[0]
+
+
+def _address_identity(client: dict[str, Any]) -> None:
+    """A client whose id is an e-mail address: derive a safe id, keep the address (in place)."""
+    raw = client.get("client_id")
+    if not isinstance(raw, str) or "@" not in raw:
+        return
+    address = raw.strip().lower()
+    if not _ADDRESS.match(address):
+        return  # not an address after all: the model's id rule reports it
+    client["client_id"] = derive_client_id(address)
+    addresses = client.get("addresses")
+    if not isinstance(addresses, list):
+        addresses = []
+    if address not in addresses:
+        addresses.append(address)
+    client["addresses"] = addresses
+    if not client.get("name"):
+        client["name"] = address
 
 
 def _lowered(values: Any, where: str, source: str) -> list[str]:
@@ -202,11 +246,17 @@ def parse_directory_csv(
     missing = [c for c in _REQUIRED_COLUMNS if c not in header]
     if missing:
         raise ConfigError(f"{source}: header: missing column(s) {', '.join(missing)}")
-    unknown = [c for c in header if c not in CSV_COLUMNS]
+    unknown = [c for c in header if c not in CSV_COLUMNS + CSV_OPTIONAL_COLUMNS]
     if unknown:
         raise ConfigError(f"{source}: header: unknown column(s) {', '.join(unknown)}")
 
     clients: list[Client] = []
+    staff = _StaffRows(
+        domains=_lowered(list(staff_domains), "staff_domains", source),
+        phone_numbers=_phones(
+            list(staff_phone_numbers), "staff_phone_numbers", default_region, source
+        ),
+    )
     for row in reader:
         where = f"{source}: row {reader.line_num}"
         if None in row:  # more cells than header columns
@@ -214,6 +264,12 @@ def parse_directory_csv(
         cells = {k: (v or "").strip() for k, v in row.items()}
         if not any(cells.values()):
             continue  # blank line
+        kind = cells.get("kind", "").lower() or "client"
+        if kind not in CSV_KINDS:
+            raise ConfigError(f"{where}: kind: {kind!r} is not one of {', '.join(CSV_KINDS)}")
+        if kind != "client":
+            staff.add_row(kind, cells, default_region, where)
+            continue
         data: dict[str, Any] = {
             "client_id": cells.get("client_id", ""),
             "name": cells.get("name", ""),
@@ -231,15 +287,10 @@ def parse_directory_csv(
         data["phone_numbers"] = _phones(
             data["phone_numbers"], "phone_numbers", default_region, where
         )
+        _address_identity(data)
         clients.append(_validate(Client, data, where))
 
-    staff = StaffDirectory(
-        domains=tuple(_lowered(list(staff_domains), "staff_domains", source)),
-        phone_numbers=tuple(
-            _phones(list(staff_phone_numbers), "staff_phone_numbers", default_region, source)
-        ),
-    )
-    return _directory(clients, staff, policies, calendars, source)
+    return _directory(clients, staff.model(source), policies, calendars, source)
 
 
 def _directory(
@@ -260,6 +311,54 @@ def _directory(
         return ClientDirectory(**fields)
     except ValidationError as exc:
         raise ConfigError(f"{where}: {validation_reason(exc)}") from exc
+
+
+class _StaffRows:
+    """The ``staff`` and ``group`` rows of a CSV directory, gathered into one StaffDirectory."""
+
+    _NOT_FOR_STAFF = ("client_id", "owner", "escalation_contact", "policy_id", "calendar_id")
+
+    def __init__(self, *, domains: list[str], phone_numbers: list[str]) -> None:
+        self.domains = domains
+        self.phone_numbers = phone_numbers
+        self.members: list[dict[str, Any]] = []
+        self.groups: list[str] = []
+
+    def add_row(self, kind: str, cells: dict[str, str], region: str, where: str) -> None:
+        """Add one ``staff`` or ``group`` row; a client-only cell on it is an error naming it."""
+        wrong = [c for c in self._NOT_FOR_STAFF if cells.get(c)]
+        if kind == "group":
+            wrong += [c for c in ("domains", "phone_numbers") if cells.get(c)]
+        if wrong:
+            raise ConfigError(
+                f"{where} (kind {kind}): {', '.join(wrong)} must be empty on a {kind} row"
+            )
+        addresses = _lowered(_split(cells.get("addresses", "")), "addresses", where)
+        if kind == "group":
+            if not addresses:
+                raise ConfigError(f"{where} (kind group): addresses: give the group's address(es)")
+            self.groups.extend(addresses)
+            return
+        self.domains.extend(_lowered(_split(cells.get("domains", "")), "domains", where))
+        self.phone_numbers.extend(
+            _phones(_split(cells.get("phone_numbers", "")), "phone_numbers", region, where)
+        )
+        name = cells.get("name", "")
+        self.members.extend({"name": name or address, "email": address} for address in addresses)
+
+    def model(self, source: str) -> StaffDirectory:
+        """The StaffDirectory (duplicates dropped, first occurrence kept)."""
+        data = {
+            "domains": list(dict.fromkeys(self.domains)),
+            "phone_numbers": list(dict.fromkeys(self.phone_numbers)),
+            "members": self.members,
+            "groups": list(dict.fromkeys(self.groups)),
+        }
+        return _validate(StaffDirectory, data, f"{source}: staff/group rows")
+
+
+def _split(cell: str) -> list[str]:
+    return [v.strip() for v in cell.split(";") if v.strip()]
 
 
 # -- files --------------------------------------------------------------------------------------

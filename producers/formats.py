@@ -29,8 +29,20 @@ def _none(options: Options) -> dict[str, Any]:
     return {}
 
 
+def _given_tz(options: Options) -> str | None:
+    """``--tz`` when given, checked now: a bad zone must fail before a store or file is opened."""
+    from producers.parsers._common import zone
+
+    name = options.get("tz")
+    if not name:
+        return None
+    zone(name)  # ConfigError naming the zone
+    return str(name)
+
+
 def _tz(options: Options) -> dict[str, Any]:
-    return {"tz": options["tz"]} if options.get("tz") else {}
+    tz = _given_tz(options)
+    return {"tz": tz} if tz else {}
 
 
 def _ics(options: Options) -> dict[str, Any]:
@@ -41,15 +53,21 @@ def _ics(options: Options) -> dict[str, Any]:
     if end <= start:
         raise ConfigError("--window-end must be after --window-start")
     kwargs: dict[str, Any] = {"window_start": start, "window_end": end}
-    if options.get("tz"):
-        kwargs["floating_tz"] = options["tz"]
+    tz = _given_tz(options)
+    if tz:
+        kwargs["floating_tz"] = tz
     return kwargs
 
 
 def _cdr_csv(options: Options) -> dict[str, Any]:
     mapping = load_cdr_mapping(options.get("mapping"))
-    if options.get("tz"):
-        mapping = mapping.model_copy(update={"tz": options["tz"]})
+    tz = _given_tz(options)
+    if tz:
+        mapping = mapping.model_copy(update={"tz": tz})
+    else:
+        from producers.parsers._common import zone
+
+        zone(mapping.tz)  # a mapping file's own zone, checked before anything is opened
     return {"mapping": mapping}
 
 
@@ -70,6 +88,12 @@ def load_cdr_mapping(spec: str | Path | None) -> Any:
     if str(spec) in BUILTIN_CDR_MAPPINGS:
         return getattr(cdr_csv, BUILTIN_CDR_MAPPINGS[str(spec)])
     path = Path(spec)
+    if not path.is_file():
+        # Most likely a mistyped built-in name: say which names exist, not just "no such file".
+        names = ", ".join(BUILTIN_CDR_MAPPINGS)
+        raise ConfigError(
+            f"--mapping {spec}: neither a built-in mapping ({names}) nor a mapping file"
+        )
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))  # YAML is a superset of JSON
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
@@ -161,10 +185,15 @@ def _accepted(parser: ParserFn) -> set[str] | None:
     return {p.name for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY}
 
 
-def open_parser(
-    fmt: Format, path: Path, resolver: object, options: Options
-) -> Iterator[ProduceResult]:
-    """Start parsing ``path`` with the CLI ``options`` (those that are None were not given)."""
+def prepare_parser(
+    fmt: Format, options: Options
+) -> Callable[[Path, object], Iterator[ProduceResult]]:
+    """Check the CLI ``options`` against ``fmt`` and bind them: ``parse(path, resolver)``.
+
+    Every argument error (an option the format does not use, a missing or unknown mapping, a
+    bad window) is raised here, before anything is read or created, so a command can check its
+    arguments before it opens a store or a connection. Options that are None were not given.
+    """
     given = {k for k, v in options.items() if v is not None}
     unused = sorted(given - fmt.uses)
     if unused:
@@ -178,4 +207,15 @@ def open_parser(
         raise ConfigError(
             f"format {fmt.name!r}: parser does not take {sorted(set(kwargs) - accepted)}"
         )
-    return parser(path, resolver, **kwargs)
+
+    def parse(path: Path, resolver: object) -> Iterator[ProduceResult]:
+        return parser(path, resolver, **kwargs)
+
+    return parse
+
+
+def open_parser(
+    fmt: Format, path: Path, resolver: object, options: Options
+) -> Iterator[ProduceResult]:
+    """Start parsing ``path`` with the CLI ``options`` (see :func:`prepare_parser`)."""
+    return prepare_parser(fmt, options)(path, resolver)

@@ -1,12 +1,16 @@
-"""The ``jsonl`` format: canonical engine inputs, one JSON object per line.
+"""The ``jsonl`` format: canonical engine inputs, one JSON object per line (read and written).
 
 Each line is validated with ``schemas.base.decode`` against ``InteractionEvent`` (or against
 ``ClientPolicyChanged`` when its ``type`` says ``policy_changed``), so a bad line is rejected with
 every failing field and the reason, and its original bytes, while the rest of the file goes on.
+
+:class:`EventsFile` writes the same format (``shinrai produce --out``), so any archive's events can
+be inspected, replayed (``shinrai replay``) or produced again (``--format jsonl``).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +18,7 @@ from pathlib import Path
 import orjson
 
 from producers.parsers.base import Parsed, Rejected
-from schemas.base import decode
+from schemas.base import decode, encode
 from schemas.events import ClientPolicyChanged, InteractionEvent
 from shinrai.errors import ShinraiError, ValidationFailed
 
@@ -71,3 +75,47 @@ def parse_jsonl(
                 yield ParsedPolicy(event=event, origin=origin)
             else:
                 yield Parsed(event=event, origin=origin)
+
+
+class EventsFile:
+    """Writes canonical events as JSON lines to ``path``, whole or not at all.
+
+    Lines go to a temporary file next to ``path``; :meth:`finish` moves it into place. A run that
+    stops before (a parser error, Ctrl-C) leaves no half file that would look like a whole
+    archive: :meth:`close` then removes the temporary file and any older ``path`` stays as it was.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._partial = path.with_name(f".{path.name}.partial")
+        try:
+            self._handle = self._partial.open("wb")
+        except OSError as exc:
+            raise ShinraiError(f"cannot write events to {path}: {exc.strerror or exc}") from exc
+        self.written = 0
+        self.finished = False
+
+    def write(self, event: InteractionEvent | ClientPolicyChanged) -> None:
+        """Append one event as its canonical JSON (what Kafka would carry as the value)."""
+        self._handle.write(encode(event) + b"\n")
+        self.written += 1
+
+    def finish(self) -> None:
+        """Flush, and move the complete file to ``path`` (replacing an older one)."""
+        try:
+            self._handle.flush()
+            os.fsync(self._handle.fileno())
+            self._handle.close()
+            self._partial.replace(self.path)
+        except OSError as exc:
+            raise ShinraiError(
+                f"cannot write events to {self.path}: {exc.strerror or exc}"
+            ) from exc
+        self.finished = True
+
+    def close(self) -> None:
+        """Release the file; an unfinished file is removed (idempotent)."""
+        if not self._handle.closed:
+            self._handle.close()
+        if not self.finished:
+            self._partial.unlink(missing_ok=True)

@@ -13,6 +13,10 @@ events (a few hundred bytes each, never bodies) until the archive is read, then 
 Duplicates (an ``event_id`` already seen in this run, e.g. one message exported by three list
 archivers) are counted and NOT produced again: the engine would ignore them anyway, and not
 producing them keeps the log smaller. Duplicates across runs are the engine's job (DESIGN §3).
+
+With an events file (``shinrai produce --out``) the same distinct events, in the same order, are
+written as canonical JSON lines before anything is sent, so the file is whole even when the
+broker fails; a dry run writes the file only.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from producers.formats import ProduceResult
-from producers.jsonl import ParsedPolicy
+from producers.jsonl import EventsFile, ParsedPolicy
 from producers.kafka_producer import DeadLetterWriter, RecordSink, send_event
 from producers.parsers.base import Rejected
 from producers.rejects import RejectsFile
@@ -41,6 +45,7 @@ class RunSummary:
     duplicates: int = 0
     rejected: int = 0
     unknown_client: int = 0  # produced events whose client could not be resolved
+    written: int = 0  # events written to the events file (--out), 0 without one
     by_kind: Counter[str] = field(default_factory=Counter)
     by_direction: Counter[str] = field(default_factory=Counter)
     by_kind_direction: Counter[str] = field(default_factory=Counter)
@@ -66,6 +71,7 @@ class RunSummary:
             "duplicates": self.duplicates,
             "distinct_event_ids": self.distinct_event_ids,
             "unknown_client": self.unknown_client,
+            "written": self.written,
             "rejected": self.rejected,
             "by_kind": ordered(self.by_kind),
             "by_direction": ordered(self.by_direction),
@@ -91,8 +97,12 @@ def run(
     rejects: RejectsFile | None = None,
     on_result: Callable[[RunSummary], None] | None = None,
     summary: RunSummary | None = None,
+    out: EventsFile | None = None,
 ) -> RunSummary:
     """Send every parsed event to ``topic`` (``sink`` None = dry run) and route every reject.
+
+    ``out``: also write the distinct events, in the order they are sent, and finish the file
+    before the first send (the caller closes it).
 
     Returns the summary after the sink is flushed: a non-raising return means every produced
     record and dead letter was acknowledged. ``KafkaUnavailable`` propagates (a missing broker is
@@ -129,6 +139,11 @@ def run(
         if on_result is not None:
             on_result(summary)
     accepted.sort(key=lambda event: (event.occurred_at, event.event_id))
+    if out is not None:
+        for event in accepted:
+            out.write(event)
+        out.finish()
+        summary.written = out.written
     for event in accepted:
         if sink is not None:
             send_event(sink, topic, event)

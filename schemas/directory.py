@@ -7,6 +7,7 @@ producers; this module only holds and validates the data.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from typing import Annotated, Literal
 
@@ -137,3 +138,29 @@ class ClientDirectory(Frozen):
             if problems:
                 raise ValueError(f"client {client.client_id}: " + "; ".join(problems))
         return self
+
+
+_SAFE_LOCAL = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+_UNSAFE = re.compile(r"[^a-z0-9._-]+")
+_CLIENT_ID_MAX = 128
+
+
+def derive_client_id(address: str) -> str:
+    """A stable, ASCII client id for a client known by one e-mail address.
+
+    ``Alice.Smith@Example.com`` → ``alice.smith_at_example.com``: readable, and the same address
+    always gives the same id. Addresses with other characters (``+``, non-ASCII, a leading ``_``
+    or ``.``) or too long for an id keep a readable slug and add ten hex digits of the address's
+    SHA-256, so two addresses never share an id (a plain id ends in a top-level domain, a hashed
+    one in ``-`` and hex digits). Case and surrounding blanks do not matter, as in resolution.
+    The result uses only ``[a-z0-9._-]`` and starts with a letter or digit, which every
+    identifier rule of the schemas accepts.
+    """
+    addr = address.strip().lower()
+    local, _, domain = addr.rpartition("@")
+    plain = f"{local}_at_{domain}"
+    if _SAFE_LOCAL.match(local) and _DOMAIN.match(domain) and len(plain) <= _CLIENT_ID_MAX:
+        return plain
+    slug = _UNSAFE.sub("-", addr.replace("@", "_at_")).strip("-._")[:100]
+    digest = hashlib.sha256(addr.encode("utf-8")).hexdigest()[:10]
+    return f"{slug}-{digest}" if slug else f"address-{digest}"

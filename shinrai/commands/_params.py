@@ -93,6 +93,19 @@ region_option = click.option(
 )
 """``--region``: how national phone numbers of the input are read."""
 
+mapping_option = click.option(
+    "--mapping",
+    default=None,
+    metavar="FILE|NAME",
+    help="cdr-csv: column mapping, a YAML/JSON file or a built-in name: callcenter-1999 "
+    "(the 1999 call-centre export of the shared data). An unknown name lists the built-ins.",
+)
+"""``--mapping``: a CDR column mapping file or a built-in name (``producers.formats``).
+
+Checked by the format registry, not here (the registry is heavy to import); a test keeps the
+names in this help text equal to ``BUILTIN_CDR_MAPPINGS``.
+"""
+
 progress_option = click.option(
     "--progress/--no-progress", default=None, help="Progress bar [default: on a TTY]."
 )

@@ -16,6 +16,7 @@ from shinrai.commands._params import (
     clickhouse_options,
     clickhouse_settings,
     format_option,
+    mapping_option,
     progress_option,
     region_option,
 )
@@ -61,11 +62,7 @@ def _print(summary: BackfillSummary, where: str) -> None:
 @clickhouse_options("--clickhouse")
 @region_option
 @click.option("--tz", default=None, help="IANA zone for local times without offset (CDRs).")
-@click.option(
-    "--mapping",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Column mapping file (cdr-csv).",
-)
+@mapping_option
 @click.option(
     "--directory-policies/--no-directory-policies",
     default=True,
@@ -81,7 +78,7 @@ def command(
     database: str | None,
     region: str,
     tz: str | None,
-    mapping: Path | None,
+    mapping: str | None,
     directory_policies: bool,
     progress: bool | None,
 ) -> None:
@@ -91,12 +88,14 @@ def command(
     it twice on the same input leaves the tables unchanged (same input, same batches: ClickHouse
     drops the repeated blocks). Archives carry no policies, so each --directory client's log
     starts with its directory policy and calendar (--no-directory-policies for a canonical JSONL
-    log that carries its own).
+    log that carries its own). The arguments (format options, --mapping, the directory) are
+    checked before the store is opened: a bad one creates nothing.
 
     \b
     Examples:
       shinrai backfill list.mbox --format mbox --directory clients.yaml
       shinrai backfill Master.csv --format asterisk --tz Asia/Tokyo --clickhouse chdb:///data
+      shinrai backfill calls.tsv --format cdr-csv --mapping callcenter-1999
     """
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TimeElapsedColumn

@@ -12,7 +12,18 @@ from shinrai.commands._params import DIRECTORY_FILE, region_option
 
 @click.group("directory")
 def command() -> None:
-    """Publish the client directory (YAML/CSV) to Kafka, or show what the topic holds."""
+    """Publish the client directory (YAML/CSV) to Kafka, or show what the topic holds.
+
+    \b
+    YAML: clients, staff (domains, phone_numbers, members, groups), policies, calendars.
+    CSV: one row per client: client_id,name,domains,addresses,phone_numbers,owner,...
+    (multi-valued cells separated by ";"). An optional "kind" column declares us too:
+      staff  our domains, addresses (name = the person) and phone numbers
+      group  list / group addresses (neither staff nor client; YAML staff.groups)
+    A client_id may be an e-mail address: the id becomes a safe one derived from it
+    (alice@gmail.com -> alice_at_gmail.com) and the address is kept as the client's.
+    The same file works for `produce --directory` and `backfill --directory`.
+    """
 
 
 @command.command("publish")
@@ -20,10 +31,16 @@ def command() -> None:
 @click.option("--topic", default=None, help="Directory topic [default: directory.v1].")
 @region_option
 @click.option(
-    "--staff-domain", "staff_domains", multiple=True, help="CSV only: one of our own domains."
+    "--staff-domain",
+    "staff_domains",
+    multiple=True,
+    help="CSV only: one of our own domains (adds to the file's kind=staff rows).",
 )
 @click.option(
-    "--staff-phone", "staff_phones", multiple=True, help="CSV only: one of our own numbers."
+    "--staff-phone",
+    "staff_phones",
+    multiple=True,
+    help="CSV only: one of our own numbers (adds to the file's kind=staff rows).",
 )
 @click.option(
     "--prune",
@@ -103,7 +120,8 @@ def show(topic: str | None, as_json: bool) -> None:
         f"{name}: {len(records)} records, {len(directory.clients)} clients, "
         f"{len(directory.policies)} policies, {len(directory.calendars)} calendars; "
         f"staff: {len(directory.staff.domains)} domains, "
-        f"{len(directory.staff.phone_numbers)} numbers, {len(directory.staff.members)} members"
+        f"{len(directory.staff.phone_numbers)} numbers, {len(directory.staff.members)} members, "
+        f"{len(directory.staff.groups)} groups"
     )
     table = Table("client_id", "name", "domains", "addresses", "phones", "policy", "calendar")
     for client in sorted(directory.clients, key=lambda c: c.client_id):

@@ -13,6 +13,7 @@ from shinrai.commands._params import (
     DIRECTORY_FILE,
     Instant,
     format_option,
+    mapping_option,
     progress_option,
     region_option,
 )
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
 
     from producers.formats import ProduceResult
+    from producers.jsonl import EventsFile
     from producers.kafka_producer import DeadLetterWriter, KafkaRecordProducer
     from producers.produce import RunSummary
     from producers.rejects import RejectsFile
@@ -43,6 +45,8 @@ def _print_summary(summary: RunSummary, *, as_json: bool) -> None:
     table.add_row("duplicates (same event_id, not re-sent)", str(summary.duplicates))
     table.add_row("unknown client (keyed _unknown)", str(summary.unknown_client))
     table.add_row("rejected", str(summary.rejected))
+    if summary.written:
+        table.add_row("written to --out", str(summary.written))
     for name, count in summary.to_json()["by_kind_direction"].items():
         table.add_row(f"  {name}", str(count))
     console.print(table)
@@ -71,18 +75,24 @@ def _print_summary(summary: RunSummary, *, as_json: bool) -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Also write rejected records here (JSONL: reason, origin, source, raw_base64).",
 )
-@click.option("--dry-run", is_flag=True, help="Parse and resolve only; print the summary as JSON.")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="Also write the canonical events here (JSONL, readable by `shinrai replay` and "
+    "`--format jsonl`); with --dry-run, only write it.",
+)
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Parse and resolve only (no Kafka); print the summary as JSON.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON (stdout).")
 @click.option(
     "--tz",
     default=None,
     help="IANA zone of times without offset (asterisk, cdr-csv; ics floating times).",
 )
-@click.option(
-    "--mapping",
-    default=None,
-    help="cdr-csv: column mapping file (YAML/JSON) or a built-in name (callcenter-1999).",
-)
+@mapping_option
 @click.option(
     "--window-start",
     type=Instant(naive_utc=True),
@@ -102,6 +112,7 @@ def command(
     topic: str | None,
     dlq_topic: str | None,
     rejects: Path | None,
+    out: Path | None,
     dry_run: bool,
     as_json: bool,
     tz: str | None,
@@ -116,16 +127,21 @@ def command(
     (acks=all, idempotent producer). A record that cannot become an event never aborts the run:
     it goes to the dead-letter topic with its original bytes and the reason, and to --rejects.
     The same event_id twice in one run is produced once and counted as a duplicate.
+    Events are sent in event-time order; --out writes the same events, in the same order, as
+    canonical JSON lines (the file appears only when the whole input was read).
 
     \b
     Examples:
       shinrai produce events.jsonl --format jsonl
       shinrai produce list.mbox --format mbox --directory clients.yaml --rejects rejects.jsonl
       shinrai produce Master.csv --format asterisk --tz Asia/Tokyo --dry-run
+      shinrai produce list.mbox --format mbox --directory clients.csv --dry-run --out events.jsonl
+      shinrai replay events.jsonl -o facts.jsonl
 
     Exit status: 0 on success (even with rejects), 1 when Kafka did not confirm every record.
     """
-    from producers.formats import get_format, open_parser
+    from producers.formats import get_format, prepare_parser
+    from producers.jsonl import EventsFile
     from producers.kafka_producer import DeadLetterWriter, KafkaRecordProducer
     from producers.produce import RunSummary
     from producers.rejects import RejectsFile
@@ -144,12 +160,16 @@ def command(
         "window_end": window_end,
     }
     summary = RunSummary(source=source, dry_run=dry_run)
+    # Arguments first: a bad option or directory must not leave an empty rejects or events file.
+    parse = prepare_parser(get_format(fmt), options)
+    resolver = build_resolver(directory, default_region=region)
     rejects_file = RejectsFile(rejects) if rejects is not None else None
+    events_file: EventsFile | None = None
     producer: KafkaRecordProducer | None = None
     failed: KafkaUnavailable | None = None
     try:
-        resolver = build_resolver(directory, default_region=region)
-        results = open_parser(get_format(fmt), path, resolver, options)
+        events_file = EventsFile(out) if out is not None else None
+        results = parse(path, resolver)
         if not dry_run:
             producer = KafkaRecordProducer(settings.kafka, client_id=f"shinrai-{source}")
         dead_letters = (
@@ -162,6 +182,7 @@ def command(
             producer=producer,
             dead_letters=dead_letters,
             rejects=rejects_file,
+            out=events_file,
             show=progress,
         )
     except KafkaUnavailable as exc:
@@ -169,6 +190,8 @@ def command(
     finally:
         if rejects_file is not None:
             rejects_file.close()
+        if events_file is not None:
+            events_file.close()
         if producer is not None:
             producer.close()
     _print_summary(summary, as_json=as_json or dry_run)
@@ -184,6 +207,7 @@ def _run_with_progress(
     producer: KafkaRecordProducer | None,
     dead_letters: DeadLetterWriter | None,
     rejects: RejectsFile | None,
+    out: EventsFile | None,
     show: bool | None,
 ) -> None:
     """Drive the runner under a rich progress display on stderr (read, produced, rejected)."""
@@ -216,6 +240,7 @@ def _run_with_progress(
                 sink=producer,
                 dead_letters=dead_letters,
                 rejects=rejects,
+                out=out,
                 on_result=update,
                 summary=summary,
             )

@@ -250,14 +250,20 @@ def run_backfill(
     directory_policies_first: bool = True,
     on_progress: Callable[[Progress], None] | None = None,
 ) -> BackfillSummary:
-    """Load the directory file, open and set up the ClickHouse sink, backfill, close the sink.
+    """Check the arguments, load the directory file, open and set up the sink, backfill, close.
+
+    Nothing is created (no chdb directory, no database, no table) until the format's options
+    (``--mapping``, ``--tz``, ...) and the directory have been checked: a ConfigError leaves the
+    store untouched.
 
     Batches are ``settings.batch_rows`` records, so the same input and settings always write
     the same blocks (the idempotence above rests on it).
     """
     from producers.directory_io import load_directory
+    from producers.formats import get_format, prepare_parser
     from sinks.clickhouse.sink import ClickHouseSink
 
+    prepare_parser(get_format(fmt), dict(options or {}))  # raises on a bad option, opens nothing
     model = load_directory(directory_file, default_region=region) if directory_file else None
     sink = ClickHouseSink(settings)
     try:

@@ -90,3 +90,25 @@ def test_publish_reports_a_bad_file(broker: str, directory_topic: str, tmp_path:
     )
     assert result.exit_code == 1
     assert "owner" in result.output
+
+
+def test_a_csv_directory_with_staff_and_group_rows_publishes_them(
+    broker: str, directory_topic: str, tmp_path: Path
+) -> None:
+    path = tmp_path / "clients.csv"
+    path.write_text(
+        "kind,client_id,name,domains,addresses,phone_numbers,owner\n"
+        "staff,,Support,ours.example,,+14155550199,\n"
+        "staff,,Kim,,kim@gmail.com,,\n"
+        "group,,users list,,users@lists.ours.example,,\n"
+        ",bob@mail.example,,,,,owner@ours.example\n"
+    )
+    _shinrai(broker, "directory", "publish", str(path), "--topic", directory_topic)
+    shown = ClientDirectory.model_validate_json(
+        _shinrai(broker, "directory", "show", "--topic", directory_topic, "--json")
+    )
+    assert shown == load_directory(path)
+    assert shown.staff.groups == ("users@lists.ours.example",)
+    assert [c.client_id for c in shown.clients] == ["bob_at_mail.example"]
+    table = _shinrai(broker, "directory", "show", "--topic", directory_topic)
+    assert "1 members, 1 groups" in table

@@ -118,3 +118,31 @@ def test_produce_fails_loudly_without_broker(
     gc.collect()
     assert exit_code == 1, stderr
     assert "cannot connect to Kafka at 127.0.0.1:1" in stderr
+
+
+def test_produce_with_out_writes_exactly_what_the_topic_receives(
+    tmp_path: Path,
+    broker: str,
+    make_topic: Callable[..., str],
+    read_topic: Callable[..., list[Record]],
+) -> None:
+    path, events = _input_file(tmp_path)
+    topic = make_topic("interactions")  # one partition: the topic's order is the send order
+    out = tmp_path / "out.jsonl"
+    result = CliRunner().invoke(
+        main,
+        [
+            *("produce", str(path), "--format", "jsonl", "--topic", topic),
+            *("--dlq-topic", make_topic("dlq"), "--out", str(out), "--json", "--no-progress"),
+        ],
+        env={"SHINRAI_KAFKA__BOOTSTRAP": broker},
+    )
+    assert result.exit_code == 0, result.output
+    summary = orjson.loads(result.stdout)
+    assert summary["produced"] == summary["written"] == len(events)
+    records = read_topic(topic, len(events))
+    assert [r.value for r in records] == out.read_bytes().splitlines()
+    sent = [decode(InteractionEvent, r.value or b"") for r in records]
+    assert [(e.occurred_at, e.event_id) for e in sent] == sorted(
+        (e.occurred_at, e.event_id) for e in events
+    )

@@ -99,6 +99,7 @@ def test_run_produces_keyed_events_once_and_routes_rejects(tmp_path: Path) -> No
         "duplicates": 1,
         "distinct_event_ids": 3,
         "unknown_client": 1,
+        "written": 0,
         "rejected": 2,
         "by_kind": {"message": 2, "call": 1},
         "by_direction": {"inbound": 2, "outbound": 1},
