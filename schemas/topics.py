@@ -49,6 +49,15 @@ FACTS = TopicSpec(
     description="SLA facts emitted by the engine (schemas.facts.Fact JSON)",
     key="client_id",
 )
+ACCEPTED = TopicSpec(
+    name="interactions.accepted.v1",
+    description=(
+        "The interactions the SLA processor accepted (their original bytes, keyed by client_id): "
+        "what storage keeps. Dead-lettered input (invalid, mis-keyed, refused by the engine) and "
+        "events without a client never reach it; duplicates of an id the engine remembers do not"
+    ),
+    key="client_id",
+)
 ALERTS = TopicSpec(
     name="sla-alerts.v1",
     description="Alerts to deliver (schemas.alerts.Alert JSON); alert_id is the idempotency key",
@@ -71,4 +80,12 @@ TICKS = TopicSpec(
     retention_ms=DAY_MS,
 )
 
-ALL_TOPICS: tuple[TopicSpec, ...] = (INTERACTIONS, DIRECTORY, FACTS, ALERTS, DLQ, TICKS)
+ALL_TOPICS: tuple[TopicSpec, ...] = (
+    INTERACTIONS,
+    DIRECTORY,
+    FACTS,
+    ACCEPTED,
+    ALERTS,
+    DLQ,
+    TICKS,
+)

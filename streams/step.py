@@ -31,7 +31,9 @@ partitions) goes through two calls:
    hold). History trickled into a running worker is thus processed as a replay would, not
    turned late by the clock (breaches paged then retracted, or, past the duplicate window,
    dead-lettered); the cost is that such a client's timers fire up to the gap late;
-4. every fact (facts topic), its alert (alerts topic) and every dead letter (DLQ) is an
+4. every interaction the engine took (not a duplicate, not refused) goes on, original bytes, to
+   the accepted topic that storage reads (so dead-lettered input is never counted); every fact
+   (facts topic), its alert (alerts topic) and every dead letter (DLQ) is an
    :class:`OutRecord` in ``StepResult.produce``, in the order the processor always sent them; each
    client's new state and next due instant is a :class:`ClientUpdate`.
 
@@ -94,6 +96,7 @@ class ProcessorTopics:
     alerts: str
     dlq: str
     directory: str
+    accepted: str = specs.ACCEPTED.name  # the interactions storage keeps
 
     @classmethod
     def default(cls, suffix: str = "") -> ProcessorTopics:
@@ -105,6 +108,7 @@ class ProcessorTopics:
             alerts=specs.ALERTS.name + suffix,
             dlq=specs.DLQ.name + suffix,
             directory=specs.DIRECTORY.name + suffix,
+            accepted=specs.ACCEPTED.name + suffix,
         )
 
 
@@ -391,6 +395,9 @@ class ProcessorStep:
         # live partition to its own time instead (see the module docstring). Then the client
         # goes to the partition's watermark (the clock unless it reads a backlog) unless held.
         for record, decoded, seen in item.inputs:
+            fresh = isinstance(decoded, InteractionEvent) and (
+                state is None or decoded.event_id not in state.seen
+            )
             try:
                 state, facts = eng.apply(state, decoded)
             # EngineError is the engine's one error for an input it cannot apply (schemas
@@ -403,6 +410,8 @@ class ProcessorStep:
                 cause = "too_old" if isinstance(exc, EventTooOld) else "engine"
                 produce.append(self._reject(record, f"<engine>: {exc}", now, cause))
                 continue
+            if fresh and record.value is not None:  # storage keeps what the engine took
+                produce.append(OutRecord(self.topics.accepted, item.key, record.value))
             out.extend(facts)
             to = seen
             if live and isinstance(decoded, InteractionEvent) and decoded.occurred_at < history:

@@ -221,7 +221,7 @@ class Worker:
             self.settings.kafka,
             sink,
             facts_topic=self.topics.facts,
-            interactions_topic=self.topics.interactions,
+            interactions_topic=self.topics.accepted,
             group_id=self.group_id("clickhouse"),
             metrics=self.metrics,
             executor=self._executor,

@@ -58,6 +58,9 @@ _MAX_BACKOFF_S = 10.0
 class ClickHouseRunner(ConsumerRunner):
     """Consumes ``facts_topic`` and ``interactions_topic`` into a set-up :class:`ClickHouseSink`.
 
+    ``interactions_topic`` is the processor's accepted topic (``interactions.accepted.v1``): the
+    interactions table holds what the SLA processor accepted, never what it dead-lettered.
+
     The sink must already be set up (connected, migrated) by the caller, who also closes it.
     Alert delivery records from an in-process alert runner come in through
     :meth:`record_delivery` and are written with the next flush.

@@ -568,3 +568,20 @@ def test_a_new_assignment_forgets_watermarks_and_open_counts() -> None:
     step.reassigned()
     assert step.marks.watermark(0, NOW) == NOW
     assert (step.stats.partitions_catching_up, step.stats.open_obligations) == (0, 0)
+
+
+def test_storage_gets_what_the_engine_took_and_nothing_it_refused() -> None:
+    step, table, log = new_step(), Table(), Log()
+    t = NOW - timedelta(minutes=2)
+    taken = log.record(b"acme", inbound("acme", t))
+    batch = [
+        log.record(b"acme", policy("acme", t)),
+        taken,
+        log.record(b"acme", inbound("acme", t)),  # the same event id again: a duplicate
+        log.record(b"other", inbound("acme", t, "mis")),  # mis-keyed
+        log.record(None, email(None, t, IN, "nobody")),  # no client
+        log.record(b"acme", b"{}"),  # invalid
+    ]
+    result = step.run(batch, table.load, NOW)
+    assert [(r.key, r.value) for r in result.on(TOPICS.accepted)] == [(b"acme", taken.value)]
+    assert len(result.on(TOPICS.dlq)) == 2
