@@ -27,14 +27,14 @@ from producers.gateway.app import create_app
 from producers.gateway.settings import GatewaySettings
 from producers.kafka_producer import KafkaRecordProducer, send_event
 from schemas.base import encode
-from schemas.events import Direction
 from schemas.topics import ALL_TOPICS, DLQ, INTERACTIONS
 from shinrai.errors import KafkaRejected
 from shinrai.jobs.worker import build_worker
 from shinrai.kafka_options import aiokafka_options
 from shinrai.settings import ClickHouseSettings, KafkaSettings, Settings, WorkerSettings
 from shinrai.topic_admin import ensure_topics
-from tests.integration.pipeline.scenario import email, facts_query, now, policy, wait_until
+from tests.builders import inbound_email, policy_event
+from tests.integration.pipeline.scenario import facts_query, now, wait_until
 
 from .secure_broker import SecureBroker
 
@@ -81,7 +81,9 @@ async def test_worker_producer_and_gateway_authenticate_over_sasl(
         # The ingestion producer (kafka-python) sends the client's policy ...
         def send_policy() -> None:
             with KafkaRecordProducer(kafka, client_id="test-sasl") as producer:
-                send_event(producer, interactions, policy(client, now() - timedelta(minutes=2)))
+                send_event(
+                    producer, interactions, policy_event(client, now() - timedelta(minutes=2))
+                )
                 producer.flush()
 
         await asyncio.to_thread(send_policy)
@@ -99,7 +101,7 @@ async def test_worker_producer_and_gateway_authenticate_over_sasl(
             async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as http:
                 response = await http.post(
                     "/v1/events",
-                    content=encode(email(client, now(), Direction.INBOUND)),
+                    content=encode(inbound_email(client, now())),
                     headers={"authorization": f"Bearer {BEARER}"},
                 )
         assert response.status_code == 202, response.text
@@ -180,7 +182,7 @@ def _run_cli(
 def test_wrong_password_is_one_error_line_naming_the_setting(
     secure_broker: SecureBroker, tmp_path: Path, args: list[str], exit_code: int
 ) -> None:
-    (tmp_path / "events.jsonl").write_text(encode(policy("acme", now())).decode() + "\n")
+    (tmp_path / "events.jsonl").write_text(encode(policy_event("acme", now())).decode() + "\n")
     code, output, seconds = _run_cli(secure_broker, args, tmp_path)
     assert code == exit_code, output
     naming = [line for line in output.splitlines() if "SHINRAI_KAFKA__SASL_PASSWORD" in line]
@@ -203,7 +205,7 @@ async def test_producer_aiokafka_consumer_and_faust_connect_over_mutual_tls(
     suffix = f"-{uuid.uuid4().hex[:10]}"
     await asyncio.to_thread(ensure_topics, kafka, [INTERACTIONS], suffix=suffix)
     topic = INTERACTIONS.name + suffix
-    events = [policy(f"tls-{n}", now()) for n in range(4)]
+    events = [policy_event(f"tls-{n}", now()) for n in range(4)]
 
     def produce() -> None:
         with KafkaRecordProducer(kafka, client_id="test-tls") as producer:
