@@ -23,7 +23,7 @@ from schemas.base import decode, encode
 from schemas.events import InteractionEvent
 from shinrai.cli import main
 from shinrai.errors import KafkaUnavailable
-from tests.unit.producers.factories import make_event
+from tests.builders import numbered_event
 from tests.unit.producers.test_runner import MemorySink
 
 pytestmark = pytest.mark.unit
@@ -142,7 +142,7 @@ def test_dry_run_out_replays_to_the_same_facts_as_the_parsed_events(tmp_path: Pa
 
 
 def test_out_file_is_the_sent_events_in_the_sent_order(tmp_path: Path) -> None:
-    events = [make_event(n, "acme") for n in (4, 1, 3)]
+    events = [numbered_event(n, "acme") for n in (4, 1, 3)]
     sink, out = MemorySink(), EventsFile(tmp_path / "out.jsonl")
     try:
         summary = run(
@@ -164,7 +164,7 @@ def test_out_file_is_whole_even_when_the_broker_fails(tmp_path: Path) -> None:
     out = EventsFile(tmp_path / "out.jsonl")
     with pytest.raises(KafkaUnavailable):
         run(
-            [Parsed(make_event(n, "acme"), "f") for n in range(3)],
+            [Parsed(numbered_event(n, "acme"), "f") for n in range(3)],
             source="t",
             topic="t",
             sink=MemorySink(fail_flush=True),
@@ -179,7 +179,7 @@ def test_an_interrupted_run_leaves_the_old_file_and_no_partial_one(tmp_path: Pat
     target.write_bytes(b"old\n")
 
     def broken() -> Iterator[Parsed | Rejected]:
-        yield Parsed(make_event(1, "acme"), "f:1")
+        yield Parsed(numbered_event(1, "acme"), "f:1")
         raise OSError("disk went away")  # the archive stops being readable half-way
 
     out = EventsFile(target)
