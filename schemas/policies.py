@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator
 
 from schemas.base import Frozen
+from schemas.identifiers import ShortIdentifier
 
 
 class BusinessDuration(Frozen):
@@ -92,7 +93,7 @@ class SlaPolicy(Frozen):
     """A client's response standard. ``version`` increases with every change; facts carry it."""
 
     schema_version: Literal[1] = 1
-    policy_id: str = Field(min_length=1, max_length=128)
+    policy_id: ShortIdentifier
     version: int = Field(default=1, ge=1)
     first_response: DeadlineRule = Field(default_factory=SameDayOrNextMorning)
     follow_up: DeadlineRule = Field(default_factory=SameDayOrNextMorning)
