@@ -77,7 +77,8 @@ async def read_body(request: Request, limit: int) -> bytes:
     Content-Length is checked first; a chunked body is counted as it streams in.
     """
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    # isascii too: "²".isdigit() is True and int("²") raises.
+    if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > limit:
         raise BodyTooLarge
     chunks: list[bytes] = []
     size = 0
