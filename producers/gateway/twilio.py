@@ -48,6 +48,18 @@ from schemas.deadletter import DeadLetter
 
 SOURCE = "gateway:twilio"
 FINAL_STATUSES = frozenset({"completed", "busy", "no-answer", "failed", "canceled"})
+# The mapping reports REST field names; the sender knows the callback's parameter names.
+_PARAMETER = {
+    "sid": "CallSid",
+    "status": "CallStatus",
+    "direction": "Direction",
+    "from": "From",
+    "to": "To",
+    "start_time": "Timestamp",
+    "end_time": "Timestamp",
+    "date_updated": "Timestamp",
+    "duration": "CallDuration",
+}
 MAX_CALL_SECONDS = 86_400  # Twilio ends any call after 24 hours (its maximum time limit)
 _SECONDS = re.compile(r"[0-9]+(?:\.[0-9]+)?")
 
@@ -171,9 +183,10 @@ async def receive_twilio(request: Request) -> Response:
     )
     rejected = [r for r in results if isinstance(r, Rejected)]
     if rejected:
-        reason = rejected[0].reason
+        field, _, why = rejected[0].reason.partition(": ")
+        field = _PARAMETER.get(field, field)
+        reason = f"{field}: {why}" if why else field
         await gateway.dead_letter(DeadLetter(body, reason, SOURCE, origin(request)))
-        field, _, why = reason.partition(": ")
         return error(request, 422, "invalid_callback", reason, errors=[(field, why or field)])
     events = [r.event for r in results if isinstance(r, Parsed)]
     await gateway.publish(events)
