@@ -93,7 +93,13 @@ def identifier_problem(value: str) -> str | None:
 def _before(value: Any) -> Any:
     # Non-strings pass through unchanged: the strict ``str`` schema rejects them with its own
     # message ("Input should be a valid string").
-    return normalise_identifier(value) if isinstance(value, str) else value
+    if not isinstance(value, str):
+        return value
+    # The usual id, inline (this runs for every id of every event the worker decodes): printable
+    # ASCII with no space at either end is already valid and in NFKC.
+    if value.isascii() and value.isprintable() and value[:1] != " " and value[-1:] != " ":
+        return value
+    return normalise_identifier(value)
 
 
 class _JsonPattern:
