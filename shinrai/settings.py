@@ -11,6 +11,8 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shinrai.logging import register_secrets, secret_values
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -186,3 +188,8 @@ class Settings(BaseSettings):
     gateway: GatewaySettings = Field(default_factory=GatewaySettings)
     log_level: str = "INFO"
     log_json: bool = Field(default=False, description="JSON log lines (default: human console)")
+
+    def model_post_init(self, context: object, /) -> None:
+        """Register every secret value (Kafka SASL, alert signing, gateway tokens) for redaction,
+        so no log line of any process that read these settings can show one."""
+        register_secrets(*secret_values(self))

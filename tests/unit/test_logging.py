@@ -153,3 +153,12 @@ def test_stdlib_records_are_redacted_too() -> None:
     assert SECRET_VALUE not in text
     assert "+14155550100" not in text
     assert "Traceback" in text
+
+
+def test_settings_register_their_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    from shinrai.settings import Settings
+
+    monkeypatch.setenv("SHINRAI_ALERTS__SIGNING_SECRET", "alert-signing-secret-77f3")
+    monkeypatch.setenv("SHINRAI_KAFKA__SASL_PASSWORD", "sasl-password-9c2e")
+    Settings()
+    assert redact("alert-signing-secret-77f3 sasl-password-9c2e") == f"{SECRET} {SECRET}"
