@@ -14,6 +14,7 @@ from pydantic import AwareDatetime, Field
 
 from schemas.base import Frozen
 from schemas.facts import TrustLevel
+from schemas.identifiers import Identifier, ShortIdentifier
 
 
 class AlertLevel(StrEnum):
@@ -35,12 +36,12 @@ class Alert(Frozen):
     """One alert to deliver; ``alert_id`` doubles as the webhook Idempotency-Key."""
 
     schema_version: Literal[1] = 1
-    alert_id: str = Field(min_length=1, max_length=128)
+    alert_id: ShortIdentifier
     level: AlertLevel
-    client_id: str
+    client_id: Identifier
     at: AwareDatetime = Field(description="Event time the alert is about (e.g. the deadline)")
-    fact_id: str
-    obligation_id: str | None = None
+    fact_id: ShortIdentifier
+    obligation_id: Identifier | None = None
     deadline: AwareDatetime | None = None
     warning_fraction: float | None = None
     trust_from: TrustLevel | None = None

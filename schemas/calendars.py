@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, field_validator, model_validator
 
 from schemas.base import Frozen
+from schemas.identifiers import ShortIdentifier
 
 Weekday = Annotated[int, Field(ge=0, le=6, description="0 = Monday ... 6 = Sunday")]
 
@@ -41,7 +42,7 @@ class BusinessCalendar(Frozen):
     """When a client's clock runs: weekly hours in an IANA zone, minus holidays."""
 
     schema_version: Literal[1] = 1
-    calendar_id: str = Field(min_length=1, max_length=128)
+    calendar_id: ShortIdentifier
     timezone: str = Field(description="IANA time zone, e.g. Asia/Tokyo")
     always_open: bool = Field(default=False, description="24x7: every instant is business time")
     weekly_hours: dict[Weekday, tuple[TimeInterval, ...]] = Field(default_factory=_default_week)

@@ -15,6 +15,7 @@ from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from schemas.base import Frozen
 from schemas.calendars import BusinessCalendar
+from schemas.identifiers import ClientId, ShortIdentifier
 from schemas.policies import SlaPolicy, schedule_problems
 
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
@@ -71,7 +72,8 @@ class Client(Frozen):
     """An organisation we serve."""
 
     schema_version: Literal[1] = 1
-    client_id: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:-]+$")
+    # NFKC first, then the ASCII pattern: a full-width "ｃ０１" in a directory file is "c01".
+    client_id: ClientId
     name: str = Field(min_length=1, max_length=256)
     domains: Domains = ()
     addresses: Emails = Field(default=(), description="Full addresses (free-mail contacts)")
@@ -79,8 +81,8 @@ class Client(Frozen):
     contacts: tuple[Contact, ...] = ()
     owner: str = Field(min_length=1, description="Account owner (e-mail) who gets alerts")
     escalation_contact: str | None = Field(default=None, description="Who gets breach escalations")
-    policy_id: str = "default"
-    calendar_id: str = "default"
+    policy_id: ShortIdentifier = "default"
+    calendar_id: ShortIdentifier = "default"
 
 
 class StaffDirectory(Frozen):

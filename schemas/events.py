@@ -14,6 +14,7 @@ from pydantic import AwareDatetime, Field, model_validator
 
 from schemas.base import Frozen
 from schemas.calendars import BusinessCalendar
+from schemas.identifiers import Identifier
 from schemas.policies import SlaPolicy, schedule_problems
 
 NonEmpty = Annotated[str, Field(min_length=1, max_length=512)]
@@ -86,26 +87,27 @@ class InteractionEvent(Frozen):
 
     schema_version: Literal[1, 2] = 1
     type: Literal["interaction"] = "interaction"
-    event_id: NonEmpty = Field(description="Stable id: the same real-world event always maps to it")
+    event_id: Identifier = Field(
+        description="Stable id: the same real-world event always maps to it"
+    )
     channel: Channel
     kind: Kind
     direction: Direction
     occurred_at: AwareDatetime = Field(description="When it happened (event time), with offset")
     recorded_at: AwareDatetime = Field(description="When the integration recorded/exported it")
-    client_id: NonEmpty | None = Field(
+    client_id: Identifier | None = Field(
         default=None, description="Resolved client; None when the counterpart is unknown"
     )
-    thread_key: NonEmpty | None = Field(
+    thread_key: Identifier | None = Field(
         default=None, description="Conversation key: email thread root, call-back thread, ..."
     )
-    counterpart: str | None = Field(
+    # Counterpart and staff are keys too (the engine threads unthreaded events by counterpart,
+    # resolution matches them), so they follow the identifier rule: one spelling per party.
+    counterpart: Identifier | None = Field(
         default=None,
-        max_length=512,
         description="Client-side address or E.164 number (or keyed hash)",
     )
-    staff: str | None = Field(
-        default=None, max_length=512, description="Our side: address, number, id"
-    )
+    staff: Identifier | None = Field(default=None, description="Our side: address, number, id")
     flags: frozenset[Flag] = frozenset()
     message_key: MessageKey | None = Field(
         default=None, description="v2: hash of the message's own id (e-mail Message-ID)"
@@ -148,8 +150,8 @@ class ClientPolicyChanged(Frozen):
 
     schema_version: Literal[1] = 1
     type: Literal["policy_changed"] = "policy_changed"
-    event_id: NonEmpty
-    client_id: NonEmpty
+    event_id: Identifier
+    client_id: Identifier
     occurred_at: AwareDatetime
     recorded_at: AwareDatetime
     policy: SlaPolicy

@@ -15,6 +15,7 @@ from pydantic import AwareDatetime, Field
 
 from schemas.base import Frozen
 from schemas.events import CallOutcome, Channel
+from schemas.identifiers import Identifier, ShortIdentifier
 
 
 class FactKind(StrEnum):
@@ -68,17 +69,18 @@ class Fact(Frozen):
     """One SLA fact. ``at`` is the event-time instant the fact holds from."""
 
     schema_version: Literal[1] = 1
-    fact_id: str = Field(min_length=1, max_length=128)
+    # Ids follow the identifier rule of the events they come from (schemas.identifiers).
+    fact_id: ShortIdentifier
     kind: FactKind
-    client_id: str
+    client_id: Identifier
     at: AwareDatetime
-    policy_id: str
+    policy_id: ShortIdentifier
     policy_version: int
-    obligation_id: str | None = None
+    obligation_id: Identifier | None = None
     obligation_kind: ObligationKind | None = None
-    thread_key: str | None = None
+    thread_key: Identifier | None = None
     channel: Channel | None = None
-    source_event_id: str | None = Field(
+    source_event_id: Identifier | None = Field(
         default=None, description="Event that caused it; None for timers"
     )
     opened_at: AwareDatetime | None = None
@@ -98,4 +100,4 @@ class Fact(Frozen):
     trust_from: TrustLevel | None = None
     trust_to: TrustLevel | None = None
     reason: str | None = Field(default=None, max_length=2048)
-    retracts: str | None = Field(default=None, description="fact_id this fact retracts")
+    retracts: ShortIdentifier | None = Field(default=None, description="fact_id this fact retracts")

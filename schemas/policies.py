@@ -13,6 +13,7 @@ from pydantic import Field, field_validator
 
 from schemas.base import Frozen
 from schemas.calendars import BusinessCalendar
+from schemas.identifiers import ShortIdentifier
 
 MAX_RULE_MINUTES = 3650 * 24 * 60
 """Ten years: no response target is longer (and a longer one overflows date arithmetic)."""
@@ -101,7 +102,7 @@ class SlaPolicy(Frozen):
     """A client's response standard. ``version`` increases with every change; facts carry it."""
 
     schema_version: Literal[1] = 1
-    policy_id: str = Field(min_length=1, max_length=128)
+    policy_id: ShortIdentifier
     version: int = Field(default=1, ge=1)
     first_response: DeadlineRule = Field(default_factory=SameDayOrNextMorning)
     follow_up: DeadlineRule = Field(default_factory=SameDayOrNextMorning)

@@ -18,6 +18,8 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shinrai.logging import register_secrets, secret_values
+
 
 def local_data_dir(*parts: str) -> Path:
     """``<working directory>/.data/<parts>``: the default home of embedded data (absolute)."""
@@ -243,3 +245,8 @@ class Settings(BaseSettings):
     gateway: GatewaySettings = Field(default_factory=GatewaySettings)
     log_level: str = "INFO"
     log_json: bool = Field(default=False, description="JSON log lines (default: human console)")
+
+    def model_post_init(self, context: object, /) -> None:
+        """Register every secret value (Kafka SASL, alert signing, gateway tokens) for redaction,
+        so no log line of any process that read these settings can show one."""
+        register_secrets(*secret_values(self))

@@ -1,7 +1,10 @@
 """The gateway ASGI app (starlette): routes, lifespan (producer, resolver) and error handling.
 
 Errors never leak internals: Kafka trouble is a 503 (the sender retries), anything unexpected is
-a 500 carrying only an opaque error id, which is logged with the traceback.
+a 500 carrying only an opaque error id, which is logged with the traceback. The log never holds
+a secret, a body or a phone number: the traceback has no local variables and no exception
+messages (a builtin's message echoes the input), and the gateway's secrets are registered for
+redaction (``shinrai.logging``).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from producers.gateway.twilio import receive_twilio
 from producers.gateway.zoom import MeetingBuffer, receive_zoom
 from producers.resolving import build_resolver
 from shinrai.errors import KafkaUnavailable
+from shinrai.logging import register_secrets, secret_values
 from shinrai.settings import Settings
 
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -49,7 +53,12 @@ def _guarded(endpoint: Endpoint) -> Endpoint:
             )
         except Exception:
             error_id = uuid.uuid4().hex
-            log.exception("unhandled error", error_id=error_id, request_id=request_id(request))
+            log.exception(
+                "unhandled error",
+                error_id=error_id,
+                request_id=request_id(request),
+                exception_messages=False,  # types and frames only: messages echo the input
+            )
             return JSONResponse(
                 {"error": "internal", "detail": "internal error", "error_id": error_id},
                 status_code=500,
@@ -77,6 +86,8 @@ def create_app(
         return KafkaRecordProducer(settings.kafka, client_id="shinrai-gateway")
 
     make_publisher = publisher_factory or default_publisher
+    # Before anything can log: every secret of both settings objects is redacted from logs.
+    register_secrets(*secret_values(settings), *secret_values(gateway))
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

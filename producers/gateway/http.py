@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from starlette.concurrency import run_in_threadpool
@@ -24,6 +24,11 @@ from schemas.events import ClientPolicyChanged, InteractionEvent
 from shinrai.logging import get_logger
 
 log = get_logger("producers.gateway")
+
+# A dead letter carries the request body; with the reason headers it must stay under the
+# producer's request limit (kafka-python's max_request_size, 1 MiB), or the rejection itself
+# fails as "Kafka unavailable" (503) and the sender retries a malformed body forever.
+MAX_DEAD_LETTER_BYTES = 900_000
 
 
 class Publisher(Protocol):
@@ -52,7 +57,17 @@ class Gateway:
             await run_in_threadpool(self.publisher.send_many_and_wait, records)
 
     async def dead_letter(self, letter: DeadLetter) -> None:
-        """Dead-letter one rejected payload (its original bytes) and wait for the ack."""
+        """Dead-letter one rejected payload (its original bytes) and wait for the ack.
+
+        A body over ``MAX_DEAD_LETTER_BYTES`` keeps its first bytes, and the reason says so.
+        """
+        size = len(letter.raw)
+        if size > MAX_DEAD_LETTER_BYTES:
+            letter = replace(
+                letter,
+                raw=letter.raw[:MAX_DEAD_LETTER_BYTES],
+                reason=f"{letter.reason} (body truncated to {MAX_DEAD_LETTER_BYTES} of {size} bytes)",
+            )
         record = Record(self.settings.dlq_topic, *letter.record())
         await run_in_threadpool(self.publisher.send_many_and_wait, [record])
 
@@ -77,7 +92,8 @@ async def read_body(request: Request, limit: int) -> bytes:
     Content-Length is checked first; a chunked body is counted as it streams in.
     """
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    # isascii too: "²".isdigit() is True and int("²") raises.
+    if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > limit:
         raise BodyTooLarge
     chunks: list[bytes] = []
     size = 0

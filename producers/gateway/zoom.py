@@ -90,6 +90,13 @@ def _uuid(doc: Mapping[str, Any]) -> str | None:
     return uuid if isinstance(uuid, str) and uuid else None
 
 
+async def _refuse(request: Request, gateway: Gateway, body: bytes, reason: str) -> Response:
+    """Dead-letter ``body`` and answer 422 naming the field (the reason's first part)."""
+    await gateway.dead_letter(DeadLetter(body, reason, SOURCE, origin(request)))
+    field, _, why = reason.partition(": ")
+    return error(request, 422, "invalid_payload", reason, errors=[(field, why or field)])
+
+
 async def receive_zoom(request: Request) -> Response:
     """Verify, answer URL validation, buffer lifecycle payloads and produce ended meetings."""
     gateway: Gateway = request.app.state.gateway
@@ -126,6 +133,13 @@ async def receive_zoom(request: Request) -> Response:
         return error(request, 422, "invalid_payload", "expected a JSON object")
 
     kind = doc.get("event")
+    if not isinstance(kind, str):
+        # A signed body whose "event" is {} or [] (unhashable) or a number: malformed, not ours.
+        reason = "event: expected a string"
+        await gateway.dead_letter(DeadLetter(body, reason, SOURCE, origin(request)))
+        return error(
+            request, 422, "invalid_payload", reason, errors=[("event", "expected a string")]
+        )
     if kind == "endpoint.url_validation":
         payload = doc.get("payload")
         plain = payload.get("plainToken") if isinstance(payload, dict) else None
@@ -139,25 +153,25 @@ async def receive_zoom(request: Request) -> Response:
             )
         return JSONResponse(zoom_url_validation(secret, plain))
     if kind not in MEETING_EVENTS:
-        return JSONResponse({"status": "ignored", "event": kind})
+        return JSONResponse({"status": "ignored", "event": kind[:64]})
 
     # Validate this payload on its own first, so a bad one is never buffered with good ones.
     for result in from_webhooks([body], gateway.resolver):
         if isinstance(result, Rejected):
-            await gateway.dead_letter(DeadLetter(body, result.reason, SOURCE, origin(request)))
-            field, _, why = result.reason.partition(": ")
-            return error(
-                request, 422, "invalid_payload", result.reason, errors=[(field, why or field)]
-            )
+            return await _refuse(request, gateway, body, result.reason)
     uuid = _uuid(doc)
     assert uuid is not None  # the fold above rejects a payload without one
     buffer: MeetingBuffer = request.app.state.zoom_meetings
     if buffer.produced(uuid):
         return JSONResponse({"status": "already_produced"})
     payloads = buffer.add(uuid, body)
-    events: list[InteractionEvent] = [
-        r.event for r in from_webhooks(payloads, gateway.resolver) if isinstance(r, Parsed)
-    ]
+    results = list(from_webhooks(payloads, gateway.resolver))
+    refused = [r for r in results if isinstance(r, Rejected)]
+    if refused:
+        # Each payload passed alone but the meeting they make does not (a party the event
+        # model refuses): say so and dead-letter, never answer "buffered" for a lost meeting.
+        return await _refuse(request, gateway, body, refused[0].reason)
+    events: list[InteractionEvent] = [r.event for r in results if isinstance(r, Parsed)]
     if not events:
         return JSONResponse({"status": "buffered"})
     # If Kafka fails here the payloads stay buffered: Zoom's retry of this request completes it.

@@ -21,6 +21,7 @@ Mapping:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -40,6 +41,7 @@ from producers.parsers._common import (
 from producers.parsers.base import ParseResult, Rejected
 from producers.resolution import Resolver
 from schemas.events import CallOutcome, Direction
+from schemas.identifiers import identifier_problem
 
 SOURCE = "twilio"
 
@@ -82,6 +84,9 @@ def _one(call: Any, raw: bytes, origin: str, resolver: Resolver, region: str | N
     sid = call.get("sid")
     if not isinstance(sid, str) or not sid:
         return reject(origin, raw, "sid", "missing")
+    problem = identifier_problem(sid)  # the sid becomes the event id
+    if problem is not None:
+        return reject(origin, raw, "sid", problem)
     status = str(call.get("status", "")).lower()
     if status in _UNFINISHED:
         return reject(origin, raw, "status", f"call not finished yet ({status!r})")
@@ -113,17 +118,17 @@ def _one(call: Any, raw: bytes, origin: str, resolver: Resolver, region: str | N
 
     duration = 0.0
     if outcome is CallOutcome.ANSWERED:
-        try:
-            duration = float(call.get("duration") or 0)
-        except (TypeError, ValueError):
-            return reject(origin, raw, "duration", f"not a number: {call.get('duration')!r}")
+        duration_value = _number(call.get("duration") or 0)
+        if duration_value is None:
+            return reject(origin, raw, "duration", "not a finite number of seconds")
+        duration = duration_value
     wait: float | None
     queue_time = call.get("queue_time")
     if queue_time not in (None, ""):
-        try:
-            wait = float(queue_time) / 1000.0
-        except (TypeError, ValueError):
-            return reject(origin, raw, "queue_time", f"not a number: {queue_time!r}")
+        queue_value = _number(queue_time)
+        if queue_value is None:
+            return reject(origin, raw, "queue_time", "not a finite number of milliseconds")
+        wait = queue_value / 1000.0
     elif outcome is not CallOutcome.ANSWERED and times["end_time"] is not None:
         wait = seconds(times["end_time"] - occurred)
     else:
@@ -159,6 +164,22 @@ def _one(call: Any, raw: bytes, origin: str, resolver: Resolver, region: str | N
     )
 
 
+def _number(value: object) -> float | None:
+    """A finite float from a JSON number or numeric string; None for anything else.
+
+    ``float`` alone takes "inf", "nan", "1e400" and non-ASCII digits ("٣"): none is a duration.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    if isinstance(value, str) and not value.strip().isascii():
+        return None
+    try:
+        number = float(value)
+    except (ValueError, OverflowError):
+        return None
+    return number if math.isfinite(number) else None
+
+
 def _rfc2822(value: object) -> datetime | None:
     """An aware UTC datetime from an RFC 2822 string, or None when it is not one."""
     if not isinstance(value, str):
@@ -169,4 +190,7 @@ def _rfc2822(value: object) -> datetime | None:
         return None
     if parsed.tzinfo is None:  # "-0000" means UTC with unknown local zone (RFC 2822 §3.3)
         parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:  # year 1 with a positive offset has no UTC form
+        return None

@@ -37,6 +37,7 @@ from producers.parsers._common import (
 from producers.parsers.base import ParseResult, Rejected
 from producers.resolution import Resolver
 from schemas.events import Flag
+from schemas.identifiers import identifier_problem
 
 SOURCE = "zoom"
 _LIFECYCLE = frozenset({"meeting.started", "meeting.ended"})
@@ -100,8 +101,35 @@ def _fold(
         if problem is not None:
             yield reject(origin, raw, *problem)
     done = [m for m in meetings.values() if m.ended]
-    for meeting in sorted(done, key=lambda m: (min(m.starts | m.joins | m.ends), m.uuid)):
+    for meeting in done:
+        if not _instants(meeting):
+            raw = orjson.dumps({"uuid": meeting.uuid})
+            origin = f"zoom:{meeting.uuid} ({', '.join(sorted(meeting.origins))})"
+            yield reject(origin, raw, "payload.object.start_time", "missing (no start, end, join "
+                         "or leave time in any payload of the meeting)")  # fmt: skip
+    timed = [m for m in done if _instants(m)]
+    for meeting in sorted(timed, key=lambda m: (min(_instants(m)), m.uuid)):
         yield _event(meeting, resolver)
+
+
+def _instants(meeting: _Meeting) -> set[datetime]:
+    """Every instant known of a meeting (empty when no payload carried a time)."""
+    return meeting.starts | meeting.joins | meeting.ends | meeting.leaves
+
+
+def _json_type(value: object) -> str:
+    """The JSON type name of a decoded value, for reasons that never echo the value itself."""
+    names = {dict: "object", list: "array", str: "string", bool: "boolean", int: "number",
+             float: "number", type(None): "null"}  # fmt: skip
+    return names.get(type(value), type(value).__name__)
+
+
+def _from_millis(stamp: int) -> datetime | None:
+    """The UTC instant of epoch milliseconds, or None when no datetime can hold it."""
+    try:
+        return datetime.fromtimestamp(stamp / 1000, tz=UTC)
+    except (OverflowError, ValueError, OSError):
+        return None
 
 
 def _absorb(
@@ -118,8 +146,10 @@ def _absorb(
     if not isinstance(doc, Mapping):
         return "payload", "not a JSON object"
     kind = doc.get("event")
+    if not isinstance(kind, str):  # {} or [] would not even be hashable for the lookups below
+        return "event", f"expected a string, got {_json_type(kind)}"
     if kind not in _LIFECYCLE and kind not in _PARTICIPANT:
-        return "event", f"not a meeting lifecycle/participant event: {kind!r}"
+        return "event", f"not a meeting lifecycle/participant event: {kind[:64]!r}"
     payload = doc.get("payload")
     obj = payload.get("object") if isinstance(payload, dict) else None
     if not isinstance(obj, dict):
@@ -127,6 +157,10 @@ def _absorb(
     uuid = obj.get("uuid")
     if not isinstance(uuid, str) or not uuid:
         return "payload.object.uuid", "missing"
+    # The uuid becomes the event id: refuse here what the event model would refuse, by name.
+    problem = identifier_problem(uuid)
+    if problem is not None:
+        return "payload.object.uuid", problem
     times: dict[str, datetime | None] = {}
     participant = obj.get("participant") if kind in _PARTICIPANT else None
     if kind in _PARTICIPANT and not isinstance(participant, dict):
@@ -141,11 +175,22 @@ def _absorb(
             continue
         parsed = _iso(value)
         if parsed is None:
-            return f"payload.object.{name}", f"not an ISO 8601 instant: {value!r}"
+            shown = value[:64] if isinstance(value, str) else _json_type(value)
+            return f"payload.object.{name}", f"not an ISO 8601 instant: {shown!r}"
         times[name] = parsed
     stamp = doc.get("event_ts")
-    if stamp is not None and not isinstance(stamp, int):
-        return "event_ts", f"not an integer: {stamp!r}"
+    if stamp is not None and (not isinstance(stamp, int) or isinstance(stamp, bool)):
+        return "event_ts", f"not an integer, got {_json_type(stamp)}"
+    if stamp is not None and _from_millis(stamp) is None:
+        return "event_ts", "out of range (epoch milliseconds between years 1 and 9999)"
+    email = participant.get("email") if isinstance(participant, dict) else None
+    if isinstance(email, str) and email.strip():
+        # The address may become the event's counterpart or staff: an identifier.
+        problem = identifier_problem(email.strip().lower())
+        if problem is not None:
+            return "payload.object.participant.email", problem
+        if len(email.strip()) > 512:
+            return "payload.object.participant.email", "longer than 512 characters"
 
     meeting = meetings.setdefault(uuid, _Meeting(uuid=uuid))
     meeting.origins.add(origin)
@@ -172,11 +217,11 @@ def _absorb(
 
 def _event(meeting: _Meeting, resolver: Resolver) -> ParseResult:
     origin = f"zoom:{meeting.uuid} ({', '.join(sorted(meeting.origins))})"
-    start = min(meeting.starts or meeting.joins or meeting.ends)
+    start = min(meeting.starts or meeting.joins or meeting.ends or meeting.leaves)
     end = max(meeting.ends or meeting.leaves or {start})
     end = max(end, start)
     last_ts = max(meeting.stamps) if meeting.stamps else None
-    recorded = end if last_ts is None else datetime.fromtimestamp(last_ts / 1000, tz=UTC)
+    recorded = (None if last_ts is None else _from_millis(last_ts)) or end
     parties = meeting_parties(resolver, sorted(meeting.emails))
     flags = {Flag.HELD}
     if parties[1] is not None:
@@ -203,6 +248,7 @@ def _iso(value: object) -> datetime | None:
         return None
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+        # Year 1 with a positive offset (or 9999 with a negative one) has no UTC form.
+        return parsed.astimezone(UTC) if parsed.tzinfo is not None else None
+    except (ValueError, OverflowError):
         return None
-    return parsed.astimezone(UTC) if parsed.tzinfo is not None else None

@@ -36,5 +36,8 @@ def command(host: str, port: int) -> None:
         raise click.ClickException(str(exc)) from exc
     app = create_app(settings, settings.gateway)
     # proxy_headers off: the Twilio signature is checked against PUBLIC_BASE_URL, not headers
-    # a client could forge.
-    uvicorn.run(app, host=host, port=port, proxy_headers=False, server_header=False)
+    # a client could forge. log_config None: uvicorn's own loggers (errors, access lines with
+    # query strings) propagate to the handler ``configure`` installed, which redacts.
+    uvicorn.run(
+        app, host=host, port=port, proxy_headers=False, server_header=False, log_config=None
+    )

@@ -27,6 +27,7 @@ import orjson
 
 from schemas.events import MAX_PARENT_KEYS, CallOutcome, Channel, Direction, Flag, Kind
 from schemas.facts import FactKind, ObligationKind, Outcome, TrustLevel
+from schemas.identifiers import identifier_problem, normalise_identifier
 
 Row = dict[str, Any]
 """One decoded record: field name to JSON value (timestamps as ISO strings)."""
@@ -58,15 +59,15 @@ _FACT: dict[str, _Spec] = {
     "schema_version": (_INT, False, None, False),
     "fact_id": (_STR, False, 128, True),
     "kind": (_STR, False, _values(FactKind), True),
-    "client_id": (_STR, False, None, True),
+    "client_id": (_STR, False, 512, True),
     "at": (_TS, False, None, True),
-    "policy_id": (_STR, False, None, True),
+    "policy_id": (_STR, False, 128, True),
     "policy_version": (_INT, False, None, True),
-    "obligation_id": (_STR, True, None, False),
+    "obligation_id": (_STR, True, 512, False),
     "obligation_kind": (_STR, True, _values(ObligationKind), False),
-    "thread_key": (_STR, True, None, False),
+    "thread_key": (_STR, True, 512, False),
     "channel": (_STR, True, _values(Channel), False),
-    "source_event_id": (_STR, True, None, False),
+    "source_event_id": (_STR, True, 512, False),
     "opened_at": (_TS, True, None, False),
     "deadline": (_TS, True, None, False),
     "fulfilled_at": (_TS, True, None, False),
@@ -84,7 +85,7 @@ _FACT: dict[str, _Spec] = {
     "trust_from": (_STR, True, _values(TrustLevel), False),
     "trust_to": (_STR, True, _values(TrustLevel), False),
     "reason": (_STR, True, 2048, False),
-    "retracts": (_STR, True, None, False),
+    "retracts": (_STR, True, 128, False),
 }
 
 _INTERACTION: dict[str, _Spec] = {
@@ -110,7 +111,23 @@ _INTERACTION: dict[str, _Spec] = {
     "message_key": (_STR, True, 32, False),
     # "flags" and "parent_keys" are checked on their own (lists)
 }
-_NON_EMPTY = frozenset({"fact_id", "event_id", "client_id", "thread_key"})
+# Fields of the identifier rule (schemas.identifiers): non-empty, and already in the form the
+# model stores (NFKC, no control/format characters, no outer whitespace). A value the model would
+# normalise is refused here, so the runner hands it to the model, which normalises it.
+_IDENTIFIERS = frozenset(
+    {
+        "fact_id",
+        "event_id",
+        "client_id",
+        "policy_id",
+        "obligation_id",
+        "thread_key",
+        "source_event_id",
+        "retracts",
+        "counterpart",
+        "staff",
+    }
+)
 _NON_NEGATIVE = frozenset({"duration_seconds", "wait_seconds"})
 _FACT_REQUIRED = frozenset(k for k, spec in _FACT.items() if spec[3])
 _INTERACTION_REQUIRED = frozenset(k for k, spec in _INTERACTION.items() if spec[3])
@@ -144,6 +161,14 @@ def _instant_ok(value: str) -> bool:
     return True
 
 
+def _identifier_ok(value: str) -> bool:
+    """True when ``value`` is a valid identifier exactly as the model would store it."""
+    try:
+        return normalise_identifier(value) == value
+    except ValueError:
+        return False
+
+
 def _condition(name: str, spec: _Spec) -> str:
     """One field's check as a Python expression over ``get`` (the row's ``dict.get``)."""
     check, nullable, limit, _ = spec
@@ -158,8 +183,13 @@ def _condition(name: str, spec: _Spec) -> str:
         test = "type(v) is str"
         if limit is not None:
             test += f" and len(v) <= {limit}"
-        if name in _NON_EMPTY:
-            test += " and v != ''"
+        if name in _IDENTIFIERS:
+            # Printable ASCII without outer spaces is a valid identifier as it stands (inline:
+            # no call for the usual case); anything else asks the rule.
+            test += (
+                " and v != '' and ((v.isascii() and v.isprintable() and v[0] != ' '"
+                " and v[-1] != ' ') or identifier_ok(v))"
+            )
     elif check == _TS:
         test = "type(v) is str and instant_ok(v)"
     elif check == _NUM:
@@ -191,7 +221,7 @@ def _compile(specs: dict[str, _Spec], name: str) -> Callable[[Row], bool]:
     """
     body = " and\n        ".join(_condition(n, spec) for n, spec in specs.items())
     source = f"def {name}(row):\n    get = row.get\n    return (\n        {body}\n    )\n"
-    namespace: dict[str, Any] = {"instant_ok": _instant_ok}
+    namespace: dict[str, Any] = {"instant_ok": _instant_ok, "identifier_ok": _identifier_ok}
     exec(compile(source, f"<records.{name}>", "exec"), namespace)
     fn: Callable[[Row], bool] = namespace[name]
     return fn
@@ -223,8 +253,14 @@ def _check(row: Row, specs: dict[str, _Spec]) -> None:
                     raise RecordInvalid(name, f"unknown value {value[:64]!r}")
             elif limit is not None and len(value) > limit:
                 raise RecordInvalid(name, f"longer than {limit} characters")
-            if not value and name in _NON_EMPTY:
-                raise RecordInvalid(name, "must not be empty")
+            if name in _IDENTIFIERS:
+                if not value:
+                    raise RecordInvalid(name, "must not be empty")
+                problem = identifier_problem(value)
+                if problem is not None:
+                    raise RecordInvalid(name, problem)
+                if not _identifier_ok(value):
+                    raise RecordInvalid(name, "not in NFKC form")
         elif check == _TS:
             if type(value) is not str or _is_rfc3339(value) is None:
                 raise RecordInvalid(name, "must be an RFC 3339 timestamp with an offset")

@@ -11,12 +11,15 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlencode
 
 import httpx
 import orjson
 import pytest
 import uvicorn
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from kafka.admin import KafkaAdminClient, NewTopic
 from pydantic import SecretStr
 
@@ -28,6 +31,7 @@ from schemas.events import CallOutcome, Flag, InteractionEvent
 from shinrai.settings import KafkaSettings, Settings
 from tests.builders import numbered_event
 from tests.integration.producers.conftest import Record
+from tests.unit.producers.test_gateway_fuzz import generic_body, twilio_form, zoom_body
 
 pytestmark = pytest.mark.integration
 
@@ -356,3 +360,62 @@ def test_missing_zoom_headers_are_401_without_secrets(gateway: Served) -> None:
     response = httpx.post(f"{gateway.url}/v1/zoom", content=body, headers={})
     assert response.status_code == 401
     assert ZOOM_SECRET not in response.text
+
+
+def test_large_malformed_zoom_body_is_422_and_dead_lettered_truncated(
+    gateway: Served, read_topic: Callable[..., list[Record]]
+) -> None:
+    """A signed body under the gateway's limit but over the producer's: still a 4xx, never a
+    503 (the dead letter itself would exceed Kafka's request size and the sender retry forever)."""
+    # Just under the gateway's 1 MiB limit: with the dead letter's headers, the record is over
+    # the producer's 1 MiB request limit.
+    pad = "x" * (1024 * 1024 - 100 - len(b'{"event":{},"pad":""}'))
+    body = orjson.dumps({"event": {}, "pad": pad})
+    assert len(body) == 1024 * 1024 - 100
+    response = httpx.post(
+        f"{gateway.url}/v1/zoom", content=body, headers=_zoom_headers(body), timeout=30
+    )
+    assert response.status_code == 422, response.text
+    letter = _dead_letter_of(read_topic, gateway.dlq, response.json()["request_id"])
+    assert letter.value == body[:900_000]
+    assert f"truncated to 900000 of {len(body)} bytes".encode() in letter.headers[REASON]
+
+
+def test_signed_malformed_bodies_never_answer_5xx_against_the_broker(gateway: Served) -> None:
+    """The unit fuzzer's strategies, a few hundred requests, through uvicorn and real Kafka."""
+    seen: list[int] = []
+
+    @settings(
+        max_examples=300,
+        deadline=None,
+        database=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
+    @given(request=st.one_of(
+        zoom_body.map(lambda b: ("zoom", b)),
+        twilio_form.map(lambda f: ("twilio", f)),
+        generic_body.map(lambda b: ("events", b)),
+    ))  # fmt: skip
+    def post(request: tuple[str, Any]) -> None:
+        endpoint, content = request
+        if endpoint == "zoom":
+            response = httpx.post(
+                f"{gateway.url}/v1/zoom", content=content, headers=_zoom_headers(content)
+            )
+        elif endpoint == "twilio":
+            response = _twilio_post(
+                gateway, content, sign_url=f"{PUBLIC_BASE}/v1/twilio?source=status"
+            )
+        else:
+            response = httpx.post(
+                f"{gateway.url}/v1/events",
+                content=content,
+                headers={"authorization": f"Bearer {BEARER}"},
+            )
+        seen.append(response.status_code)
+        assert response.status_code < 500, (endpoint, content, response.text)
+        if response.status_code >= 400:
+            assert response.json()["detail"]
+
+    post()
+    assert sum(1 for s in seen if 400 <= s < 500) > len(seen) // 3

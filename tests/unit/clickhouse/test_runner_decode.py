@@ -57,8 +57,9 @@ def test_facts_become_rows_and_refused_ones_go_to_the_model_or_are_skipped_with_
     runner, sink, metrics = make()
     tp = TopicPartition(FACTS_TOPIC, 0)
     runner._add(tp, Record(0, fact_json()))
-    # An empty client_id: the row checks refuse it, the model accepts it -> written anyway.
-    runner._add(tp, Record(1, fact_json(fact_id="f2", client_id="")))
+    # A full-width client id: the row checks refuse it (not in NFKC form), the model accepts
+    # and normalises it -> written as the model stores it.
+    runner._add(tp, Record(1, fact_json(fact_id="f2", client_id="\uff43\uff11")))
     with capture_logs() as logs:
         # A logger made inside the capture: the module's own may already be cached by an
         # earlier test's ``shinrai.logging.configure`` (cache_logger_on_first_use).
@@ -68,6 +69,7 @@ def test_facts_become_rows_and_refused_ones_go_to_the_model_or_are_skipped_with_
     runner._add(tp, Record(4, None))
     buf = sink._buffers[FACTS]
     assert [item["fact_id"] for item in buf.items] == ["f1", "f2"]
+    assert [item["client_id"] for item in buf.items] == ["c1", "c1"]
     assert buf.iso == 1  # f1 as a decoded row, f2 from the model
     assert [p.offset for p in buf.positions if p] == [0, 1]
     assert skipped(metrics, "invalid_fact") == 2
