@@ -346,7 +346,8 @@ class Verdict:
     alerts_expected: int = 0
     alerts_lost: list[str] = field(default_factory=list)
     alerts_extra: list[str] = field(default_factory=list)
-    alerts_duplicated: list[str] = field(default_factory=list)
+    alerts_duplicated: list[str] = field(default_factory=list)  # under distinct keys
+    alerts_redelivered: int = 0  # the same key acknowledged again (see acknowledged_alerts)
     dead_missing: list[str] = field(default_factory=list)  # expected rejections not on the DLQ
     dead_unexpected: list[str] = field(default_factory=list)  # "origin: reason"
     dead_without_reason: int = 0
@@ -361,7 +362,8 @@ class Verdict:
             f"extra {len(self.extra)} duplicated {len(self.duplicated)} changed "
             f"{len(self.changed)}; alerts expected {self.alerts_expected}: lost "
             f"{len(self.alerts_lost)} extra {len(self.alerts_extra)} duplicated "
-            f"{len(self.alerts_duplicated)}; dead letters missing {len(self.dead_missing)} "
+            f"{len(self.alerts_duplicated)} (redelivered, same key: {self.alerts_redelivered}); "
+            f"dead letters missing {len(self.dead_missing)} "
             f"unexpected {len(self.dead_unexpected)} without reason {self.dead_without_reason}"
         )
 
@@ -406,11 +408,13 @@ def compare(
     live: Sequence[LiveFact],
     acked: Counter[str],
     *,
+    redelivered: int = 0,
     until: datetime,
     expected_dead: dict[str, str],
 ) -> Verdict:
     """The verdict: ClickHouse rows and acknowledged alerts (per alert id) against the oracle.
 
+    ``acked``: distinct Idempotency-Keys acknowledged per alert id (:func:`acknowledged_alerts`).
     ``expected_dead`` maps the origin (``topic/partition/offset``) of every record the worker
     must dead-letter to what it is ("oversized record", ...).
     """
@@ -418,6 +422,7 @@ def compare(
     rows = Counter(r.fact_id for r in live)
     got = {r.fact_id: r for r in live}
     v = Verdict(name, len(want), len(got), undecodable_kept=len(oracle.undecodable_kept))
+    v.alerts_redelivered = redelivered
     retracted_want = {f.retracts for f in oracle.facts if f.retracts}
     retracted_got = {r.retracts for r in live if r.retracts}
     v.lost = sorted((f, want[f].kind.value, want[f].client_id) for f in want.keys() - got.keys())
@@ -460,13 +465,22 @@ def compare(
     return v
 
 
-def acknowledged_alerts(requests: Iterable[Received]) -> Counter[str]:
-    """2xx answers per alert id (the receiver's requests)."""
-    acked: Counter[str] = Counter()
+def acknowledged_alerts(requests: Iterable[Received]) -> tuple[Counter[str], int]:
+    """Per alert id, how many distinct Idempotency-Keys the receiver acknowledged (one per
+    alert and target is exactly once); and how many 2xx repeated a key already acknowledged.
+
+    A repeat under the same key is the alert runner's documented at-least-once window (a kill
+    between the 2xx and the delivered-store mark): a receiver that honours the key drops it, so
+    it is counted and reported, not a duplicate page.
+    """
+    keys: dict[str, set[str]] = {}
+    acks = 0
     for req in requests:
         if req.status is not None and 200 <= req.status < 300:
-            acked[json.loads(req.body)["alert_id"]] += 1
-    return acked
+            keys.setdefault(json.loads(req.body)["alert_id"], set()).add(req.key)
+            acks += 1
+    per_alert = Counter({alert: len(k) for alert, k in keys.items()})
+    return per_alert, acks - sum(per_alert.values())
 
 
 def truncated_dead_letter(oracle: Oracle, origin: str) -> Record | None:

@@ -367,11 +367,13 @@ async def test_live_worker_equals_a_replay_of_what_it_read(
     started = time.monotonic()
     run = await scenario(p, wl, tmp_path)
     oracle = await asyncio.to_thread(replay_of_what_was_read, p.settings, run.until)
+    acked, redelivered = acknowledged_alerts(p.receiver.requests)
     verdict = compare(
         name,
         oracle,
         run.live,
-        acknowledged_alerts(p.receiver.requests),
+        acked,
+        redelivered=redelivered,
         until=run.until,
         expected_dead=run.expected_dead,
     )
@@ -395,3 +397,49 @@ async def test_live_worker_equals_a_replay_of_what_it_read(
             assert len(cut.value) + sum(len(k) + len(v) for k, v in cut.headers.items()) <= (
                 MAX_RECORD_BYTES
             )
+
+
+def test_the_verdict_sees_what_is_lost_extra_duplicated_changed_and_unexpected() -> None:
+    """The oracle's own check: a verdict that never fails would make every case above pass."""
+    from collections import Counter
+
+    from engine.alerts import alert_for
+    from shinrai.settings import Settings
+
+    from .oracle import Oracle, Record
+    from .scenario import expected_facts
+
+    until = now()
+    wl = make_workload("self", until - HISTORY_ENDS, seed=SEED, clients=3, threads=12)
+    facts = expected_facts([*wl.policies, *wl.history], Settings(), until=until)
+    dead = Record(0, 5, b"c", b"x", {"x-shinrai-origin": b"t/0/5", "x-shinrai-reason": b"why"})
+    oracle = Oracle(facts, len(wl.history), len(wl.history), [dead], [])
+    rows = [LiveFact(f.fact_id, f.kind.value, f.client_id, round(f.at.timestamp() * 1e6),
+                     f.obligation_id, f.retracts) for f in facts]  # fmt: skip
+    alerts = Counter(a.alert_id for a in (alert_for(f) for f in facts) if a is not None)
+
+    same = compare("same", oracle, rows, alerts, until=until, expected_dead={"t/0/5": "bad"})
+    assert same.problems() == ""
+
+    moved = rows[1]
+    live = [*rows[2:], rows[2], LiveFact("extra-id", "breached", "c", 0, None, None),
+            LiveFact(moved.fact_id, moved.kind, moved.client_id, moved.at_us + 1, None, None)]  # fmt: skip
+    lost_alert = next(iter(alerts))
+    wrong = compare(
+        "wrong",
+        oracle,
+        live,
+        alerts - Counter([lost_alert]) + Counter(["extra-alert", "extra-alert"]),
+        until=until,
+        expected_dead={"t/0/6": "oversized record"},
+    )
+    assert [f for f, _, _ in wrong.lost] == [rows[0].fact_id]
+    assert [f for f, _, _ in wrong.extra] == ["extra-id"]
+    assert wrong.duplicated == [rows[2].fact_id]
+    assert [c.split(":")[0] for c in wrong.changed] == [moved.fact_id]
+    assert wrong.alerts_lost[0].endswith(lost_alert)
+    assert wrong.alerts_extra == ["extra-alert"]
+    assert wrong.alerts_duplicated == ["extra-alert x2"]
+    assert wrong.dead_missing == ["oversized record at t/0/6"]
+    assert wrong.dead_unexpected == ["t/0/5: why"]
+    assert "lost 1 extra 1 duplicated 1 changed 1" in wrong.problems()
