@@ -399,7 +399,7 @@ class Verdict:
 
 def _shape(reason: str) -> str:
     """A reason without its ids and instants (to count dead letters by why)."""
-    return re.sub(r"'[^']*'|\d[\d:.T+-]*", "_", reason)[:140]
+    return re.sub(r"'[^']*'|\d[\d:.T+-]*", "_", reason)[:100]
 
 
 def compare(
@@ -460,8 +460,8 @@ def compare(
         seen.add(origin)
         if origin not in expected_dead:
             v.dead_unexpected.append(f"{origin}: {reason[:160]}")
+            v.dead_reasons[_shape(reason)] += 1
     v.dead_missing = [f"{what} at {o}" for o, what in expected_dead.items() if o not in seen]
-    v.dead_reasons = Counter(_shape(r.split(": ", 1)[-1]) for r in v.dead_unexpected)
     return v
 
 
