@@ -53,6 +53,7 @@ from schemas.deadletter import MAX_RECORD_BYTES
 from schemas.directory_records import directory_records
 from schemas.events import Direction
 from schemas.facts import FactKind
+from shinrai.jobs.worker import Worker
 from streams.processor import ProcessorStats
 from tests.integration.alerts.harness import SECRET
 
@@ -112,11 +113,8 @@ async def _produce(p: Pipeline, records: list[Raw]) -> list[Produced]:
     )
 
 
-async def _read_live(p: Pipeline, worker: object) -> tuple[datetime, list[LiveFact]]:
+async def _read_live(p: Pipeline, worker: Worker) -> tuple[datetime, list[LiveFact]]:
     """Wait until everything read is stored and delivered; the ClickHouse rows and the instant."""
-    from shinrai.jobs.worker import Worker
-
-    assert isinstance(worker, Worker)
     assert worker.sink is not None
     await drained(p.settings, within=CATCH_UP_S)
     until = now()
