@@ -35,9 +35,10 @@ from schemas.events import CallOutcome, ClientPolicyChanged, Direction, Interact
 from schemas.facts import Fact, FactKind
 from shinrai.settings import Settings
 from streams.dlq import Rejected, decode_input
+from tests.builders import ALWAYS_OPEN, ONE_MINUTE, interaction, phone_call
 from tests.integration.alerts.harness import Received
 
-from .scenario import ALWAYS_OPEN, ONE_MINUTE, call, email, expected_facts, group_caught_up
+from .scenario import expected_facts, group_caught_up
 
 POLICY = ONE_MINUTE.model_copy(update={"policy_id": "oracle-minute", "warning_fractions": (0.75,)})
 """1-minute SLAs on a 24x7 calendar, one warning at 45 s (fewer pages to deliver per breach)."""
@@ -117,13 +118,17 @@ def make_workload(run: str, end: datetime, *, seed: int, clients: int, threads: 
             roll = rng.random()
             thread = f"t{k}"
             if roll < 0.08:  # a missed call, called back (a callback obligation)
-                events.append(call(c, t, Direction.INBOUND, CallOutcome.MISSED, wait=25))
+                events.append(phone_call(c, t, Direction.INBOUND, CallOutcome.MISSED, wait=25))
                 back = t + timedelta(seconds=rng.uniform(10, 200))
-                events.append(call(c, back, Direction.OUTBOUND, CallOutcome.ANSWERED, duration=90))
+                events.append(
+                    phone_call(c, back, Direction.OUTBOUND, CallOutcome.ANSWERED, duration=90)
+                )
                 events[-2:] = [renamed(events[-2], n), renamed(events[-1], n + 1)]
                 n += 2
                 continue
-            events.append(renamed(email(c, t, Direction.INBOUND, thread), n))
+            events.append(
+                renamed(interaction(t, client=c, thread=thread, direction=Direction.INBOUND), n)
+            )
             n += 1
             if roll < 0.60:
                 delay = rng.uniform(2, 25)  # met, no warning
@@ -134,13 +139,26 @@ def make_workload(run: str, end: datetime, *, seed: int, clients: int, threads: 
             else:
                 continue  # never answered: breached
             reply = t + timedelta(seconds=delay)
-            events.append(renamed(email(c, reply, Direction.OUTBOUND, thread), n))
+            events.append(
+                renamed(
+                    interaction(reply, client=c, thread=thread, direction=Direction.OUTBOUND), n
+                )
+            )
             n += 1
             if rng.random() < 0.3:  # a follow-up question, answered
                 again = reply + timedelta(minutes=rng.uniform(5, 120))
-                events.append(renamed(email(c, again, Direction.INBOUND, thread), n))
+                events.append(
+                    renamed(
+                        interaction(again, client=c, thread=thread, direction=Direction.INBOUND), n
+                    )
+                )
                 answer = again + timedelta(seconds=rng.uniform(5, 25))
-                events.append(renamed(email(c, answer, Direction.OUTBOUND, thread), n + 1))
+                events.append(
+                    renamed(
+                        interaction(answer, client=c, thread=thread, direction=Direction.OUTBOUND),
+                        n + 1,
+                    )
+                )
                 n += 2
     events.sort(key=lambda e: (e.occurred_at, e.event_id))
     return Workload(clients=names, policies=policies, history=events)

@@ -55,6 +55,7 @@ from schemas.events import Direction
 from schemas.facts import FactKind
 from shinrai.jobs.worker import Worker
 from streams.processor import ProcessorStats
+from tests.builders import interaction
 from tests.integration.alerts.harness import SECRET
 
 from .oracle import (
@@ -75,7 +76,7 @@ from .oracle import (
     replay_of_what_was_read,
     truncated_dead_letter,
 )
-from .scenario import Pipeline, email, now, running_worker, wait_until
+from .scenario import Pipeline, now, running_worker, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -190,10 +191,27 @@ async def history_interleaved_with_live(p: Pipeline, wl: Workload, _tmp: Path) -
             for c in wl.clients[i::chunks][:4]:
                 thread = f"live-{i}"
                 live += [
-                    email(c, t - timedelta(seconds=2), Direction.INBOUND, thread),
-                    email(c, t - timedelta(seconds=1), Direction.OUTBOUND, thread),
+                    interaction(
+                        t - timedelta(seconds=2),
+                        client=c,
+                        thread=thread,
+                        direction=Direction.INBOUND,
+                    ),
+                    interaction(
+                        t - timedelta(seconds=1),
+                        client=c,
+                        thread=thread,
+                        direction=Direction.OUTBOUND,
+                    ),
                 ]
-            live.append(email(wl.clients[i], t - timedelta(minutes=2), Direction.INBOUND, "late"))
+            live.append(
+                interaction(
+                    t - timedelta(minutes=2),
+                    client=wl.clients[i],
+                    thread="late",
+                    direction=Direction.INBOUND,
+                )
+            )
             produced += await _produce(p, as_raw(live))
             await asyncio.sleep(0.5)
         until, live_rows = await _read_live(p, worker)
@@ -202,7 +220,12 @@ async def history_interleaved_with_live(p: Pipeline, wl: Workload, _tmp: Path) -
 
 async def future_dated_outlier(p: Pipeline, wl: Workload, tmp: Path) -> Run:
     client = wl.clients[7]
-    ahead = email(client, now() + timedelta(days=3653), Direction.INBOUND, "from-the-future")
+    ahead = interaction(
+        now() + timedelta(days=3653),
+        client=client,
+        thread="from-the-future",
+        direction=Direction.INBOUND,
+    )
     rare: Raw = (ahead.key, encode(ahead), "future-dated outlier")
     return await history_before_worker(p, wl, tmp, rare)
 
