@@ -439,6 +439,7 @@ async def _measure(quick: bool, events: int | None, split: bool = False) -> dict
     await asyncio.to_thread(create_topics, spec)
     topics = spec.settings().worker.topic_suffix
     interactions = f"interactions.v1{topics}"
+    accepted = f"interactions.accepted.v1{topics}"  # what the ClickHouse runner reads
     facts, alerts = f"sla-facts.v1{topics}", f"sla-alerts.v1{topics}"
     if split:  # the processor and the ClickHouse runner as two processes
         worker = WorkerProcess(replace(spec, role="processor", data_dir=str(root / "proc")),
@@ -473,7 +474,7 @@ async def _measure(quick: bool, events: int | None, split: bool = False) -> dict
             lambda s: s.get("events_in", 0) >= total, 60 + total / 200, "the backlog"
         )
         while not await sink_caught_up(kafka, f"{spec.app_id}-sink-clickhouse",
-                                       [facts, interactions], spec.partitions):  # fmt: skip
+                                       [facts, accepted], spec.partitions):  # fmt: skip
             if time.time() - done["t"] > 120:
                 raise TimeoutError("the ClickHouse runner to commit every fact")
             await asyncio.sleep(0.1)

@@ -252,7 +252,10 @@ async def drained(settings: Settings, *, within: float, alerts: bool = True) -> 
     groups = [
         # Ticks too: the timers of clients not in the backlog's last batch fire on ticks.
         (app_id, ["interactions.v1" + suffix, "sla-ticks.v1" + suffix]),
-        (f"{app_id}-sink-clickhouse", ["sla-facts.v1" + suffix, "interactions.v1" + suffix]),
+        (
+            f"{app_id}-sink-clickhouse",
+            ["sla-facts.v1" + suffix, "interactions.accepted.v1" + suffix],
+        ),
     ]
     if alerts:
         groups.append((f"{app_id}-sink-alerts", ["sla-alerts.v1" + suffix]))

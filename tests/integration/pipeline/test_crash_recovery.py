@@ -244,7 +244,7 @@ async def test_kill_9_mid_stream_loses_nothing_and_duplicates_nothing(
         raise AssertionError(explain_missing(p, expected, alerts)) from exc
     bootstrap = p.settings.kafka.bootstrap
     sink_group = f"{p.settings.worker.app_id}-sink-clickhouse"
-    sink_topics = [p.topic("sla-facts.v1"), topic]
+    sink_topics = [p.topic("sla-facts.v1"), p.topic("interactions.accepted.v1")]
     deadline = time.monotonic() + 60
     while not await asyncio.to_thread(group_caught_up, bootstrap, sink_group, sink_topics):
         assert time.monotonic() < deadline, "the ClickHouse runner did not catch up"
