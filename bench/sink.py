@@ -58,10 +58,11 @@ import random
 import statistics
 import tempfile
 import time
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from schemas.events import CallOutcome, Channel, Direction, InteractionEvent, Kind
 from schemas.facts import Fact, FactKind, ObligationKind, Outcome
@@ -72,6 +73,9 @@ from sinks.clickhouse.sink import ClickHouseSink
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 FACTS_TOPIC = "sla-facts.v1"
 INTERACTIONS_TOPIC = "interactions.v1"
+
+A = TypeVar("A")
+B = TypeVar("B")
 
 
 def make_facts(n: int, rng: random.Random) -> list[tuple[Fact, Position]]:
@@ -134,15 +138,26 @@ def _through_sink(
     of the process, chdb's included, so it is the figure that survives a busy machine."""
     sink = ClickHouseSink(settings)
     sink.setup()
+    return _timed(sink, records, sink.add, settings.batch_rows)
+
+
+def _timed(
+    sink: ClickHouseSink,
+    items: Sequence[tuple[A, B]],
+    add: Callable[[A, B], object],
+    flush_every: int,
+) -> tuple[float, float]:
+    """(items per wall second, items per CPU second) of ``add`` over ``items``, flushing the
+    sink whenever ``flush_every`` rows are buffered and at the end; closes the sink."""
     try:
         started, cpu = time.perf_counter(), time.process_time()
-        for record, pos in records:
-            sink.add(record, pos)
-            if sink.buffered >= settings.batch_rows:
+        for first, second in items:
+            add(first, second)
+            if sink.buffered >= flush_every:
                 sink.flush()
         sink.flush()
         wall, cpu = time.perf_counter() - started, time.process_time() - cpu
-        return len(records) / wall, len(records) / cpu
+        return len(items) / wall, len(items) / cpu
     finally:
         sink.close()
 
@@ -185,20 +200,10 @@ def _through_runner(
         executor=None,  # type: ignore[arg-type]  # never used: no start()
         batch_rows=settings.batch_rows,
     )
-    add = runner._add  # the runner's per-record step, without the consumer
-    try:
-        gc.collect()
-        gc.freeze()
-        started, cpu = time.perf_counter(), time.process_time()
-        for tp, message in messages:
-            add(tp, message)
-            if sink.buffered >= flush_every:
-                sink.flush()
-        sink.flush()
-        wall, cpu = time.perf_counter() - started, time.process_time() - cpu
-        return len(records) / wall, len(records) / cpu
-    finally:
-        sink.close()
+    gc.collect()
+    gc.freeze()
+    # The runner's per-record step, without the consumer.
+    return _timed(sink, messages, runner._add, flush_every)
 
 
 def _compare(settings: ClickHouseSettings, facts: list[tuple[Fact, Position]]) -> dict[str, float]:

@@ -62,6 +62,11 @@ def duration(seconds: float | None) -> str:
     return ("-" if neg else "") + text
 
 
+def _number(value: float | None, spec: str, suffix: str = "") -> str:
+    """``value`` in the format ``spec`` followed by ``suffix``, or a dash."""
+    return "–" if value is None else f"{value:{spec}}{suffix}"
+
+
 def percent(value: float | None) -> str:
     """``95.2%`` or a dash."""
     return "–" if value is None else f"{value * 100:.1f}%"
@@ -266,7 +271,7 @@ def _silence(rows: list[Row]) -> str:
         f"<tr><td>{escape(str(r['client_name'] or r['client_id']))}</td>"
         f"<td>{escape(str(r['owner'] or ''))}</td><td>{r['last_silence_at']:%m-%d %H:%M}</td>"
         + _cell(
-            "–" if r["days_since_outbound"] is None else f"{r['days_since_outbound']:.1f}",
+            _number(r["days_since_outbound"], ".1f"),
             "silence_days",
             r["days_since_outbound"],
             str(r["client_id"]),
@@ -296,35 +301,24 @@ def _phone(rows: list[Row]) -> str:
         "<tr><th>client</th><th>calls</th><th>answered</th><th>abandoned</th><th>missed</th>"
         "<th>answer rate</th><th>abandon rate</th><th>wait p50</th><th>wait p90</th></tr>"
     )
-    lines = [
-        f"<tr><td>{escape(str(r['client_id']))}</td>"
-        + "".join(
-            _cell(str(r[k]), f"phone_{k}", r[k], str(r["client_id"]))
-            for k in ("calls", "answered", "abandoned", "missed")
-        )
-        + _cell(
-            percent(r["answer_rate"]), "phone_answer_rate", r["answer_rate"], str(r["client_id"])
-        )
-        + _cell(
-            percent(r["abandon_rate"]), "phone_abandon_rate", r["abandon_rate"], str(r["client_id"])
-        )
-        + _cell(
-            "–"
-            if r["p50_answer_wait_seconds"] is None
-            else f"{r['p50_answer_wait_seconds']:.0f} s",
-            "phone_p50_wait",
-            r["p50_answer_wait_seconds"],
-            str(r["client_id"]),
-        )
-        + _cell(
-            "–"
-            if r["p90_answer_wait_seconds"] is None
-            else f"{r['p90_answer_wait_seconds']:.0f} s",
-            "phone_p90_wait",
-            r["p90_answer_wait_seconds"],
-            str(r["client_id"]),
-        )
-        + "</tr>"
-        for r in rows
+    return f"<table id='phone'>{head}{''.join(_phone_row(r) for r in rows)}</table>"
+
+
+def _phone_row(r: Row) -> str:
+    client = str(r["client_id"])
+    counts = [(str(r[k]), f"phone_{k}", r[k]) for k in ("calls", "answered", "abandoned", "missed")]
+    rates = [
+        (percent(r[f"{k}_rate"]), f"phone_{k}_rate", r[f"{k}_rate"]) for k in ("answer", "abandon")
     ]
-    return f"<table id='phone'>{head}{''.join(lines)}</table>"
+    waits = [
+        (
+            _number(r[f"{p}_answer_wait_seconds"], ".0f", " s"),
+            f"phone_{p}_wait",
+            r[f"{p}_answer_wait_seconds"],
+        )
+        for p in ("p50", "p90")
+    ]
+    cells = "".join(
+        _cell(text, metric, value, client) for text, metric, value in counts + rates + waits
+    )
+    return f"<tr><td>{escape(client)}</td>{cells}</tr>"

@@ -31,6 +31,7 @@ import email
 import mailbox
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
 from email.policy import default as default_policy
@@ -217,6 +218,48 @@ def _message_event(
 # -- containers -----------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class _Stored:
+    """One message as a container holds it: where, its record and what of it is parsed."""
+
+    origin: str
+    record: bytes  # the record as stored (an mbox record with its From_ line): a Rejected's bytes
+    message: bytes  # the message itself
+    from_line: str | None = None
+
+
+def _parse_stored(
+    stored: Iterator[_Stored | Rejected],
+    resolver: Resolver,
+    *,
+    source: str,
+    recorded_at: datetime | None,
+    list_bulk_is_auto_reply: bool,
+) -> Iterator[ParseResult]:
+    """The per-message step of every container: parse each message (a read failure is already a
+    Rejected), then fan staff messages out to the clients they reach."""
+
+    def items() -> Iterator[tuple[ParseResult, MessageInfo | None]]:
+        for item in stored:
+            if isinstance(item, Rejected):
+                yield item, None
+                continue
+            result, info = _message_event_info(
+                item.message,
+                resolver,
+                origin=item.origin,
+                source=source,
+                from_line=item.from_line,
+                recorded_at=recorded_at,
+                list_bulk_is_auto_reply=list_bulk_is_auto_reply,
+            )
+            if isinstance(result, Rejected):  # carry the full original record
+                result = Rejected(result.reason, result.origin, item.record)
+            yield result, info
+
+    return fan_out(items())
+
+
 def parse_eml(
     path: Path,
     resolver: Resolver,
@@ -225,23 +268,16 @@ def parse_eml(
     list_bulk_is_auto_reply: bool = False,
 ) -> Iterator[ParseResult]:
     """Parse one ``.eml`` file, or every ``*.eml`` below a folder (sorted by path)."""
-    return fan_out(
-        _eml_items(
-            path,
-            resolver,
-            recorded_at=recorded_at,
-            list_bulk_is_auto_reply=list_bulk_is_auto_reply,
-        )
+    return _parse_stored(
+        _eml_messages(path),
+        resolver,
+        source="email:eml",
+        recorded_at=recorded_at,
+        list_bulk_is_auto_reply=list_bulk_is_auto_reply,
     )
 
 
-def _eml_items(
-    path: Path,
-    resolver: Resolver,
-    *,
-    recorded_at: datetime | None = None,
-    list_bulk_is_auto_reply: bool = False,
-) -> Iterator[tuple[ParseResult, MessageInfo | None]]:
+def _eml_messages(path: Path) -> Iterator[_Stored | Rejected]:
     if not path.exists():
         raise ShinraiError(f"{path}: no such file or folder")
     for file in files(path, (".eml",)):
@@ -249,16 +285,9 @@ def _eml_items(
         try:
             raw = file.read_bytes()
         except OSError as exc:
-            yield Rejected(f"file: cannot read: {exc}", origin, b""), None
+            yield Rejected(f"file: cannot read: {exc}", origin, b"")
             continue
-        yield _message_event_info(
-            raw,
-            resolver,
-            origin=origin,
-            source="email:eml",
-            recorded_at=recorded_at,
-            list_bulk_is_auto_reply=list_bulk_is_auto_reply,
-        )
+        yield _Stored(origin, raw, raw)
 
 
 def parse_mbox(
@@ -273,23 +302,16 @@ def parse_mbox(
     The Rejected bytes of a message include its From_ line, so a fixed record can be appended
     to an mbox again as it was.
     """
-    return fan_out(
-        _mbox_items(
-            path,
-            resolver,
-            recorded_at=recorded_at,
-            list_bulk_is_auto_reply=list_bulk_is_auto_reply,
-        )
+    return _parse_stored(
+        _mbox_messages(path),
+        resolver,
+        source="email:mbox",
+        recorded_at=recorded_at,
+        list_bulk_is_auto_reply=list_bulk_is_auto_reply,
     )
 
 
-def _mbox_items(
-    path: Path,
-    resolver: Resolver,
-    *,
-    recorded_at: datetime | None = None,
-    list_bulk_is_auto_reply: bool = False,
-) -> Iterator[tuple[ParseResult, MessageInfo | None]]:
+def _mbox_messages(path: Path) -> Iterator[_Stored | Rejected]:
     if not path.is_file():
         raise ShinraiError(f"{path}: not an mbox file")
     try:
@@ -303,31 +325,15 @@ def _mbox_items(
             try:
                 raw = box.get_bytes(key, from_=True)
             except (OSError, mailbox.Error) as exc:
-                yield Rejected(f"mbox: cannot read message: {exc}", origin, b""), None
+                yield Rejected(f"mbox: cannot read message: {exc}", origin, b"")
                 continue
             first, _, message = raw.partition(b"\n")
-            from_line = first.decode("latin-1") if first.startswith(b"From ") else None
-            if from_line is None:
-                message = raw
-            result, info = _message_event_info(
-                message,
-                resolver,
-                origin=origin,
-                source="email:mbox",
-                from_line=from_line,
-                recorded_at=recorded_at,
-                list_bulk_is_auto_reply=list_bulk_is_auto_reply,
-            )
-            yield _with_raw(result, raw), info
+            if first.startswith(b"From "):
+                yield _Stored(origin, raw, message, first.decode("latin-1"))
+            else:
+                yield _Stored(origin, raw, raw)
     finally:
         box.close()
-
-
-def _with_raw(result: ParseResult, raw: bytes) -> ParseResult:
-    """A Rejected carrying ``raw`` (the full original record) instead of the parsed part."""
-    if isinstance(result, Rejected):
-        return Rejected(result.reason, result.origin, raw)
-    return result
 
 
 def parse_maildir(
@@ -338,23 +344,16 @@ def parse_maildir(
     list_bulk_is_auto_reply: bool = False,
 ) -> Iterator[ParseResult]:
     """Parse every message of a Maildir folder (new/ and cur/), in a stable (sorted key) order."""
-    return fan_out(
-        _maildir_items(
-            path,
-            resolver,
-            recorded_at=recorded_at,
-            list_bulk_is_auto_reply=list_bulk_is_auto_reply,
-        )
+    return _parse_stored(
+        _maildir_messages(path),
+        resolver,
+        source="email:maildir",
+        recorded_at=recorded_at,
+        list_bulk_is_auto_reply=list_bulk_is_auto_reply,
     )
 
 
-def _maildir_items(
-    path: Path,
-    resolver: Resolver,
-    *,
-    recorded_at: datetime | None = None,
-    list_bulk_is_auto_reply: bool = False,
-) -> Iterator[tuple[ParseResult, MessageInfo | None]]:
+def _maildir_messages(path: Path) -> Iterator[_Stored | Rejected]:
     if not (path / "cur").is_dir() and not (path / "new").is_dir():
         raise ShinraiError(f"{path}: not a Maildir folder (no cur/ or new/)")
     try:
@@ -367,13 +366,6 @@ def _maildir_items(
         try:
             raw = box.get_bytes(key)
         except (OSError, KeyError, mailbox.Error) as exc:  # e.g. moved away while we read
-            yield Rejected(f"maildir: cannot read message: {exc}", origin, b""), None
+            yield Rejected(f"maildir: cannot read message: {exc}", origin, b"")
             continue
-        yield _message_event_info(
-            raw,
-            resolver,
-            origin=origin,
-            source="email:maildir",
-            recorded_at=recorded_at,
-            list_bulk_is_auto_reply=list_bulk_is_auto_reply,
-        )
+        yield _Stored(origin, raw, raw)

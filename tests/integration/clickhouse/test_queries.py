@@ -6,7 +6,6 @@ sink, the rollups or SQL), using the definitions documented in each query file.
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
@@ -14,26 +13,18 @@ from datetime import date, datetime, timedelta
 import pytest
 
 from schemas.events import Direction
-from schemas.facts import FactKind, Outcome
+from schemas.facts import FactKind
 from shinrai.settings import ClickHouseSettings
 from sinks.clickhouse import migrate
 from sinks.clickhouse.client import connect
 from sinks.clickhouse.queries import names, run_query
 from sinks.clickhouse.sink import ClickHouseSink
+from tests.integration.clickhouse.expected import linear_quantile, tally
 from tests.integration.clickhouse.seed import NOW, OWNERS, T0, Scenario, directory, scenario
 
 pytestmark = pytest.mark.integration
 
 SINCE, UNTIL = (T0 + timedelta(days=2)).date(), (T0 + timedelta(days=11)).date()
-
-
-def linear_quantile(values: list[float], level: float) -> float:
-    """Linear interpolation between closest ranks (what ClickHouse's quantile does exactly
-    while a state holds fewer than 8192 samples)."""
-    ordered = sorted(values)
-    pos = level * (len(ordered) - 1)
-    lo, hi = math.floor(pos), math.ceil(pos)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
 
 
 @pytest.fixture
@@ -70,24 +61,13 @@ def test_the_issue_queries_exist() -> None:
 
 
 def _expected_attainment(data: Scenario) -> dict[str, dict[str, object]]:
-    counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    samples: dict[str, list[float]] = defaultdict(list)
-    for f, _ in data.facts:
-        if not _in_window(f.at, SINCE, UNTIL) or f.fact_id in data.truth.retracted:
-            continue
-        c = counts[f.client_id]
-        if f.kind is FactKind.OBLIGATION_OPENED:
-            c["opened"] += 1
-        elif f.kind is FactKind.BREACHED:
-            c["breached"] += 1
-        elif f.kind is FactKind.WAIVED:
-            c["waived"] += 1
-        elif f.kind is FactKind.FULFILLED:
-            c["met" if f.outcome is Outcome.MET else "met_late"] += 1
-            assert f.business_seconds is not None
-            samples[f.client_id].append(f.business_seconds)
-        else:
-            c["other"] += 1  # still a rollup row for the client
+    facts = [
+        f
+        for f, _ in data.facts
+        if _in_window(f.at, SINCE, UNTIL) and f.fact_id not in data.truth.retracted
+    ]
+    assert all(f.business_seconds is not None for f in facts if f.kind is FactKind.FULFILLED)
+    counts, samples = tally(facts, lambda f: f.client_id)
     out: dict[str, dict[str, object]] = {}
     for cid, c in counts.items():
         due = c["met"] + c["breached"]

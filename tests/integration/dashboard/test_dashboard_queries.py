@@ -6,28 +6,20 @@ written in each query file — never from ClickHouse.
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 from datetime import date, timedelta
 
 import pytest
 
-from schemas.facts import Fact, FactKind, Outcome
+from schemas.facts import Fact, FactKind
 from sinks.clickhouse.queries import run_query
+from tests.integration.clickhouse.expected import linear_quantile, tally
 from tests.integration.dashboard.conftest import DAYS, NOW, Seeded
 
 pytestmark = pytest.mark.integration
 
 SINCE = NOW.date() - timedelta(days=DAYS - 1)
 UNTIL = NOW.date() + timedelta(days=1)
-
-
-def linear_quantile(values: list[float], level: float) -> float:
-    """Linear interpolation between closest ranks: ClickHouse's quantile below 8192 samples."""
-    ordered = sorted(values)
-    pos = level * (len(ordered) - 1)
-    lo, hi = math.floor(pos), math.ceil(pos)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
 
 
 def _in(f: Fact, since: date = SINCE, until: date = UNTIL) -> bool:
@@ -66,26 +58,7 @@ def test_dashboard_trust_levels(seeded: Seeded) -> None:
 
 
 def test_dashboard_daily_trend(seeded: Seeded) -> None:
-    counts: dict[date, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    samples: dict[date, list[float]] = defaultdict(list)
-    for f in seeded.facts:
-        if not _in(f):
-            continue
-        c = counts[f.at.date()]
-        c["any"] += 1
-        if f.kind is FactKind.OBLIGATION_OPENED:
-            c["opened"] += 1
-        elif f.kind is FactKind.BREACHED:
-            c["breached"] += 1
-        elif f.kind is FactKind.WARNING:
-            c["warnings"] += 1
-        elif f.kind is FactKind.SPEED_OF_ANSWER:
-            c["calls"] += 1
-            c["abandoned"] += f.call_outcome is not None and f.call_outcome.value == "abandoned"
-        elif f.kind is FactKind.FULFILLED:
-            c["met" if f.outcome is Outcome.MET else "met_late"] += 1
-            if f.business_seconds is not None:
-                samples[f.at.date()].append(f.business_seconds)
+    counts, samples = tally((f for f in seeded.facts if _in(f)), lambda f: f.at.date())
     rows = run_query(seeded.client, "dashboard_daily_trend", since=SINCE, until=UNTIL)
     assert [r["day"] for r in rows] == sorted(counts)
     for r in rows:

@@ -8,6 +8,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -40,6 +41,22 @@ def _input_file(tmp_path: Path) -> tuple[Path, list[InteractionEvent]]:
     return path, events
 
 
+def _produce(broker: str, path: Path, topic: str, dlq: str, *options: str) -> dict[str, Any]:
+    """``shinrai produce --format jsonl --json`` of ``path`` to ``topic``: it must succeed; its
+    JSON summary."""
+    result = CliRunner().invoke(
+        main,
+        [
+            *("produce", str(path), "--format", "jsonl", "--topic", topic, "--dlq-topic", dlq),
+            *(*options, "--json", "--no-progress"),
+        ],
+        env={"SHINRAI_KAFKA__BOOTSTRAP": broker},
+    )
+    assert result.exit_code == 0, result.output
+    summary: dict[str, Any] = orjson.loads(result.stdout)
+    return summary
+
+
 def test_produce_jsonl_to_kafka(
     tmp_path: Path,
     broker: str,
@@ -51,16 +68,7 @@ def test_produce_jsonl_to_kafka(
     dlq = make_topic("dlq")
     rejects = tmp_path / "rejects.jsonl"
 
-    result = CliRunner().invoke(
-        main,
-        [
-            *("produce", str(path), "--format", "jsonl", "--topic", topic, "--dlq-topic", dlq),
-            *("--rejects", str(rejects), "--json", "--no-progress"),
-        ],
-        env={"SHINRAI_KAFKA__BOOTSTRAP": broker},
-    )
-    assert result.exit_code == 0, result.output
-    summary = orjson.loads(result.stdout)
+    summary = _produce(broker, path, topic, dlq, "--rejects", str(rejects))
     assert summary["produced"] == len(events)
     assert summary["duplicates"] == 2
     assert summary["rejected"] == 1
@@ -129,16 +137,7 @@ def test_produce_with_out_writes_exactly_what_the_topic_receives(
     path, events = _input_file(tmp_path)
     topic = make_topic("interactions")  # one partition: the topic's order is the send order
     out = tmp_path / "out.jsonl"
-    result = CliRunner().invoke(
-        main,
-        [
-            *("produce", str(path), "--format", "jsonl", "--topic", topic),
-            *("--dlq-topic", make_topic("dlq"), "--out", str(out), "--json", "--no-progress"),
-        ],
-        env={"SHINRAI_KAFKA__BOOTSTRAP": broker},
-    )
-    assert result.exit_code == 0, result.output
-    summary = orjson.loads(result.stdout)
+    summary = _produce(broker, path, topic, make_topic("dlq"), "--out", str(out))
     assert summary["produced"] == summary["written"] == len(events)
     records = read_topic(topic, len(events))
     assert [r.value for r in records] == out.read_bytes().splitlines()

@@ -13,9 +13,9 @@ from hypothesis import strategies as st
 from engine.core import Engine
 from engine.state import ClientState
 from engine.threads import link_chain, root_of
-from schemas.events import Channel, Direction, InteractionEvent, Kind
+from schemas.events import Direction, InteractionEvent
 from schemas.facts import Fact, FactKind
-from tests.unit.engine.builders import IN, OUT, at, live, of_kind, only, run
+from tests.unit.engine.builders import IN, OUT, at, email, live, of_kind, only, run
 
 pytestmark = pytest.mark.unit
 
@@ -37,18 +37,14 @@ def mail(
     thread: str | None = None,
 ) -> InteractionEvent:
     """An e-mail event of schema v2: own id ``name``, ancestors ``parents`` (root first)."""
-    t = T0 + timedelta(minutes=minutes)
-    return InteractionEvent(
-        schema_version=2,
-        event_id=f"email:{key(name)}",
-        channel=Channel.EMAIL,
-        kind=Kind.MESSAGE,
-        direction=direction,
-        occurred_at=t,
-        recorded_at=t,
-        client_id=client,
+    return email(
+        f"email:{key(name)}",
+        T0 + timedelta(minutes=minutes),
+        direction,
+        client=client,
         # What a naive producer keys on: the first ancestor, else the message itself.
-        thread_key=thread or f"email:{key(parents[0] if parents else name)}",
+        thread=thread or f"email:{key(parents[0] if parents else name)}",
+        schema_version=2,
         message_key=key(name),
         parent_keys=tuple(key(p) for p in parents),
     )
@@ -198,8 +194,6 @@ def test_links_survive_the_state_bytes_and_are_swept_with_the_thread_memory() ->
 
 
 def test_v1_events_still_thread_on_their_thread_key() -> None:
-    from tests.unit.engine.builders import email
-
     facts: list[Fact] = run(
         [email("e1", "2025-03-04T09:00:00+00:00"), email("e2", "2025-03-04T09:30:00+00:00", OUT)],
         until="2025-03-20T00:00:00+00:00",

@@ -15,9 +15,8 @@ from engine.state import ClientState
 from schemas.base import encode
 from schemas.calendars import BusinessCalendar
 from schemas.deadletter import ORIGIN, REASON, SOURCE
-from schemas.events import Channel, ClientPolicyChanged, Direction, InteractionEvent, Kind
+from schemas.events import Direction
 from schemas.facts import Fact, FactKind, Outcome
-from schemas.policies import CalendarDuration, SlaPolicy
 from shinrai.errors import EngineError, ValidationFailed
 from streams.step import (
     ClientUpdate,
@@ -28,18 +27,13 @@ from streams.step import (
     StepResult,
 )
 from streams.watermark import PartitionWatermarks
+from tests.builders import ALWAYS_OPEN, ONE_MINUTE, policy_event
+from tests.builders import email as email_event
 
 pytestmark = pytest.mark.unit
 
 NOW = datetime(2026, 3, 4, 12, 0, tzinfo=UTC)
 TOPICS = ProcessorTopics.default("-t")
-ALWAYS_OPEN = BusinessCalendar(calendar_id="24x7", timezone="UTC", always_open=True)
-ONE_MINUTE = SlaPolicy(
-    policy_id="one-minute",
-    first_response=CalendarDuration(minutes=1),
-    follow_up=CalendarDuration(minutes=1),
-    silence_business_days=None,
-)
 
 
 # -- builders ----------------------------------------------------------------------------------
@@ -48,31 +42,12 @@ ONE_MINUTE = SlaPolicy(
 def policy(client_id: str, at: datetime, calendar: BusinessCalendar = ALWAYS_OPEN) -> bytes:
     """The 1-minute, 24x7 policy in force for ``client_id`` from a second before ``at`` on."""
     at -= timedelta(seconds=1)
-    return encode(
-        ClientPolicyChanged(
-            event_id=f"pol-{client_id}-{at.isoformat()}-{calendar.calendar_id}",
-            client_id=client_id,
-            occurred_at=at,
-            recorded_at=at,
-            policy=ONE_MINUTE,
-            calendar=calendar,
-        )
-    )
+    eid = f"pol-{client_id}-{at.isoformat()}-{calendar.calendar_id}"
+    return encode(policy_event(client_id, at, ONE_MINUTE, calendar, event_id=eid))
 
 
 def email(client_id: str | None, at: datetime, direction: Direction, name: str) -> bytes:
-    return encode(
-        InteractionEvent(
-            event_id=name,
-            channel=Channel.EMAIL,
-            kind=Kind.MESSAGE,
-            direction=direction,
-            occurred_at=at,
-            recorded_at=at,
-            client_id=client_id,
-            thread_key="t1",
-        )
-    )
+    return encode(email_event(name, at, direction, client=client_id))
 
 
 IN = Direction.INBOUND
