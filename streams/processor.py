@@ -246,6 +246,7 @@ def attach_processor(
         # A tick with no explicit partition follows the key's hash, like every producer of
         # the interactions topic (murmur2 default partitioner), so it reaches the state.
         now = clock()
+        stats.clients_held = step.held_clients(now)  # the gauge falls when an import ends
         for due in index.pop_due(now, lambda partition: marks.catching_up(partition, now)):
             value = orjson.dumps({"due": due.due.isoformat()})
             await ticks.send(key=due.client_id.encode(), value=value, partition=due.partition)

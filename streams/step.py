@@ -25,12 +25,13 @@ partitions) goes through two calls:
    any other exception is a bug and propagates: it fails the batch, never passes as bad input.
    On a live partition, a client fed *history* (an input more than ``history_gap``, an hour,
    behind the clock: an import into a running worker, an integration back from a long outage)
-   is *held* in event
-   time: advanced after each input to that input's own time, never to the wall clock, until
-   no history has come for it for the catch-up gap (10 s; its due instant is pushed past the
-   hold). History trickled into a running worker is thus processed as a replay would, not
-   turned late by the clock (breaches paged then retracted, or, past the duplicate window,
-   dead-lettered); the cost is that such a client's timers fire up to the gap late;
+   is *held* in event time while its partition's history keeps coming (until no history was
+   read on the partition for the catch-up gap, 10 s): advanced after each history input to that
+   input's own time, never to the wall clock; a live input of it waits, buffered in event-time
+   order; its due instant is pushed past the end of the import. History imported into a
+   running worker (sorted, as ``shinrai produce`` sends it) is thus processed as a replay
+   would, not turned late by the clock (breaches paged then retracted, or, past the duplicate
+   window, dead-lettered); the cost: such a client's timers and live inputs wait for the import;
 4. every interaction the engine took (not a duplicate, not refused) goes on, original bytes, to
    the accepted topic that storage reads (so dead-lettered input is never counted); every fact
    (facts topic), its alert (alerts topic) and every dead letter (DLQ) is an
@@ -267,7 +268,9 @@ class ProcessorStep:
         self.max_future_skew = max_future_skew
         self.max_event_age = max_event_age
         self.history_gap = history_gap
-        self._held: dict[str, datetime] = {}  # client -> wall clock its history hold ends
+        self._held: dict[str, int] = {}  # client fed history -> its partition
+        # partition -> wall clock until which its history import counts as going on
+        self._history_until: dict[int, datetime] = {}
 
     # -- the batch ---------------------------------------------------------------------------
 
@@ -291,6 +294,11 @@ class ProcessorStep:
             if update.state is not None:
                 self.stats.set_open(update.client_id, len(update.state.open))
 
+    def held_clients(self, now: datetime) -> int:
+        """Clients held in event time now: fed history on a partition whose import goes on."""
+        flows = self._history_until
+        return sum(1 for part in self._held.values() if flows.get(part, now) > now)
+
     # -- partitions reassigned ---------------------------------------------------------------
 
     def reassigned(self) -> None:
@@ -298,6 +306,7 @@ class ProcessorStep:
         self.stats.reset_open()
         self.marks.clear()
         self._held.clear()
+        self._history_until.clear()
         self.stats.partitions_catching_up = 0
         self.stats.clients_held = 0
 
@@ -386,14 +395,18 @@ class ProcessorStep:
         history = now - self.history_gap
         state = load_state(item.anchor)
         out: list[Fact] = []
-        held = self._held.get(client_id)
+        partition = item.anchor.partition
         # A partition reading a backlog is advanced in event time anyway: no hold needed there.
-        live = not self.marks.catching_up(item.anchor.partition, now)
+        live = not self.marks.catching_up(partition, now)
+        flow = self._history_until.get(partition)  # the partition's history import, if any
+        held = client_id in self._held and flow is not None and flow > now
         # Each input is applied and the client advanced after it to the partition's event
         # time read so far, as a replay of the partition would (an input later than that
-        # by more than the allowed lateness takes the engine's correction path); history on a
-        # live partition to its own time instead (see the module docstring). Then the client
-        # goes to the partition's watermark (the clock unless it reads a backlog) unless held.
+        # by more than the allowed lateness takes the engine's correction path). A held client
+        # (see the module docstring) goes to its history's own time only: a live input of it
+        # waits, buffered in event-time order, until the partition's history has come in.
+        # Then the client goes to the partition's watermark (the clock unless it reads a
+        # backlog), unless held.
         for record, decoded, seen in item.inputs:
             fresh = isinstance(decoded, InteractionEvent) and (
                 state is None or decoded.event_id not in state.seen
@@ -415,21 +428,24 @@ class ProcessorStep:
             out.extend(facts)
             to = seen
             if live and isinstance(decoded, InteractionEvent) and decoded.occurred_at < history:
-                held = self._held[client_id] = now + gap  # history: held in event time
+                flow = self._history_until[partition] = now + gap  # history: the flow goes on
+                self._held[client_id] = partition
+                held = True
                 to = decoded.occurred_at  # its own time: other clients' time is not its own
+            elif held:
+                to = None  # a live input while its history still comes: it waits, in order
             if to is not None and state is not None:
                 state = self._advance(state, min(to, now), item, out, produce, now)
-        if held is not None and held <= now:
-            del self._held[client_id]
-            held = None
-        mark = self.marks.watermark(item.anchor.partition, now)
-        if state is not None and mark is not None and (held is None or not live):
+        if not held:
+            self._held.pop(client_id, None)
+        mark = self.marks.watermark(partition, now)
+        if state is not None and mark is not None and (not held or not live):
             state = self._advance(state, mark, item, out, produce, now)
         self._emit(item.key, out, produce)
-        self.stats.clients_held = len(self._held)
+        self.stats.clients_held = self.held_clients(now)
         due = eng.next_due(state) if state is not None else None
-        if due is not None and held is not None and live:
-            due = max(due, held)  # what is due waits for the hold: ticked once it has ended
+        if due is not None and held and live and flow is not None:
+            due = max(due, flow)  # what is due waits for the history: ticked once it has come
         return ClientUpdate(client_id, item.key, item.anchor, state, due)
 
     def _advance(
