@@ -121,6 +121,7 @@ async def _read_live(p: Pipeline, worker: Worker) -> tuple[datetime, list[LiveFa
     assert stats is not None
     # History read on a live partition holds its clients in event time until the import has
     # paused for the catch-up gap: what falls due then is ticked and fired (at its own instant).
+    await drained(p.settings, within=CATCH_UP_S)  # all read: the gauge counts every hold
     await wait_until(lambda: stats.clients_held == 0, CATCH_UP_S, "the end of the history holds")
     await asyncio.sleep(1.0)
     await drained(p.settings, within=CATCH_UP_S)
