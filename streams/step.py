@@ -23,9 +23,9 @@ partitions) goes through two calls:
    the engine's only error for bad input; ``InputRejected`` also from an advance, for a
    buffered event or a timer) is dead-lettered and skipped, the facts emitted before it kept;
    any other exception is a bug and propagates: it fails the batch, never passes as bad input.
-   On a live partition, a client fed *history* (an input more than ``history_gap``, an hour,
-   behind the clock: an import into a running worker, an integration back from a long outage)
-   is *held* in event time while its partition's history keeps coming (until no history was
+   A client fed *history* (an input more than ``history_gap``, an hour, behind the clock: an
+   import into a running worker, an integration back from a long outage, a backlog) is *held*
+   in event time while its partition's history keeps coming (until no history was
    read on the partition for the catch-up gap, 10 s): advanced after each history input to that
    input's own time, never to the wall clock; a live input of it waits, buffered in event-time
    order; its due instant is pushed past the end of the import. History imported into a
@@ -130,7 +130,7 @@ class ProcessorStats:
     partitions_catching_up: int = 0  # gauge: interactions partitions reading a backlog
     open_obligations: int = 0  # gauge, best effort: over the clients this worker has seen
     last_event_at: datetime | None = None  # wall clock of the last interaction processed
-    clients_held: int = 0  # gauge: clients fed history on a live partition (held in event time)
+    clients_held: int = 0  # gauge: clients fed history while it keeps coming (held in event time)
     # Dead letters by cause (events_invalid is their sum): invalid, mis_keyed, future,
     # beyond_horizon, too_old, engine.
     dead_letters: Counter[str] = field(default_factory=Counter)
@@ -427,7 +427,7 @@ class ProcessorStep:
                 produce.append(OutRecord(self.topics.accepted, item.key, record.value))
             out.extend(facts)
             to = seen
-            if live and isinstance(decoded, InteractionEvent) and decoded.occurred_at < history:
+            if isinstance(decoded, InteractionEvent) and decoded.occurred_at < history:
                 flow = self._history_until[partition] = now + gap  # history: the flow goes on
                 self._held[client_id] = partition
                 held = True
@@ -444,7 +444,7 @@ class ProcessorStep:
         self._emit(item.key, out, produce)
         self.stats.clients_held = self.held_clients(now)
         due = eng.next_due(state) if state is not None else None
-        if due is not None and held and live and flow is not None:
+        if due is not None and held and flow is not None:
             due = max(due, flow)  # what is due waits for the history: ticked once it has come
         return ClientUpdate(client_id, item.key, item.anchor, state, due)
 
