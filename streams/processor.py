@@ -122,6 +122,7 @@ def attach_processor(
         engine = Engine(allowed_lateness=timedelta(seconds=worker.allowed_lateness_s))
     eng = engine
     marks = PartitionWatermarks(timedelta(seconds=worker.catch_up_gap_s))
+    marks.clear()  # no partition is live before its assignment is known (rebuild_index)
     step = ProcessorStep(
         eng,
         topics,
@@ -220,23 +221,22 @@ def attach_processor(
         replies still queued (``PartitionWatermarks.assigned``)."""
         consumer = app.consumer
         assigned = [tp for tp in consumer.assignment() if tp.topic == topics.interactions]
-        if not assigned:
-            return
+        behind = 0
         try:
-            ends = await consumer.highwaters(*assigned)
+            ends = await consumer.highwaters(*assigned) if assigned else {}
+            for tp in assigned:
+                try:
+                    position = await consumer.position(tp)
+                except Exception:
+                    position = None
+                end = ends.get(tp)
+                marks.assigned(tp.partition, position, end)
+                if position is not None and end is not None and position < end:
+                    behind += end - position
         except Exception as exc:  # offsets unknown: live, as before (never hold on a guess)
             log.warning("log ends of the assigned partitions unknown: %s", exc)
-            return
-        behind = 0
-        for tp in assigned:
-            try:
-                position = await consumer.position(tp)
-            except Exception:
-                position = None
-            end = ends.get(tp)
-            marks.assigned(tp.partition, position, end)
-            if position is not None and end is not None and position < end:
-                behind += end - position
+        finally:
+            marks.assignment_known()
         log.info("assigned %d interactions partitions, %d records queued", len(assigned), behind)
 
     table.on_recover(rebuild_index)

@@ -62,6 +62,7 @@ class PartitionWatermarks:
         self._top: dict[int, tuple[datetime, datetime | None]] = {}  # the two largest read
         self._behind: set[int] = set()
         self._target: dict[int, int] = {}  # log end at assignment, while not yet read up to
+        self._unknown = False  # an assignment whose queued records are not known yet
 
     def observe(self, partition: int, occurred_at: datetime) -> datetime | None:
         """Take one interaction event's time; the partition's event time so far: the second
@@ -117,7 +118,10 @@ class PartitionWatermarks:
             self._behind.discard(partition)
 
     def catching_up(self, partition: int | None, now: datetime) -> bool:
-        """Whether ``partition`` reads a backlog: records behind, event time ``gap`` behind now."""
+        """Whether ``partition`` reads a backlog: records behind, event time ``gap`` behind now
+        (or, after :meth:`clear`, any partition until :meth:`assignment_known`)."""
+        if self._unknown:
+            return True
         if partition is None or partition not in self._behind:
             return False
         seen = self._event_time.get(partition)
@@ -135,9 +139,17 @@ class PartitionWatermarks:
             return self._event_time.get(partition)
         return now
 
+    def assignment_known(self) -> None:
+        """Every partition of the new assignment went through :meth:`assigned`: the ones with
+        nothing queued are live from now on."""
+        self._unknown = False
+
     def clear(self) -> None:
-        """Forget everything (partitions reassigned): all live until read or assigned again."""
+        """Forget everything (partitions reassigned): every partition reads as a backlog (no
+        tick, no wall-clock advance: a tick read before the assignment is known must not move
+        a client past its queued replies) until :meth:`assignment_known`."""
         self._event_time.clear()
         self._top.clear()
         self._behind.clear()
         self._target.clear()
+        self._unknown = True

@@ -543,6 +543,8 @@ def test_a_new_assignment_forgets_watermarks_and_open_counts() -> None:
     step.stats.partitions_catching_up = 1
     step.stats.set_open("acme", 2)
     step.reassigned()
+    assert step.marks.watermark(0, NOW) is None  # nothing live until the assignment is known
+    step.marks.assignment_known()
     assert step.marks.watermark(0, NOW) == NOW
     assert (step.stats.partitions_catching_up, step.stats.open_obligations) == (0, 0)
 

@@ -73,6 +73,7 @@ def test_an_unknown_log_end_and_a_reassignment_count_as_live() -> None:
     marks.read_up_to(2, offset=5, highwater=50)
     assert marks.watermark(2, NOW) == NOW - timedelta(hours=1)
     marks.clear()
+    marks.assignment_known()
     assert marks.event_time(2) is None
     assert marks.watermark(2, NOW) == NOW
 
@@ -109,3 +110,16 @@ def test_after_assignment_a_partition_is_behind_until_what_was_queued_is_read() 
     marks.assigned(2, position=None, log_end=80)
     assert marks.watermark(1, NOW) == marks.watermark(2, NOW) == NOW
     assert marks.partitions_catching_up(NOW) == 0
+
+
+def test_after_a_reassignment_nothing_is_live_until_the_assignment_is_known() -> None:
+    marks = PartitionWatermarks(GAP)
+    assert marks.watermark(0, NOW) == NOW
+    marks.clear()  # a rebalance: a tick read now must not move anyone to the clock
+    assert marks.catching_up(0, NOW)
+    assert marks.watermark(0, NOW) is None
+    marks.assigned(0, position=10, log_end=10)
+    marks.assigned(1, position=5, log_end=9)
+    marks.assignment_known()
+    assert marks.watermark(0, NOW) == NOW
+    assert marks.catching_up(1, NOW)
