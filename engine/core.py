@@ -181,17 +181,8 @@ class Engine:
             return st, []
         out: list[Fact] = []
         if horizon is None or before > horizon:
-            # self.settle(st, before, out), written out (this is once per replayed event).
-            self._run(st, before, out)
-            st.processed_until = before
-            seen_cutoff = before - self.duplicate_window
-            order = st.seen_order
-            swept = st.swept_at
-            if (order and order[0][0] < seen_cutoff) or (
-                (st.answered or st.links)
-                and (swept is None or seen_cutoff - swept > self._sweep_gap)
-            ):
-                st.forget_before(seen_cutoff, seen_cutoff - self.thread_memory)
+            self._run(st, before, out)  # settle to just before the event (no idle check: the
+            self._processed(st, before)  # event itself is processed right after)
         st.remember(event.event_id, t)
         self._process(st, event, out, late=False)
         return st, out
@@ -217,9 +208,15 @@ class Engine:
             # nothing is final, so the client's own first events are never "late" (a directory
             # announced before history is read must not turn that history late).
             return state, out
+        self._processed(state, until)
+        return state, out
+
+    def _processed(self, state: ClientState, until: datetime) -> None:
+        """Everything up to ``until`` is final: move the horizon, and forget what no event still
+        accepted can need. forget_before is called only when it has something to do (it is
+        O(1) then, but this is the per-event path): a seen id older than the cutoff, or a sweep
+        of ``answered`` due."""
         state.processed_until = until
-        # forget_before, called only when it has something to do (it is O(1) then, but this is
-        # the per-event path): a seen id older than the cutoff, or a sweep of ``answered`` due.
         seen_cutoff = until - self.duplicate_window
         order = state.seen_order
         swept = state.swept_at
@@ -228,7 +225,6 @@ class Engine:
             and (swept is None or seen_cutoff - swept > self._sweep_gap)
         ):
             state.forget_before(seen_cutoff, seen_cutoff - self.thread_memory)
-        return state, out
 
     def next_due(self, state: ClientState) -> datetime | None:
         """The watermark at which ``advance`` will next produce or process something."""
