@@ -243,6 +243,10 @@ class ClientState:
     trust_at: datetime | None = None
     swept_at: datetime | None = None  # last sweep of ``answered`` (derived, not serialised)
     too_late: int = 0  # events dropped: older than the duplicate window (cannot be deduplicated)
+    # The adapter's position of the last input applied (a Kafka offset of the client's partition;
+    # -1: none). Opaque to the engine: it lets the live adapter recognise a re-delivery after a
+    # crash that is older than the duplicate window (the ids are forgotten, the offset is not).
+    position: int = -1
     clock: CalendarClock | None = field(default=None, repr=False, compare=False)  # derived cache
 
     def buffer_event(self, event: Event) -> None:
@@ -328,6 +332,7 @@ class ClientState:
             ],
             "trust_at": self.trust_at,
             "too_late": self.too_late,
+            "position": self.position,
         }
         return header + orjson.dumps(data)
 
@@ -349,6 +354,7 @@ class ClientState:
             silence_exact=bool(data["silence_exact"]),
             trust=TrustLevel(data["trust"]),
             too_late=int(data["too_late"]),
+            position=int(data.get("position", -1)),
         )
         for ev in data["buffer"]:
             state.buffer_event(_INPUT.validate_json(orjson.dumps(ev)))

@@ -131,6 +131,7 @@ class ProcessorStats:
     open_obligations: int = 0  # gauge, best effort: over the clients this worker has seen
     last_event_at: datetime | None = None  # wall clock of the last interaction processed
     clients_held: int = 0  # gauge: clients fed history while it keeps coming (held in event time)
+    redelivered: int = 0  # inputs read again after a crash, applied before: skipped
     # Dead letters by cause (events_invalid is their sum): invalid, mis_keyed, future,
     # beyond_horizon, too_old, engine.
     dead_letters: Counter[str] = field(default_factory=Counter)
@@ -420,9 +421,21 @@ class ProcessorStep:
             except EngineError as exc:
                 if isinstance(exc, InputRejected):
                     out.extend(f for f in exc.facts if isinstance(f, Fact))
+                if (
+                    isinstance(exc, EventTooOld)
+                    and state is not None
+                    and record.topic == self.topics.interactions
+                    and record.offset <= state.position
+                ):
+                    # Read again after a crash (at least once): applied before the state was
+                    # stored, and too old for the engine to recognise by id. A duplicate.
+                    self.stats.redelivered += 1
+                    continue
                 cause = "too_old" if isinstance(exc, EventTooOld) else "engine"
                 produce.append(self._reject(record, f"<engine>: {exc}", now, cause))
                 continue
+            if state is not None and record.topic == self.topics.interactions:
+                state.position = max(state.position, record.offset)
             if fresh and record.value is not None:  # storage keeps what the engine took
                 produce.append(OutRecord(self.topics.accepted, item.key, record.value))
             out.extend(facts)

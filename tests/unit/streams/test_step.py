@@ -564,3 +564,23 @@ def test_storage_gets_what_the_engine_took_and_nothing_it_refused() -> None:
     result = step.run(batch, table.load, NOW)
     assert [(r.key, r.value) for r in result.on(TOPICS.accepted)] == [(b"acme", taken.value)]
     assert len(result.on(TOPICS.dlq)) == 2
+
+
+async def test_a_redelivery_after_a_crash_older_than_the_duplicate_window_is_a_duplicate() -> None:
+    # A worker killed before its offsets were committed: the next one reads the log again from
+    # the committed offset, with the state the first one stored. An input it applied then is
+    # older than the duplicate window now, so the engine cannot recognise it by id: its offset
+    # says it was applied. A new input that old is still refused.
+    step, table, log = new_step(), Table(), Log(highwater=None)
+    step.history_gap = timedelta(days=30)  # not held: the clock moves the client past the window
+    old = log.record(b"acme", inbound("acme", NOW - timedelta(days=20)))
+    await run_and_commit(step, table, [log.record(b"acme", policy("acme", NOW)), old])
+    live = log.record(b"acme", inbound("acme", NOW - timedelta(seconds=30), "in-2"))
+    await run_and_commit(step, table, [live])
+    again = await run_and_commit(step, table, [old])  # the crash: read again
+    assert again.on(TOPICS.dlq) == []
+    assert step.stats.redelivered == 1
+    new_but_old = log.record(b"acme", inbound("acme", NOW - timedelta(days=20), "in-3"))
+    refused = await run_and_commit(step, table, [new_but_old])
+    [letter] = refused.on(TOPICS.dlq)
+    assert b"duplicate window" in dict(letter.headers or [])[REASON]
