@@ -9,6 +9,7 @@ Exported names (all prefixed ``shinrai_``):
 
 - ``events_in_total`` / ``events_invalid_total`` (= dead-lettered input) / ``facts_out_total`` /
   ``alerts_out_total`` / ``ticks_sent_total``: processor counters; ``rate(...[1m])`` is events/s.
+- ``redelivered_total``: inputs read again after a crash that were applied before (skipped).
 - ``dead_letters_total{cause}``: dead-lettered input by cause (invalid, mis_keyed, future,
   beyond_horizon, too_old, engine); nothing the processor refuses goes uncounted.
 - ``open_obligations``, ``last_event_timestamp_seconds``, ``partitions_catching_up`` (partitions
@@ -49,6 +50,7 @@ _COUNTERS = (
     ("facts_out", "facts_out", "SLA facts emitted to the facts topic"),
     ("alerts_out", "alerts_out", "Alerts emitted to the alerts topic"),
     ("ticks_sent", "ticks_sent", "Timer ticks sent to the ticks topic"),
+    ("redelivered", "redelivered", "Inputs read again after a crash, applied before: skipped"),
 )
 _GAUGES = (
     ("open_obligations", "Open obligations in this worker's partitions"),
