@@ -194,7 +194,8 @@ def command(
             events_file.close()
         if producer is not None:
             producer.close()
-    _print_summary(summary, as_json=as_json or dry_run)
+    if failed is None or summary.read:  # nothing read: the error line alone says it all
+        _print_summary(summary, as_json=as_json or dry_run)
     if failed is not None:
         raise failed  # now the one error line and exit status 1 of every command
 
