@@ -206,6 +206,9 @@ def command(
             rejects=rejects_file,
             out=events_file,
             show=progress,
+            max_record_bytes=(
+                producer.max_record_bytes(topic or INTERACTIONS.name) if producer else None
+            ),
         )
     except KafkaUnavailable as exc:
         failed = exc  # print the partial summary first: the operator needs to know how far it got
@@ -232,6 +235,7 @@ def _run_with_progress(
     rejects: RejectsFile | None,
     out: EventsFile | None,
     show: bool | None,
+    max_record_bytes: int | None = None,
 ) -> None:
     """Drive the runner under a rich progress display on stderr (read, produced, rejected)."""
     from rich.console import Console
@@ -266,6 +270,7 @@ def _run_with_progress(
                 out=out,
                 on_result=update,
                 summary=summary,
+                max_record_bytes=max_record_bytes,
             )
         finally:
             bar.update(task, description=_describe(summary))
