@@ -22,7 +22,8 @@ class PortInUse(ShinraiError):
 
 def bind_error(port: int, host: str = "0.0.0.0") -> OSError | None:
     """The error binding ``host:port`` meets now, or None when the port is free."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET  # "::" binds IPv6
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
