@@ -24,7 +24,7 @@ import orjson
 from schemas.base import encode
 from schemas.deadletter import DeadLetter
 from schemas.events import ClientPolicyChanged, InteractionEvent
-from shinrai.errors import KafkaUnavailable
+from shinrai.errors import KafkaUnavailable, ShinraiError
 from shinrai.kafka_check import check_connection
 from shinrai.kafka_options import kafka_python_options
 from shinrai.logging import get_logger
@@ -36,6 +36,37 @@ UNKNOWN_CLIENT_KEY = b"_unknown"
 Headers = list[tuple[str, bytes]]
 
 _log = get_logger("producers.kafka")
+
+RECORD_OVERHEAD_BYTES = 512
+"""Kafka's framing of one record in a batch of its own (batch header, varints), with room to
+spare: a record is checked at its encoded size plus this, never at its compressed size."""
+
+PRODUCER_MAX_REQUEST_BYTES = 1_048_576
+"""kafka-python's ``max_request_size``: larger records fail in the client whatever the topic."""
+
+
+class RecordTooLarge(ShinraiError):
+    """A record is larger than its topic accepts (``max.message.bytes``): refused before sending,
+    so it is rejected like other bad input instead of failing its whole batch at the broker."""
+
+    def __init__(
+        self, topic: str, size: int, limit: int, *, label: str = "", raw: bytes = b""
+    ) -> None:
+        what = label or "a record"
+        super().__init__(
+            f"{what} is {size:,} bytes encoded, over the {limit:,}-byte limit of topic {topic} "
+            "(its max.message.bytes, or SHINRAI_KAFKA__MAX_MESSAGE_BYTES)"
+        )
+        self.topic = topic
+        self.size = size
+        self.limit = limit
+        self.raw = raw  # the record's value, for the dead letter
+
+
+def record_size(key: bytes | None, value: bytes | None, headers: Headers | None = None) -> int:
+    """The bytes one record takes on the wire at most (uncompressed, with framing)."""
+    head = sum(len(k) + len(v) for k, v in headers or ())
+    return len(key or b"") + len(value or b"") + head + RECORD_OVERHEAD_BYTES
 
 
 def compression_type() -> str:
@@ -89,6 +120,7 @@ class Record:
     key: bytes | None
     value: bytes
     headers: Sequence[tuple[str, bytes]] = ()
+    label: str = ""  # what to call it in an error ("event <id>"); never sent
 
 
 @dataclass
@@ -141,6 +173,9 @@ class KafkaRecordProducer:
         check_connection(kafka)
         self.report = DeliveryReport()
         self._timeout_s = kafka.request_timeout_s
+        self._kafka = kafka
+        self._limits: dict[str, int] = {}
+        self._limits_lock = threading.Lock()
         clients: list[Any] = []
 
         def tracked_client(**config: Any) -> Any:
@@ -164,9 +199,13 @@ class KafkaRecordProducer:
     def send(
         self, topic: str, *, key: bytes | None, value: bytes | None, headers: Headers | None = None
     ) -> None:
-        """Queue one record; its acknowledgement or failure is counted in ``report``."""
+        """Queue one record; its acknowledgement or failure is counted in ``report``.
+
+        Raises ``RecordTooLarge`` (nothing queued) when it exceeds the topic's limit.
+        """
         from kafka.errors import KafkaError
 
+        self.check_size(Record(topic, key, value or b"", headers or []))
         try:
             future = self._producer.send(topic, value=value, key=key, headers=headers or [])
         except KafkaError as exc:
@@ -192,10 +231,13 @@ class KafkaRecordProducer:
         """Send records together (one batch on the wire) and block until all are acknowledged.
 
         Raises KafkaUnavailable if any record failed; the others may have been written (the
-        caller's retry then repeats them, which the engine absorbs by event id).
+        caller's retry then repeats them, which the engine absorbs by event id). Raises
+        ``RecordTooLarge`` before sending anything when one record exceeds its topic's limit.
         """
         from kafka.errors import KafkaError
 
+        for record in records:  # all checked before any is sent: the batch is all or nothing
+            self.check_size(record)
         try:
             futures = [
                 self._producer.send(r.topic, value=r.value, key=r.key, headers=list(r.headers))
@@ -211,6 +253,24 @@ class KafkaRecordProducer:
         for item in metadata:
             self.report.on_ack(item)
         return [(int(m.partition), int(m.offset)) for m in metadata]
+
+    def max_record_bytes(self, topic: str) -> int:
+        """The largest record ``topic`` takes: its ``max.message.bytes`` (read once per topic;
+        SHINRAI_KAFKA__MAX_MESSAGE_BYTES when the topic does not set it or cannot be asked),
+        and never more than the client's own request limit."""
+        with self._limits_lock:
+            limit = self._limits.get(topic)
+            if limit is None:
+                limit = min(topic_max_message_bytes(self._kafka, topic), PRODUCER_MAX_REQUEST_BYTES)
+                self._limits[topic] = limit
+        return limit
+
+    def check_size(self, record: Record) -> None:
+        """Raise ``RecordTooLarge`` when ``record`` exceeds its topic's limit."""
+        size = record_size(record.key, record.value, list(record.headers))
+        limit = self.max_record_bytes(record.topic)
+        if size > limit:
+            raise RecordTooLarge(record.topic, size, limit, label=record.label, raw=record.value)
 
     def flush(self) -> None:
         """Wait for all queued records; raise KafkaUnavailable naming how many were lost."""
@@ -238,6 +298,29 @@ class KafkaRecordProducer:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def topic_max_message_bytes(kafka: KafkaSettings, topic: str) -> int:
+    """``max.message.bytes`` of ``topic`` as the broker describes it; the setting's value when the
+    topic does not override it (the broker's default) or the broker cannot say."""
+    from kafka import KafkaAdminClient
+    from kafka.admin import ConfigResource, ConfigResourceType
+    from kafka.errors import KafkaError
+
+    try:
+        admin = KafkaAdminClient(**kafka_python_options(kafka), client_id="shinrai-limits")
+    except (KafkaError, OSError) as exc:
+        _log.warning("topic_limit_unknown", topic=topic, error=str(exc))
+        return kafka.max_message_bytes
+    try:
+        described = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic)])
+        entry = described.get("topic", {}).get(topic, {}).get("max.message.bytes")
+        return int(entry["value"]) if entry else kafka.max_message_bytes
+    except (KafkaError, OSError, KeyError, TypeError, ValueError) as exc:
+        _log.warning("topic_limit_unknown", topic=topic, error=str(exc))
+        return kafka.max_message_bytes
+    finally:
+        admin.close()
 
 
 def send_event(sink: RecordSink, topic: str, event: InteractionEvent | ClientPolicyChanged) -> None:

@@ -28,9 +28,17 @@ from typing import Any
 
 from producers.formats import ProduceResult
 from producers.jsonl import EventsFile, ParsedPolicy
-from producers.kafka_producer import DeadLetterWriter, RecordSink, send_event
+from producers.kafka_producer import (
+    DeadLetterWriter,
+    RecordSink,
+    RecordTooLarge,
+    event_key,
+    record_size,
+    send_event,
+)
 from producers.parsers.base import Rejected
 from producers.rejects import RejectsFile
+from schemas.base import encode
 from schemas.deadletter import DeadLetter
 
 
@@ -98,11 +106,16 @@ def run(
     on_result: Callable[[RunSummary], None] | None = None,
     summary: RunSummary | None = None,
     out: EventsFile | None = None,
+    max_record_bytes: int | None = None,
 ) -> RunSummary:
     """Send every parsed event to ``topic`` (``sink`` None = dry run) and route every reject.
 
     ``out``: also write the distinct events, in the order they are sent, and finish the file
     before the first send (the caller closes it).
+
+    ``max_record_bytes``: the topic's record limit (``KafkaRecordProducer.max_record_bytes``); an
+    event whose encoded record is larger is rejected like a bad record (rejects file, dead
+    letter with its event id and the limit), never sent, and the run goes on.
 
     Returns the summary after the sink is flushed: a non-raising return means every produced
     record and dead letter was acknowledged. ``KafkaUnavailable`` propagates (a missing broker is
@@ -111,22 +124,32 @@ def run(
     if summary is None:
         summary = RunSummary(source=source, dry_run=sink is None)
     accepted: list[Any] = []  # the distinct events, sent in event-time order at the end
+
+    def reject(letter: DeadLetter, counted_as: str) -> None:
+        summary.rejected += 1
+        summary.rejected_by_reason[counted_as] += 1
+        if rejects is not None:
+            rejects.write(letter)
+        if dead_letters is not None:
+            dead_letters.write(letter)
+
     for result in results:
         summary.read += 1
         if isinstance(result, Rejected):
-            summary.rejected += 1
-            summary.rejected_by_reason[result.reason] += 1
             letter = DeadLetter(
                 raw=result.raw, reason=result.reason, source=source, origin=result.origin
             )
-            if rejects is not None:
-                rejects.write(letter)
-            if dead_letters is not None:
-                dead_letters.write(letter)
+            reject(letter, result.reason)
         else:
             event = result.event
             if event.event_id in summary.event_ids:
                 summary.duplicates += 1
+            elif (too_large := _too_large(event, topic, max_record_bytes)) is not None:
+                summary.event_ids.add(event.event_id)  # a repeat of it is a duplicate
+                letter = DeadLetter(
+                    raw=too_large[0], reason=str(too_large[1]), source=source, origin=result.origin
+                )
+                reject(letter, f"over the {too_large[1].limit:,}-byte record limit of {topic}")
             else:
                 summary.event_ids.add(event.event_id)
                 kind, direction = _kind_and_direction(result)
@@ -153,3 +176,14 @@ def run(
     if sink is not None:
         sink.flush()
     return summary
+
+
+def _too_large(event: Any, topic: str, limit: int | None) -> tuple[bytes, RecordTooLarge] | None:
+    """The encoded event and the error when its record exceeds ``limit``, else None."""
+    if limit is None:
+        return None
+    value = encode(event)
+    size = record_size(event_key(event), value)
+    if size <= limit:
+        return None
+    return value, RecordTooLarge(topic, size, limit, label=f"event {event.event_id}", raw=value)

@@ -8,8 +8,9 @@ which keeps ``shinrai --help`` fast.
 Errors are mapped once, by :class:`ShinraiGroup`: an error Shinrai raises on purpose
 (:class:`~shinrai.errors.ShinraiError`, alone or inside an exception group) is one ``Error:``
 line on stderr (plus a ``Hint:`` line when it carries one) and exit status 1; a bad ``SHINRAI_*``
-variable is one line naming it, status 2; Ctrl-C is status 130. Anything else is a bug and keeps
-its traceback.
+variable is one line naming it, status 2, in every command (the settings are validated before any
+command runs, also one that reads none: a bad variable is the operator's mistake wherever it is
+met; ``--help`` still works); Ctrl-C is status 130. Anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -59,12 +60,25 @@ COMMANDS: tuple[click.Command, ...] = (
 INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for a Ctrl-C'd program
 
 
+HELP_FLAGS = frozenset({"-h", "--help"})
+
+
 class ShinraiGroup(click.Group):
     """The root group: maps Shinrai's own errors to clean exits for every subcommand."""
 
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        """Note whether the command line asks for help (help never needs the settings)."""
+        ctx.meta["shinrai.help"] = not args or any(arg in HELP_FLAGS for arg in args)
+        return super().parse_args(ctx, args)
+
     def invoke(self, ctx: click.Context) -> Any:
-        """Run the subcommand; translate ShinraiError, groups of them and Ctrl-C."""
+        """Validate the settings, run the subcommand; translate ShinraiError, groups of them
+        and Ctrl-C."""
         try:
+            if not ctx.meta.get("shinrai.help", False):
+                # Before the subcommand parses its arguments: a bad SHINRAI_* variable is the
+                # one line of every command, whatever else is wrong with its command line.
+                _ = ctx.ensure_object(CliState).settings
             return super().invoke(ctx)
         except ShinraiError as exc:
             _fail(ctx, [exc])

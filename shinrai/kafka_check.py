@@ -6,8 +6,10 @@ until its bootstrap timeout. ``check_connection`` opens one connection per boots
 exactly the options of ``shinrai.kafka_options``, asks for metadata, and raises at the first
 answer that tells: ``KafkaRejected`` for a refused login, a certificate that does not verify or
 a listener that closes on us (naming the ``SHINRAI_KAFKA__*`` variable to fix), or
-``KafkaUnavailable`` when no server answers. It is bounded by ``request_timeout_s`` per server,
-so a wrong password is one error line within seconds, never a hang.
+``KafkaUnavailable`` when no server answers. It is bounded by ``request_timeout_s`` (at most
+:data:`PROBE_TIMEOUT_S`) per server, so a wrong password or a broker that is not there is one
+error line within seconds, never a hang; when the server is on loopback, the line says how to
+start the local broker.
 
 The entry points that build long-lived clients call it first (topic creation, which every worker
 does before Faust and the sink runners start; the ingestion producer, hence the gateway and
@@ -18,13 +20,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import ssl
 import threading
 from typing import Any
 
 from shinrai.errors import KafkaRejected, KafkaUnavailable, ShinraiError
 from shinrai.kafka_options import aiokafka_options, bootstrap_servers, env_name, uses_tls
-from shinrai.settings import KafkaSettings
+from shinrai.settings import KafkaSettings, LocalKafkaSettings
 
 
 def explain(kafka: KafkaSettings, exc: BaseException, server: str) -> ShinraiError:
@@ -56,10 +59,48 @@ def explain(kafka: KafkaSettings, exc: BaseException, server: str) -> ShinraiErr
             f"Kafka at {server} closed the connection during set-up: check "
             f"{env_name('security_protocol')}={protocol} matches that listener{hint} ({detail})"
         )
+    reason = _unreachable_reason(chain, detail, probe_timeout_s(kafka))
+    if is_local(server):
+        # The usual first-run mistake: the project's own broker is not started.
+        port = server.rpartition(":")[2]
+        flag = "" if port == str(LOCAL_DEFAULT_PORT) else f" --port {port}"
+        return KafkaUnavailable(
+            f"no Kafka broker answers at {server} ({reason}; {env_name('bootstrap')}): start "
+            f"the local one with `shinrai kafka start{flag}`, or point "
+            f"{env_name('bootstrap')} at a running cluster"
+        )
     return KafkaUnavailable(
-        f"cannot connect to Kafka at {server} over {protocol} ({detail}): is it running, and are "
-        f"{env_name('bootstrap')} and {env_name('security_protocol')} right?"
+        f"cannot connect to Kafka at {server} over {protocol} ({reason}): is it running, and "
+        f"are {env_name('bootstrap')} and {env_name('security_protocol')} right?"
     )
+
+
+LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
+LOCAL_DEFAULT_PORT: int = LocalKafkaSettings.model_fields["port"].default
+PROBE_TIMEOUT_S = 5.0
+"""Longest wait for one bootstrap server to answer the probe (below ``request_timeout_s`` when
+that is longer): a firewall that drops packets is an error in seconds, not after the clients'
+own timeouts (30 s of silence and retry logs)."""
+
+
+def probe_timeout_s(kafka: KafkaSettings) -> float:
+    """How long the probe waits for one server."""
+    return min(kafka.request_timeout_s, PROBE_TIMEOUT_S)
+
+
+def is_local(server: str) -> bool:
+    """True for a ``host:port`` on this machine's loopback (where ``shinrai kafka`` runs)."""
+    return server.rpartition(":")[0] in LOCAL_HOSTS
+
+
+def _unreachable_reason(chain: list[BaseException], detail: str, timeout_s: float) -> str:
+    if any(isinstance(e, ConnectionRefusedError) for e in chain):
+        return "connection refused"
+    if any(isinstance(e, socket.gaierror) for e in chain):
+        return f"host name not found: {detail}"
+    if any(isinstance(e, TimeoutError) for e in chain):
+        return f"no answer within {timeout_s:g} s"
+    return detail
 
 
 def _chain(exc: BaseException) -> list[BaseException]:
@@ -84,7 +125,7 @@ async def probe(kafka: KafkaSettings) -> None:
     options = aiokafka_options(kafka)
     connect: dict[str, Any] = {
         "client_id": "shinrai-check",
-        "request_timeout_ms": int(kafka.request_timeout_s * 1000),
+        "request_timeout_ms": int(probe_timeout_s(kafka) * 1000),
         **{
             k: v for k, v in options.items() if k not in ("bootstrap_servers", "request_timeout_ms")
         },
@@ -94,7 +135,7 @@ async def probe(kafka: KafkaSettings) -> None:
         host, _, port = server.rpartition(":")
         conn: Any = None
         try:
-            async with asyncio.timeout(kafka.request_timeout_s):
+            async with asyncio.timeout(probe_timeout_s(kafka)):
                 conn = await create_conn(host, int(port), **connect)
                 await conn.send(MetadataRequest([]))
             return

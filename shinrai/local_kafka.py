@@ -270,11 +270,7 @@ class LocalKafka:
         if pid is not None and self._is_our_broker(pid):
             self._wait_answering(pid)
             return self.status()
-        if self.answering(timeout_s=1.0):
-            raise LocalKafkaError(
-                f"{self.address} already answers but is not the broker of {self.run_dir}: "
-                "stop that broker or choose another SHINRAI_LOCAL_KAFKA__PORT"
-            )
+        self.require_free_ports()
         self.provision()
         self.format()
         cmd = [
@@ -291,6 +287,35 @@ class LocalKafka:
         self._process = proc
         self._wait_answering(proc.pid, proc)
         return self.status()
+
+    def require_free_ports(self) -> None:
+        """Raise ``PortInUse`` (one line: the port and its setting) when a port the broker must
+        listen on is taken: found here in milliseconds, not by the JVM after seconds of start-up
+        with a stack trace (or, for a listener that is not Kafka, after a minute of waiting)."""
+        from shinrai.ports import PortInUse, require_free
+
+        wanted = [
+            (self.settings.port, "SHINRAI_LOCAL_KAFKA__PORT (or --port)", "the local Kafka broker"),
+            (
+                self.settings.controller_port,
+                "SHINRAI_LOCAL_KAFKA__CONTROLLER_PORT (or --port, which takes the next one)",
+                "the local Kafka controller",
+            ),
+            *(
+                (x.port, f"the {x.name} listener's port", "the local Kafka broker")
+                for x in self.listeners
+            ),
+        ]
+        try:
+            for port, setting, what in wanted:
+                require_free(port, setting=setting, what=what, host="127.0.0.1")
+        except PortInUse as exc:
+            raise LocalKafkaError(str(exc)) from None
+
+    def running(self) -> bool:
+        """True when the broker of this run directory (its pid file) is alive."""
+        pid = self._read_pid()
+        return pid is not None and self._is_our_broker(pid)
 
     def _wait_answering(self, pid: int, proc: subprocess.Popen[bytes] | None = None) -> None:
         deadline = time.monotonic() + self.settings.start_timeout_s

@@ -183,12 +183,20 @@ class MetricsServer:
         return int(self._server.server_port)
 
     def start(self) -> None:
-        """Bind and serve; raises OSError when the port is taken."""
+        """Bind and serve; raises ``PortInUse`` when the port is taken."""
         from prometheus_client import start_http_server
 
-        self._server, self._thread = start_http_server(
-            self._requested, addr=self._host, registry=self._metrics.registry
-        )
+        from shinrai.ports import PortInUse
+
+        try:
+            self._server, self._thread = start_http_server(
+                self._requested, addr=self._host, registry=self._metrics.registry
+            )
+        except OSError as exc:  # taken since the start-up check: still one line naming it
+            raise PortInUse(
+                f"port {self._requested} for /metrics cannot be bound ({exc.strerror or exc}): "
+                "set SHINRAI_WORKER__METRICS_PORT to another port"
+            ) from exc
 
     def stop(self) -> None:
         """Stop serving and release the port."""

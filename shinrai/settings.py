@@ -55,7 +55,21 @@ class KafkaSettings(BaseModel):
     )
     request_timeout_s: float = Field(default=10.0, gt=0)
     topic_partitions: int = Field(default=6, ge=1, description="Partitions for data topics")
-    replication_factor: int = Field(default=1, ge=1)
+    replication_factor: int = Field(
+        default=1, ge=1, description="Replicas of every topic `shinrai topics create` makes"
+    )
+    min_insync_replicas: int | None = Field(
+        default=None,
+        ge=1,
+        description="min.insync.replicas of the topics it makes (acks=all waits for this many); "
+        "default min(2, replication_factor - 1), at least 1",
+    )
+    max_message_bytes: int = Field(
+        default=1_048_588,
+        gt=0,
+        description="Largest record the producers send when a topic's own max.message.bytes "
+        "cannot be read (the broker's default)",
+    )
 
 
 class LocalKafkaSettings(BaseModel):

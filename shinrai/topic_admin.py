@@ -7,10 +7,24 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from schemas.topics import ALL_TOPICS, TopicSpec
-from shinrai.errors import KafkaUnavailable
+from shinrai.errors import ConfigError, KafkaUnavailable
 from shinrai.kafka_check import check_connection
 from shinrai.kafka_options import kafka_python_options
 from shinrai.settings import KafkaSettings
+
+
+def replica_configs(settings: KafkaSettings) -> dict[str, str]:
+    """``min.insync.replicas`` of every topic made: SHINRAI_KAFKA__MIN_INSYNC_REPLICAS, else
+    min(2, replication factor - 1) and at least 1 (3 replicas: a write survives one broker
+    down and is on two before it is acknowledged)."""
+    replicas = settings.replication_factor
+    wanted = settings.min_insync_replicas or max(1, min(2, replicas - 1))
+    if wanted > replicas:
+        raise ConfigError(
+            f"SHINRAI_KAFKA__MIN_INSYNC_REPLICAS={wanted} is more than "
+            f"SHINRAI_KAFKA__REPLICATION_FACTOR={replicas}: no acks=all write could succeed"
+        )
+    return {"min.insync.replicas": str(wanted)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +47,7 @@ def ensure_topics(
     from kafka.admin import NewTopic
     from kafka.errors import KafkaError, TopicAlreadyExistsError
 
+    replica_configs(settings)  # a bad combination fails before the broker is asked anything
     check_connection(settings)  # a refused login or certificate: one clear error, at once
     try:
         admin = KafkaAdminClient(**kafka_python_options(settings), client_id="shinrai-admin")
@@ -46,7 +61,7 @@ def ensure_topics(
                 name=spec.name + suffix,
                 num_partitions=spec.partitions or settings.topic_partitions,
                 replication_factor=settings.replication_factor,
-                topic_configs=spec.config(),
+                topic_configs={**spec.config(), **replica_configs(settings)},
             )
             for spec in specs
             if spec.name + suffix not in existing

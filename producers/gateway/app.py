@@ -19,11 +19,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from producers.gateway.generic import receive_events
-from producers.gateway.http import Gateway, Publisher, log, request_id
+from producers.gateway.http import Gateway, Publisher, error, log, origin, request_id
 from producers.gateway.settings import GatewaySettings
 from producers.gateway.twilio import receive_twilio
 from producers.gateway.zoom import MeetingBuffer, receive_zoom
+from producers.kafka_producer import RecordTooLarge
 from producers.resolving import build_resolver
+from schemas.deadletter import DeadLetter
 from shinrai.errors import KafkaUnavailable
 from shinrai.logging import register_secrets, secret_values
 from shinrai.settings import Settings
@@ -37,11 +39,21 @@ async def healthz(request: Request) -> Response:
 
 
 def _guarded(endpoint: Endpoint) -> Endpoint:
-    """Wrap an endpoint: KafkaUnavailable → 503, anything else → opaque 500 (logged)."""
+    """Wrap an endpoint: an event over the topic's record limit → 413 (dead-lettered),
+    KafkaUnavailable → 503, anything else → opaque 500 (logged)."""
 
     async def run(request: Request) -> Response:
         try:
-            response = await endpoint(request)
+            try:
+                response = await endpoint(request)
+            except RecordTooLarge as exc:
+                # Bad input, not a broken log: dead-letter the event (cut to the dead-letter
+                # limit) and tell the sender which event and which limit; retrying cannot help.
+                gateway: Gateway = request.app.state.gateway
+                letter = DeadLetter(exc.raw, str(exc), "gateway", origin(request))
+                await gateway.dead_letter(letter)
+                log.warning("event_too_large", request_id=request_id(request), reason=str(exc))
+                response = error(request, 413, "event_too_large", str(exc))
         except KafkaUnavailable:
             error_id = uuid.uuid4().hex
             log.error("kafka unavailable", error_id=error_id, request_id=request_id(request))

@@ -51,8 +51,15 @@ class Gateway:
     resolver: Resolver
 
     async def publish(self, events: Sequence[InteractionEvent | ClientPolicyChanged]) -> None:
-        """Produce ``events`` keyed by client id and wait for every acknowledgement."""
-        records = [Record(self.settings.topic, event_key(e), encode(e)) for e in events]
+        """Produce ``events`` keyed by client id and wait for every acknowledgement.
+
+        The Kafka producer refuses the whole batch with ``RecordTooLarge`` (nothing sent) when
+        one event exceeds the topic's record limit; the app answers 413 and dead-letters it.
+        """
+        records = [
+            Record(self.settings.topic, event_key(e), encode(e), label=f"event {e.event_id}")
+            for e in events
+        ]
         if records:
             await run_in_threadpool(self.publisher.send_many_and_wait, records)
 

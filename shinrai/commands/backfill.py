@@ -140,4 +140,13 @@ def command(
             directory_policies_first=directory_policies,
             on_progress=show,
         )
+    if summary.read == 0:
+        from shinrai.errors import ShinraiError
+
+        # Not one record: the wrong --format (or files), not "backfilled, nothing new".
+        named = ", ".join(str(p) for p in paths)
+        raise ShinraiError(
+            f"{named}: read as --format {fmt}, no record found (nothing backfilled): "
+            "is --format right for it?"
+        )
     _print(summary, f"{parse_url(settings.url).describe()} database {settings.database}")

@@ -25,8 +25,11 @@ def command(host: str, port: int) -> None:
     from shinrai.errors import ShinraiError
     from shinrai.kafka_check import check_connection
     from shinrai.logging import configure
+    from shinrai.ports import require_free
 
     settings = get_settings()
+    # Before Kafka is asked anything: a taken port is one line at once, not uvicorn's log.
+    require_free(port, setting="--port", what="the gateway", host=host)
     configure(settings.log_level, json=settings.log_json)
     try:
         # Before serving: a refused login is one error line here, not a traceback from the

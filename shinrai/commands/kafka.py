@@ -43,7 +43,9 @@ command.name = "kafka"
 def start(port: int | None) -> None:
     """Provision on first use, format, start and wait until the broker answers (idempotent)."""
     broker = _broker(port)
-    click.echo(f"local kafka {broker.version}: starting at {broker.address} ...", err=True)
+    if not broker.running():
+        broker.require_free_ports()  # a taken port is the one line, before anything is printed
+        click.echo(f"local kafka {broker.version}: starting at {broker.address} ...", err=True)
     status = broker.start()
     click.echo(
         f"local kafka {status.version} started at {status.address} (pid {status.pid}); "

@@ -17,6 +17,7 @@ from shinrai.commands._params import (
     progress_option,
     region_option,
 )
+from shinrai.errors import ShinraiError
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -57,6 +58,17 @@ def _print_summary(summary: RunSummary, *, as_json: bool) -> None:
         for reason, count in summary.rejected_by_reason.most_common(20):
             reasons.add_row(reason, str(count))
         console.print(reasons)
+
+
+class NothingRead(ShinraiError):
+    """The input yielded no record at all for its format."""
+
+    def __init__(self, path: Path, fmt: str) -> None:
+        kind = "folder" if path.is_dir() else "file"
+        super().__init__(
+            f"{path}: read as --format {fmt}, this {kind} holds no record (nothing produced): "
+            "is --format right for it?"
+        )
 
 
 @click.command("produce")
@@ -138,8 +150,11 @@ def command(
       shinrai produce list.mbox --format mbox --directory clients.csv --dry-run --out events.jsonl
       shinrai replay events.jsonl -o facts.jsonl
 
-    Exit status: 0 on success (even with rejects), 1 when Kafka did not confirm every record.
+    Exit status: 0 on success (even with rejects), 1 when Kafka did not confirm every record
+    or PATH held no record at all for --format.
     """
+    import itertools
+
     from producers.formats import get_format, prepare_parser
     from producers.jsonl import EventsFile
     from producers.kafka_producer import DeadLetterWriter, KafkaRecordProducer
@@ -169,7 +184,14 @@ def command(
     failed: KafkaUnavailable | None = None
     try:
         events_file = EventsFile(out) if out is not None else None
-        results = parse(path, resolver)
+        results = iter(parse(path, resolver))
+        first = next(results, None)
+        if first is None:
+            # Not one record (event or reject): the wrong --format, or not the file meant. Exit
+            # 0 with a summary of zeros would read as "imported, nothing new". Found before Kafka
+            # is asked anything.
+            raise NothingRead(path, fmt)
+        results = itertools.chain([first], results)
         if not dry_run:
             producer = KafkaRecordProducer(settings.kafka, client_id=f"shinrai-{source}")
         dead_letters = (
@@ -184,6 +206,9 @@ def command(
             rejects=rejects_file,
             out=events_file,
             show=progress,
+            max_record_bytes=(
+                producer.max_record_bytes(topic or INTERACTIONS.name) if producer else None
+            ),
         )
     except KafkaUnavailable as exc:
         failed = exc  # print the partial summary first: the operator needs to know how far it got
@@ -194,7 +219,8 @@ def command(
             events_file.close()
         if producer is not None:
             producer.close()
-    _print_summary(summary, as_json=as_json or dry_run)
+    if failed is None or summary.read:  # nothing read: the error line alone says it all
+        _print_summary(summary, as_json=as_json or dry_run)
     if failed is not None:
         raise failed  # now the one error line and exit status 1 of every command
 
@@ -209,6 +235,7 @@ def _run_with_progress(
     rejects: RejectsFile | None,
     out: EventsFile | None,
     show: bool | None,
+    max_record_bytes: int | None = None,
 ) -> None:
     """Drive the runner under a rich progress display on stderr (read, produced, rejected)."""
     from rich.console import Console
@@ -243,6 +270,7 @@ def _run_with_progress(
                 out=out,
                 on_result=update,
                 summary=summary,
+                max_record_bytes=max_record_bytes,
             )
         finally:
             bar.update(task, description=_describe(summary))

@@ -18,13 +18,19 @@ command.name = "topics"
 @command.command()
 @click.option("--partitions", type=int, default=None, help="Default partitions for data topics.")
 def create(partitions: int | None) -> None:
-    """Create every Shinrai topic that does not exist yet (idempotent)."""
+    """Create every Shinrai topic that does not exist yet (idempotent).
+
+    Names carry SHINRAI_WORKER__TOPIC_SUFFIX; replicas and min.insync.replicas come from
+    SHINRAI_KAFKA__REPLICATION_FACTOR and SHINRAI_KAFKA__MIN_INSYNC_REPLICAS.
+    """
     from shinrai.topic_admin import ensure_topics
 
-    kafka = get_settings().kafka
+    settings = get_settings()
+    kafka = settings.kafka
     if partitions is not None:
         kafka = kafka.model_copy(update={"topic_partitions": partitions})
-    results = ensure_topics(kafka)
+    # The names the worker and the producers use: SHINRAI_WORKER__TOPIC_SUFFIX included.
+    results = ensure_topics(kafka, suffix=settings.worker.topic_suffix)
     for r in results:
         state = "created" if r.created else "exists "
         click.echo(f"{state} {r.name} ({r.partitions} partitions)")

@@ -105,6 +105,15 @@ def command(
         settings = settings.model_copy(
             update={"worker": settings.worker.model_copy(update=updates)}
         )
+    if settings.worker.metrics_port is not None:
+        from shinrai.ports import require_free
+
+        # Now, before topics, ClickHouse and Faust start: a taken port is one line at once.
+        require_free(
+            settings.worker.metrics_port,
+            setting="SHINRAI_WORKER__METRICS_PORT (or --metrics-port, --no-metrics)",
+            what="the worker's /metrics",
+        )
     configure(settings.log_level, json=settings.log_json)
     log = get_logger("shinrai.worker")
 

@@ -125,7 +125,8 @@ def test_produce_fails_loudly_without_broker(
     del result  # its traceback also keeps the leaked sockets alive
     gc.collect()
     assert exit_code == 1, stderr
-    assert "cannot connect to Kafka at 127.0.0.1:1" in stderr
+    assert "no Kafka broker answers at 127.0.0.1:1 " in stderr
+    assert "shinrai kafka start --port 1`" in stderr
 
 
 def test_produce_with_out_writes_exactly_what_the_topic_receives(
