@@ -228,6 +228,11 @@ class GatewaySettings(BaseModel):
     meeting_buffer: int = Field(
         default=10_000, gt=0, description="Zoom meetings whose payloads are kept until they end"
     )
+    graph_client_state: SecretStr | None = Field(
+        default=None,
+        description="clientState of the Microsoft Graph subscriptions (checked on every "
+        "notification to POST /v1/graph/notifications)",
+    )
 
 
 class Settings(BaseSettings):

@@ -438,7 +438,7 @@ async def follow_calendar(
     checkpoints: Checkpoints,
     stop: asyncio.Event,
     *,
-    resolver: Resolver,
+    resolver: Resolver | None = None,
     metrics: CalendarMetrics | None = None,
     history: timedelta = HISTORY,
     use_sync_token: bool = True,
@@ -446,11 +446,18 @@ async def follow_calendar(
 ) -> None:
     """Follow ``source`` until ``stop`` is set: poll, publish held meetings, checkpoint.
 
-    ``publish`` must make the results durable before it returns; the checkpoint is written only
-    after it did, so a crash in between re-publishes (the engine ignores repeated ids) and never
-    loses. Network and server errors back off exponentially (1 s to 5 min) and retry; refused
-    credentials raise ``ConfigError`` (one line naming the calendar and the setting).
+    ``publish`` must make the results durable before it returns (it blocks: it runs in a
+    thread); the checkpoint is written only after it did, so a crash in between re-publishes
+    (the engine ignores repeated ids) and never loses. Network, server and broker errors back
+    off exponentially (1 s to 5 min) and retry; refused credentials raise ``ConfigError`` (one
+    line naming the calendar and the setting). ``resolver`` (the client directory) tells client
+    attendees from the others: without it no meeting could ever qualify, so it is required.
     """
+    if resolver is None:
+        raise ConfigError(
+            f"calendar {source.name!r}: the calendar connector needs the client directory "
+            "(follow_calendar(..., resolver=...))"
+        )
     metrics = metrics or CalendarMetrics(CollectorRegistry())
     tracker = CalendarTracker.from_state(
         source.name, resolver, checkpoints.get(source.name, STATE_KEY), history=history
@@ -468,7 +475,7 @@ async def follow_calendar(
                 changes = await asyncio.to_thread(feed.poll)
                 plan = tracker.plan(changes, clock())
                 if plan.results:
-                    publish(plan.results)
+                    await asyncio.to_thread(publish, plan.results)
                 tracker.commit(plan)
                 checkpoints.put(source.name, STATE_KEY, tracker.state_json())
                 _count(metrics, source.name, changes, plan)

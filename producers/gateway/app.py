@@ -13,12 +13,14 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from producers.gateway.generic import receive_events
+from producers.gateway.graph import GraphFetcher, GraphMetrics, receive_graph
 from producers.gateway.http import Gateway, Publisher, log, request_id
 from producers.gateway.settings import GatewaySettings
 from producers.gateway.twilio import receive_twilio
@@ -74,10 +76,12 @@ def create_app(
     gateway: GatewaySettings,
     *,
     publisher_factory: Callable[[], Publisher] | None = None,
+    graph_fetcher: GraphFetcher | None = None,
 ) -> Starlette:
     """Build the app. The producer is created at startup (not import), and closed at shutdown.
 
     ``publisher_factory`` defaults to the confirmed-delivery Kafka producer of ``settings.kafka``.
+    ``graph_fetcher`` reads the resources of Graph notifications that do not carry them.
     """
 
     def default_publisher() -> Publisher:
@@ -100,6 +104,7 @@ def create_app(
             topic=gateway.topic,
             zoom=gateway.zoom_secret_token is not None,
             twilio=gateway.twilio_auth_token is not None,
+            graph=gateway.graph_client_state is not None,
             bearer_tokens=len(gateway.bearer_tokens),  # how many, never which
         )
         try:
@@ -109,10 +114,21 @@ def create_app(
             if callable(close):
                 close()
 
+    registry = CollectorRegistry()
+
+    async def metrics(request: Request) -> Response:
+        """Prometheus text of the gateway's counters (the Graph endpoint's for now)."""
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
     routes = [
         Route("/healthz", healthz, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
         Route("/v1/events", _guarded(receive_events), methods=["POST"]),
         Route("/v1/zoom", _guarded(receive_zoom), methods=["POST"]),
         Route("/v1/twilio", _guarded(receive_twilio), methods=["POST"]),
+        Route("/v1/graph/notifications", _guarded(receive_graph), methods=["POST"]),
     ]
-    return Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.graph_metrics = GraphMetrics(registry)
+    app.state.graph_fetcher = graph_fetcher
+    return app
