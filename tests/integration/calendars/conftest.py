@@ -11,7 +11,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -20,14 +19,65 @@ import pytest
 USER, PASSWORD = "ann", "radicale-test-password"
 
 
-@dataclass(frozen=True)
 class RadicaleServer:
-    """Where the server listens and who may log in."""
+    """A Radicale process on a fixed loopback port and storage folder (restartable)."""
 
-    url: str
-    user: str
-    password: str
-    log: Path
+    def __init__(self, home: Path) -> None:
+        self.home = home
+        self.user, self.password = USER, PASSWORD
+        (home / "users").write_text(f"{USER}:{PASSWORD}\n")
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.config = home / "config"
+        self.config.write_text(
+            "[server]\n"
+            f"hosts = 127.0.0.1:{self.port}\n"
+            "[auth]\n"
+            "type = htpasswd\n"
+            f"htpasswd_filename = {home / 'users'}\n"
+            "htpasswd_encryption = plain\n"
+            "delay = 0\n"
+            "[rights]\n"
+            "type = owner_only\n"
+            "[storage]\n"
+            f"filesystem_folder = {home / 'collections'}\n"
+            "[logging]\n"
+            "level = warning\n"
+        )
+        self.log = home / "radicale.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        """Start the server and wait until it answers HTTP (fail, never skip, when it cannot)."""
+        with self.log.open("ab") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "radicale", "--config", str(self.config)],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + 30
+        while True:
+            if self.process.poll() is not None:
+                pytest.fail(f"radicale exited: {self.log.read_text()[-2000:]}", pytrace=False)
+            try:
+                httpx.get(f"{self.url}/.web/", timeout=1)
+                return
+            except httpx.HTTPError:
+                if time.monotonic() > deadline:
+                    pytest.fail("radicale did not answer within 30 s", pytrace=False)
+                time.sleep(0.1)
+
+    def stop(self) -> None:
+        """Stop the server (SIGTERM, then SIGKILL after 10 s)."""
+        if self.process is None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.process = None
 
 
 def _free_port() -> int:
@@ -43,50 +93,9 @@ def radicale(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RadicaleServe
         import radicale as _radicale  # noqa: F401  (only checks that it is installed)
     except ImportError:
         pytest.fail("radicale is not installed: pip install -e '.[dev]'", pytrace=False)
-    home = tmp_path_factory.mktemp("radicale")
-    (home / "users").write_text(f"{USER}:{PASSWORD}\n")
-    port = _free_port()
-    config = home / "config"
-    config.write_text(
-        "[server]\n"
-        f"hosts = 127.0.0.1:{port}\n"
-        "[auth]\n"
-        "type = htpasswd\n"
-        f"htpasswd_filename = {home / 'users'}\n"
-        "htpasswd_encryption = plain\n"
-        "delay = 0\n"
-        "[rights]\n"
-        "type = owner_only\n"
-        "[storage]\n"
-        f"filesystem_folder = {home / 'collections'}\n"
-        "[logging]\n"
-        "level = warning\n"
-    )
-    log = home / "radicale.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "radicale", "--config", str(config)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
+    server = RadicaleServer(tmp_path_factory.mktemp("radicale"))
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"radicale exited at start: {log.read_text()[-2000:]}", pytrace=False)
-            try:
-                httpx.get(f"{url}/.web/", timeout=1)
-                break
-            except httpx.HTTPError:
-                if time.monotonic() > deadline:
-                    pytest.fail("radicale did not answer within 30 s", pytrace=False)
-                time.sleep(0.1)
-        yield RadicaleServer(url=url, user=USER, password=PASSWORD, log=log)
+        server.start()
+        yield server
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        server.stop()

@@ -339,3 +339,25 @@ async def test_a_wrong_password_is_one_clear_error(
     assert PASSWORD_ENV in message
     assert harness.source.name in message
     assert "not-the-password" not in message
+
+
+async def test_the_server_restarted_under_the_connector(
+    harness: Harness, radicale: RadicaleServer
+) -> None:
+    h = harness
+    labels = {"calendar": h.source.name}
+    start = _now() - timedelta(hours=2)
+    async with following(h, use_sync_token=True):
+        await _save(h, vcalendar(vevent("before-1", start)))
+        assert len(await _read(h, 1)) == 1
+        await asyncio.to_thread(radicale.stop)
+        deadline = time.monotonic() + 15
+        while not h.registry.get_sample_value("shinrai_calendar_errors_total", labels):
+            assert time.monotonic() < deadline, "the connector never noticed the server was gone"
+            await asyncio.sleep(0.1)
+        await asyncio.to_thread(radicale.start)
+        await _save(h, vcalendar(vevent("after-1", start + timedelta(minutes=30))))
+        events = await _read(h, 1, settle_s=2.0)
+    assert [e.event_id for e in events] == [
+        f"ics:after-1@{(start + timedelta(minutes=30)).isoformat()}"
+    ]
