@@ -233,6 +233,11 @@ class GatewaySettings(BaseModel):
         description="clientState of the Microsoft Graph subscriptions (checked on every "
         "notification to POST /v1/graph/notifications)",
     )
+    graph_private_key_file: Path | None = Field(
+        default=None,
+        description="PEM RSA private key of the certificate given to Graph subscriptions with "
+        "includeResourceData: decrypts rich notifications (encryptedContent)",
+    )
 
 
 class Settings(BaseSettings):

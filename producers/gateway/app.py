@@ -21,6 +21,7 @@ from starlette.routing import Route
 
 from producers.gateway.generic import receive_events
 from producers.gateway.graph import GraphFetcher, GraphMetrics, receive_graph
+from producers.gateway.graph_crypto import load_private_key
 from producers.gateway.http import Gateway, Publisher, log, request_id
 from producers.gateway.settings import GatewaySettings
 from producers.gateway.twilio import receive_twilio
@@ -130,5 +131,7 @@ def create_app(
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.graph_metrics = GraphMetrics(registry)
+    key_file = gateway.graph_private_key_file
+    app.state.graph_key = load_private_key(key_file) if key_file is not None else None
     app.state.graph_fetcher = graph_fetcher
     return app

@@ -1,8 +1,9 @@
 """Microsoft Graph change notifications through the real gateway (uvicorn on loopback) into Kafka.
 
 No Microsoft Graph can be reached here, so the resources are Microsoft's own recorded examples
-(shared data ``meetings/msgraph-examples``) and the fetcher that would GET them from Graph is a
-recorded stand-in (``RecordedFetcher``): that one piece is a double, everything else is real.
+(shared data ``meetings/msgraph-examples``), the fetcher that would GET them from Graph is a
+recorded stand-in (``RecordedFetcher``) and rich notifications are encrypted by the tests the
+way Graph documents it: those are the doubles, everything else is real.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import httpx
 import orjson
 import pytest
 import uvicorn
+from cryptography.hazmat.primitives.asymmetric import rsa
 from kafka.admin import KafkaAdminClient, NewTopic
 from pydantic import SecretStr
 
@@ -31,6 +33,7 @@ from schemas.events import Channel, Flag, InteractionEvent
 from shinrai.settings import KafkaSettings, Settings
 from tests.integration.producers.conftest import Record
 from tests.shared_data import shared_path
+from tests.unit.producers.test_graph_crypto import encrypt, new_key, write_pem
 
 pytestmark = pytest.mark.integration
 
@@ -75,6 +78,7 @@ class Served:
     topic: str
     dlq: str
     fetcher: RecordedFetcher
+    key: rsa.RSAPrivateKey
 
 
 @pytest.fixture(scope="module")
@@ -87,6 +91,8 @@ def graph_gateway(broker: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
     directory: Path = tmp_path_factory.mktemp("graph") / "clients.yaml"
     directory.write_text(DIRECTORY)
     fetcher = RecordedFetcher({EVENT_RESOURCE: _example("event-get__ex1.json")})
+    key = new_key()
+    key_file = write_pem(key, directory.parent / "graph.pem")
     app = create_app(
         Settings(kafka=KafkaSettings(bootstrap=broker)),
         GatewaySettings(
@@ -94,6 +100,7 @@ def graph_gateway(broker: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
             topic=topic,
             dlq_topic=dlq,
             directory=directory,
+            graph_private_key_file=key_file,
         ),
         graph_fetcher=fetcher,
     )
@@ -109,7 +116,7 @@ def graph_gateway(broker: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
         assert time.monotonic() < deadline, "gateway did not start"
         time.sleep(0.05)
     try:
-        yield Served(f"http://127.0.0.1:{port}", topic, dlq, fetcher)
+        yield Served(f"http://127.0.0.1:{port}", topic, dlq, fetcher, key)
     finally:
         server.should_exit = True
         thread.join(timeout=15)
@@ -258,3 +265,44 @@ def test_a_failing_fetcher_asks_graph_to_retry(graph_gateway: Served) -> None:
         graph_gateway.fetcher.fail = False
     assert response.status_code == 503
     assert response.headers["retry-after"] == "30"
+
+
+def test_an_encrypted_rich_notification_is_decrypted_and_produced(
+    graph_gateway: Served, read_topic: Callable[..., list[Record]]
+) -> None:
+    message = {**_example("message-get__ex1.json"), "internetMessageId": "<rich-1@test>"}
+    rich = _notification(
+        changeType="created",
+        resource="Users/7f180cbb/Messages/rich-1",
+        resourceData={"@odata.type": "#Microsoft.Graph.Message", "id": "rich-1"},
+        encryptedContent=encrypt(graph_gateway.key.public_key(), message),
+    )
+    response = _post(graph_gateway, [rich])
+    assert response.status_code == 202, response.text
+    expected = email_event_id("<rich-1@test>")
+    assert response.json()["event_ids"] == [expected]
+    assert _events(read_topic(graph_gateway.topic, 1))[expected].client_id == "contoso"
+    assert graph_gateway.fetcher.asked.count("Users/7f180cbb/Messages/rich-1") == 0
+
+
+def test_an_altered_rich_notification_is_refused(
+    graph_gateway: Served, read_topic: Callable[..., list[Record]]
+) -> None:
+    message = {**_example("message-get__ex1.json"), "internetMessageId": "<altered-1@test>"}
+    content = encrypt(graph_gateway.key.public_key(), message)
+    other = encrypt(graph_gateway.key.public_key(), {**message, "subject": "x"})
+    content["dataSignature"] = other["dataSignature"]
+    before = _metric(graph_gateway, 'shinrai_graph_refused_total{reason="signature"}')
+    response = _post(
+        graph_gateway,
+        [
+            _notification(
+                changeType="created", resource="Users/x/Messages/2", encryptedContent=content
+            )
+        ],
+    )
+    assert response.status_code == 403
+    assert response.json()["error"] == "invalid_signature"
+    assert _metric(graph_gateway, 'shinrai_graph_refused_total{reason="signature"}') == before + 1
+    produced = _events(read_topic(graph_gateway.topic, 1, timeout_s=3.0))
+    assert email_event_id("<altered-1@test>") not in produced
