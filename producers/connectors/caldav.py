@@ -78,8 +78,10 @@ __all__ = [
 
 log = get_logger("shinrai.connect.caldav")
 
-HISTORY = timedelta(days=30)
-"""How far back a first sync (or a restart) looks for held meetings."""
+HISTORY = timedelta(days=7)
+"""How far back a first sync (or a restart) looks for held meetings: the engine's duplicate
+window, beyond which it cannot tell an old event from a repeat and dead-letters it. Older history
+is imported from the calendar's .ics export (``shinrai produce --format ics``, same ids)."""
 STATE_KEY = "calendar_state"
 CANCEL_PREFIX = "ics-cancel"
 BACKOFF_START_S = 1.0

@@ -175,7 +175,9 @@ def harness(
 
 
 @asynccontextmanager
-async def following(h: Harness, *, use_sync_token: bool) -> AsyncIterator[asyncio.Task[None]]:
+async def following(
+    h: Harness, *, use_sync_token: bool, history: timedelta = timedelta(days=7)
+) -> AsyncIterator[asyncio.Task[None]]:
     """Run the connector while the block runs; stop it cleanly after."""
     stop = asyncio.Event()
     task = asyncio.create_task(
@@ -187,6 +189,7 @@ async def following(h: Harness, *, use_sync_token: bool) -> AsyncIterator[asynci
             resolver=_resolver(),
             metrics=h.metrics,
             use_sync_token=use_sync_token,
+            history=history,
         )
     )
     try:
@@ -288,7 +291,7 @@ async def test_recurrence_is_expanded_like_the_ics_importer(
         extra=f"RECURRENCE-ID:{moved_slot.strftime('%Y%m%dT%H%M%SZ')}",
     )
     data = vcalendar(master, override)
-    async with following(h, use_sync_token=use_sync_token):
+    async with following(h, use_sync_token=use_sync_token, history=timedelta(days=30)):
         await _save(h, data)
         events = await _read(h, 4, settle_s=1.5)
     # The independent check: the importer on the same VCALENDAR, same window, same "now".

@@ -185,14 +185,14 @@ def test_an_unusable_resource_is_rejected_once_per_version() -> None:
 
 
 def test_a_retimed_recurring_instance_is_counted_not_republished() -> None:
-    series_start = NOW - timedelta(weeks=2, hours=1)
-    master = vevent("w2", series_start, extra="RRULE:FREQ=WEEKLY;COUNT=2")
+    series_start = NOW - timedelta(days=2, hours=1)
+    master = vevent("w2", series_start, extra="RRULE:FREQ=DAILY;COUNT=2")
     tracker = CalendarTracker("ann", _resolver())
     assert len(_apply(tracker, _changed(a=vcalendar(master)), NOW)) == 2
     moved = vevent(
         "w2",
-        series_start + timedelta(weeks=1, hours=2),
-        extra=f"RECURRENCE-ID:{_stamp(series_start + timedelta(weeks=1))}",
+        series_start + timedelta(days=1, hours=2),
+        extra=f"RECURRENCE-ID:{_stamp(series_start + timedelta(days=1))}",
     )
     plan = tracker.plan(_changed(a=vcalendar(master, moved)), NOW)
     assert plan.results == []
