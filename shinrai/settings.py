@@ -242,6 +242,16 @@ class GatewaySettings(BaseModel):
     meeting_buffer: int = Field(
         default=10_000, gt=0, description="Zoom meetings whose payloads are kept until they end"
     )
+    graph_client_state: SecretStr | None = Field(
+        default=None,
+        description="clientState of the Microsoft Graph subscriptions (checked on every "
+        "notification to POST /v1/graph/notifications)",
+    )
+    graph_private_key_file: Path | None = Field(
+        default=None,
+        description="PEM RSA private key of the certificate given to Graph subscriptions with "
+        "includeResourceData: decrypts rich notifications (encryptedContent)",
+    )
 
 
 class Settings(BaseSettings):

@@ -13,12 +13,15 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from producers.gateway.generic import receive_events
+from producers.gateway.graph import GraphFetcher, GraphMetrics, receive_graph
+from producers.gateway.graph_crypto import load_private_key
 from producers.gateway.http import Gateway, Publisher, error, log, origin, request_id
 from producers.gateway.settings import GatewaySettings
 from producers.gateway.twilio import receive_twilio
@@ -86,10 +89,12 @@ def create_app(
     gateway: GatewaySettings,
     *,
     publisher_factory: Callable[[], Publisher] | None = None,
+    graph_fetcher: GraphFetcher | None = None,
 ) -> Starlette:
     """Build the app. The producer is created at startup (not import), and closed at shutdown.
 
     ``publisher_factory`` defaults to the confirmed-delivery Kafka producer of ``settings.kafka``.
+    ``graph_fetcher`` reads the resources of Graph notifications that do not carry them.
     """
 
     def default_publisher() -> Publisher:
@@ -112,6 +117,7 @@ def create_app(
             topic=gateway.topic,
             zoom=gateway.zoom_secret_token is not None,
             twilio=gateway.twilio_auth_token is not None,
+            graph=gateway.graph_client_state is not None,
             bearer_tokens=len(gateway.bearer_tokens),  # how many, never which
         )
         try:
@@ -121,10 +127,23 @@ def create_app(
             if callable(close):
                 close()
 
+    registry = CollectorRegistry()
+
+    async def metrics(request: Request) -> Response:
+        """Prometheus text of the gateway's counters (the Graph endpoint's for now)."""
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
     routes = [
         Route("/healthz", healthz, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
         Route("/v1/events", _guarded(receive_events), methods=["POST"]),
         Route("/v1/zoom", _guarded(receive_zoom), methods=["POST"]),
         Route("/v1/twilio", _guarded(receive_twilio), methods=["POST"]),
+        Route("/v1/graph/notifications", _guarded(receive_graph), methods=["POST"]),
     ]
-    return Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.graph_metrics = GraphMetrics(registry)
+    key_file = gateway.graph_private_key_file
+    app.state.graph_key = load_private_key(key_file) if key_file is not None else None
+    app.state.graph_fetcher = graph_fetcher
+    return app
