@@ -230,6 +230,40 @@ class GatewaySettings(BaseModel):
     )
 
 
+class DashboardSettings(BaseModel):
+    """Where the dashboard listens (``shinrai worker``, ``shinrai dashboard``) and who may read it.
+
+    Bound to loopback it is open (unless ``require_auth``); bound to any other address it
+    requires a login: a bearer token from ``bearer_tokens`` or HTTP Basic for one of ``users``
+    (name -> scrypt hash made by ``shinrai dashboard hash-password``, see dashboard/auth.py),
+    and it refuses to start when neither is set.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    host: str = Field(default="127.0.0.1", description="Address the dashboard binds")
+    port: int = Field(
+        default=8088, ge=0, le=65535, description="Port of the dashboard (0: any free port)"
+    )
+    in_worker: bool = Field(
+        default=True,
+        description="`shinrai worker` serves the dashboard (the worker that hosts the "
+        "ClickHouse sink; with chdb the only process that can read the data)",
+    )
+    bearer_tokens: tuple[SecretStr, ...] = Field(
+        default=(), description="Accepted bearer tokens (JSON list in the env var)"
+    )
+    users: dict[str, SecretStr] = Field(
+        default_factory=dict,
+        description="HTTP Basic users: name -> scrypt hash (JSON object in the env var)",
+    )
+    require_auth: bool = Field(
+        default=False, description="Require a login on loopback too (always off loopback)"
+    )
+    sql_max_rows: int = Field(default=10_000, gt=0, description="Rows /api/sql returns at most")
+    sql_timeout_s: float = Field(default=30.0, gt=0, description="max_execution_time of /api/sql")
+
+
 class Settings(BaseSettings):
     """All Shinrai configuration."""
 
@@ -243,6 +277,7 @@ class Settings(BaseSettings):
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
     gateway: GatewaySettings = Field(default_factory=GatewaySettings)
+    dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
     log_level: str = "INFO"
     log_json: bool = Field(default=False, description="JSON log lines (default: human console)")
 

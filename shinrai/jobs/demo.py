@@ -102,7 +102,11 @@ def demo_settings(settings: Settings) -> Settings:
         }
     )
     clickhouse = settings.clickhouse.model_copy(update={"database": "shinrai_demo"})
-    return settings.model_copy(update={"worker": worker, "clickhouse": clickhouse})
+    # The demo serves the dashboard itself (beside its alert hook), not through the worker.
+    dashboard = settings.dashboard.model_copy(update={"in_worker": False})
+    return settings.model_copy(
+        update={"worker": worker, "clickhouse": clickhouse, "dashboard": dashboard}
+    )
 
 
 def reset_demo_state(settings: Settings) -> list[str]:

@@ -43,6 +43,7 @@ from sinks.clickhouse.client import parse_url
 
 if TYPE_CHECKING:
     from engine.core import Engine
+    from shinrai.jobs.worker_dashboard import WorkerDashboard
     from sinks.alerts.runner import AlertRunner
     from sinks.clickhouse.runner import ClickHouseRunner
     from sinks.clickhouse.sink import ClickHouseSink
@@ -91,6 +92,7 @@ class Worker:
         self._metrics_server: MetricsServer | None = None
         self._jsonl: list[JsonlDeliveryLog | JsonlDeadLetters] = []
         self._app_started = False
+        self.dashboard: WorkerDashboard | None = None
 
     # -- names ---------------------------------------------------------------------------------
 
@@ -127,9 +129,11 @@ class Worker:
 
     async def _start(self) -> None:
         from schemas.topics import ALL_TOPICS
+        from shinrai.jobs.worker_dashboard import check_dashboard_settings, serve_dashboard
         from shinrai.topic_admin import ensure_topics
 
         settings, worker = self.settings, self.settings.worker
+        check_dashboard_settings(settings)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         created = await asyncio.to_thread(
             ensure_topics, settings.kafka, ALL_TOPICS, suffix=worker.topic_suffix
@@ -149,6 +153,8 @@ class Worker:
         if worker.run_alert_sink:
             await self._start_alerts()
         await self._start_directory()
+        # Pages, named queries and /api/sql on this process's ClickHouse (chdb: the only one).
+        self.dashboard = await serve_dashboard(settings)
         if worker.metrics_port is not None:
             server = MetricsServer(self.metrics, worker.metrics_port)
             server.start()
@@ -287,6 +293,9 @@ class Worker:
     async def stop(self) -> None:
         """Runners (flush, commit), then the Faust app, then the sink and /metrics. Idempotent."""
         grace = self.settings.worker.shutdown_timeout_s
+        if self.dashboard is not None:
+            await self.dashboard.stop()
+            self.dashboard = None
         if self.directory_follower is not None:
             await self.directory_follower.stop()
             self.directory_follower = None
