@@ -62,11 +62,15 @@ class StatementRefused(ShinraiError):
 
 
 def check_statement(sql: str) -> str:
-    """``sql`` without trailing semicolons if it is one read-only statement, else StatementRefused."""
+    """``sql`` (without a trailing ``;`` or comment) if it is one read-only statement.
+
+    Anything else raises StatementRefused with a one-line reason.
+    """
     if len(sql.encode("utf-8")) > MAX_SQL_BYTES:
         raise StatementRefused(f"refused: the statement is longer than {MAX_SQL_BYTES} bytes")
     words: list[str] = []
     after_semicolon = False
+    end = 0  # where the statement's last token ends (trailing ';' and comments are left out)
     for match in _TOKEN.finditer(sql):
         kind = match.lastgroup
         if kind == "comment":
@@ -76,6 +80,7 @@ def check_statement(sql: str) -> str:
             continue
         if after_semicolon:
             raise StatementRefused("refused: one statement at a time (found text after ';')")
+        end = match.end()
         if kind == "word":
             words.append(match.group().upper())
         elif kind in ("string", "quoted"):
@@ -94,7 +99,7 @@ def check_statement(sql: str) -> str:
     for a, b in itertools.pairwise(words):
         if a == "INTO" and b == "OUTFILE":
             raise StatementRefused("refused: read-only endpoint, INTO OUTFILE is not allowed")
-    return sql.rstrip().rstrip(";").rstrip()
+    return sql[:end].strip()
 
 
 def readonly_settings(max_rows: int, timeout_s: float) -> dict[str, Any]:
