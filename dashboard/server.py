@@ -28,10 +28,55 @@ from shinrai.logging import get_logger
 if TYPE_CHECKING:
     from clickhouse_connect.driver.client import Client
     from starlette.applications import Starlette
+    from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
     from shinrai.settings import ClickHouseSettings, DashboardSettings
 
 log = get_logger("dashboard.server")
+
+
+class QuietErrors:
+    """ASGI middleware: an unhandled error answers 500 and logs its type and path only.
+
+    uvicorn would log the traceback, whose messages can carry a statement, its parameters or
+    a client id from the query string; the log gets the exception class and the bare path.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        """Wrap ``app``."""
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Run the app; turn an escaping exception into a quiet 500."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            log.error("dashboard_request_failed", path=scope["path"], error=type(exc).__name__)
+            if started:
+                return
+            body = b'{"error": "internal error (see the server log)"}'
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 500,
+                    "headers": [
+                        (b"content-type", b"application/json"),
+                        (b"content-length", str(len(body)).encode()),
+                    ],
+                }
+            )
+            await send({"type": "http.response.body", "body": body})
 
 
 def build_web_app(
@@ -75,7 +120,7 @@ def build_web_app(
             Route("/api/sql", sql_endpoint(reader), methods=["POST"]),
             Mount("/", app=pages),
         ],
-        middleware=[Middleware(AuthMiddleware, policy=policy)],
+        middleware=[Middleware(QuietErrors), Middleware(AuthMiddleware, policy=policy)],
     )
     app.state.close_clients = close_clients
     app.state.login_required = policy.required

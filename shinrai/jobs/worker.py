@@ -12,7 +12,9 @@
    is off: a sinks-only worker, so the processor and the sink runners can run as separate
    processes (each its own core; the usual shape beyond one small box);
 4. starts the sink runners, each an aiokafka consumer in its own group (``<app_id>-sink-
-   clickhouse``, ``<app_id>-sink-alerts``), and the ``/metrics`` server.
+   clickhouse``, ``<app_id>-sink-alerts``), and the ``/metrics`` server;
+5. serves the dashboard and ``POST /api/sql`` when it hosts the ClickHouse sink
+   (``shinrai.jobs.worker_dashboard``).
 
 Embedded chdb allows one process per data directory, so the ClickHouse runner must live in the
 worker process (one worker per chdb directory); with an https:// ClickHouse any number of workers
