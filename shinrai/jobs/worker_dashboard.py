@@ -60,7 +60,6 @@ def _serves(settings: Settings) -> bool:
 async def serve_dashboard(settings: Settings) -> WorkerDashboard | None:
     """Start the worker's dashboard; None when off or when its port is taken (logged)."""
     from dashboard.server import DashboardServer, build_web_app
-    from sinks.clickhouse.client import parse_url
 
     dash = settings.dashboard
     if not _serves(settings):
@@ -72,14 +71,26 @@ async def serve_dashboard(settings: Settings) -> WorkerDashboard | None:
     except ConfigError as exc:
         log.warning("dashboard_not_served", reason=str(exc))
         return None
-    target = parse_url(settings.clickhouse.url)
-    chdb_dir = Path(target.path) if target.kind == "chdb" else None
-    if chdb_dir is not None:
-        endpoint = Endpoint(
-            pid=os.getpid(),
-            url=server.url,
-            database=settings.clickhouse.database,
-            login=bool(app.state.login_required),
-        )
-        write_endpoint(chdb_dir, endpoint)
+    chdb_dir = record_endpoint(settings, server.url, login=bool(app.state.login_required))
     return WorkerDashboard(server, chdb_dir)
+
+
+def record_endpoint(settings: Settings, url: str, *, login: bool) -> Path | None:
+    """With chdb, record this process's dashboard ``url`` in the data directory (its path)."""
+    from sinks.clickhouse.client import parse_url
+
+    target = parse_url(settings.clickhouse.url)
+    if target.kind != "chdb":
+        return None
+    chdb_dir = Path(target.path)
+    endpoint = Endpoint(
+        pid=os.getpid(), url=url, database=settings.clickhouse.database, login=login
+    )
+    write_endpoint(chdb_dir, endpoint)
+    return chdb_dir
+
+
+def forget_endpoint(chdb_dir: Path | None) -> None:
+    """Remove this process's record (see :func:`record_endpoint`)."""
+    if chdb_dir is not None:
+        remove_endpoint(chdb_dir, os.getpid())
