@@ -79,6 +79,10 @@ class Worker:
         alert_options: DeliveryOptions | None = None,
     ) -> None:
         """Remember configuration only; :meth:`start` does the I/O."""
+        from shinrai.jobs.worker_dashboard import check_dashboard_settings
+
+        # A dashboard bound off loopback without a login is refused before anything starts.
+        check_dashboard_settings(settings)
         self.settings = settings
         self.metrics = metrics or WorkerMetrics()
         self._engine = engine
@@ -90,11 +94,11 @@ class Worker:
         self.clickhouse_runner: ClickHouseRunner | None = None
         self.alert_runner: AlertRunner | None = None
         self.directory_follower: DirectoryFollower | None = None
+        self.dashboard: WorkerDashboard | None = None
         self._executor: ThreadPoolExecutor | None = None
         self._metrics_server: MetricsServer | None = None
         self._jsonl: list[JsonlDeliveryLog | JsonlDeadLetters] = []
         self._app_started = False
-        self.dashboard: WorkerDashboard | None = None
 
     # -- names ---------------------------------------------------------------------------------
 
@@ -131,11 +135,9 @@ class Worker:
 
     async def _start(self) -> None:
         from schemas.topics import ALL_TOPICS
-        from shinrai.jobs.worker_dashboard import check_dashboard_settings, serve_dashboard
         from shinrai.topic_admin import ensure_topics
 
         settings, worker = self.settings, self.settings.worker
-        check_dashboard_settings(settings)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         created = await asyncio.to_thread(
             ensure_topics, settings.kafka, ALL_TOPICS, suffix=worker.topic_suffix
@@ -156,6 +158,8 @@ class Worker:
             await self._start_alerts()
         await self._start_directory()
         # Pages, named queries and /api/sql on this process's ClickHouse (chdb: the only one).
+        from shinrai.jobs.worker_dashboard import serve_dashboard
+
         self.dashboard = await serve_dashboard(settings)
         if worker.metrics_port is not None:
             server = MetricsServer(self.metrics, worker.metrics_port)
