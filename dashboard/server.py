@@ -87,8 +87,12 @@ def build_web_app(
     client_factory: Callable[[], Client] | None = None,
     default_days: int = 30,
     clock: Callable[[], datetime] | None = None,
+    **app_options: Any,
 ) -> Starlette:
-    """The dashboard with ``/api/sql``, guarded by the policy for ``host`` (ConfigError if unusable)."""
+    """The dashboard with ``/api/sql``, guarded by the policy for ``host`` (ConfigError if unusable).
+
+    ``app_options`` go to :func:`dashboard.app.create_app` as they are.
+    """
     from starlette.applications import Starlette
     from starlette.middleware import Middleware
     from starlette.routing import Mount, Route
@@ -102,7 +106,11 @@ def build_web_app(
         def client_factory() -> Client:
             return connect(clickhouse, create=False)
 
-    kwargs: dict[str, Any] = {"client_factory": client_factory, "default_days": default_days}
+    kwargs: dict[str, Any] = {
+        **app_options,
+        "client_factory": client_factory,
+        "default_days": default_days,
+    }
     if clock is not None:
         kwargs["clock"] = clock
     pages = create_app(**kwargs)

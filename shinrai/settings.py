@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shinrai.logging import register_secrets, secret_values
@@ -231,7 +231,8 @@ class GatewaySettings(BaseModel):
 
 
 class DashboardSettings(BaseModel):
-    """Where the dashboard listens (``shinrai worker``, ``shinrai dashboard``) and who may read it.
+    """The built-in dashboard: what it shows people (stored data stays UTC), where it listens
+    (``shinrai worker``, ``shinrai dashboard``) and who may read it.
 
     Bound to loopback it is open (unless ``require_auth``); bound to any other address it
     requires a login: a bearer token from ``bearer_tokens`` or HTTP Basic for one of ``users``
@@ -240,6 +241,36 @@ class DashboardSettings(BaseModel):
     """
 
     model_config = ConfigDict(frozen=True)
+
+    time_zone: str = Field(
+        default="",
+        description="IANA zone every time on the page is shown in, e.g. Asia/Tokyo; empty: the "
+        "zone of the client directory's default calendar when the dashboard knows the directory "
+        "(the demo, the worker), else UTC",
+    )
+    language: str = Field(
+        default="auto",
+        description="Labels: ja, en, or auto (the browser's Accept-Language, English otherwise)",
+    )
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        if value:
+            from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+            try:
+                ZoneInfo(value)
+            except (ZoneInfoNotFoundError, ValueError) as exc:
+                raise ValueError(f"unknown IANA time zone {value!r} (e.g. Asia/Tokyo)") from exc
+        return value
+
+    @field_validator("language")
+    @classmethod
+    def _known_language(cls, value: str) -> str:
+        if value not in ("auto", "ja", "en"):
+            raise ValueError(f"{value!r} is not one of auto, ja, en")
+        return value
 
     host: str = Field(default="127.0.0.1", description="Address the dashboard binds")
     port: int = Field(

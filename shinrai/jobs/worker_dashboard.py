@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from shinrai.dashboard_endpoint import Endpoint, remove_endpoint, write_endpoint
 from shinrai.errors import ConfigError
@@ -57,14 +58,17 @@ def _serves(settings: Settings) -> bool:
     return settings.dashboard.in_worker and settings.worker.run_clickhouse_sink
 
 
-async def serve_dashboard(settings: Settings) -> WorkerDashboard | None:
-    """Start the worker's dashboard; None when off or when its port is taken (logged)."""
+async def serve_dashboard(settings: Settings, **app_options: Any) -> WorkerDashboard | None:
+    """Start the worker's dashboard; None when off or when its port is taken (logged).
+
+    ``app_options`` go to :func:`dashboard.app.create_app` (e.g. the worker's progress).
+    """
     from dashboard.server import DashboardServer, build_web_app
 
     dash = settings.dashboard
     if not _serves(settings):
         return None
-    app = build_web_app(settings.clickhouse, dash, host=dash.host)
+    app = build_web_app(settings.clickhouse, dash, host=dash.host, **app_options)
     server = DashboardServer(app, dash.host, dash.port)
     try:
         await server.start()
