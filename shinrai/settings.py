@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shinrai.logging import register_secrets, secret_values
@@ -254,6 +254,71 @@ class GatewaySettings(BaseModel):
     )
 
 
+class DashboardSettings(BaseModel):
+    """The built-in dashboard: what it shows people (stored data stays UTC), where it listens
+    (``shinrai worker``, ``shinrai dashboard``) and who may read it.
+
+    Bound to loopback it is open (unless ``require_auth``); bound to any other address it
+    requires a login: a bearer token from ``bearer_tokens`` or HTTP Basic for one of ``users``
+    (name -> scrypt hash made by ``shinrai dashboard hash-password``, see dashboard/auth.py),
+    and it refuses to start when neither is set.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    time_zone: str = Field(
+        default="",
+        description="IANA zone every time on the page is shown in, e.g. Asia/Tokyo; empty: the "
+        "zone of the client directory's default calendar when the dashboard knows the directory "
+        "(the demo, the worker), else UTC",
+    )
+    language: str = Field(
+        default="auto",
+        description="Labels: ja, en, or auto (the browser's Accept-Language, English otherwise)",
+    )
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        if value:
+            from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+            try:
+                ZoneInfo(value)
+            except (ZoneInfoNotFoundError, ValueError) as exc:
+                raise ValueError(f"unknown IANA time zone {value!r} (e.g. Asia/Tokyo)") from exc
+        return value
+
+    @field_validator("language")
+    @classmethod
+    def _known_language(cls, value: str) -> str:
+        if value not in ("auto", "ja", "en"):
+            raise ValueError(f"{value!r} is not one of auto, ja, en")
+        return value
+
+    host: str = Field(default="127.0.0.1", description="Address the dashboard binds")
+    port: int = Field(
+        default=8088, ge=0, le=65535, description="Port of the dashboard (0: any free port)"
+    )
+    in_worker: bool = Field(
+        default=True,
+        description="`shinrai worker` serves the dashboard (the worker that hosts the "
+        "ClickHouse sink; with chdb the only process that can read the data)",
+    )
+    bearer_tokens: tuple[SecretStr, ...] = Field(
+        default=(), description="Accepted bearer tokens (JSON list in the env var)"
+    )
+    users: dict[str, SecretStr] = Field(
+        default_factory=dict,
+        description="HTTP Basic users: name -> scrypt hash (JSON object in the env var)",
+    )
+    require_auth: bool = Field(
+        default=False, description="Require a login on loopback too (always off loopback)"
+    )
+    sql_max_rows: int = Field(default=10_000, gt=0, description="Rows /api/sql returns at most")
+    sql_timeout_s: float = Field(default=30.0, gt=0, description="max_execution_time of /api/sql")
+
+
 class Settings(BaseSettings):
     """All Shinrai configuration."""
 
@@ -267,6 +332,7 @@ class Settings(BaseSettings):
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
     gateway: GatewaySettings = Field(default_factory=GatewaySettings)
+    dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
     log_level: str = "INFO"
     log_json: bool = Field(default=False, description="JSON log lines (default: human console)")
 

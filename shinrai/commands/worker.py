@@ -35,6 +35,8 @@ Settings come from the environment (nested groups use a double underscore), e.g.
   SHINRAI_WORKER__RUN_CLICKHOUSE_SINK=true / SHINRAI_WORKER__RUN_ALERT_SINK=true
   SHINRAI_WORKER__SHUTDOWN_TIMEOUT_S=20
   SHINRAI_LOG_LEVEL=INFO  SHINRAI_LOG_JSON=false
+  SHINRAI_DASHBOARD__PORT=8088                            (dashboard + POST /api/sql; __HOST,
+  SHINRAI_DASHBOARD__BEARER_TOKENS='["..."]'              a login off loopback; __IN_WORKER)
 """
 
 

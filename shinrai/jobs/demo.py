@@ -17,6 +17,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from pydantic import SecretStr
@@ -102,7 +103,11 @@ def demo_settings(settings: Settings) -> Settings:
         }
     )
     clickhouse = settings.clickhouse.model_copy(update={"database": "shinrai_demo"})
-    return settings.model_copy(update={"worker": worker, "clickhouse": clickhouse})
+    # The demo serves the dashboard itself (beside its alert hook), not through the worker.
+    dashboard = settings.dashboard.model_copy(update={"in_worker": False})
+    return settings.model_copy(
+        update={"worker": worker, "clickhouse": clickhouse, "dashboard": dashboard}
+    )
 
 
 def reset_demo_state(settings: Settings) -> list[str]:
@@ -156,12 +161,13 @@ async def run_demo(
     from starlette.applications import Starlette
     from starlette.routing import Mount, Route
 
-    from dashboard.app import create_app
+    from dashboard.server import build_web_app
     from producers.demo import generate_live, split_due
     from producers.kafka_producer import KafkaRecordProducer, send_event
     from schemas.directory_records import directory_records
     from schemas.topics import ALL_TOPICS
     from shinrai.jobs.worker import build_worker
+    from shinrai.jobs.worker_dashboard import forget_endpoint, record_endpoint
     from shinrai.local_kafka import LocalKafka
     from shinrai.topic_admin import ensure_topics
     from sinks.clickhouse.client import connect
@@ -198,11 +204,17 @@ async def run_demo(
     worker = build_worker(settings)
     topics = worker.topics
     server: uvicorn.Server | None = None
+    endpoint_dir: Path | None = None
     tasks: list[asyncio.Task[Any]] = []
     try:
         # The dashboard reads the same embedded ClickHouse as the sink (chdb: one process).
         ch = settings.clickhouse
-        dashboard = create_app(client_factory=lambda: connect(ch, create=False))
+        dashboard = build_web_app(
+            ch,
+            settings.dashboard,
+            host="127.0.0.1",
+            client_factory=lambda: connect(ch, create=False),
+        )
         app = Starlette(
             routes=[
                 Route(
@@ -225,6 +237,10 @@ async def run_demo(
         while not server.started and not serving.done():  # noqa: ASYNC110 (uvicorn: a flag only)
             await asyncio.sleep(0.05)
         report.url = f"http://127.0.0.1:{port}/"
+        # `shinrai db query` / `shinrai dashboard` beside the demo go through its endpoint.
+        endpoint_dir = record_endpoint(
+            settings, report.url.rstrip("/"), login=bool(dashboard.state.login_required)
+        )
 
         now = datetime.now(UTC)
         data = generate_live(now, seed=seed)
@@ -302,6 +318,7 @@ async def run_demo(
                 report.facts_in_clickhouse = await worker.in_sink_thread(count_facts)
     finally:
         echo("demo: stopping ...")
+        forget_endpoint(endpoint_dir)
         if server is not None:
             server.should_exit = True
         for task in tasks:

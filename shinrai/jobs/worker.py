@@ -12,7 +12,9 @@
    is off: a sinks-only worker, so the processor and the sink runners can run as separate
    processes (each its own core; the usual shape beyond one small box);
 4. starts the sink runners, each an aiokafka consumer in its own group (``<app_id>-sink-
-   clickhouse``, ``<app_id>-sink-alerts``), and the ``/metrics`` server.
+   clickhouse``, ``<app_id>-sink-alerts``), and the ``/metrics`` server;
+5. serves the dashboard and ``POST /api/sql`` when it hosts the ClickHouse sink
+   (``shinrai.jobs.worker_dashboard``).
 
 Embedded chdb allows one process per data directory, so the ClickHouse runner must live in the
 worker process (one worker per chdb directory); with an https:// ClickHouse any number of workers
@@ -43,6 +45,7 @@ from sinks.clickhouse.client import parse_url
 
 if TYPE_CHECKING:
     from engine.core import Engine
+    from shinrai.jobs.worker_dashboard import WorkerDashboard
     from sinks.alerts.runner import AlertRunner
     from sinks.clickhouse.runner import ClickHouseRunner
     from sinks.clickhouse.sink import ClickHouseSink
@@ -76,6 +79,10 @@ class Worker:
         alert_options: DeliveryOptions | None = None,
     ) -> None:
         """Remember configuration only; :meth:`start` does the I/O."""
+        from shinrai.jobs.worker_dashboard import check_dashboard_settings
+
+        # A dashboard bound off loopback without a login is refused before anything starts.
+        check_dashboard_settings(settings)
         self.settings = settings
         self.metrics = metrics or WorkerMetrics()
         self._engine = engine
@@ -87,6 +94,7 @@ class Worker:
         self.clickhouse_runner: ClickHouseRunner | None = None
         self.alert_runner: AlertRunner | None = None
         self.directory_follower: DirectoryFollower | None = None
+        self.dashboard: WorkerDashboard | None = None
         self._executor: ThreadPoolExecutor | None = None
         self._metrics_server: MetricsServer | None = None
         self._jsonl: list[JsonlDeliveryLog | JsonlDeadLetters] = []
@@ -149,6 +157,10 @@ class Worker:
         if worker.run_alert_sink:
             await self._start_alerts()
         await self._start_directory()
+        # Pages, named queries and /api/sql on this process's ClickHouse (chdb: the only one).
+        from shinrai.jobs.worker_dashboard import serve_dashboard
+
+        self.dashboard = await serve_dashboard(settings)
         if worker.metrics_port is not None:
             server = MetricsServer(self.metrics, worker.metrics_port)
             server.start()
@@ -287,6 +299,9 @@ class Worker:
     async def stop(self) -> None:
         """Runners (flush, commit), then the Faust app, then the sink and /metrics. Idempotent."""
         grace = self.settings.worker.shutdown_timeout_s
+        if self.dashboard is not None:
+            await self.dashboard.stop()
+            self.dashboard = None
         if self.directory_follower is not None:
             await self.directory_follower.stop()
             self.directory_follower = None
