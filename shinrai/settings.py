@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shinrai.logging import register_secrets, secret_values
@@ -230,6 +230,40 @@ class GatewaySettings(BaseModel):
     )
 
 
+class DashboardSettings(BaseModel):
+    """What the built-in dashboard shows people (stored data stays UTC)."""
+
+    time_zone: str = Field(
+        default="",
+        description="IANA zone every time on the page is shown in, e.g. Asia/Tokyo; empty: the "
+        "zone of the client directory's default calendar when the dashboard knows the directory "
+        "(the demo, the worker), else UTC",
+    )
+    language: str = Field(
+        default="auto",
+        description="Labels: ja, en, or auto (the browser's Accept-Language, English otherwise)",
+    )
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        if value:
+            from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+            try:
+                ZoneInfo(value)
+            except (ZoneInfoNotFoundError, ValueError) as exc:
+                raise ValueError(f"unknown IANA time zone {value!r} (e.g. Asia/Tokyo)") from exc
+        return value
+
+    @field_validator("language")
+    @classmethod
+    def _known_language(cls, value: str) -> str:
+        if value not in ("auto", "ja", "en"):
+            raise ValueError(f"{value!r} is not one of auto, ja, en")
+        return value
+
+
 class Settings(BaseSettings):
     """All Shinrai configuration."""
 
@@ -243,6 +277,7 @@ class Settings(BaseSettings):
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
     gateway: GatewaySettings = Field(default_factory=GatewaySettings)
+    dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
     log_level: str = "INFO"
     log_json: bool = Field(default=False, description="JSON log lines (default: human console)")
 
