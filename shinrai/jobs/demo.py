@@ -157,7 +157,8 @@ async def run_demo(
     from starlette.routing import Mount, Route
 
     from dashboard.app import create_app
-    from producers.demo import generate_live, split_due
+    from dashboard.progress import from_registry
+    from producers.demo import build_directory, generate_live, split_due
     from producers.kafka_producer import KafkaRecordProducer, send_event
     from schemas.directory_records import directory_records
     from schemas.topics import ALL_TOPICS
@@ -202,7 +203,14 @@ async def run_demo(
     try:
         # The dashboard reads the same embedded ClickHouse as the sink (chdb: one process).
         ch = settings.clickhouse
-        dashboard = create_app(client_factory=lambda: connect(ch, create=False))
+        dashboard = create_app(
+            client_factory=lambda: connect(ch, create=False),
+            display=settings.dashboard,
+            # Times in the demo directory's default calendar zone (Asia/Tokyo) unless set, and
+            # "catching up" from this worker's own metrics while it reads the history.
+            directory=build_directory(),
+            progress=from_registry(worker.metrics.registry),
+        )
         app = Starlette(
             routes=[
                 Route(
