@@ -317,12 +317,24 @@ def test_catching_up_says_how_far_behind(seeded: Seeded, tmp_path: Path) -> None
 
 def test_before_the_database_exists_the_page_says_starting(seeded: Seeded, tmp_path: Path) -> None:
     missing = ClickHouseSettings(url=seeded.settings.url, database="not_created_yet")
+    # A database created but not migrated yet (the worker's migrations still running).
+    bare = ClickHouseSettings(url=seeded.settings.url, database="created_not_migrated")
+    seeded.client.command("CREATE DATABASE IF NOT EXISTS created_not_migrated")
     app = create_app(
         lambda: connect(missing, create=False),
         clock=lambda: NOW,
         display=DashboardSettings(time_zone="Asia/Tokyo"),
     )
+    unmigrated = create_app(
+        lambda: connect(bare, create=False),
+        clock=lambda: NOW,
+        display=DashboardSettings(time_zone="Asia/Tokyo"),
+    )
     try:
+        with serve(unmigrated) as url, httpx.Client(base_url=url, timeout=30) as http:
+            got = http.get("/")
+            assert got.status_code == 503
+            assert re.search(r"id=.starting.", got.text), got.text[:500]
         with serve(app) as url:
             with httpx.Client(base_url=url, timeout=30) as http:
                 for path in ("/", "/clients/x"):
@@ -336,3 +348,4 @@ def test_before_the_database_exists_the_page_says_starting(seeded: Seeded, tmp_p
             screenshot(url + "/", "starting", tmp_path / "s", height=600, min_bytes=2_000)
     finally:
         app.state.close_clients()
+        unmigrated.state.close_clients()
