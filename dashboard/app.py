@@ -118,6 +118,12 @@ def create_app(
 
         display = Settings().dashboard
     team = TeamClock(team_zone(display.time_zone, directory))
+    # Staff names for owner addresses (the directory is not in ClickHouse: known when given).
+    people = {
+        m.email.lower(): m.name
+        for m in (directory.staff.members if directory is not None else ())
+        if m.email
+    }
     if client_factory is None:
         from shinrai.settings import Settings
         from sinks.clickhouse.client import connect
@@ -146,7 +152,7 @@ def create_app(
         words = Labels(language(display.language, request.headers.get("accept-language")))
         state = progress() if progress is not None else None
         live = "now" not in request.query_params
-        return View(win, team, words, live=live, owner=owner, progress=state)
+        return View(win, team, words, live=live, owner=owner, progress=state, people=people)
 
     def trouble(request: Request, exc: ShinraiError) -> Response:
         """The 'starting' page before the database exists; a one-line 503 when unreachable."""

@@ -52,7 +52,7 @@ def render_client(rows: dict[str, list[Row]], view: View, client_id: str) -> str
     level = str(trust.get(client_id, {}).get("trust_level") or START_LEVEL)
     attainment = {str(r["client_id"]): r for r in rows["client_attainment"]}.get(client_id, {})
     owner_link = (
-        f"<a href='{escape(view.query(owner=owner))}'>{escape(owner)}</a>" if owner else "–"
+        f"<a href='{escape(view.query(owner=owner))}'>{view.person(owner)}</a>" if owner else "–"
     )
     body = [
         f"<p class='meta'><a href='/{escape(view.query())}'>← {escape(words('back'))}</a></p>",
@@ -195,7 +195,7 @@ def _timeline(rows: list[Row], view: View) -> str:
         if r["source"] == "interaction":
             what = f"{words('interaction')} · {words(str(r['direction']))}"
             if r["staff"]:
-                what += f" · {r['staff']}"
+                what += f" · {view.people.get(str(r['staff']).lower(), r['staff'])}"
             kind = str(r["kind"])
             cls = ""
         else:

@@ -49,6 +49,8 @@ _WORDS: dict[str, tuple[str, str]] = {
         "期限日ごとの結果（棒）と達成率（線）",
         "outcomes by due day (bars) and attainment (line)",
     ),
+    "due": ("期限到来", "due"),
+    "day": ("日", "day"),
     "few": ("件数が少ない日", "too few obligations"),
     "alerts": ("違反と警告", "Breaches and warnings"),
     "at": ("日時", "at"),

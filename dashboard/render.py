@@ -9,7 +9,8 @@ are in the team's zone (``dashboard.clock``); ``data-value`` of an instant stays
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from html import escape
 from typing import Any
@@ -65,6 +66,16 @@ class View:
     live: bool
     owner: str | None = None
     progress: WorkerProgress | None = None
+    people: Mapping[str, str] = field(default_factory=dict)
+
+    def person(self, email: str | None) -> str:
+        """An address as HTML: the staff member's name when the directory knows it."""
+        if not email:
+            return ""
+        name = self.people.get(email.lower())
+        if name is None:
+            return escape(email)
+        return f"<span title='{escape(email)}'>{escape(name)}</span>"
 
     def query(self, **extra: str) -> str:
         """The query string that keeps this view's window (and ``extra``) on a link."""
@@ -235,7 +246,7 @@ def _owner_links(view: View, clients: list[Row]) -> str:
     ]
     links += [
         f"<a href='{escape(view.query(owner=o))}' data-owner='{escape(o)}' "
-        f"class='{'sel' if sel == o else ''}'>{escape(o)}</a>"
+        f"class='{'sel' if sel == o else ''}'>{view.person(o)}</a>"
         for o in owners
     ]
     return f"<p class='owners' id='owners-filter'>{words('owner')}: {''.join(links)}</p>"
@@ -327,7 +338,7 @@ def _clients_table(rows: dict[str, list[Row]], view: View, keep: Any) -> str:
         lines.append(
             f"<tr data-client='{escape(cid)}' data-rank='{rank}'>"
             f"<td>{client_link(view, cid, risk.name)}</td>"
-            f"<td>{escape(str(d.get('owner') or ''))}</td>"
+            f"<td>{view.person(d.get('owner'))}</td>"
             + cell(str(risk.overdue), "overdue", risk.overdue, cid)
             + f"<td class='n'>{nxt}</td>"
             f"<td class='lvl-{escape(level)}' data-metric='trust_level' data-client='{escape(cid)}'"
@@ -375,7 +386,7 @@ def _open_table(rows: list[Row], view: View) -> str:
         lines.append(
             f"<tr data-obligation='{escape(oid)}'>"
             f"<td>{client_link(view, str(r['client_id']), r['client_name'])}</td>"
-            f"<td>{escape(str(r['owner'] or ''))}</td>"
+            f"<td>{view.person(r['owner'])}</td>"
             f"<td data-kind='{escape(str(r['kind']))}'>{escape(words.kind(r['kind']))}</td>"
             f"<td>{escape(words.channel(r['channel']))}</td>"
             f"<td>{escape(words.status(r['status']))}</td>"
@@ -434,14 +445,14 @@ def trend(rows: list[Row], view: View) -> str:
     )
     totals = {k: sum(int(r[k]) for r in rows) for k in ("due", "met", "met_late", "breached")}
     summary = " · ".join(
-        f"<span data-metric='trend_{k}' data-value='{v}'>{escape(words(k) if k != 'due' else 'due')}: {v}</span>"
+        f"<span data-metric='trend_{k}' data-value='{v}'>{escape(words(k))}: {v}</span>"
         for k, v in totals.items()
     )
     head = "".join(
         f"<th>{escape(h)}</th>"
         for h in (
-            "day",
-            "due",
+            words("day"),
+            words("due"),
             words("met"),
             words("met_late"),
             words("breached"),
@@ -472,7 +483,7 @@ def _alerts(rows: list[Row], view: View) -> str:
         f"<td class='{'overdue' if r['kind'] == 'breached' else 'soon'}'>"
         f"{escape(words.fact(r['kind']))}{_fraction(r['warning_fraction'])}</td>"
         f"<td>{client_link(view, str(r['client_id']), r['client_name'])}</td>"
-        f"<td>{escape(str(r['owner'] or ''))}</td>"
+        f"<td>{view.person(r['owner'])}</td>"
         f"<td>{escape(words.status(r['status']))}</td></tr>"
         for r in rows[:25]
     ]
@@ -489,7 +500,7 @@ def _owners(rows: list[Row], view: View) -> str:
     for r in rows:
         owner = str(r["owner"] or "")
         name = (
-            f"<a href='{escape(view.query(owner=owner))}'>{escape(owner)}</a>"
+            f"<a href='{escape(view.query(owner=owner))}'>{view.person(owner)}</a>"
             if owner
             else escape(words("unassigned"))
         )
@@ -514,7 +525,7 @@ def _silence(rows: list[Row], view: View) -> str:
     )
     lines = [
         f"<tr><td>{client_link(view, str(r['client_id']), r['client_name'])}</td>"
-        f"<td>{escape(str(r['owner'] or ''))}</td>"
+        f"<td>{view.person(r['owner'])}</td>"
         f"<td>{escape(view.clock.short(r['last_silence_at']))}</td>"
         + cell(
             _number(r["days_since_outbound"], ".1f"),
