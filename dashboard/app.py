@@ -28,7 +28,7 @@ from starlette.routing import Route
 
 from dashboard import data
 from dashboard.client_page import render_client, render_unknown
-from dashboard.clock import TeamClock, team_zone
+from dashboard.clock import TeamClock, default_zone, team_zone
 from dashboard.labels import Labels, language
 from dashboard.progress import ProgressSource
 from dashboard.render import View, page, render_page
@@ -118,6 +118,7 @@ def create_app(
 
         display = Settings().dashboard
     team = TeamClock(team_zone(display.time_zone, directory))
+    guessed = not display.time_zone and default_zone(directory) is None
     # Staff names for owner addresses (the directory is not in ClickHouse: known when given).
     people = {
         m.email.lower(): m.name
@@ -152,7 +153,16 @@ def create_app(
         words = Labels(language(display.language, request.headers.get("accept-language")))
         state = progress() if progress is not None else None
         live = "now" not in request.query_params
-        return View(win, team, words, live=live, owner=owner, progress=state, people=people)
+        return View(
+            win,
+            team,
+            words,
+            live=live,
+            owner=owner,
+            progress=state,
+            people=people,
+            zone_guessed=guessed,
+        )
 
     def trouble(request: Request, exc: ShinraiError) -> Response:
         """The 'starting' page before the database exists; a one-line 503 when unreachable."""

@@ -50,6 +50,10 @@ _WORDS: dict[str, tuple[str, str]] = {
         "outcomes by due day (bars) and attainment (line)",
     ),
     "due": ("期限到来", "due"),
+    "zone_hint": (
+        "SHINRAI_DASHBOARD__TIME_ZONE で変更できます",
+        "set SHINRAI_DASHBOARD__TIME_ZONE to change it",
+    ),
     "day": ("日", "day"),
     "few": ("件数が少ない日", "too few obligations"),
     "alerts": ("違反と警告", "Breaches and warnings"),

@@ -67,6 +67,7 @@ class View:
     owner: str | None = None
     progress: WorkerProgress | None = None
     people: Mapping[str, str] = field(default_factory=dict)
+    zone_guessed: bool = False  # no setting and no directory: UTC, and the page says how to set it
 
     def person(self, email: str | None) -> str:
         """An address as HTML: the staff member's name when the directory knows it."""
@@ -166,7 +167,8 @@ def as_of(view: View) -> str:
         f"<p class='meta'>{words('as_of')} <time data-metric='now' data-value='{win.now.isoformat()}'"
         f" data-zone='{escape(clock.zone_name)}'>{escape(clock.stamp(win.now, seconds=True))}</time>"
         f" · {words('times_in')} <b id='zone'>{escape(clock.label(win.now))}</b>"
-        f" · {words('window')} {win.days} d ({words('utc_days')}) · "
+        + (f" ({words('zone_hint')})" if view.zone_guessed else "")
+        + f" · {words('window')} {win.days} d ({words('utc_days')}) · "
         f"<a href='/api'>/api</a>{refresh}</p>"
     )
 

@@ -353,3 +353,21 @@ def test_before_the_database_exists_the_page_says_starting(seeded: Seeded, tmp_p
     finally:
         app.state.close_clients()
         unmigrated.state.close_clients()
+
+
+def test_without_setting_or_directory_the_page_says_utc_and_how_to_change_it(
+    seeded: Seeded,
+) -> None:
+    app = create_app(
+        lambda: connect(seeded.settings, create=False),
+        clock=lambda: NOW,
+        default_days=DAYS,
+        display=DashboardSettings(),
+    )
+    try:
+        with serve(app) as url, httpx.Client(base_url=url, timeout=30) as http:
+            page = http.get("/").text
+            assert "<b id='zone'>UTC</b> (set SHINRAI_DASHBOARD__TIME_ZONE to change it)" in page
+            assert "2026-03-04 05:30:00 UTC" in page
+    finally:
+        app.state.close_clients()
