@@ -196,7 +196,7 @@ def _timeline(rows: list[Row], view: View) -> str:
             what = f"{words('interaction')} · {words(str(r['direction']))}"
             if r["staff"]:
                 what += f" · {view.people.get(str(r['staff']).lower(), r['staff'])}"
-            kind = str(r["kind"])
+            kind = words.event(r["kind"])
             cls = ""
         else:
             what = words.fact(r["kind"])

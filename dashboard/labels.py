@@ -116,6 +116,8 @@ _WORDS: dict[str, tuple[str, str]] = {
     "unknown_client": ("この顧客は見つかりません", "No such client"),
     "inbound": ("受信", "inbound"),
     "outbound": ("送信", "outbound"),
+    "internal": ("社内", "internal"),
+    "unknown": ("不明", "unknown"),
     "interaction": ("やり取り", "interaction"),
     "staff": ("担当者", "staff"),
 }
@@ -151,6 +153,16 @@ _FACT: dict[str, tuple[str, str]] = {
     "waived": ("免除", "waived"),
     "silence": ("沈黙", "silence"),
     "trust_changed": ("信頼度の変化", "trust changed"),
+}
+
+_EVENT: dict[str, tuple[str, str]] = {
+    "message": ("メッセージ", "message"),
+    "call": ("通話", "call"),
+    "voicemail": ("留守電", "voicemail"),
+    "callback_request": ("折り返し依頼", "callback request"),
+    "meeting": ("会議", "meeting"),
+    "visit": ("訪問", "visit"),
+    "no_reply_needed": ("返信不要", "no reply needed"),
 }
 
 _CHANNEL: dict[str, tuple[str, str]] = {
@@ -221,6 +233,10 @@ class Labels:
     def fact(self, kind: str | None) -> str:
         """A fact kind in words."""
         return self._pick(_FACT, kind)
+
+    def event(self, kind: str | None) -> str:
+        """An interaction kind in words."""
+        return self._pick(_EVENT, kind)
 
     def channel(self, channel: str | None) -> str:
         """A channel in words."""

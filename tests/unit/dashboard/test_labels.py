@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from dashboard.labels import Labels, language
-from schemas.events import Channel
+from schemas.events import Channel, Kind
 from schemas.facts import ObligationKind, TrustLevel
 
 pytestmark = pytest.mark.unit
@@ -39,6 +39,9 @@ def test_every_trust_level_kind_and_channel_has_words_in_both_languages() -> Non
         assert "_" not in en.kind(kind.value)  # words, not identifiers
     for channel in Channel:
         assert ja.channel(channel.value) != channel.value
+    for event in Kind:
+        assert ja.event(event.value) != event.value
+        assert "_" not in en.event(event.value)
     assert ja.trust("assured") == "安心"
     assert en.trust("assured") == "安心 assured"
     assert ja("clients") != en("clients")
