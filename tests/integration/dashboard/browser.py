@@ -1,7 +1,7 @@
 """Headless Chromium (Debian's package) for the dashboard tests: DOM dumps and screenshots.
 
-Screenshots go to ``.artifacts/screenshots/`` at the repository root (git-ignored; CI keeps the
-folder as a build artifact). Without chromium the tests fail in CI (CI=true) and skip elsewhere,
+Screenshots go to ``.artifacts/screenshots/`` at the repository root (git-ignored; the folder
+for CI to keep as a build artifact). Without chromium the tests fail in CI (CI=true) and skip elsewhere,
 naming the install script.
 """
 
