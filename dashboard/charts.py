@@ -37,8 +37,17 @@ def bars_and_line(
     width: int = 900,
     height: int = 240,
     title: str = "",
+    marked: Sequence[bool] = (),
+    marked_label: str = "",
+    label_from: int = 5,
+    legend: bool = True,
 ) -> str:
-    """Stacked daily bars (counts, left axis) with an optional 0..1 line (right axis)."""
+    """Stacked daily bars (counts, left axis) with an optional 0..1 line (right axis).
+
+    The line breaks where a value is None (no segment drawn across a gap). Labels whose
+    ``marked`` flag is set get a grey band (``marked_label`` explains it in the legend). Axis
+    labels show ``label[label_from:]`` (dates without their year by default).
+    """
     pad_l, pad_r, pad_t, pad_b = 40, 44, 24, 36
     plot_w, plot_h = width - pad_l - pad_r, height - pad_t - pad_b
     n = max(len(labels), 1)
@@ -58,6 +67,12 @@ def bars_and_line(
     for i, label in enumerate(labels):
         x = pad_l + i * step + (step - bar_w) / 2
         y = float(pad_t + plot_h)
+        if i < len(marked) and marked[i]:
+            parts.append(
+                f'<rect x="{pad_l + i * step:.1f}" y="{pad_t}" width="{step:.1f}" '
+                f'height="{plot_h}" fill="#eeeeee" data-marked="{escape(label)}">'
+                f"<title>{escape(label)}: {escape(marked_label)}</title></rect>"
+            )
         for s in stacked:
             value = s.values[i] or 0.0
             if value <= 0:
@@ -71,30 +86,42 @@ def bars_and_line(
         if n <= 16 or i % max(n // 8, 1) == 0:
             parts.append(
                 f'<text x="{x + bar_w / 2:.1f}" y="{height - pad_b + 14}" font-size="9" '
-                f'text-anchor="middle">{escape(label[5:])}</text>'
+                f'text-anchor="middle">{escape(label[label_from:])}</text>'
             )
     if line is not None:
-        points = [
-            (pad_l + i * step + step / 2, pad_t + plot_h * (1 - v))
-            for i, v in enumerate(line.values)
-            if v is not None
-        ]
-        if points:
-            path = " ".join(f"{x:.1f},{y:.1f}" for x, y in points)
-            parts.append(
-                f'<polyline points="{path}" fill="none" stroke="{line.color}" stroke-width="2"/>'
-            )
+        runs: list[list[tuple[float, float]]] = [[]]
+        for i, v in enumerate(line.values):
+            if v is None:
+                runs.append([])
+                continue
+            runs[-1].append((pad_l + i * step + step / 2, pad_t + plot_h * (1 - v)))
+        for points in runs:
+            if len(points) == 1:
+                ((x, y),) = points
+                parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="2.5" fill="{line.color}"/>')
+            elif points:
+                path = " ".join(f"{x:.1f},{y:.1f}" for x, y in points)
+                parts.append(
+                    f'<polyline points="{path}" fill="none" stroke="{line.color}" '
+                    'stroke-width="2"/>'
+                )
         parts.append(
             f'<text x="{width - pad_r + 4}" y="{pad_t + 4}" font-size="10">100%</text>'
             f'<text x="{width - pad_r + 4}" y="{pad_t + plot_h}" font-size="10">0%</text>'
         )
     legend_x = pad_l
-    for s in [*stacked, *([line] if line is not None else [])]:
+    for s in [*stacked, *([line] if line is not None else [])] if legend else []:
         parts.append(
             f'<rect x="{legend_x}" y="{height - 12}" width="10" height="10" fill="{s.color}"/>'
             f'<text x="{legend_x + 14}" y="{height - 3}" font-size="10">{escape(s.name)}</text>'
         )
         legend_x += 16 + 7 * len(s.name) + 12
+    if any(marked):
+        parts.append(
+            f'<rect x="{legend_x}" y="{height - 12}" width="10" height="10" fill="#eeeeee" '
+            f'stroke="#999"/><text x="{legend_x + 14}" y="{height - 3}" font-size="10">'
+            f"{escape(marked_label)}</text>"
+        )
     parts.append("</svg>")
     return "".join(parts)
 

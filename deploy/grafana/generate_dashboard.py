@@ -42,6 +42,11 @@ PANELS: dict[str, dict[str, Any]] = {
     "dashboard_phone": {"title": "Phone: answer rate, abandonment, waits", "w": 12},
     "trust_history": {"title": "Trust history of ${client_id}", "w": 12},
     "dashboard_clients": {"title": "Clients", "w": 12},
+    "dashboard_due_trend": {"title": "Outcomes by the day obligations fell due (${tz})", "w": 24},
+    "client_obligations": {"title": "Obligations of ${client_id}", "w": 12},
+    "client_response_times": {"title": "Answer times of ${client_id} vs its target", "w": 12},
+    "client_timeline": {"title": "Timeline of ${client_id}", "w": 24},
+    "dashboard_freshness": {"title": "Newest stored interaction and fact", "w": 12},
 }
 
 
@@ -118,7 +123,21 @@ def build() -> dict[str, Any]:
                     "datasource": DATASOURCE,
                     "query": "SELECT client_id FROM clients FINAL ORDER BY client_id",
                     "refresh": 1,
-                }
+                },
+                {
+                    "name": "tz",
+                    "label": "team time zone",
+                    "type": "textbox",
+                    "query": "Asia/Tokyo",
+                    "current": {"text": "Asia/Tokyo", "value": "Asia/Tokyo"},
+                },
+                {
+                    "name": "owner",
+                    "label": "owner (empty: everyone)",
+                    "type": "textbox",
+                    "query": "",
+                    "current": {"text": "", "value": ""},
+                },
             ]
         },
         "panels": panels,

@@ -161,8 +161,9 @@ async def run_demo(
     from starlette.applications import Starlette
     from starlette.routing import Mount, Route
 
+    from dashboard.progress import from_registry
     from dashboard.server import build_web_app
-    from producers.demo import generate_live, split_due
+    from producers.demo import build_directory, generate_live, split_due
     from producers.kafka_producer import KafkaRecordProducer, send_event
     from schemas.directory_records import directory_records
     from schemas.topics import ALL_TOPICS
@@ -214,6 +215,11 @@ async def run_demo(
             settings.dashboard,
             host="127.0.0.1",
             client_factory=lambda: connect(ch, create=False),
+            display=settings.dashboard,
+            # Times in the demo directory's default calendar zone (Asia/Tokyo) unless set, and
+            # "catching up" from this worker's own metrics while it reads the history.
+            directory=build_directory(),
+            progress=from_registry(worker.metrics.registry),
         )
         app = Starlette(
             routes=[

@@ -158,9 +158,13 @@ class Worker:
             await self._start_alerts()
         await self._start_directory()
         # Pages, named queries and /api/sql on this process's ClickHouse (chdb: the only one).
+        from dashboard.progress import from_registry
         from shinrai.jobs.worker_dashboard import serve_dashboard
 
-        self.dashboard = await serve_dashboard(settings)
+        # "Catching up" on the page comes from this worker's own consumer metrics.
+        self.dashboard = await serve_dashboard(
+            settings, display=settings.dashboard, progress=from_registry(self.metrics.registry)
+        )
         if worker.metrics_port is not None:
             server = MetricsServer(self.metrics, worker.metrics_port)
             server.start()

@@ -11,6 +11,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 import uvicorn
+from starlette.applications import Starlette
 
 from dashboard import create_app
 from engine.core import Engine
@@ -25,7 +27,7 @@ from engine.replay import replay
 from producers.demo import DemoData, generate_live, split_due
 from schemas.facts import Fact
 from shinrai.jobs.backfill import BackfillSummary, write
-from shinrai.settings import ClickHouseSettings
+from shinrai.settings import ClickHouseSettings, DashboardSettings
 from sinks.clickhouse.client import connect
 from sinks.clickhouse.sink import ClickHouseSink
 
@@ -67,7 +69,25 @@ def seeded(chdb_dir: Path) -> Iterator[Seeded]:
     finally:
         sink.close()
     client = connect(settings, create=False)
-    app = create_app(lambda: connect(settings, create=False), clock=lambda: NOW, default_days=DAYS)
+    # No time zone setting: the page must take the directory's default calendar (Asia/Tokyo).
+    app = create_app(
+        lambda: connect(settings, create=False),
+        clock=lambda: NOW,
+        default_days=DAYS,
+        display=DashboardSettings(),
+        directory=demo.directory,
+    )
+    try:
+        with serve(app) as url:
+            yield Seeded(settings, demo, facts, client, url)
+    finally:
+        app.state.close_clients()
+        client.close()
+
+
+@contextmanager
+def serve(app: Starlette) -> Iterator[str]:
+    """Serve ``app`` with uvicorn on a free loopback port; yields its base URL."""
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
@@ -78,9 +98,7 @@ def seeded(chdb_dir: Path) -> Iterator[Seeded]:
             raise RuntimeError("the dashboard server did not start")
         time.sleep(0.05)
     try:
-        yield Seeded(settings, demo, facts, client, f"http://127.0.0.1:{port}")
+        yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
         thread.join(timeout=30)
-        app.state.close_clients()
-        client.close()

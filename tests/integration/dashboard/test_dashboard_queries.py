@@ -6,8 +6,9 @@ written in each query file — never from ClickHouse.
 
 from __future__ import annotations
 
-from collections import defaultdict
-from datetime import date, timedelta
+from collections import Counter, defaultdict
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -19,6 +20,7 @@ from tests.integration.dashboard.conftest import DAYS, NOW, Seeded
 pytestmark = pytest.mark.integration
 
 SINCE = NOW.date() - timedelta(days=DAYS - 1)
+TOKYO = ZoneInfo("Asia/Tokyo")
 UNTIL = NOW.date() + timedelta(days=1)
 
 
@@ -135,3 +137,77 @@ def test_dashboard_recent_alerts(seeded: Seeded) -> None:
     owners = {c.client_id: c.owner for c in seeded.demo.directory.clients}
     assert all(r["owner"] == owners[r["client_id"]] for r in rows)
     assert {"breached", "warning"} <= {r["kind"] for r in rows}
+
+
+def _due_by_day(seeded: Seeded, since: datetime, client_id: str = "") -> dict[date, Counter[str]]:
+    """Obligations by the Tokyo day of their deadline in [since, NOW], outcome as of NOW,
+    folded from the replayed facts (the latest deadline and status of each obligation)."""
+    deadline: dict[str, datetime] = {}
+    status: dict[str, str] = {}
+    for f in seeded.facts:
+        oid = f.obligation_id
+        if oid is None or (client_id and f.client_id != client_id):
+            continue
+        if f.deadline is not None:
+            deadline[oid] = f.deadline
+        if f.kind is FactKind.FULFILLED and f.at <= NOW:
+            status[oid] = f.outcome.value  # type: ignore[union-attr]
+        elif f.kind is FactKind.WAIVED:
+            status[oid] = "waived"
+    out: dict[date, Counter[str]] = defaultdict(Counter)
+    for oid, due in deadline.items():
+        if since <= due <= NOW:
+            day = due.astimezone(TOKYO).date()
+            out[day]["due"] += 1
+            out[day][status.get(oid, "breached")] += 1
+    return out
+
+
+@pytest.mark.parametrize("one_client", [False, True])
+def test_dashboard_due_trend_counts_by_the_day_obligations_fell_due(
+    seeded: Seeded, one_client: bool
+) -> None:
+    since = datetime(2026, 2, 10, tzinfo=TOKYO).astimezone(UTC)
+    client_id = seeded.demo.directory.clients[0].client_id if one_client else ""
+    want = _due_by_day(seeded, since, client_id)
+    rows = run_query(
+        seeded.client,
+        "dashboard_due_trend",
+        since=since,
+        now=NOW,
+        tz="Asia/Tokyo",
+        owner="",
+        client_id=client_id,
+    )
+    assert [r["day"] for r in rows] == sorted(want)
+    for r in rows:
+        c = want[r["day"]]
+        for key in ("due", "met", "met_late", "breached", "waived"):
+            assert r[key] == c[key], (r["day"], key)
+        graded = c["due"] - c["waived"]
+        assert r["attainment"] == (None if graded == 0 else pytest.approx(c["met"] / graded))
+    assert sum(c["due"] for c in want.values()) >= (5 if one_client else 50)
+
+
+def test_dashboard_due_trend_owner_filter(seeded: Seeded) -> None:
+    since = datetime(2026, 2, 10, tzinfo=TOKYO).astimezone(UTC)
+    total: Counter[str] = Counter()
+    owners = sorted({c.owner for c in seeded.demo.directory.clients})
+    for owner in owners:
+        rows = run_query(
+            seeded.client,
+            "dashboard_due_trend",
+            since=since,
+            now=NOW,
+            tz="Asia/Tokyo",
+            owner=owner,
+            client_id="",
+        )
+        mine = Counter[str]()
+        for c in seeded.demo.directory.clients:
+            if c.owner == owner:
+                for day_counts in _due_by_day(seeded, since, c.client_id).values():
+                    mine.update(day_counts)
+        assert sum(r["due"] for r in rows) == mine["due"], owner
+        total["due"] += mine["due"]
+    assert total["due"] == sum(c["due"] for c in _due_by_day(seeded, since).values())

@@ -60,6 +60,7 @@ def test_demo_runs_the_whole_pipeline(kafka_bootstrap: str, tmp_path: Path) -> N
             proc.kill()
     assert proc.returncode == 0, output[-3000:]
     assert "<html" in page.lower(), "the dashboard did not answer while the demo ran"
+    assert "Asia/Tokyo" in page  # the demo directory's calendar zone: the team's time
     match = SUMMARY.search(output)
     assert match is not None, output[-3000:]
     history, _sent, _scheduled, facts, alerts = (int(g) for g in match.groups())
