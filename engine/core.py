@@ -58,7 +58,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from engine import classify, threads, trust
+from engine import chase, classify, threads, trust
 from engine.calendar import CalendarClock, clock_for
 from engine.deadlines import deadline_for, sla_budget, warnings_within
 from engine.factmake import build_fact
@@ -91,11 +91,14 @@ class Engine:
         default_calendar: BusinessCalendar | None = None,
         duplicate_window: timedelta = timedelta(days=7),
         thread_memory: timedelta = timedelta(days=30),
+        chase_window: timedelta | None = chase.DEFAULT_CHASE_WINDOW,
     ) -> None:
         """Configure lateness, defaults (SlaPolicy.default(), UTC Mon-Fri 09-18) and memories.
 
         ``thread_memory``: a thread fulfilled longer ago than this starts afresh (the next
         inbound is a first response again, not a follow-up).
+        ``chase_window``: a new conversation this soon after an open obligation was opened is a
+        chase of it (``engine.chase``); None or zero: new conversations never chase.
         """
         if allowed_lateness < timedelta(0):
             raise EngineError("allowed_lateness must not be negative")
@@ -106,6 +109,7 @@ class Engine:
         self.default_calendar = default_calendar or DEFAULT_CALENDAR
         self.duplicate_window = duplicate_window
         self.thread_memory = thread_memory
+        self.chase_window = chase_window
         self._default_clock = clock_for(self.default_calendar)
         # forget_before sweeps ``answered`` when thread_cutoff - swept_at > 1 day, i.e. when
         # seen_cutoff - swept_at > thread_memory + 1 day.
@@ -388,6 +392,8 @@ class Engine:
             self._speed_of_answer(st, ev, t, policy, out)
         thread = self._thread(st, ev, t, out)
         opening = classify.opens(ev)
+        if st.open and ev.direction is Direction.INBOUND:
+            self._chase(st, ev, thread, opening, t, out)
         if opening is not None:
             if thread not in st.open:
                 if opening is ObligationKind.FIRST_RESPONSE:
@@ -603,6 +609,8 @@ class Engine:
                 overage_calendar_seconds=over_c,
             )
         )
+        if ob.chases:
+            self._unchase(st, ob, ev, t, out)
         del st.open[ob.thread]
         st.timed.pop(ob.thread, None)
         st.answered[ob.thread] = t
@@ -625,6 +633,55 @@ class Engine:
             st, t, out, f"a {label} answer to obligation {ob.obligation_id}", ob.obligation_id
         )
 
+    def _chase(
+        self,
+        st: ClientState,
+        ev: InteractionEvent,
+        thread: str,
+        opening: ObligationKind | None,
+        t: datetime,
+        out: list[Fact],
+    ) -> None:
+        """Emit CHASED when ``ev`` chases an open obligation (``engine.chase``)."""
+        found = chase.find_chase(
+            ev,
+            thread,
+            opening,
+            st.open,
+            st.answered.get(thread),
+            t,
+            window=self.chase_window,
+            thread_memory=self.thread_memory,
+        )
+        if found is None:
+            return
+        kind, ob = found
+        fid = fact_id(ob.obligation_id, "chased", ev.event_id)
+        fields = chase.chase_fields(kind, ob, ev, t, self.clock_of(st))
+        out.append(self._ob_fact(st, ob, FactKind.CHASED, t, fid, **fields))
+        ob.chases.append((t, fid))
+
+    def _unchase(
+        self, st: ClientState, ob: Obligation, ev: InteractionEvent, t: datetime, out: list[Fact]
+    ) -> None:
+        """Late data: ``ev`` closed ``ob`` at ``t``, before chases already emitted: they were
+        not chases (the client wrote after our answer); retract them."""
+        for at, cid in ob.chases:
+            if at > t:
+                out.append(
+                    self._ob_fact(
+                        st,
+                        ob,
+                        FactKind.RETRACTED,
+                        t,
+                        fact_id(cid, "retracted"),
+                        source_event_id=ev.event_id,
+                        retracts=cid,
+                        reason=f"{chase.RETRACTION_PREFIX}{ev.event_id} at {t.isoformat()} "
+                        "closed the obligation before it",
+                    )
+                )
+
     def _waive(
         self, st: ClientState, ob: Obligation, ev: InteractionEvent, t: datetime, out: list[Fact]
     ) -> None:
@@ -639,6 +696,8 @@ class Engine:
                 reason="no reply needed",
             )
         )
+        if ob.chases:
+            self._unchase(st, ob, ev, t, out)
         del st.open[ob.thread]
         st.timed.pop(ob.thread, None)
 
@@ -936,7 +995,7 @@ class Engine:
         fields["obligation_id"] = ob.obligation_id
         fields["obligation_kind"] = ob.kind
         fields["thread_key"] = ob.thread
-        fields["channel"] = ob.channel
+        fields.setdefault("channel", ob.channel)  # a chase carries its own channel
         fields["opened_at"] = ob.opened_at
         fields["deadline"] = ob.deadline
         return build_fact(fields)

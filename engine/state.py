@@ -138,6 +138,9 @@ class Obligation:
     # one): until then ``warnings`` is empty and this lower bound of the first instant (business
     # time never runs faster than the wall clock) stands in as the timer.
     warn_lb: datetime | None = None
+    # Chases the client made while this obligation was open: (instant, CHASED fact id), in
+    # processing order; a late answer dated before one retracts it (``engine.chase``).
+    chases: list[tuple[datetime, str]] = field(default_factory=list)
 
     def next_timer(self) -> datetime | None:
         """The instant of this obligation's next timer (warning, lazy warning bound, breach)."""
@@ -163,6 +166,7 @@ class Obligation:
             [[f, t, i] for f, t, i in self.fired],
             self.breach_fact,
             self.warn_lb,
+            [[t, i] for t, i in self.chases],
         ]
 
     @classmethod
@@ -182,6 +186,8 @@ class Obligation:
             fired=[(float(f), _dt(t), i) for f, t, i in raw[10]],
             breach_fact=raw[11],
             warn_lb=_opt_dt(raw[12]),
+            # Obligations stored before chases existed have 13 positions.
+            chases=[(_dt(t), i) for t, i in raw[13]] if len(raw) > 13 else [],
         )
 
 
