@@ -208,6 +208,12 @@ class WorkerSettings(BaseModel):
         description="Kafka group session timeout (Faust and sink runners): how long a dead "
         "worker's partitions wait before another member takes them over",
     )
+    chase_window_s: float = Field(
+        default=86400.0,
+        ge=0,
+        description="A new conversation from a client this soon after one of its open "
+        "obligations was opened counts as a chase of it (engine.chase); 0 = never",
+    )
 
 
 class GatewaySettings(BaseModel):
