@@ -120,6 +120,19 @@ _WORDS: dict[str, tuple[str, str]] = {
     "unknown": ("不明", "unknown"),
     "interaction": ("やり取り", "interaction"),
     "staff": ("担当者", "staff"),
+    "observed_standard": (
+        "顧客の実際の基準（催促までの待ち時間）",
+        "Observed standard (wait before a chase)",
+    ),
+    "chases": ("催促", "chases"),
+    "no_chases": ("催促はまだありません", "no chase yet"),
+    "before_deadline": ("期限前", "before our deadline"),
+    "median": ("中央値", "median"),
+    "p10": ("早い方の10%", "fastest 10%"),
+    "business_time": ("営業時間", "business time"),
+    "our_target": ("当社の目標", "our target"),
+    "waited": ("待ち時間", "waited"),
+    "deadline_passed": ("期限超過後", "after our deadline"),
 }
 
 _TRUST: dict[str, tuple[str, str]] = {
@@ -153,6 +166,7 @@ _FACT: dict[str, tuple[str, str]] = {
     "waived": ("免除", "waived"),
     "silence": ("沈黙", "silence"),
     "trust_changed": ("信頼度の変化", "trust changed"),
+    "chased": ("催促", "chased"),
 }
 
 _EVENT: dict[str, tuple[str, str]] = {
