@@ -60,6 +60,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from engine import classify, threads, trust
+from engine.alerts import missed_warning_reason
 from engine.calendar import CalendarClock, clock_for
 from engine.deadlines import deadline_for, sla_budget, warnings_within
 from engine.factmake import build_fact
@@ -331,7 +332,12 @@ class Engine:
         if ob.warnings:
             fraction, at = ob.warnings.pop(0)
             fid = fact_id(ob.obligation_id, "warning", repr(fraction))
-            out.append(self._ob_fact(st, ob, FactKind.WARNING, at, fid, warning_fraction=fraction))
+            extra: dict[str, Any] = {}
+            if ob.arrived is not None and at < ob.arrived:
+                extra["reason"] = missed_warning_reason(ob.arrived)
+            out.append(
+                self._ob_fact(st, ob, FactKind.WARNING, at, fid, warning_fraction=fraction, **extra)
+            )
             ob.fired.append((fraction, at, fid))
             return
         fid = fact_id(ob.obligation_id, "breached")
@@ -527,6 +533,7 @@ class Engine:
             due=max(deadline, t),  # a deadline can never fire before the obligation exists
             warnings=warnings,
             warn_lb=warn_lb,
+            arrived=ev.recorded_at if ev.recorded_at > t else None,
         )
         st.open[thread] = ob
         st.timed[thread] = ob

@@ -139,6 +139,9 @@ class Obligation:
     # one): until then ``warnings`` is empty and this lower bound of the first instant (business
     # time never runs faster than the wall clock) stands in as the timer.
     warn_lb: datetime | None = None
+    # When the event that opened it reached us (its ``recorded_at``): warnings whose instant is
+    # before it were missed before anyone could act, so they stay facts but page nobody.
+    arrived: datetime | None = None
 
     def next_timer(self) -> datetime | None:
         """The instant of this obligation's next timer (warning, lazy warning bound, breach)."""
@@ -164,6 +167,7 @@ class Obligation:
             [[f, t, i] for f, t, i in self.fired],
             self.breach_fact,
             self.warn_lb,
+            self.arrived,
         ]
 
     @classmethod
@@ -183,6 +187,7 @@ class Obligation:
             fired=[(float(f), _dt(t), i) for f, t, i in raw[10]],
             breach_fact=raw[11],
             warn_lb=_opt_dt(raw[12]),
+            arrived=_opt_dt(raw[13]) if len(raw) > 13 else None,  # (not kept before)
         )
 
 
