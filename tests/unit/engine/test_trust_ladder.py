@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
+import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -20,7 +21,7 @@ from hypothesis import strategies as st
 from engine import trust
 from engine.core import Engine
 from engine.replay import replay
-from engine.state import TrustEntry, TrustMachine
+from engine.state import ClientState, TrustEntry, TrustMachine
 from producers.demo import generate_live, split_due
 from schemas.events import Direction
 from schemas.facts import Fact, FactKind, Outcome, TrustLevel
@@ -258,3 +259,45 @@ def test_every_trust_fact_of_the_demo_has_a_reason_naming_both_levels() -> None:
 def test_a_tick_only_client_keeps_the_start_level() -> None:
     facts = run([email("x", START, Direction.INTERNAL, thread="t")])
     assert of_kind(facts, FactKind.TRUST_CHANGED) == []
+
+
+def test_the_anchor_the_outcome_instants_and_the_arrival_survive_a_state_round_trip() -> None:
+    """More outcomes than the record keeps (the anchor holds the rest) and an obligation opened
+    by an event recorded late: a state read back from its bytes is the same state, and goes on
+    to the same facts."""
+    rules = TrustLadderRules(window=3)
+    policy = SlaPolicy(policy_id="p", silence_business_days=None, trust=rules)
+    engine = Engine()
+    state, _ = engine.apply(None, policy_change("pc", START.isoformat(), policy))
+    for i in range(6):
+        opened = START + timedelta(minutes=10 * i)
+        state, _ = engine.apply(state, email(f"in{i}", opened, IN, thread=f"t{i}"))
+        state, _ = engine.apply(
+            state, email(f"out{i}", opened + timedelta(minutes=5), OUT, thread=f"t{i}")
+        )
+    late = START + timedelta(hours=2)
+    state, _ = engine.apply(
+        state, email("lost", late, IN, thread="lost", recorded=late + timedelta(hours=8))
+    )
+    state, _ = engine.advance(state, late + timedelta(minutes=10))  # past the lateness
+    assert len(state.record) == 3
+    assert state.trust_anchor.outcomes == 3
+    assert any(ob.arrived is not None for ob in state.open.values())
+    again = ClientState.from_bytes(state.to_bytes())
+    again.swept_at = state.swept_at  # a derived sweep mark, not serialised
+    assert again == state
+    assert again.trust_anchor == state.trust_anchor
+    assert [e.at for e in again.record] == [e.at for e in state.record]
+    end = late + timedelta(days=3)
+    assert engine.advance(again, end)[1] == engine.advance(state, end)[1]
+
+
+def test_a_state_written_before_the_anchor_existed_still_loads() -> None:
+    state = ClientState(client_id="c1")
+    state.record.append(TrustEntry("a", 2.0, "fast", START))
+    raw = orjson.loads(state.to_bytes()[16:])
+    raw["record"] = [[e[0], e[1], e[2]] for e in raw["record"]]  # no instants
+    del raw["trust_anchor"]
+    old = ClientState.from_bytes(orjson.dumps(raw))
+    assert [(e.subject, e.label) for e in old.record] == [("a", "fast")]
+    assert old.trust_anchor == TrustMachine()
