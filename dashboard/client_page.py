@@ -77,7 +77,8 @@ def render_client(rows: dict[str, list[Row]], view: View, client_id: str) -> str
         "</div>",
         _section(
             words("observed_standard"),
-            _standard(rows["client_chase_standard"], rows["client_chases"], view),
+            _suggestion(rows["client_target_suggestion"], view)
+            + _standard(rows["client_chase_standard"], rows["client_chases"], view),
         ),
         _section(words("trust_history"), _trust_history(rows["trust_history"], view)),
         _section(words("timeline"), _timeline(rows["client_timeline"], view)),
@@ -272,3 +273,20 @@ def _standard(standard: list[Row], chases: list[Row], view: View) -> str:
         for c in chases
     ]
     return f"{line}<table id='chases'>{head}{''.join(lines)}</table>"
+
+
+def _suggestion(rows: list[Row], view: View) -> str:
+    """The target the client's chases suggest (engine.chase), for the owner to accept."""
+    if not rows:
+        return ""
+    words = view.words
+    r = rows[0]
+    seconds = r["suggested_business_seconds"]
+    shown = "–" if seconds is None else duration(float(seconds))
+    return (
+        f"<p id='target-suggestion'><b>{escape(words('suggested_target'))}: "
+        f"<span data-metric='suggested_target_business_seconds' data-value='{raw(seconds)}'>"
+        f"{escape(shown)}</span> ({escape(words('business_time'))})</b> · "
+        f"{escape(str(r['reason'] or ''))} · <span class='meta'>"
+        f"{escape(words('suggestion_note'))}</span></p>"
+    )

@@ -50,6 +50,7 @@ CLIENT_QUERIES = (
     "dashboard_freshness",
     "client_chase_standard",
     "client_chases",
+    "client_target_suggestion",
 )
 """The queries of one client's page."""
 

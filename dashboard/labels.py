@@ -133,6 +133,11 @@ _WORDS: dict[str, tuple[str, str]] = {
     "our_target": ("当社の目標", "our target"),
     "waited": ("待ち時間", "waited"),
     "deadline_passed": ("期限超過後", "after our deadline"),
+    "suggested_target": ("提案する初回応答の目標", "Suggested first-response target"),
+    "suggestion_note": (
+        "担当者がディレクトリのポリシー変更として承認するまで何も変わりません",
+        "nothing changes until the owner accepts it as a directory policy change",
+    ),
 }
 
 _TRUST: dict[str, tuple[str, str]] = {
@@ -167,6 +172,7 @@ _FACT: dict[str, tuple[str, str]] = {
     "silence": ("沈黙", "silence"),
     "trust_changed": ("信頼度の変化", "trust changed"),
     "chased": ("催促", "chased"),
+    "target_suggested": ("目標の提案", "target suggested"),
 }
 
 _EVENT: dict[str, tuple[str, str]] = {

@@ -30,6 +30,17 @@ obligation opened, ``target_business_seconds`` = our target, ``overage_business_
 passed: ``deadline_passed`` reads it), ``call_outcome`` for calls, and ``reason`` starting with
 the chase kind and a colon (``chase_kind`` reads it back), so no new column is needed.
 
+Suggested target (issue 19 item 3): every chase before our deadline enters the client's chase
+log (the last ``SUGGEST_WINDOW``; a retracted chase leaves it). Once it holds at least
+``SUGGEST_MIN_CHASES`` and the median wait at chase is under ``SUGGEST_FRACTION`` of the median
+target of the chased obligations, the engine emits TARGET_SUGGESTED: ``target_business_seconds``
+= the 10th percentile of the waits, rounded down to quarter hours (a first-response target in
+business time that would have answered at least 90% of those chases before the client asked
+again), ``business_seconds`` = the median wait, and a reason for the owner. A new fact only when
+the suggested value changes. Nothing changes by itself: accepting it is a directory policy change
+like any other, effective from its effective time. A suggestion is advice and is never
+retracted; a later chase or correction suggests again.
+
 Replay and corrections: chases are decided in the engine's merged event order, so any arrival
 order within the allowed lateness gives the in-order chases. A late answer dated before a chase
 already emitted (beyond lateness) retracts it (a RETRACTED fact whose reason starts with
@@ -53,12 +64,17 @@ from schemas.facts import Fact, FactKind, ObligationKind
 __all__ = [
     "DEFAULT_CHASE_WINDOW",
     "RETRACTION_PREFIX",
+    "SUGGEST_FRACTION",
+    "SUGGEST_MIN_CHASES",
+    "SUGGEST_STEP_SECONDS",
+    "SUGGEST_WINDOW",
     "ChaseKind",
     "chase_fields",
     "chase_kind",
     "deadline_passed",
     "find_chase",
     "is_chase_retraction",
+    "suggested_target",
 ]
 
 DEFAULT_CHASE_WINDOW = timedelta(days=1)
@@ -66,6 +82,15 @@ DEFAULT_CHASE_WINDOW = timedelta(days=1)
 
 RETRACTION_PREFIX = "chase retracted: "
 """How the reason of a RETRACTED fact that withdraws a chase starts."""
+
+SUGGEST_WINDOW = 20
+"""A suggested target looks at the client's last this many chases before our deadline."""
+SUGGEST_MIN_CHASES = 3
+"""Fewer chases before our deadline than this suggest nothing (one impatient day is no standard)."""
+SUGGEST_FRACTION = 0.5
+"""Suggest only when the median chase came before this share of our target ("well before")."""
+SUGGEST_STEP_SECONDS = 900.0
+"""Suggested targets are whole quarter hours of business time, rounded down, at least one."""
 
 
 class ChaseKind(StrEnum):
@@ -192,3 +217,19 @@ def is_chase_retraction(fact: Fact) -> bool:
         and fact.reason is not None
         and fact.reason.startswith(RETRACTION_PREFIX)
     )
+
+
+def suggested_target(log: list[tuple[str, float, float]]) -> tuple[float, float, float] | None:
+    """(suggested target, median wait, median target) in business seconds from a chase log of
+    (fact id, waited, target) entries, or None when the chases suggest nothing."""
+    if len(log) < SUGGEST_MIN_CHASES:
+        return None
+    waits = sorted(w for _, w, _ in log)
+    targets = sorted(t for _, _, t in log)
+    wait = waits[len(waits) // 2]
+    target = targets[len(targets) // 2]
+    if target <= 0 or wait >= SUGGEST_FRACTION * target:
+        return None
+    low = waits[int(0.1 * len(waits))]
+    step = SUGGEST_STEP_SECONDS
+    return max(step, (low // step) * step), wait, target

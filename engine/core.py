@@ -668,27 +668,62 @@ class Engine:
         fields = chase.chase_fields(kind, ob, ev, t, self.clock_of(st))
         out.append(self._ob_fact(st, ob, FactKind.CHASED, t, fid, **fields))
         ob.chases.append((t, fid))
+        if t <= ob.deadline:
+            log = st.chase_log
+            log.append((fid, fields["business_seconds"], ob.target_business_s))
+            if len(log) > chase.SUGGEST_WINDOW:
+                del log[: -chase.SUGGEST_WINDOW]
+            self._suggest(st, t, out)
+
+    def _suggest(self, st: ClientState, t: datetime, out: list[Fact]) -> None:
+        """Emit TARGET_SUGGESTED when the chase log suggests another target (engine.chase)."""
+        found = chase.suggested_target(st.chase_log)
+        if found is None or found[0] == st.suggested:
+            return
+        target, wait, ours = found
+        st.suggested = target
+        out.append(
+            self._fact(
+                st,
+                FactKind.TARGET_SUGGESTED,
+                t,
+                fact_id(st.client_id, "target_suggested", f"{t.isoformat()}|{target!r}"),
+                target_business_seconds=target,
+                business_seconds=wait,
+                reason=(
+                    f"{len(st.chase_log)} chases before our deadline; the median came after "
+                    f"{wait / 3600:.1f} business h, under half our target of {ours / 3600:.1f} "
+                    f"business h: a first-response target of {target / 60:.0f} business minutes "
+                    "would have answered 9 in 10 of them before the client asked again "
+                    "(accept it as a directory policy change)"
+                ),
+            )
+        )
 
     def _unchase(
         self, st: ClientState, ob: Obligation, ev: InteractionEvent, t: datetime, out: list[Fact]
     ) -> None:
         """Late data: ``ev`` closed ``ob`` at ``t``, before chases already emitted: they were
         not chases (the client wrote after our answer); retract them."""
-        for at, cid in ob.chases:
-            if at > t:
-                out.append(
-                    self._ob_fact(
-                        st,
-                        ob,
-                        FactKind.RETRACTED,
-                        t,
-                        fact_id(cid, "retracted"),
-                        source_event_id=ev.event_id,
-                        retracts=cid,
-                        reason=f"{chase.RETRACTION_PREFIX}{ev.event_id} at {t.isoformat()} "
-                        "closed the obligation before it",
-                    )
+        gone = {cid for at, cid in ob.chases if at > t}
+        for cid in sorted(gone):
+            out.append(
+                self._ob_fact(
+                    st,
+                    ob,
+                    FactKind.RETRACTED,
+                    t,
+                    fact_id(cid, "retracted"),
+                    source_event_id=ev.event_id,
+                    retracts=cid,
+                    reason=f"{chase.RETRACTION_PREFIX}{ev.event_id} at {t.isoformat()} "
+                    "closed the obligation before it",
                 )
+            )
+        if gone and any(entry[0] in gone for entry in st.chase_log):
+            # The suggestion is recomputed without them (a new fact only if it changes).
+            st.chase_log = [entry for entry in st.chase_log if entry[0] not in gone]
+            self._suggest(st, t, out)
 
     def _waive(
         self, st: ClientState, ob: Obligation, ev: InteractionEvent, t: datetime, out: list[Fact]

@@ -335,6 +335,10 @@ class ClientState:
     # -1: none). Opaque to the engine: it lets the live adapter recognise a re-delivery after a
     # crash that is older than the duplicate window (the ids are forgotten, the offset is not).
     position: int = -1
+    # Chases that came before our deadline, newest last (fact id, waited business seconds, our
+    # target in business seconds), and the target last suggested from them (engine.chase).
+    chase_log: list[tuple[str, float, float]] = field(default_factory=list)
+    suggested: float | None = None
     clock: CalendarClock | None = field(default=None, repr=False, compare=False)  # derived cache
 
     def buffer_event(self, event: Event) -> None:
@@ -422,6 +426,8 @@ class ClientState:
             "trust_at": self.trust_at,
             "too_late": self.too_late,
             "position": self.position,
+            "chase_log": [list(c) for c in self.chase_log],
+            "suggested": self.suggested,
         }
         return header + orjson.dumps(data)
 
@@ -474,4 +480,8 @@ class ClientState:
             for fid, at, a, b, subject in data.get("trust_log", ())
         ]
         state.trust_at = _opt_dt(data.get("trust_at"))
+        # States written before chases existed have neither key.
+        state.chase_log = [(i, float(w), float(t)) for i, w, t in data.get("chase_log", ())]
+        suggested = data.get("suggested")
+        state.suggested = None if suggested is None else float(suggested)
         return state

@@ -34,6 +34,7 @@ class FactKind(StrEnum):
     SILENCE = "silence"  # no outbound touch to the client for its cadence
     TRUST_CHANGED = "trust_changed"  # the client's trust level moved, with the reason
     CHASED = "chased"  # the client asked again while an obligation was open (engine.chase)
+    TARGET_SUGGESTED = "target_suggested"  # chases say the client expects a faster target
 
 
 class ObligationKind(StrEnum):

@@ -49,6 +49,7 @@ PANELS: dict[str, dict[str, Any]] = {
     "dashboard_freshness": {"title": "Newest stored interaction and fact", "w": 12},
     "client_chase_standard": {"title": "Observed standard: waiting time at chase", "w": 12},
     "client_chases": {"title": "Chases of ${client_id}", "w": 12},
+    "client_target_suggestion": {"title": "Target the chases of ${client_id} suggest", "w": 12},
 }
 
 

@@ -130,3 +130,30 @@ def test_0006_rebuilds_client_chases_from_existing_facts(
         assert old.query(query).result_rows == fresh.client.query(query).result_rows
     finally:
         old.close()
+
+
+def test_the_latest_suggested_target_is_read_back(
+    sink_factory: Callable[..., ClickHouseSink],
+) -> None:
+    days = ["2026-03-02", "2026-03-03", "2026-03-04", "2026-03-05", "2026-03-06"]
+    waits = [60, 100, 120, 20, 30]  # minutes: the fourth chase lowers the suggestion
+    events = []
+    for day, wait in zip(days, waits, strict=True):
+        events.append(email(f"q-{day}", f"{day}T10:00", IN, thread=f"t-{day}"))
+        chase_at = at(f"{day}T10:00") + timedelta(minutes=wait)
+        events.append(email(f"again-{day}", chase_at, IN, thread=f"t-{day}"))
+        events.append(email(f"ours-{day}", f"{day}T17:00", OUT, thread=f"t-{day}"))
+    engine = Engine(allowed_lateness=timedelta(0), chase_window=None)
+    facts = live(events, engine, at("2026-03-09T12:00"))["c1"]
+    suggested = of_kind(facts, FactKind.TARGET_SUGGESTED)
+    assert len(suggested) >= 2  # the scenario moves the suggestion
+    sink = sink_factory()
+    _write(sink, facts, flush_every=4)
+    for fact in suggested:
+        got = run_query(sink.client, "client_target_suggestion", client_id="c1", now=fact.at)
+        assert [(r["at"], r["suggested_business_seconds"]) for r in got] == [
+            (fact.at, fact.target_business_seconds)
+        ]
+        assert got[0]["reason"] == fact.reason
+    before = suggested[0].at - timedelta(microseconds=1)
+    assert run_query(sink.client, "client_target_suggestion", client_id="c1", now=before) == []

@@ -79,3 +79,22 @@ def test_a_client_that_never_chased_says_so(seeded: Seeded, tmp_path: Path) -> N
     dom = dump(_url(seeded, quiet[0]), tmp_path / "q")
     assert 'id="observed-standard"' in dom
     assert "no chase yet" in dom
+
+
+def test_the_suggested_target_line_equals_the_latest_suggestion(
+    seeded: Seeded, tmp_path: Path
+) -> None:
+    latest = _sql(
+        seeded,
+        "SELECT client_id, argMax(target_business_seconds, (at, fact_id)) AS s, "
+        "argMax(reason, (at, fact_id)) AS reason FROM sla_facts FINAL "
+        "WHERE kind = 'target_suggested' AND at <= {now:DateTime64(6, 'UTC')} "
+        "GROUP BY client_id ORDER BY client_id",
+        now=LATER,
+    )
+    assert latest, "the demo's impatient clients get a suggested target"
+    row = latest[0]
+    dom = dump(_url(seeded, str(row["client_id"])), tmp_path / "s")
+    values = {k[0]: v[0] for k, v in parse(dom).values.items()}
+    assert float(values["suggested_target_business_seconds"]) == row["s"]
+    assert 'id="target-suggestion"' in dom

@@ -11,7 +11,19 @@ from engine.core import Engine
 from engine.state import ClientState
 from schemas.events import CallOutcome, Channel, Flag, Kind
 from schemas.facts import FactKind
-from tests.unit.engine.builders import IN, OUT, at, call, email, live, of_kind, only, other, run
+from tests.unit.engine.builders import (
+    IN,
+    OUT,
+    Event,
+    at,
+    call,
+    email,
+    live,
+    of_kind,
+    only,
+    other,
+    run,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -195,3 +207,47 @@ def test_chases_survive_a_state_roundtrip() -> None:
     loaded = ClientState.from_bytes(st.to_bytes())
     assert [ob.chases for ob in loaded.open.values()] == [ob.chases for ob in st.open.values()]
     assert any(ob.chases for ob in loaded.open.values())
+
+
+# -- suggested target (issue 19 item 3) ----------------------------------------------------------
+
+
+def _impatient_week() -> list[Event]:
+    """Monday to Thursday: a question at 10:00, asked again after 1 h, 1 h 40 m, 2 h, 3 h."""
+    days = ["2026-03-02", "2026-03-03", "2026-03-04", "2026-03-05"]
+    waits = [60, 100, 120, 180]
+    out: list[Event] = []
+    for day, wait in zip(days, waits, strict=True):
+        out.append(email(f"q-{day}", f"{day}T10:00", IN, thread=f"t-{day}"))
+        t = at(f"{day}T10:00") + timedelta(minutes=wait)
+        out.append(email(f"again-{day}", t, IN, thread=f"t-{day}"))
+        out.append(email(f"ours-{day}", f"{day}T17:00", OUT, thread=f"t-{day}"))
+    return out
+
+
+def test_chases_well_before_our_deadline_suggest_a_faster_target_once() -> None:
+    facts = run(_impatient_week(), _engine(chase_window=None))
+    suggested = of_kind(facts, FactKind.TARGET_SUGGESTED)
+    # After the third chase (1 h, 1 h 40 m, 2 h; median 1 h 40 m < half of 8 h): the fastest
+    # 10% of waits is 1 h, so a one-hour target; the fourth chase keeps it (no new fact).
+    assert len(suggested) == 1
+    fact = suggested[0]
+    assert fact.at == at("2026-03-04T12:00")
+    assert fact.target_business_seconds == 3600
+    assert fact.business_seconds == 100 * 60
+    assert "60 business minutes" in (fact.reason or "")
+    assert fact.obligation_id is None  # about the client, not one obligation
+
+
+def test_chases_after_our_deadline_or_too_few_suggest_nothing() -> None:
+    few = _impatient_week()[:6]  # two chases
+    assert not of_kind(run(few, _engine(chase_window=None)), FactKind.TARGET_SUGGESTED)
+    late = [
+        email("q1", f"{TUE}T16:00", IN, thread="a"),  # due Wednesday 10:00
+        email("a1", "2026-03-04T11:00", IN, thread="a"),
+        email("a2", "2026-03-04T12:00", IN, thread="a"),
+        email("a3", "2026-03-04T13:00", IN, thread="a"),
+    ]
+    facts = run(late, _engine(chase_window=None))
+    assert len(of_kind(facts, FactKind.CHASED)) == 3
+    assert not of_kind(facts, FactKind.TARGET_SUGGESTED)
