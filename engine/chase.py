@@ -12,8 +12,8 @@ answer follows in ``engine.core``), one inbound event is a chase of one obligati
 * ``new_conversation``: an inbound message that starts a new conversation (nothing open in its
   thread and no answer there within the engine's thread memory) less than ``chase_window`` after
   an open obligation of the client was opened. The obligation is the oldest such. The window is
-  ``Engine(chase_window=...)`` (worker setting ``SHINRAI_WORKER__CHASE_WINDOW_S``, default one
-  day); None or zero turns this kind off.
+  ``Engine(chase_window=...)`` (worker setting ``SHINRAI_WORKER__CHASE_WINDOW_S``); off by
+  default (None or zero), see ``DEFAULT_CHASE_WINDOW``.
 
 Never a chase: an auto-reply (``Flag.AUTO_REPLY``, the classification the parsers already make);
 a mailing-list repost, i.e. a message flagged ``MAILING_LIST`` dated at the very instant of the
@@ -77,8 +77,10 @@ __all__ = [
     "suggested_target",
 ]
 
-DEFAULT_CHASE_WINDOW = timedelta(days=1)
-"""A new conversation this soon after an open obligation was opened counts as a chase of it."""
+DEFAULT_CHASE_WINDOW: timedelta | None = None
+"""New-conversation chases are opt-in: a client with several topics at once is not chasing, and
+only the team knows how its clients write. A window (e.g. one day) counts a new conversation this
+soon after an open obligation was opened as a chase of it."""
 
 RETRACTION_PREFIX = "chase retracted: "
 """How the reason of a RETRACTED fact that withdraws a chase starts."""

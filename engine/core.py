@@ -630,6 +630,8 @@ class Engine:
         else:  # no business time in the budget (e.g. due before opening): judge on the wall clock
             budget_c = (ob.deadline - ob.opened_at).total_seconds()
             label = "fast" if calendar <= rules.fast_fraction * budget_c else "on_time"
+        if label == "on_time" and not ob.chases and ob.thread in st.chased_threads:
+            label = "fast"  # answered before being asked again where the client used to chase
         entry = TrustEntry(ob.obligation_id, trust.points_for(label, rules), label, t)
         if ob.breach_fact is not None:
             self._replace_entry(st, entry)
@@ -667,8 +669,18 @@ class Engine:
         fid = fact_id(ob.obligation_id, "chased", ev.event_id)
         fields = chase.chase_fields(kind, ob, ev, t, self.clock_of(st))
         out.append(self._ob_fact(st, ob, FactKind.CHASED, t, fid, **fields))
+        first = not ob.chases
         ob.chases.append((t, fid))
+        before = st.chased_threads.get(ob.thread)
+        if before is None or before < t:
+            st.chased_threads[ob.thread] = t
         if t <= ob.deadline:
+            if first:  # one trust outcome per obligation; after the deadline the breach counted
+                rules = self.policy_of(st).trust
+                self._record(st, TrustEntry(fid, rules.chase_points, "chase", t))
+                self._retrust(
+                    st, t, out, f"a chase ({kind.value}) of obligation {ob.obligation_id}", fid
+                )
             log = st.chase_log
             log.append((fid, fields["business_seconds"], ob.target_business_s))
             if len(log) > chase.SUGGEST_WINDOW:
@@ -720,6 +732,13 @@ class Engine:
                     "closed the obligation before it",
                 )
             )
+        if gone and any(entry.subject in gone for entry in st.record):
+            # They were no chases: their trust outcomes leave the record, their changes go.
+            st.record = [entry for entry in st.record if entry.subject not in gone]
+            st.trust_head = None
+            for cid in sorted(gone):
+                self._retract_trust(st, cid, t, out, f"{ev.event_id} at {t.isoformat()}")
+            self._retrust(st, t, out, "a retracted chase", None)
         if gone and any(entry[0] in gone for entry in st.chase_log):
             # The suggestion is recomputed without them (a new fact only if it changes).
             st.chase_log = [entry for entry in st.chase_log if entry[0] not in gone]

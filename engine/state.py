@@ -339,6 +339,9 @@ class ClientState:
     # target in business seconds), and the target last suggested from them (engine.chase).
     chase_log: list[tuple[str, float, float]] = field(default_factory=list)
     suggested: float | None = None
+    # Conversations the client chased in, with the last chase instant (forgotten with
+    # ``answered``): an answer there before any chase counts for trust (engine.chase).
+    chased_threads: dict[str, datetime] = field(default_factory=dict)
     clock: CalendarClock | None = field(default=None, repr=False, compare=False)  # derived cache
 
     def buffer_event(self, event: Event) -> None:
@@ -372,6 +375,9 @@ class ClientState:
         ):
             for thread in [k for k, v in self.answered.items() if v < thread_cutoff]:
                 del self.answered[thread]
+            chased = self.chased_threads
+            for thread in [k for k, v in chased.items() if v < thread_cutoff]:
+                del chased[thread]
             links = self.links
             for key in [k for k, (_, used) in links.items() if used < thread_cutoff]:
                 del links[key]
@@ -428,6 +434,7 @@ class ClientState:
             "position": self.position,
             "chase_log": [list(c) for c in self.chase_log],
             "suggested": self.suggested,
+            "chased_threads": self.chased_threads,
         }
         return header + orjson.dumps(data)
 
@@ -484,4 +491,5 @@ class ClientState:
         state.chase_log = [(i, float(w), float(t)) for i, w, t in data.get("chase_log", ())]
         suggested = data.get("suggested")
         state.suggested = None if suggested is None else float(suggested)
+        state.chased_threads = {k: _dt(v) for k, v in data.get("chased_threads", {}).items()}
         return state

@@ -220,10 +220,11 @@ class WorkerSettings(BaseModel):
         "worker's partitions wait before another member takes them over",
     )
     chase_window_s: float = Field(
-        default=86400.0,
+        default=0.0,
         ge=0,
         description="A new conversation from a client this soon after one of its open "
-        "obligations was opened counts as a chase of it (engine.chase); 0 = never",
+        "obligations was opened counts as a chase of it (engine.chase); 0 = never (default: "
+        "a client with several topics at once is not chasing)",
     )
 
 
