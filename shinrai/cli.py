@@ -22,6 +22,7 @@ from shinrai import __version__
 from shinrai.commands import (
     alerts,
     backfill,
+    connect,
     dashboard,
     db,
     demo,
@@ -41,6 +42,7 @@ from shinrai.errors import ShinraiError
 COMMANDS: tuple[click.Command, ...] = (
     alerts.command,
     backfill.command,
+    connect.command,
     dashboard.command,
     db.command,
     demo.command,
