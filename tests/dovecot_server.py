@@ -11,10 +11,12 @@ Debian's ``dovecot-imapd`` provides the binary (``deploy/ci/install-dovecot.sh``
 
 from __future__ import annotations
 
+import contextlib
 import grp
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -147,7 +149,10 @@ class DovecotServer:
         """Run dovecot in the foreground as a child; return once it accepts connections."""
         log = (self.root / "stdout.log").open("ab")
         self._proc = subprocess.Popen(
-            [self.binary, "-F", "-c", str(self.config)], stdout=log, stderr=subprocess.STDOUT
+            [self.binary, "-F", "-c", str(self.config)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: `stop` ends the imap children too
         )
         log.close()
         deadline = time.monotonic() + timeout
@@ -166,12 +171,17 @@ class DovecotServer:
         proc, self._proc = self._proc, None
         if proc is None:
             return
-        proc.terminate()
+        # The master alone leaves running imap processes serving their clients; a server that
+        # goes down (restart, crash) drops every connection: signal the whole group.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
         try:
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=5)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)  # any child still alive
 
     def close(self) -> None:
         """Stop dovecot and remove its folder (config, users, mail)."""

@@ -232,8 +232,13 @@ class FolderFollower:
         started = time.monotonic()
         try:
             while not self._stop.is_set() and time.monotonic() - started < IDLE_RENEW_S:
+                asked = time.monotonic()
                 responses = client.idle_check(timeout=IDLE_SLICE_S)
                 if any(_is_change(r) for r in responses):
+                    break
+                if not responses and time.monotonic() - asked < IDLE_SLICE_S / 2:
+                    # imapclient swallows EOF in idle_check and returns nothing at once: the
+                    # server went away. idle_done() then raises, and the loop reconnects.
                     break
         finally:
             client.idle_done()
@@ -333,17 +338,12 @@ class FolderFollower:
 
 
 def _is_change(response: object) -> bool:
-    """An untagged IDLE response that means new or removed mail (``* 3 EXISTS``, ``EXPUNGE``)."""
-    return (
-        isinstance(response, tuple)
-        and len(response) >= 2
-        and response[1]
-        in (
-            b"EXISTS",
-            b"EXPUNGE",
-            b"RECENT",
-        )
-    )
+    """An untagged IDLE response that calls for a sync: new or removed mail (``* 3 EXISTS``,
+    ``EXPUNGE``), or trouble with the selected folder (``* NO``: Dovecot's answer when the folder
+    was deleted under us, ``* BYE``): a fresh SELECT then sees the new UIDVALIDITY or fails."""
+    if not isinstance(response, tuple) or len(response) < 2:
+        return False
+    return response[1] in (b"EXISTS", b"EXPUNGE", b"RECENT") or response[0] in (b"NO", b"BYE")
 
 
 def check_reachable(source: MailboxSource) -> None:

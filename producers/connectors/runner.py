@@ -113,7 +113,7 @@ class SourceStats:
     last_sync: float = 0.0
 
 
-@dataclass
+@dataclass(eq=False)  # hashable by identity: the registry keys its collectors
 class ConnectorMetrics(Collector):
     """``shinrai_connector_*{source}`` read at scrape time from the followers' counters."""
 
