@@ -21,6 +21,7 @@ import pytest
 import yaml
 
 from producers.parsers.email import email_event_id
+from schemas.deadletter import ORIGIN, REASON, SOURCE
 from schemas.facts import FactKind
 from shinrai.settings import KafkaSettings
 from tests.builders import policy_event
@@ -93,9 +94,11 @@ async def test_client_mail_opens_an_obligation_and_a_reply_in_sent_fulfils_it(
             lambda _: sum(f.kind is FactKind.OBLIGATION_OPENED for f in facts.facts()) >= 1,
             within=20,
         )
-        # IMAP APPEND to INBOX: a second conversation, a second obligation.
+        # IMAP APPEND to INBOX: a second conversation, a second obligation; and a message
+        # without a sender, which goes to the dead-letter topic with its reason.
         second_id, second = message(subject="Appended")
-        dovecot.append(user, "INBOX", [second])
+        broken = b"Subject: no sender\r\nMessage-ID: <broken@test.example>\r\n\r\nbody\r\n"
+        dovecot.append(user, "INBOX", [second, broken])
         await facts.wait_for(
             lambda _: sum(f.kind is FactKind.OBLIGATION_OPENED for f in facts.facts()) >= 2,
             within=20,
@@ -120,7 +123,14 @@ async def test_client_mail_opens_an_obligation_and_a_reply_in_sent_fulfils_it(
     assert fulfilled[0].obligation_id in {f.obligation_id for f in opened}
     # The second conversation is still owed: its obligation was not the one fulfilled.
     assert len({f.obligation_id for f in opened} - {f.obligation_id for f in fulfilled}) == 1
-    assert connector.value("shinrai_connector_messages_total") == 3
+    assert connector.value("shinrai_connector_messages_total") == 4
+    assert connector.value("shinrai_connector_rejected_total") == 1
+    [letter] = read_topic(env.kafka.bootstrap, env.topics.dlq)
+    headers = dict(letter.headers)
+    assert letter.value == broken  # the original bytes, for a fix and a re-run
+    assert b"From: missing" in headers[REASON]
+    assert headers[SOURCE] == b"connect:imap:support"
+    assert headers[ORIGIN].startswith(b"support/INBOX#uid=")
     assert connector.value("shinrai_connector_lag_messages") == 0
     ids = _event_ids(env.kafka.bootstrap, env.topics.interactions)
     assert ids[email_event_id(first_id)] == 1
