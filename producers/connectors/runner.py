@@ -185,6 +185,14 @@ def calendar_hook() -> CalendarHook | None:
     return hook if callable(hook) else None
 
 
+def check_sources(config: ConnectConfig) -> None:
+    """Fail fast, before any connection: a host that does not resolve, a secret that cannot be
+    read (a variable not set, a token command failing) is one ``ShinraiError``."""
+    for mailbox in config.mailboxes:
+        check_reachable(mailbox)
+        mailbox.secret()
+
+
 async def run_connectors(
     config: ConnectConfig,
     *,
@@ -205,9 +213,8 @@ async def run_connectors(
     metrics = metrics or ConnectorMetrics()
     halt = threading.Event()  # the followers' threads watch this one
     followers: list[FolderFollower] = []
+    check_sources(config)
     for mailbox in config.mailboxes:
-        check_reachable(mailbox)
-        mailbox.secret()  # a missing variable or failing token command: one error, at start
         publish = publisher.for_source(f"imap:{mailbox.name}")
         for folder in mailbox.folders:
             followers.append(

@@ -79,7 +79,12 @@ def command(
 
     from producers.connectors.checkpoints import Checkpoints
     from producers.connectors.config import load_config
-    from producers.connectors.runner import ConnectorMetrics, Publisher, run_connectors
+    from producers.connectors.runner import (
+        ConnectorMetrics,
+        Publisher,
+        check_sources,
+        run_connectors,
+    )
     from producers.kafka_producer import KafkaRecordProducer
     from producers.resolving import build_resolver
     from schemas.topics import DLQ, INTERACTIONS
@@ -89,6 +94,7 @@ def command(
     configure(settings.log_level, json=settings.log_json)
     log = get_logger("shinrai.connect")
     config = load_config(config_path)
+    check_sources(config)  # a secret not set is found before the broker is asked
     resolver = build_resolver(directory, default_region=region)
     metrics = ConnectorMetrics()
     server = None
