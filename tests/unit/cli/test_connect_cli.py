@@ -34,7 +34,8 @@ def test_a_bad_configuration_is_one_error_line(tmp_path: Path, text: str, expect
     result = CliRunner().invoke(main, ["connect", "--config", str(config), "--metrics-port", "0"])
     assert result.exit_code == 1, result.output
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith(f"Error: {config}: "), lines
+    assert len(lines) == 1, lines
+    assert lines[0].startswith(f"Error: {config}: ")
     assert expected in lines[0]
 
 
