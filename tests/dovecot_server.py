@@ -88,14 +88,15 @@ service anvil {{
 }}
 protocol imap {{
   imap_idle_notify_interval = 1 secs
-}}
+{capability}}}
 """
 
 
 class DovecotServer:
     """One Dovecot process with its own config, users and mail (start, stop, restart)."""
 
-    def __init__(self, ca: CertAuthority, *, port: int | None = None) -> None:
+    def __init__(self, ca: CertAuthority, *, port: int | None = None, idle: bool = True) -> None:
+        """``idle=False``: the server does not announce IDLE (clients must poll)."""
         binary = dovecot_binary()
         if binary is None:
             raise RuntimeError(
@@ -140,6 +141,7 @@ class DovecotServer:
                 cert=ca.server_pem,
                 key=ca.server_key,
                 port=self.port,
+                capability="" if idle else "  imap_capability = IMAP4rev1 LITERAL+ UIDPLUS\n",
             )
         )
 

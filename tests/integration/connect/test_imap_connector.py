@@ -33,6 +33,7 @@ from tests.integration.streams.processor_harness import (
     processor_env,
     wait_until,
 )
+from tests.tls_ca import CertAuthority
 
 from .conftest import (
     CLIENT,
@@ -206,6 +207,46 @@ async def test_the_server_restarted_under_the_connector(
     assert connector.value("shinrai_connector_errors_total") >= 1  # the drop was seen and retried
     ids = _event_ids(env.kafka.bootstrap, env.topics.interactions)
     assert ids == Counter({email_event_id(before_id): 1, email_event_id(after_id): 1})
+
+
+async def test_a_server_without_idle_is_polled(
+    test_ca: CertAuthority,
+    processor_env: Callable[[], Env],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    env = processor_env()
+    server = DovecotServer(test_ca, idle=False)
+    server.start()
+    connector: RunningConnector | None = None
+    try:
+        user, password = server.add_user()
+        monkeypatch.setenv(PASSWORD_ENV, password)
+        client = server.client(user)
+        assert b"IDLE" not in client.capabilities()  # type: ignore[attr-defined]
+        client.logout()  # type: ignore[attr-defined]
+        connector = RunningConnector(
+            connect_config(tmp_path, mailbox_entry(server, user)),  # polls every second
+            env.kafka,
+            env.topics.interactions,
+            env.topics.dlq,
+        )
+        await connector.start()
+        await wait_until(
+            lambda: connector.value("shinrai_connector_last_sync_timestamp_seconds") > 0  # type: ignore[union-attr]
+        )
+        mid, raw = message(subject="polled")
+        server.append(user, "INBOX", [raw])
+        await wait_until(
+            lambda: connector.value("shinrai_connector_messages_total") >= 1,  # type: ignore[union-attr]
+            within=15,
+        )
+    finally:
+        if connector is not None:
+            await connector.close()
+        server.close()
+    ids = _event_ids(env.kafka.bootstrap, env.topics.interactions)
+    assert ids == Counter({email_event_id(mid): 1})
 
 
 def _metric(port: int, name: str) -> float:
