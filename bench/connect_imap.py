@@ -24,6 +24,7 @@ import argparse
 import asyncio
 import json
 import os
+import sys
 import tempfile
 import time
 import uuid
@@ -125,8 +126,14 @@ async def _run(messages: int, appends: int) -> dict[str, Any]:
                 metrics=metrics,
             )
         )
-        await wait_for(lambda: read() >= messages, 1800, "the initial sync")
+        try:
+            await wait_for(lambda: read() >= messages, 1800, "the initial sync")
+        except BaseException:
+            stop.set()
+            await task
+            raise
         elapsed = time.perf_counter() - began
+        _say(f"initial sync: {messages} messages in {elapsed:.1f} s")
         out["initial_sync_seconds"] = round(elapsed, 2)
         out["initial_sync_messages_per_s"] = round(messages / elapsed, 1)
 
@@ -160,12 +167,14 @@ async def _run(messages: int, appends: int) -> dict[str, Any]:
                             if fact.kind is FactKind.OBLIGATION_OPENED and fact.source_event_id:
                                 seen.setdefault(fact.source_event_id, now)
 
-            await app.start()
-            await consumer.start()
-            reader = asyncio.create_task(collect())
+            reader: asyncio.Task[None] | None = None
             try:
+                await app.start()
+                await consumer.start()
+                reader = asyncio.create_task(collect())
                 # The backlog of the initial sync is processed first (it is history).
                 await wait_for(lambda: stats.events_in >= messages + 1, 900, "the backlog")
+                _say("the processor read the backlog")
                 delays: list[float] = []
                 for n in range(appends):
                     mid, raw = _message(messages + n, datetime.now(UTC))
@@ -183,10 +192,13 @@ async def _run(messages: int, appends: int) -> dict[str, Any]:
                 out["append_to_opened_p99_s"] = round(percentile(delays, 99), 3)
                 out["append_to_opened_max_s"] = round(max(delays), 3)
             finally:
-                reader.cancel()
-                await asyncio.gather(reader, return_exceptions=True)
+                if reader is not None:
+                    reader.cancel()
+                    await asyncio.gather(reader, return_exceptions=True)
                 await consumer.stop()
                 await app.stop()
+                stop.set()
+                await task
         stop.set()
         await task
         producer.close()
@@ -197,6 +209,10 @@ async def _run(messages: int, appends: int) -> dict[str, Any]:
 
         delete_topics(kafka, suffix)
     return out
+
+
+def _say(line: str) -> None:
+    print(f"{time.strftime('%H:%M:%S')} {line}", file=sys.stderr, flush=True)
 
 
 def main() -> None:

@@ -56,7 +56,7 @@ default_internal_group = {internal_group}
 first_valid_uid = 0
 first_valid_gid = 0
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_mechanisms = plain login{extra_mechanisms}
 mail_location = maildir:{root}/mail/%u
 mail_uid = {uid}
 mail_gid = {gid}
@@ -64,7 +64,7 @@ ssl = required
 ssl_cert = <{cert}
 ssl_key = <{key}
 ssl_min_protocol = TLSv1.2
-passdb {{
+{oauth2}passdb {{
   driver = passwd-file
   args = scheme=PLAIN username_format=%u {root}/passwd
 }}
@@ -95,8 +95,17 @@ protocol imap {{
 class DovecotServer:
     """One Dovecot process with its own config, users and mail (start, stop, restart)."""
 
-    def __init__(self, ca: CertAuthority, *, port: int | None = None, idle: bool = True) -> None:
-        """``idle=False``: the server does not announce IDLE (clients must poll)."""
+    def __init__(
+        self,
+        ca: CertAuthority,
+        *,
+        port: int | None = None,
+        idle: bool = True,
+        oauth2_introspection_url: str | None = None,
+    ) -> None:
+        """``idle=False``: the server does not announce IDLE (clients must poll).
+        ``oauth2_introspection_url``: also accept XOAUTH2 logins, whose tokens Dovecot checks
+        by POSTing them to that URL (RFC 7662 token introspection)."""
         binary = dovecot_binary()
         if binary is None:
             raise RuntimeError(
@@ -142,7 +151,24 @@ class DovecotServer:
                 key=ca.server_key,
                 port=self.port,
                 capability="" if idle else "  imap_capability = IMAP4rev1 LITERAL+ UIDPLUS\n",
+                oauth2=self._oauth2(root, oauth2_introspection_url),
+                extra_mechanisms=" xoauth2 oauthbearer" if oauth2_introspection_url else "",
             )
+        )
+
+    @staticmethod
+    def _oauth2(root: Path, url: str | None) -> str:
+        if url is None:
+            return ""
+        settings = root / "oauth2.conf.ext"
+        settings.write_text(
+            f"introspection_url = {url}\nintrospection_mode = post\n"
+            "username_attribute = username\nactive_attribute = active\nactive_value = true\n"
+        )
+        settings.chmod(0o644)
+        return (
+            "passdb {\n  driver = oauth2\n  mechanisms = xoauth2 oauthbearer\n"
+            f"  args = {settings}\n}}\n"
         )
 
     # -- lifecycle --------------------------------------------------------------------------------
