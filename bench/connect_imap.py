@@ -10,12 +10,12 @@ Run (a broker at ``SHINRAI_KAFKA__BOOTSTRAP``, Dovecot installed by
   broker, ``acks=all``, then checkpointed with their event ids in SQLite) reads them all.
   Timed from the connector's start to the last batch's checkpoint; Dovecot indexes the new
   Maildir during the first SELECT, which is part of the figure.
-* ``append_to_opened_p50_s`` / ``p99``: with the SLA processor running (one Faust worker in this
-  process, default worker settings: 0.5 s allowed lateness, 0.2 s ticks), ``--appends`` client
-  messages are appended over IMAP one every 0.5 s; each delay runs from the APPEND call to the
-  moment the ``obligation_opened`` fact naming that message's event is read from the facts topic.
-  The first append after the backlog is reported apart (``first_append_to_opened_s``): it also
-  waits for the partition to turn from catching up to live.
+* ``append_to_opened_p50_s`` / ``p99``: on fresh topics and an empty mailbox (no backlog: the
+  live case), with the SLA processor running (one Faust worker in this process, default worker
+  settings: 0.5 s allowed lateness, 0.2 s ticks) and the connector idling on INBOX,
+  ``--appends`` client messages are appended over IMAP one every 0.5 s; each delay runs from the
+  APPEND call to the moment the ``obligation_opened`` fact naming that message's event is read
+  from the facts topic. The first append is reported apart (``first_append_to_opened_s``).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -33,6 +34,7 @@ from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 
+from bench.kafka_limits import delete_topics
 from bench.pipeline import percentile, wait_for
 from producers.connectors.checkpoints import Checkpoints
 from producers.connectors.config import ConnectConfig, MailboxSource
@@ -63,30 +65,13 @@ def _message(n: int, when: datetime) -> tuple[str, bytes]:
     return mid, raw.encode()
 
 
-async def _run(messages: int, appends: int) -> dict[str, Any]:
-    from aiokafka import AIOKafkaConsumer
+class _Connector:
+    """``run_connectors`` over one mailbox of ``server`` (the code of ``shinrai connect``)."""
 
-    from streams.app import build_app
-    from streams.processor import ProcessorTopics, attach_processor
-
-    kafka = KafkaSettings(
-        bootstrap=os.environ.get("SHINRAI_KAFKA__BOOTSTRAP", "127.0.0.1:19092"),
-        request_timeout_s=10,
-        topic_partitions=3,
-    )
-    suffix = f"-bench-imap-{uuid.uuid4().hex[:8]}"
-    ensure_topics(kafka, ALL_TOPICS, suffix=suffix)
-    topics = ProcessorTopics.default(suffix)
-    work = Path(tempfile.mkdtemp(prefix="bench-imap-"))
-    server = DovecotServer(make_ca(work / "ca"))
-    server.start()
-    out: dict[str, Any] = {"messages": messages, "appends": appends}
-    try:
+    def __init__(self, kafka: KafkaSettings, server: DovecotServer, topics: Any, state: Path):
         user, password = server.add_user()
         os.environ[PASSWORD_ENV] = password
-        start_day = datetime.now(UTC) - timedelta(days=2)
-        for n in range(messages):
-            server.deliver(user, _message(n, start_day + timedelta(seconds=n))[1])
+        self.user = user
         source = MailboxSource(
             name="bench",
             host=server.host,
@@ -97,117 +82,174 @@ async def _run(messages: int, appends: int) -> dict[str, Any]:
             owner="support@ours.example",
             folders=("INBOX",),
         )
-        config = ConnectConfig(state_dir=work / "state", mailboxes=(source,))
+        self.config = ConnectConfig(state_dir=state, mailboxes=(source,))
+        self.producer = KafkaRecordProducer(kafka, client_id="bench-connect")
+        self.checkpoints = Checkpoints(state)
+        self.metrics = ConnectorMetrics()
+        self.stop = asyncio.Event()
+        self.topics = topics
+        self.task: asyncio.Task[Any] | None = None
+
+    def start(self) -> None:
         resolver = Resolver(
             directory(client("acme", domains=("acme.example",)), staff_domains=("ours.example",))
         )
-        producer = KafkaRecordProducer(kafka, client_id="bench-connect")
-        checkpoints = Checkpoints(config.state_dir)
-        metrics = ConnectorMetrics()
-        stop = asyncio.Event()
-
-        def read() -> float:
-            return metrics.value("shinrai_connector_messages_total", "bench") or 0.0
-
-        # The client's SLA policy first, as a directory announcement would have been.
-        producer.send_and_wait(
-            topics.interactions,
-            key=b"acme",
-            value=encode(policy_event("acme", start_day - timedelta(days=1))),
+        publisher = Publisher(
+            self.producer, topic=self.topics.interactions, dlq_topic=self.topics.dlq
         )
-        began = time.perf_counter()
-        task = asyncio.create_task(
+        self.task = asyncio.create_task(
             run_connectors(
-                config,
+                self.config,
                 resolver=resolver,
-                publisher=Publisher(producer, topic=topics.interactions, dlq_topic=topics.dlq),
-                checkpoints=checkpoints,
-                stop=stop,
-                metrics=metrics,
+                publisher=publisher,
+                checkpoints=self.checkpoints,
+                stop=self.stop,
+                metrics=self.metrics,
             )
         )
-        try:
-            await wait_for(lambda: read() >= messages, 1800, "the initial sync")
-        except BaseException:
-            stop.set()
-            await task
-            raise
+
+    def read(self) -> float:
+        return self.metrics.value("shinrai_connector_messages_total", "bench") or 0.0
+
+    async def close(self) -> None:
+        self.stop.set()
+        if self.task is not None:
+            await self.task
+        self.producer.close()
+        self.checkpoints.close()
+
+
+async def _initial_sync(kafka: KafkaSettings, server: DovecotServer, messages: int) -> float:
+    """Messages/s of the first sync of a mailbox of ``messages`` delivered messages."""
+    suffix = f"-bench-imap-{uuid.uuid4().hex[:8]}"
+    ensure_topics(kafka, ALL_TOPICS, suffix=suffix)
+    from streams.processor import ProcessorTopics
+
+    connector = _Connector(
+        kafka, server, ProcessorTopics.default(suffix), server.root / "state-sync"
+    )
+    try:
+        start_day = datetime.now(UTC) - timedelta(days=2)
+        for n in range(messages):
+            server.deliver(connector.user, _message(n, start_day + timedelta(seconds=n))[1])
+        began = time.perf_counter()
+        connector.start()
+        await wait_for(lambda: connector.read() >= messages, 1800, "the initial sync")
         elapsed = time.perf_counter() - began
         _say(f"initial sync: {messages} messages in {elapsed:.1f} s")
-        out["initial_sync_seconds"] = round(elapsed, 2)
-        out["initial_sync_messages_per_s"] = round(messages / elapsed, 1)
+        return elapsed
+    finally:
+        await connector.close()
+        delete_topics(kafka, suffix)
 
+
+async def _append_delays(kafka: KafkaSettings, server: DovecotServer, appends: int) -> list[float]:
+    """APPEND → obligation_opened delays, SLA processor live on fresh topics (no backlog)."""
+    from aiokafka import AIOKafkaConsumer
+
+    from streams.app import build_app
+    from streams.processor import ProcessorTopics, attach_processor
+
+    suffix = f"-bench-imap-{uuid.uuid4().hex[:8]}"
+    ensure_topics(kafka, ALL_TOPICS, suffix=suffix)
+    topics = ProcessorTopics.default(suffix)
+    work = server.root / "worker"
+    settings = Settings(kafka=kafka, worker=WorkerSettings(data_dir=work, store="rocksdb://"))
+    app = build_app(
+        settings,
+        app_id=f"bench-imap-{uuid.uuid4().hex[:8]}",
+        store=settings.worker.store,
+        datadir=str(work),
+        topic_partitions=3,
+    )
+    stats = attach_processor(app, settings, topics)
+    connector = _Connector(kafka, server, topics, server.root / "state-live")
+    seen: dict[str, float] = {}
+    consumer = AIOKafkaConsumer(
+        topics.facts, bootstrap_servers=kafka.bootstrap, group_id=None, auto_offset_reset="earliest"
+    )
+
+    async def collect() -> None:
+        while True:
+            batch = await consumer.getmany(timeout_ms=20)
+            now = time.perf_counter()
+            for records in batch.values():
+                for record in records:
+                    fact = Fact.model_validate_json(record.value)
+                    if fact.kind is FactKind.OBLIGATION_OPENED and fact.source_event_id:
+                        seen.setdefault(fact.source_event_id, now)
+
+    reader: asyncio.Task[None] | None = None
+    delays: list[float] = []
+    try:
+        await app.start()
+        await consumer.start()
+        reader = asyncio.create_task(collect())
+        connector.producer.send_and_wait(
+            topics.interactions,
+            key=b"acme",
+            value=encode(policy_event("acme", datetime.now(UTC) - timedelta(minutes=5))),
+        )
+        await wait_for(lambda: stats.events_in >= 1, 120, "the processor")
+        connector.start()
+        await wait_for(
+            lambda: (
+                (
+                    connector.metrics.value(
+                        "shinrai_connector_last_sync_timestamp_seconds", "bench"
+                    )
+                    or 0
+                )
+                > 0
+            ),
+            60,
+            "the connector's first sync",
+        )
+        for n in range(appends):
+            mid, raw = _message(n, datetime.now(UTC))
+            sent = time.perf_counter()
+            await asyncio.to_thread(server.append, connector.user, "INBOX", [raw])
+            event_id = email_event_id(mid)
+            await wait_for(lambda e=event_id: e in seen, 60, "an obligation_opened fact")  # type: ignore[misc]
+            delays.append(seen[event_id] - sent)
+            await asyncio.sleep(0.5)
+        return delays
+    finally:
+        await connector.close()
+        if reader is not None:
+            reader.cancel()
+            await asyncio.gather(reader, return_exceptions=True)
+        await consumer.stop()
+        await app.stop()
+        delete_topics(kafka, suffix)
+
+
+async def _run(messages: int, appends: int) -> dict[str, Any]:
+    kafka = KafkaSettings(
+        bootstrap=os.environ.get("SHINRAI_KAFKA__BOOTSTRAP", "127.0.0.1:19092"),
+        request_timeout_s=10,
+        topic_partitions=3,
+    )
+    ca_dir = Path(tempfile.mkdtemp(prefix="bench-imap-ca-"))
+    server = DovecotServer(make_ca(ca_dir))
+    server.start()
+    out: dict[str, Any] = {"messages": messages, "appends": appends}
+    try:
+        if messages:
+            elapsed = await _initial_sync(kafka, server, messages)
+            out["initial_sync_seconds"] = round(elapsed, 2)
+            out["initial_sync_messages_per_s"] = round(messages / elapsed, 1)
         if appends:
-            settings = Settings(
-                kafka=kafka, worker=WorkerSettings(data_dir=work / "worker", store="rocksdb://")
-            )
-            app = build_app(
-                settings,
-                app_id=f"bench-imap-{uuid.uuid4().hex[:8]}",
-                store=settings.worker.store,
-                datadir=str(work / "worker"),
-                topic_partitions=3,
-            )
-            stats = attach_processor(app, settings, topics)
-            seen: dict[str, float] = {}
-            consumer = AIOKafkaConsumer(
-                topics.facts,
-                bootstrap_servers=kafka.bootstrap,
-                group_id=None,
-                auto_offset_reset="earliest",
-            )
-
-            async def collect() -> None:
-                while True:
-                    batch = await consumer.getmany(timeout_ms=20)
-                    now = time.perf_counter()
-                    for records in batch.values():
-                        for record in records:
-                            fact = Fact.model_validate_json(record.value)
-                            if fact.kind is FactKind.OBLIGATION_OPENED and fact.source_event_id:
-                                seen.setdefault(fact.source_event_id, now)
-
-            reader: asyncio.Task[None] | None = None
-            try:
-                await app.start()
-                await consumer.start()
-                reader = asyncio.create_task(collect())
-                # The backlog of the initial sync is processed first (it is history).
-                await wait_for(lambda: stats.events_in >= messages + 1, 900, "the backlog")
-                _say("the processor read the backlog")
-                delays: list[float] = []
-                for n in range(appends):
-                    mid, raw = _message(messages + n, datetime.now(UTC))
-                    sent = time.perf_counter()
-                    await asyncio.to_thread(server.append, user, "INBOX", [raw])
-                    event_id = email_event_id(mid)
-                    await wait_for(lambda e=event_id: e in seen, 60, "an obligation_opened fact")  # type: ignore[misc]
-                    delays.append(seen[event_id] - sent)
-                    await asyncio.sleep(0.5)
-                # The first append after the backlog also waits for the partition to turn live
-                # (its watermark leaves the backlog's event time): reported on its own.
-                out["first_append_to_opened_s"] = round(delays[0], 3)
-                delays = delays[1:] or delays
-                out["append_to_opened_p50_s"] = round(percentile(delays, 50), 3)
-                out["append_to_opened_p99_s"] = round(percentile(delays, 99), 3)
-                out["append_to_opened_max_s"] = round(max(delays), 3)
-            finally:
-                if reader is not None:
-                    reader.cancel()
-                    await asyncio.gather(reader, return_exceptions=True)
-                await consumer.stop()
-                await app.stop()
-                stop.set()
-                await task
-        stop.set()
-        await task
-        producer.close()
-        checkpoints.close()
+            delays = await _append_delays(kafka, server, appends)
+            # The first append also waits for the worker's first live round: reported apart.
+            out["first_append_to_opened_s"] = round(delays[0], 3)
+            rest = delays[1:] or delays
+            out["append_to_opened_p50_s"] = round(percentile(rest, 50), 3)
+            out["append_to_opened_p99_s"] = round(percentile(rest, 99), 3)
+            out["append_to_opened_max_s"] = round(max(rest), 3)
     finally:
         server.close()
-        from bench.kafka_limits import delete_topics
-
-        delete_topics(kafka, suffix)
+        shutil.rmtree(ca_dir, ignore_errors=True)
     return out
 
 
