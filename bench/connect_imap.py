@@ -88,14 +88,19 @@ class _Connector:
         self.metrics = ConnectorMetrics()
         self.stop = asyncio.Event()
         self.topics = topics
+        self.kafka = kafka
+        self.publisher: Publisher | None = None
         self.task: asyncio.Task[Any] | None = None
 
     def start(self) -> None:
         resolver = Resolver(
             directory(client("acme", domains=("acme.example",)), staff_domains=("ours.example",))
         )
-        publisher = Publisher(
-            self.producer, topic=self.topics.interactions, dlq_topic=self.topics.dlq
+        publisher = self.publisher = Publisher(
+            self.producer,
+            topic=self.topics.interactions,
+            dlq_topic=self.topics.dlq,
+            kafka=self.kafka,
         )
         self.task = asyncio.create_task(
             run_connectors(
@@ -115,6 +120,8 @@ class _Connector:
         self.stop.set()
         if self.task is not None:
             await self.task
+        if self.publisher is not None:
+            self.publisher.close()
         self.producer.close()
         self.checkpoints.close()
 

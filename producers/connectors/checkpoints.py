@@ -18,8 +18,11 @@ What is kept:
   of Message-IDs) are stored, never headers or bodies.
 
 The ordering rule every connector follows: publish, wait for the broker's acknowledgement, THEN
-commit. A crash before the commit re-sends that one batch on restart (at-least-once; the engine
-ignores a repeated event id within its duplicate window); a crash after it loses nothing.
+commit. A crash after the commit loses nothing and repeats nothing. A crash between the
+acknowledgement and the commit would re-send that batch: the IMAP connector closes that window
+with a *pending* entry written before it publishes (the batch's event ids and the topic's end
+offsets at that moment); after a restart it reads the topic from those offsets and marks what
+arrived as published, so only what never reached the broker is sent (``imap.py``).
 """
 
 from __future__ import annotations
@@ -74,9 +77,15 @@ class Checkpoints:
         self.commit(source, {key: value})
 
     def commit(
-        self, source: str, values: Mapping[str, str], *, published: Iterable[str] = ()
+        self,
+        source: str,
+        values: Mapping[str, str],
+        *,
+        published: Iterable[str] = (),
+        remove: Iterable[str] = (),
     ) -> None:
-        """Store ``values`` and record ``published`` event ids, atomically and durably."""
+        """Store ``values``, record ``published`` event ids and delete the ``remove`` keys,
+        atomically and durably."""
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
@@ -88,6 +97,10 @@ class Checkpoints:
                 self._db.executemany(
                     "INSERT OR IGNORE INTO published (event_id, source) VALUES (?, ?)",
                     [(event_id, source) for event_id in published],
+                )
+                self._db.executemany(
+                    "DELETE FROM checkpoint WHERE source = ? AND key = ?",
+                    [(source, key) for key in remove],
                 )
             except BaseException:
                 self._db.execute("ROLLBACK")

@@ -28,6 +28,7 @@ subjects (a rejected message's bytes go to the dead-letter topic only).
 from __future__ import annotations
 
 import contextlib
+import json
 import random
 import socket
 import ssl
@@ -36,7 +37,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from producers.connectors.checkpoints import Checkpoints
 from producers.connectors.config import MailboxSource
@@ -62,6 +63,18 @@ Progress = Callable[[str, int, int], None]
 """``progress(label, done, total)``: messages of a first sync read so far (label: mailbox/folder)."""
 
 
+class Ledger(Protocol):
+    """What the follower asks the topic to recover a batch interrupted by a crash."""
+
+    def end_offsets(self) -> dict[int, int]:
+        """The end offset of every partition of the events topic now."""
+        ...
+
+    def sent_since(self, since: dict[int, int], event_ids: set[str]) -> set[str]:
+        """Which of ``event_ids`` are on the events topic at or after ``since``."""
+        ...
+
+
 class ConnectorFailed(ConfigError):
     """A source cannot work as configured (login refused, certificate untrusted, no such folder)."""
 
@@ -83,6 +96,11 @@ class FolderStats:
 def checkpoint_keys(folder: str) -> tuple[str, str]:
     """The checkpoint keys of one folder: its UIDVALIDITY and its last acknowledged UID."""
     return f"{folder}:uidvalidity", f"{folder}:uid"
+
+
+def pending_key(folder: str) -> str:
+    """The key of a folder's batch in flight: its event ids and the topic's end offsets."""
+    return f"{folder}:pending"
 
 
 def open_connection(source: MailboxSource, *, timeout: float = CONNECT_TIMEOUT_S) -> Any:
@@ -171,6 +189,7 @@ class FolderFollower:
         progress: Progress | None = None,
         progress_min: int = 500,
         backoff_max_s: float = BACKOFF_MAX_S,
+        ledger: Ledger | None = None,
     ) -> None:
         self.source = source
         self.folder = folder
@@ -185,6 +204,7 @@ class FolderFollower:
         self._progress_min = progress_min
         self._backoff_max = backoff_max_s
         self._synced_once = False
+        self._ledger = ledger
 
     # -- the loop ---------------------------------------------------------------------------------
 
@@ -258,7 +278,30 @@ class FolderFollower:
                 hint="check folders in the connect configuration (names are case-sensitive)",
             ) from None
 
+    def _recover(self) -> None:
+        """Settle a batch a crash interrupted between the broker's acknowledgement and the
+        checkpoint: the ids found on the topic since the recorded offsets count as published,
+        so the sync that follows sends only the others."""
+        pending = self._checkpoints.get(self.source.name, pending_key(self.folder))
+        if pending is None:
+            return
+        entry = json.loads(pending)
+        found: set[str] = set()
+        if self._ledger is not None:
+            since = {int(p): int(o) for p, o in entry["offsets"].items()}
+            found = self._ledger.sent_since(since, set(entry["ids"]))
+        self._checkpoints.commit(
+            self.source.name, {}, published=found, remove=[pending_key(self.folder)]
+        )
+        _log.info(
+            "interrupted batch settled",
+            source=self.label,
+            already_sent=len(found),
+            to_send=len(entry["ids"]) - len(found),
+        )
+
     def _sync(self, client: Any) -> None:
+        self._recover()
         info = self._select(client)
         validity = str(info[b"UIDVALIDITY"])
         validity_key, uid_key = checkpoint_keys(self.folder)
@@ -324,12 +367,20 @@ class FolderFollower:
             key=lambda r: (r.event.occurred_at, r.event.event_id),
         )
         fresh = [*events, *(r for r in fresh if isinstance(r, Rejected))]
+        sent = [r.event.event_id for r in fresh if isinstance(r, Parsed)]
+        pending = pending_key(self.folder)
+        if sent and self._ledger is not None:
+            # Before sending: what to look for, and from where, if we die before the commit.
+            entry = {"ids": sent, "offsets": self._ledger.end_offsets()}
+            self._checkpoints.commit(self.source.name, {pending: json.dumps(entry)})
         if fresh:
             self._publish(fresh)  # returns once the broker acknowledged every record
-        sent = [r.event.event_id for r in fresh if isinstance(r, Parsed)]
         validity_key, uid_key = checkpoint_keys(self.folder)
         self._checkpoints.commit(
-            self.source.name, {validity_key: validity, uid_key: str(max(uids))}, published=sent
+            self.source.name,
+            {validity_key: validity, uid_key: str(max(uids))},
+            published=sent,
+            remove=[pending],
         )
         self.stats.messages += len(items)
         self.stats.events += len(sent)

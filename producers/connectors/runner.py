@@ -36,6 +36,7 @@ import contextlib
 import importlib
 import random
 import threading
+import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -52,8 +53,10 @@ from producers.parsers.base import Parsed, ParseResult, Rejected
 from producers.resolution import Resolver
 from schemas.base import encode
 from schemas.deadletter import DeadLetter
-from shinrai.errors import ShinraiError
+from shinrai.errors import KafkaUnavailable, ShinraiError
+from shinrai.kafka_options import kafka_python_options
 from shinrai.logging import get_logger
+from shinrai.settings import KafkaSettings
 
 _log = get_logger("producers.connectors.runner")
 
@@ -72,12 +75,90 @@ class BatchSink(Protocol):
 
 
 class Publisher:
-    """The producer edge of the connectors: events to ``topic``, rejects to ``dlq_topic``."""
+    """The producer edge of the connectors: events to ``topic``, rejects to ``dlq_topic``.
 
-    def __init__(self, sink: BatchSink, *, topic: str, dlq_topic: str) -> None:
+    With ``kafka`` settings it is also the IMAP followers' ledger (``imap.Ledger``): the topic's
+    end offsets before a batch, and which event ids arrived since (crash recovery).
+    """
+
+    def __init__(
+        self,
+        sink: BatchSink,
+        *,
+        topic: str,
+        dlq_topic: str,
+        kafka: KafkaSettings | None = None,
+    ) -> None:
         self._sink = sink
         self.topic = topic
         self.dlq_topic = dlq_topic
+        self._kafka = kafka
+        self._offsets_consumer: Any = None
+        self._lock = threading.Lock()  # kafka-python consumers are not thread-safe
+
+    @property
+    def ledger(self) -> Publisher | None:
+        """This publisher as a ledger when it can read the topic, else None."""
+        return self if self._kafka is not None else None
+
+    def _consumer(self) -> Any:
+        from kafka import KafkaConsumer
+
+        assert self._kafka is not None
+        return KafkaConsumer(
+            **kafka_python_options(self._kafka), group_id=None, enable_auto_commit=False
+        )
+
+    def end_offsets(self) -> dict[int, int]:
+        """The end offset of every partition of ``topic`` now."""
+        from kafka import TopicPartition
+
+        with self._lock:
+            if self._offsets_consumer is None:
+                self._offsets_consumer = self._consumer()
+            consumer = self._offsets_consumer
+            partitions = consumer.partitions_for_topic(self.topic) or set()
+            ends = consumer.end_offsets([TopicPartition(self.topic, p) for p in partitions])
+        return {tp.partition: int(offset) for tp, offset in ends.items()}
+
+    def sent_since(self, since: dict[int, int], event_ids: set[str]) -> set[str]:
+        """Which of ``event_ids`` are on ``topic`` at or after the ``since`` offsets."""
+        import orjson
+        from kafka import TopicPartition
+
+        consumer = self._consumer()
+        found: set[str] = set()
+        try:
+            tps = [TopicPartition(self.topic, p) for p in since]
+            consumer.assign(tps)
+            ends = consumer.end_offsets(tps)
+            remaining = set()
+            for tp in tps:
+                if ends[tp] > since[tp.partition]:
+                    consumer.seek(tp, since[tp.partition])
+                    remaining.add(tp)
+            deadline = time.monotonic() + 120
+            while remaining and time.monotonic() < deadline:
+                for tp, records in consumer.poll(timeout_ms=500).items():
+                    for record in records:
+                        if record.value:
+                            event_id = orjson.loads(record.value).get("event_id")
+                            if event_id in event_ids:
+                                found.add(event_id)
+                        if record.offset + 1 >= ends[tp]:
+                            remaining.discard(tp)
+            if remaining:
+                raise KafkaUnavailable(f"{self.topic}: could not read back the interrupted batch")
+        finally:
+            consumer.close()
+        return found
+
+    def close(self) -> None:
+        """Close the offsets reader (the sink is the caller's)."""
+        with self._lock:
+            if self._offsets_consumer is not None:
+                self._offsets_consumer.close()
+                self._offsets_consumer = None
 
     def for_source(self, source: str) -> Callable[[Sequence[ParseResult]], None]:
         """``publish(results)`` for one source (its name goes into the dead letters' source)."""
@@ -225,6 +306,7 @@ async def run_connectors(
                     publish=publish,
                     checkpoints=checkpoints,
                     stop=halt,
+                    ledger=publisher.ledger,
                     batch_size=batch_size,
                     progress=progress,
                     backoff_max_s=backoff_max_s,
@@ -292,8 +374,6 @@ async def _calendar_loop(
         publish(results)
         stats.events += sum(1 for r in results if isinstance(r, Parsed))
         stats.rejected += sum(1 for r in results if isinstance(r, Rejected))
-        import time
-
         stats.last_sync = time.time()
 
     delay = 0.5

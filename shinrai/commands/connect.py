@@ -122,7 +122,10 @@ def command(
             _progress_bar(progress) as bar,
         ):
             publisher = Publisher(
-                producer, topic=topic or INTERACTIONS.name, dlq_topic=dlq_topic or DLQ.name
+                producer,
+                topic=topic or INTERACTIONS.name,
+                dlq_topic=dlq_topic or DLQ.name,
+                kafka=settings.kafka,  # reads back a batch a crash interrupted
             )
             log.info(
                 "following",
@@ -130,16 +133,19 @@ def command(
                 calendars=[c.name for c in config.calendars],
                 state=str(checkpoints.path),
             )
-            await run_connectors(
-                config,
-                resolver=resolver,
-                publisher=publisher,
-                checkpoints=checkpoints,
-                stop=stop,
-                metrics=metrics,
-                progress=bar,
-                batch_size=batch_size,
-            )
+            try:
+                await run_connectors(
+                    config,
+                    resolver=resolver,
+                    publisher=publisher,
+                    checkpoints=checkpoints,
+                    stop=stop,
+                    metrics=metrics,
+                    progress=bar,
+                    batch_size=batch_size,
+                )
+            finally:
+                publisher.close()
 
     try:
         asyncio.run(main())

@@ -136,15 +136,19 @@ class RunningConnector:
     task: asyncio.Task[Any] | None = None
     producer: KafkaRecordProducer | None = None
     checkpoints: Checkpoints | None = None
+    publisher: Publisher | None = None
 
     async def start(self, *, backoff_max_s: float = 2.0, batch_size: int = 50) -> None:
         self.producer = KafkaRecordProducer(self.kafka, client_id="test-connect")
         self.checkpoints = Checkpoints(self.config.state_dir)
+        self.publisher = Publisher(
+            self.producer, topic=self.topic, dlq_topic=self.dlq, kafka=self.kafka
+        )
         self.task = asyncio.create_task(
             run_connectors(
                 self.config,
                 resolver=Resolver(directory_model()),
-                publisher=Publisher(self.producer, topic=self.topic, dlq_topic=self.dlq),
+                publisher=self.publisher,
                 checkpoints=self.checkpoints,
                 stop=self.stop,
                 metrics=self.metrics,
@@ -157,6 +161,8 @@ class RunningConnector:
         self.stop.set()
         if self.task is not None:
             await asyncio.wait_for(self.task, timeout=30)
+        if self.publisher is not None:
+            self.publisher.close()
         if self.producer is not None:
             self.producer.close()
         if self.checkpoints is not None:

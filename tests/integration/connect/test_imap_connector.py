@@ -7,6 +7,7 @@ compared with an independent list of the Message-IDs that were delivered.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -372,3 +373,57 @@ def test_a_wrong_password_or_an_untrusted_certificate_is_one_clear_error(
     else:
         assert "certificate is not trusted" in errors[0]
         assert "ca_file" in err
+
+
+async def test_a_batch_acknowledged_but_not_checkpointed_is_not_sent_again(
+    dovecot: DovecotServer,
+    processor_env: Callable[[], Env],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The crash window kill -9 rarely hits, made certain: the broker acknowledged a batch, the
+    process died before the checkpoint. The pending entry written before sending lets the next
+    run find the batch on the topic and send only the rest."""
+    from producers.connectors.checkpoints import Checkpoints
+    from producers.connectors.imap import pending_key
+    from producers.connectors.runner import Publisher
+    from producers.kafka_producer import KafkaRecordProducer
+    from producers.parsers.email import message_event
+    from producers.resolution import Resolver
+
+    from .conftest import directory_model
+
+    env = processor_env()
+    user, password = dovecot.add_user()
+    monkeypatch.setenv(PASSWORD_ENV, password)
+    mail = [message(subject=f"m{n}") for n in range(3)]
+    dovecot.append(user, "INBOX", [raw for _, raw in mail])
+    config = connect_config(tmp_path, mailbox_entry(dovecot, user))
+
+    # What the dead process did: pending entry, then the first two messages acknowledged.
+    with KafkaRecordProducer(env.kafka) as producer, Checkpoints(config.state_dir) as store:
+        publisher = Publisher(
+            producer, topic=env.topics.interactions, dlq_topic=env.topics.dlq, kafka=env.kafka
+        )
+        resolver = Resolver(directory_model())
+        early = [
+            message_event(raw, resolver, origin="x", source="imap:support") for _, raw in mail[:2]
+        ]
+        ids = [r.event.event_id for r in early]  # type: ignore[union-attr]
+        entry = {"ids": ids, "offsets": publisher.end_offsets()}
+        store.put("support", pending_key("INBOX"), json.dumps(entry))
+        publisher.for_source("imap:support")(early)
+        publisher.close()
+
+    connector = RunningConnector(config, env.kafka, env.topics.interactions, env.topics.dlq)
+    await connector.start()
+    try:
+        await wait_until(lambda: connector.value("shinrai_connector_messages_total") >= 3)
+    finally:
+        await connector.close()
+    assert connector.value("shinrai_connector_skipped_total") == 2
+    assert connector.value("shinrai_connector_events_total") == 1
+    counts = _event_ids(env.kafka.bootstrap, env.topics.interactions)
+    assert counts == Counter({email_event_id(mid): 1 for mid, _ in mail})
+    with Checkpoints(config.state_dir) as store:
+        assert store.get("support", pending_key("INBOX")) is None
