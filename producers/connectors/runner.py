@@ -296,6 +296,14 @@ async def run_connectors(
     followers: list[FolderFollower] = []
     check_sources(config)
     for mailbox in config.mailboxes:
+        if not resolver.is_staff_email(mailbox.owner):
+            # Its Sent mail would then not count as our replies: say so once, at start.
+            _log.warning(
+                "the mailbox owner is not staff in the directory: its sent mail will not "
+                "fulfil obligations (add the address or its domain to the directory's staff)",
+                source=mailbox.name,
+                owner=mailbox.owner,
+            )
         publish = publisher.for_source(f"imap:{mailbox.name}")
         for folder in mailbox.folders:
             followers.append(
