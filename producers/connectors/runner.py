@@ -34,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
+import logging
 import random
 import threading
 import time
@@ -292,6 +293,8 @@ async def run_connectors(
     an untrusted certificate, a missing folder), after stopping every other source.
     """
     metrics = metrics or ConnectorMetrics()
+    # imapclient logs the protocol at DEBUG: fetched messages (bodies) would reach the log.
+    logging.getLogger("imapclient").setLevel(logging.INFO)
     halt = threading.Event()  # the followers' threads watch this one
     followers: list[FolderFollower] = []
     check_sources(config)

@@ -92,6 +92,11 @@ def command(
 
     settings = get_settings()
     configure(settings.log_level, json=settings.log_json)
+    import logging
+
+    # kafka-python narrates every connection and metadata refresh at INFO: a follower running for
+    # weeks would log little else. Its warnings and errors still show.
+    logging.getLogger("kafka").setLevel(max(logging.WARNING, logging.getLogger().level))
     log = get_logger("shinrai.connect")
     config = load_config(config_path)
     check_sources(config)  # a secret not set is found before the broker is asked

@@ -270,24 +270,25 @@ def _write_config(path: Path, entry: dict[str, object], state: Path) -> Path:
     return path
 
 
-def _cli(
-    args: list[str], password: str, kafka: KafkaSettings, **popen: object
-) -> subprocess.Popen[str]:
+def _cli(args: list[str], password: str, kafka: KafkaSettings, log: Path) -> subprocess.Popen[str]:
+    """``shinrai connect`` as a child process; its stderr goes to ``log`` (a file, never a pipe
+    nobody reads while it runs: a full pipe would stall the child)."""
     env = {
         **os.environ,
+        "SHINRAI_LOG_LEVEL": "DEBUG",  # even at DEBUG: no body, no secret in the log
         PASSWORD_ENV: password,
         "PYTHONPATH": str(REPO),
         "SHINRAI_KAFKA__BOOTSTRAP": kafka.bootstrap,
     }
-    return subprocess.Popen(
-        [sys.executable, "-m", "shinrai", "connect", "--no-progress", *args],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        **popen,  # type: ignore[arg-type]
-    )
+    with log.open("a") as sink:
+        return subprocess.Popen(
+            [sys.executable, "-m", "shinrai", "connect", "--no-progress", *args],
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=sink,
+            text=True,
+        )
 
 
 def test_kill_9_in_the_middle_of_a_sync_then_restart_loses_nothing_and_sends_nothing_twice(
@@ -309,24 +310,25 @@ def test_kill_9_in_the_middle_of_a_sync_then_restart_loses_nothing_and_sends_not
     ]  # fmt: skip
 
     port = free_port()
-    first = _cli([*args, "--metrics-port", str(port)], password, env.kafka)
+    log = tmp_path / "connect.log"
+    first = _cli([*args, "--metrics-port", str(port)], password, env.kafka, log)
     try:
         deadline = time.monotonic() + 60
         read = 0.0
         while time.monotonic() < deadline and read < 50 and first.poll() is None:
             time.sleep(0.02)
             read = _metric(port, "shinrai_connector_messages_total")
-        assert first.poll() is None, first.communicate()[1]
+        assert first.poll() is None, log.read_text()
         os.kill(first.pid, signal.SIGKILL)  # no goodbye: mid-batch, mid-checkpoint, anywhere
-        first.communicate(timeout=10)
+        first.wait(timeout=10)
     finally:
         if first.poll() is None:
             first.kill()
-            first.communicate()
+            first.wait()
     at_kill = _event_ids(env.kafka.bootstrap, env.topics.interactions)
     assert 0 < sum(at_kill.values()) < total, "the kill must land in the middle of the sync"
 
-    second = _cli([*args, "--metrics-port", "0"], password, env.kafka)
+    second = _cli([*args, "--metrics-port", "0"], password, env.kafka, log)
     try:
         deadline = time.monotonic() + 120
         ids = at_kill
@@ -334,10 +336,12 @@ def test_kill_9_in_the_middle_of_a_sync_then_restart_loses_nothing_and_sends_not
             time.sleep(0.5)
             ids = _event_ids(env.kafka.bootstrap, env.topics.interactions)
         second.send_signal(signal.SIGINT)  # a clean Ctrl-C
-        _, err = second.communicate(timeout=30)
+        second.wait(timeout=30)
     finally:
         if second.poll() is None:
             second.kill()
+            second.wait()
+    err = log.read_text()
     assert second.returncode == 0, err
     ids = _event_ids(env.kafka.bootstrap, env.topics.interactions)
     assert set(ids) == expected  # nothing lost
@@ -356,12 +360,15 @@ def test_a_wrong_password_or_an_untrusted_certificate_is_one_clear_error(
     config = _write_config(tmp_path / "connect.yaml", entry, tmp_path / "state")
     given = "not-the-password" if mistake == "wrong password" else password
     args = ["--config", str(config), "--topic", env.topics.interactions, "--metrics-port", "0"]
-    proc = _cli(args, given, env.kafka)
+    log = tmp_path / "connect.log"
+    proc = _cli(args, given, env.kafka, log)
     try:
-        _, err = proc.communicate(timeout=60)
+        proc.wait(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()
+            proc.wait()
+    err = log.read_text()
     assert proc.returncode == 1
     errors = [line for line in err.splitlines() if line.startswith("Error:")]
     assert len(errors) == 1, err
