@@ -6,7 +6,11 @@
    ``worker.topic_suffix`` appended to each name);
 2. sets up the ClickHouse sink on the sink thread: in embedded mode (``chdb://``) it applies the
    migrations, since the engine lives in this process and nobody else can; against a server it
-   only checks that none are pending (run ``shinrai db migrate`` once, not from N workers);
+   only checks that none are pending (run ``shinrai db migrate`` once, not from N workers).
+   ClickHouse is not needed to start: when the set-up fails (server unreachable, chdb directory
+   not writable, migrations missing) the worker starts anyway and the ClickHouse runner retries
+   it with backoff (``shinrai_sink_up{sink="clickhouse"}`` is 0 meanwhile), then catches up
+   from its committed offsets; the processor and the alert hooks never wait for it;
 3. builds the Faust app (``streams.app.build_app``) and attaches the processor
    (``streams.processor.attach_processor``), then starts it — unless ``worker.run_processor``
    is off: a sinks-only worker, so the processor and the sink runners can run as separate
@@ -118,9 +122,17 @@ class Worker:
     # -- lifecycle -----------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Topics, ClickHouse, the Faust app, the runners, /metrics; undone on failure."""
+        """Topics, ClickHouse, the Faust app, the runners, /metrics; undone on failure.
+
+        A failure of one of the overlapped start steps is raised as itself (the first of
+        them), never as an ``ExceptionGroup``: the CLI maps a ``ShinraiError`` to one line,
+        and any other error is wrapped in one naming what failed.
+        """
         try:
             await self._start()
+        except BaseExceptionGroup as group:
+            await self.stop()
+            raise _first_error(group) from group
         except BaseException:
             await self.stop()
             raise
@@ -206,6 +218,7 @@ class Worker:
         )
 
     async def _start_sink(self) -> None:
+        from shinrai.errors import SinkError
         from sinks.clickhouse.runner import ClickHouseRunner
         from sinks.clickhouse.sink import ClickHouseSink
 
@@ -215,7 +228,13 @@ class Worker:
         # from two threads at once.
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="shinrai-sink")
         sink = ClickHouseSink(ch, migrate=embedded)
-        await asyncio.get_running_loop().run_in_executor(self._executor, sink.setup)
+        setup_error = None
+        try:
+            await asyncio.get_running_loop().run_in_executor(self._executor, sink.setup)
+        except SinkError as exc:
+            # Not fatal: the runner retries the set-up (its first log line says so); the
+            # processor and the alerts do not depend on ClickHouse.
+            setup_error = str(exc)
         self.sink = sink
         self.clickhouse_runner = ClickHouseRunner(
             self.settings.kafka,
@@ -227,6 +246,7 @@ class Worker:
             executor=self._executor,
             batch_rows=ch.batch_rows,
             session_timeout_s=self.settings.worker.session_timeout_s,
+            setup_error=setup_error,
         )
 
     async def _start_alerts(self) -> None:
@@ -355,6 +375,24 @@ class Worker:
         finally:
             await self.stop()
         return code
+
+
+def _first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The first leaf of ``group`` as one error the CLI can print in one line.
+
+    A ``ShinraiError`` (or a cancellation, an interrupt) is returned as it is; anything else is
+    wrapped in a ``ShinraiError`` naming its type and message (the traceback is logged at
+    debug level).
+    """
+    from shinrai.errors import ShinraiError
+
+    leaf: BaseException = group
+    while isinstance(leaf, BaseExceptionGroup):
+        leaf = leaf.exceptions[0]
+    if isinstance(leaf, ShinraiError | asyncio.CancelledError | KeyboardInterrupt | SystemExit):
+        return leaf
+    log.debug("worker_start_failed", exc_info=leaf)
+    return ShinraiError(f"worker failed to start: {type(leaf).__name__}: {leaf}")
 
 
 def build_worker(settings: Settings, **kwargs: Any) -> Worker:
