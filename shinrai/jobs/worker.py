@@ -109,6 +109,11 @@ class Worker:
         """The consumer group of a sink runner: never the Faust app's own group."""
         return f"{self.settings.worker.app_id}-sink-{runner}"
 
+    def group_instance_id(self, runner: str) -> str | None:
+        """A sink runner's static member name (``worker.group_instance_id``), or None."""
+        name = self.settings.worker.group_instance_id
+        return None if not name else f"{name}-sink-{runner}"
+
     @property
     def data_dir(self) -> Path:
         """Where the RocksDB tables, the delivered store and the JSONL logs live."""
@@ -181,6 +186,11 @@ class Worker:
             broker_heartbeat_interval=min(3.0, worker.session_timeout_s / 3),
             producer_linger=worker.producer_linger_s,
             producer_compression_type=worker.producer_compression,
+            **(
+                {"consumer_group_instance_id": worker.group_instance_id}
+                if worker.group_instance_id
+                else {}
+            ),
         )
         kwargs: dict[str, Any] = {"engine": self._engine}
         if self._clock is not None:
@@ -248,6 +258,7 @@ class Worker:
             session_timeout_s=self.settings.worker.session_timeout_s,
             setup_error=setup_error,
         )
+        self.clickhouse_runner.group_instance_id = self.group_instance_id("clickhouse")
 
     async def _start_alerts(self) -> None:
         from sinks.alerts.runner import AlertRunner
@@ -280,6 +291,7 @@ class Worker:
             commit_interval_s=worker.sink_commit_interval_s,
             session_timeout_s=worker.session_timeout_s,
         )
+        runner.group_instance_id = self.group_instance_id("alerts")
         self.alert_runner = runner
         await runner.start()
 
