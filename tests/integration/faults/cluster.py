@@ -37,6 +37,14 @@ def free_ports(n: int) -> list[int]:
             s.close()
 
 
+def _accepts(port: int | None) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port or 0), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
 @dataclass
 class Node:
     """One JVM of the cluster."""
@@ -190,6 +198,11 @@ class KraftCluster:
             for node in self.nodes:
                 if node.proc is not None and node.proc.poll() is not None:
                     raise RuntimeError(f"node {node.node_id} exited:\n{self.log_tail(node)}")
+            # kafka-python leaks a socket on every refused connection: ask it nothing until
+            # every running broker accepts one.
+            if not all(_accepts(n.port) for n in self.brokers if n.proc is not None):
+                time.sleep(0.3)
+                continue
             try:
                 admin = KafkaAdminClient(
                     bootstrap_servers=self.live_bootstrap, request_timeout_ms=5000

@@ -54,6 +54,10 @@ pytestmark = pytest.mark.integration
 
 OUTAGE_S = 12.0
 HOLD_S = 12.0  # history read on a live partition holds its clients for catch_up_gap_s (10 s)
+# The second test sends its history in two parts, in event-time order (as `shinrai produce`
+# does) with the outage between them; a pause longer than catch_up_gap_s would end the holds and
+# make the second part older than its clients' processed time (dead-lettered, as documented).
+LONG_GAP_S = 30.0
 UP = ("shinrai_sink_up", {"sink": "clickhouse"})
 
 
@@ -136,15 +140,18 @@ async def test_chdb_unwritable_at_start_and_mid_stream_then_catches_up(
     chdb = tmp_path / "chdb-worker"
     chdb.mkdir()
     env, port = await asyncio.to_thread(_setup, p, tmp_path, f"chdb://{chdb}")
+    env["SHINRAI_WORKER__CATCH_UP_GAP_S"] = str(LONG_GAP_S)
     wl = make_workload(uuid.uuid4().hex[:6], now() - HISTORY_ENDS, seed=17, clients=12, threads=8)
     half = len(wl.history) // 2
+    first = [*wl.policies, *wl.history[:half]]
+    second = wl.history[half:]
     worker = WorkerProcess(env, tmp_path / "worker.log")
     processes.append(worker)
 
     with unwritable(chdb):  # chdb cannot even open its directory
         worker.start()
         await _sink_up_is(port, 0, worker)
-        await _send(p, as_raw(wl.policies) + as_raw(wl.history[:half]))
+        await _send(p, as_raw(first))
         await wait_for_groups(p.settings, PROCESSOR | ALERTS, 90, "alerts with chdb locked")
         assert await metric(port, *UP) == 0
         delivered_while_down = len(p.receiver.acked())
@@ -154,13 +161,14 @@ async def test_chdb_unwritable_at_start_and_mid_stream_then_catches_up(
     await _sink_up_is(port, 1, worker, within=10)
 
     with unwritable(chdb):  # now mid-stream: every insert fails
-        await _send(p, as_raw(wl.history[half:]))
+        await _send(p, as_raw(second))
+        sent = time.monotonic()
         await asyncio.sleep(OUTAGE_S)
         assert await metric(port, *UP) == 0
         await wait_for_groups(p.settings, PROCESSOR, 60, "the processor with chdb unwritable")
     back = await wait_for_groups(p.settings, CLICKHOUSE, 60, "ClickHouse catching up again")
     print(f"after a {OUTAGE_S:g} s outage mid-stream: ClickHouse caught up in {back:.1f} s")
-    await asyncio.sleep(HOLD_S)
+    await asyncio.sleep(max(0.0, sent + LONG_GAP_S + 2 - time.monotonic()))  # the holds end
     await drained(p.settings, within=60)
     until = now()
     text = await _stop(worker)
