@@ -6,18 +6,26 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+import structlog
 from structlog.testing import capture_logs
 
 from shinrai.errors import ShinraiError, SinkUnavailable
 from shinrai.jobs.worker import _first_error
 from shinrai.metrics import WorkerMetrics
 from shinrai.settings import ClickHouseSettings, KafkaSettings
+from sinks.clickhouse import runner as runner_module
 from sinks.clickhouse.runner import ClickHouseRunner, SinkHealth
 from sinks.clickhouse.sink import ClickHouseSink
 
 pytestmark = pytest.mark.unit
 
 UP = "shinrai_sink_up"
+
+
+@pytest.fixture(autouse=True)
+def _uncached_log(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A logger another test already used is cached past ``capture_logs``: a fresh one."""
+    monkeypatch.setattr(runner_module, "log", structlog.get_logger("sinks.clickhouse.runner"))
 
 
 def events(logs: list[dict[str, object]]) -> list[object]:
