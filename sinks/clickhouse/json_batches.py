@@ -2,8 +2,10 @@
 
 The runner buffers each record's value bytes as they came off Kafka. At flush the values are
 joined, one per line, each with its Kafka position spliced in front of its first field
-(``{"_t":topic,"_p":partition,"_o":offset,`` + the value after its ``{``), and ClickHouse
-parses the batch itself: ``SELECT … FROM format(JSONEachRow, '<structure>', '<lines>')``.
+(``{"_t":topic,"_p":partition,"_o":offset,`` + the value after its ``{``), written to a
+temporary file, and ClickHouse parses the batch itself:
+``SELECT … FROM file('<path>', JSONEachRow, '<structure>')``. (Embedded chdb only: the same
+batch as a SQL string literal for ``format()`` costs more in the SQL lexer than the parse.)
 
 The structure and the checks are generated from the same field specs as
 ``sinks.clickhouse.records`` (types, enum values, lengths, required fields, identifiers in the
@@ -49,8 +51,6 @@ JSON_SETTINGS = {
     "input_format_json_try_infer_numbers_from_strings": 0,
     "input_format_allow_errors_num": 0,
     "input_format_parallel_parsing": 0,
-    # the batch is one SQL string literal
-    "max_query_size": 1 << 31,
 }
 _RFC3339 = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?(Z|[+-]\d\d:\d\d)$"
 _ASCII_ID = r"^[!-~]([ -~]*[!-~])?$"
@@ -155,17 +155,19 @@ class Shape:
         self.select = ", ".join([f"{expr} AS `{col}`" for col, expr in outputs] + _POSITION_OUT)
         self.problem = " OR ".join(f"({p})" for p in problems)
 
-    def query(self, data: str) -> str:
-        """``SELECT`` of the stored columns from ``data`` (JSONEachRow lines), checks applied.
+    def query(self, path: str) -> str:
+        """``SELECT`` of the stored columns from the JSONEachRow file at ``path``, checks applied.
 
         ``throwIf`` runs in the inner WHERE on every row (on the JSON values, not the stored
-        columns, whose aliases would shadow them) before anything is selected, so a batch with one
-        bad row fails as a whole; its message says a row check failed (the Python decode of the
-        batch then names the record, field and reason).
+        columns, whose aliases would shadow them) before anything is selected, so a batch with
+        one bad row fails as a whole; its message says a row check failed (the Python decode of
+        the batch then names the record, field and reason). Every declared field is read by
+        the checks or the output: ``file()`` reads only the columns a query uses and would
+        otherwise call the others unknown.
         """
         return (
             f"SELECT {self.select} FROM (SELECT * FROM "
-            f"format(JSONEachRow, {quote(self.structure)}, {data}) "
+            f"file({quote(path)}, JSONEachRow, {quote(self.structure)}) "
             f"WHERE throwIf({self.problem}, 'a record failed the row checks') = 0)"
         )
 
@@ -210,6 +212,7 @@ INTERACTIONS = Shape(
     ],
     [
         f"ifNull(NOT match(`message_key`, {quote(_HASH)}), false)",
+        "ifNull(`type` != 'interaction', false)",
         f"length(`parent_keys`) > {MAX_PARENT_KEYS}",
         f"NOT arrayAll(k -> match(k, {quote(_HASH)}), `parent_keys`)",
         "ifNull(`schema_version`, 1) = 1 AND (isNotNull(`message_key`) OR notEmpty(`parent_keys`))",
@@ -220,20 +223,11 @@ INTERACTIONS = Shape(
 """interactions from interaction values (``type`` may only be ``interaction``)."""
 
 
-def lines(values: Sequence[bytes], positions: Sequence[tuple[str, int, int]]) -> str | None:
-    """The batch as one SQL string literal of JSONEachRow lines, positions spliced in.
-
-    None when the bytes are not UTF-8 (ClickHouse's SQL text must be): the caller decodes the
-    batch record by record instead, which names the bad record.
-    """
-    body = b"\n".join(
+def lines(values: Sequence[bytes], positions: Sequence[tuple[str, int, int]]) -> bytes:
+    """The batch as JSONEachRow lines, each value with its position spliced in front."""
+    return b"\n".join(
         [
             b'{"_t":"%s","_p":%d,"_o":%d,%s' % (t.encode(), p, o, v[1:])
             for v, (t, p, o) in zip(values, positions, strict=True)
         ]
     )
-    try:
-        text = body.decode()
-    except UnicodeDecodeError:
-        return None
-    return quote(text)

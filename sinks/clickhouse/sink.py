@@ -22,9 +22,12 @@ Exactly-once in effect, rollups included, rests on two mechanisms:
 from __future__ import annotations
 
 import hashlib
+import os
+import tempfile
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -121,6 +124,32 @@ class _RawBuffer:
 
 Reject = Callable[[str, DeadLetter], None]
 """Called with (table, dead letter) for a value that is not a valid record of that table."""
+
+
+_SHM = "/dev/shm"
+
+
+@contextmanager
+def _batch_file(raw: _RawBuffer) -> Iterator[str]:
+    """A raw buffer as a JSONEachRow file for chdb's ``file()`` (in memory where possible).
+
+    Raises SinkError when the bytes are not UTF-8 (ClickHouse would store them as they are;
+    orjson, on the record-by-record path, refuses them and names the record).
+    """
+    body = json_batches.lines(raw.values, raw.positions)
+    try:
+        body.decode()
+    except UnicodeDecodeError as exc:
+        raise SinkError(f"batch is not UTF-8 at byte {exc.start}") from None
+    fd, path = tempfile.mkstemp(
+        prefix="shinrai-batch-", suffix=".jsonl", dir=_SHM if os.path.isdir(_SHM) else None
+    )
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(body)
+        yield path
+    finally:
+        os.unlink(path)
 
 
 def _with_datetimes(row: dict[str, Any]) -> dict[str, Any]:
@@ -547,14 +576,15 @@ class ClickHouseSink:
     def _parse_json(self, table: str, shape: json_batches.Shape) -> pa.Table | None:
         """SELECT the table's rows from its raw values (None if ClickHouse refused the batch)."""
         raw = self._raw[table]
-        data = json_batches.lines(raw.values, raw.positions)
-        if data is None:
-            return None
-        sql = f"{shape.query(data)} SETTINGS {settings_clause(json_batches.JSON_SETTINGS)}"
+        sql_settings = settings_clause(json_batches.JSON_SETTINGS)
         try:
-            parsed: pa.Table = self._call(
-                partial(self.client.query_arrow, sql), f"parse {len(raw.values)} {table} values"
-            )
+            with _batch_file(raw) as path:
+                parsed: pa.Table = self._call(
+                    partial(
+                        self.client.query_arrow, f"{shape.query(path)} SETTINGS {sql_settings}"
+                    ),
+                    f"parse {len(raw.values)} {table} values",
+                )
         except SinkUnavailable:
             raise
         except SinkError as exc:
@@ -568,22 +598,21 @@ class ClickHouseSink:
     def _insert_json(self, table: str, shape: json_batches.Shape, token: str) -> bool:
         """INSERT … SELECT from the table's raw values; False if ClickHouse refused the batch."""
         raw = self._raw[table]
-        data = json_batches.lines(raw.values, raw.positions)
-        if data is None:
-            return False
         settings = {
             **_INSERT_SETTINGS,
             **json_batches.JSON_SETTINGS,
             "insert_deduplication_token": token,
         }
         cols = ", ".join(f"`{c}`" for c in shape.columns)
-        sql = (
-            f"INSERT INTO {table} ({cols}) SETTINGS {settings_clause(settings)} {shape.query(data)}"
-        )
         try:
-            self._call(
-                partial(self.client.command, sql), f"insert {len(raw.values)} {table} values"
-            )
+            with _batch_file(raw) as path:
+                sql = (
+                    f"INSERT INTO {table} ({cols}) SETTINGS {settings_clause(settings)} "
+                    f"{shape.query(path)}"
+                )
+                self._call(
+                    partial(self.client.command, sql), f"insert {len(raw.values)} {table} values"
+                )
         except SinkUnavailable:
             raise
         except SinkError as exc:
