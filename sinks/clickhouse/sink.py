@@ -75,6 +75,13 @@ _INSERT_SETTINGS = {
     "optimize_on_insert": 0,
 }
 _CACHE_LIMIT = 500_000
+_FOLD_COLUMNS = (
+    # what obligations.apply reads, and the position
+    "fact_id", "kind", "client_id", "at", "policy_id", "policy_version", "obligation_id",
+    "obligation_kind", "thread_key", "channel", "opened_at", "deadline", "fulfilled_at",
+    "fulfilled_by_channel", "outcome", "business_seconds", "calendar_seconds",
+    "overage_business_seconds", "retracts", "topic", "partition", "offset",
+)  # fmt: skip
 _OBLIGATION_KINDS = pa.array(sorted(str(kind.value) for kind in obl.OBLIGATION_KINDS))
 
 
@@ -462,12 +469,18 @@ class ClickHouseSink:
         fact_items, facts_iso = facts.rows()
         if parsed is not None:
             keys: dict[str, RollupKey] = {}
-            relevant = parsed.filter(
-                pc.and_(
-                    pc.is_in(parsed.column("kind"), _OBLIGATION_KINDS),
-                    pc.is_valid(parsed.column("obligation_id")),
+            # Only the obligation facts, and only the fields the fold reads, become Python
+            # objects: the rest of the batch stays in Arrow.
+            relevant = (
+                parsed.select(_FOLD_COLUMNS)
+                .filter(
+                    pc.and_(
+                        pc.is_in(parsed.column("kind"), _OBLIGATION_KINDS),
+                        pc.is_valid(parsed.column("obligation_id")),
+                    )
                 )
-            ).to_pylist()
+                .to_pylist()
+            )
             states = self._fold_obligations(
                 relevant, [Position(r["topic"], r["partition"], r["offset"]) for r in relevant]
             )
