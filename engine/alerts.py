@@ -1,18 +1,40 @@
 """Which facts page someone, and the alert each one becomes.
 
-Alerts: every warning (one per obligation and fraction), every breach, every trust downgrade,
+Alerts page people only for what they can still act on (DESIGN §3 "Paging"): every warning
+(one per obligation and fraction) except a *missed* one, every breach, every trust downgrade,
 every silence, and the retraction of a breach, of a silence or of a trust downgrade (so whoever
-was paged learns it no longer holds). ``alert_id`` is ``schemas.alerts.alert_id_for(subject, level)`` where the subject
-is the obligation for obligation facts and the fact itself otherwise, so a replay or a restart
-never pages twice for the same (obligation, level).
+was paged learns it no longer holds). A warning is missed when its instant passed before the
+event that opened the obligation reached us (its ``recorded_at``): it stays a fact, its reason
+starting with ``MISSED_WARNING``, and pages nobody, so an event that arrives after its warning
+instants pages only the breach. ``alert_id`` is ``schemas.alerts.alert_id_for(subject, level)``
+where the subject is the obligation for obligation facts and the fact itself otherwise, so a
+replay or a restart never pages twice for the same (obligation, level).
 """
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from schemas.alerts import Alert, AlertLevel, alert_id_for
 from schemas.facts import Fact, FactKind
 
-__all__ = ["alert_for"]
+__all__ = ["MISSED_WARNING", "alert_for", "is_missed_warning", "missed_warning_reason"]
+
+MISSED_WARNING = "missed: "
+"""How the reason of a missed warning fact starts (see the module docstring)."""
+
+
+def missed_warning_reason(arrived: datetime) -> str:
+    """The reason a warning fact carries when its instant passed before its event arrived."""
+    return (
+        f"{MISSED_WARNING}the event that opened the obligation arrived at "
+        f"{arrived.isoformat()}, after this warning's instant; a fact, not a page"
+    )
+
+
+def is_missed_warning(fact: Fact) -> bool:
+    """True for a warning whose instant passed before the obligation's event arrived."""
+    return fact.kind is FactKind.WARNING and (fact.reason or "").startswith(MISSED_WARNING)
 
 
 def _pct(fraction: float) -> str:
@@ -25,6 +47,8 @@ def alert_for(fact: Fact) -> Alert | None:
     ob = fact.obligation_id
     deadline = fact.deadline.isoformat() if fact.deadline is not None else "?"
     if kind is FactKind.WARNING and ob is not None and fact.warning_fraction is not None:
+        if is_missed_warning(fact):
+            return None  # nobody could have acted on it: the breach (if any) is the page
         level = AlertLevel.WARNING
         alert_id = alert_id_for(ob, f"{level.value}:{fact.warning_fraction!r}")
         summary = (

@@ -55,10 +55,12 @@ Facts carry the policy id and version current when they are emitted.
 
 from __future__ import annotations
 
+import bisect
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from engine import classify, threads, trust
+from engine.alerts import missed_warning_reason
 from engine.calendar import CalendarClock, clock_for
 from engine.deadlines import deadline_for, sla_budget, warnings_within
 from engine.factmake import build_fact
@@ -67,7 +69,7 @@ from engine.state import TRUST_LOG_SIZE, ClientState, Event, Obligation, TrustEn
 from schemas.calendars import BusinessCalendar
 from schemas.events import CallOutcome, ClientPolicyChanged, Direction, InteractionEvent, Kind
 from schemas.facts import Fact, FactKind, ObligationKind, Outcome
-from schemas.policies import CalendarDuration, DeadlineRule, SlaPolicy
+from schemas.policies import CalendarDuration, DeadlineRule, SlaPolicy, TrustLadderRules
 from shinrai.errors import EngineError, EventTooOld, InputRejected
 
 __all__ = ["DEFAULT_CALENDAR", "Engine"]
@@ -330,7 +332,12 @@ class Engine:
         if ob.warnings:
             fraction, at = ob.warnings.pop(0)
             fid = fact_id(ob.obligation_id, "warning", repr(fraction))
-            out.append(self._ob_fact(st, ob, FactKind.WARNING, at, fid, warning_fraction=fraction))
+            extra: dict[str, Any] = {}
+            if ob.arrived is not None and at < ob.arrived:
+                extra["reason"] = missed_warning_reason(ob.arrived)
+            out.append(
+                self._ob_fact(st, ob, FactKind.WARNING, at, fid, warning_fraction=fraction, **extra)
+            )
             ob.fired.append((fraction, at, fid))
             return
         fid = fact_id(ob.obligation_id, "breached")
@@ -347,7 +354,7 @@ class Engine:
         ob.breach_fact = fid
         del st.timed[ob.thread]  # no timer left: keep it out of the timer scan
         rules = self.policy_of(st).trust
-        self._record(st, TrustEntry(ob.obligation_id, rules.breach_points, "breach"))
+        self._record(st, TrustEntry(ob.obligation_id, rules.breach_points, "breach", ob.due))
         self._retrust(
             st, ob.due, out, f"the breach of obligation {ob.obligation_id}", ob.obligation_id
         )
@@ -526,6 +533,7 @@ class Engine:
             due=max(deadline, t),  # a deadline can never fire before the obligation exists
             warnings=warnings,
             warn_lb=warn_lb,
+            arrived=ev.recorded_at if ev.recorded_at > t else None,
         )
         st.open[thread] = ob
         st.timed[thread] = ob
@@ -614,7 +622,7 @@ class Engine:
         else:  # no business time in the budget (e.g. due before opening): judge on the wall clock
             budget_c = (ob.deadline - ob.opened_at).total_seconds()
             label = "fast" if calendar <= rules.fast_fraction * budget_c else "on_time"
-        entry = TrustEntry(ob.obligation_id, trust.points_for(label, rules), label)
+        entry = TrustEntry(ob.obligation_id, trust.points_for(label, rules), label, t)
         if ob.breach_fact is not None:
             self._replace_entry(st, entry)
             if met:  # the breach is retracted: so is the trust change it caused
@@ -687,6 +695,7 @@ class Engine:
                 )
             )
             st.record = [e for e in st.record if e.subject != fired[0]]
+            st.trust_head = None
             self._retract_trust(st, fired[0], t, out, f"outbound touch at {t.isoformat()}")
             self._retrust(st, t, out, "a retracted silence", None)
         if start is None or t >= start:
@@ -761,7 +770,7 @@ class Engine:
         )
         st.silence_fact = (fid, instant)
         st.silence_due = None
-        self._record(st, TrustEntry(fid, policy.trust.silence_points, "silence"))
+        self._record(st, TrustEntry(fid, policy.trust.silence_points, "silence", instant))
         self._retrust(
             st, instant, out, f"{policy.silence_business_days} business days of silence", fid
         )
@@ -818,24 +827,48 @@ class Engine:
                 )
             )
         self._schedule_silence(st, t)
-        del st.record[: -policy.trust.window]
+        self._trim(st, policy.trust)
+        st.trust_head = None  # other rules: the record is re-scored under them
         self._retrust(st, t, out, f"policy {policy.policy_id} v{policy.version}", None)
 
     # -- trust -------------------------------------------------------------------------------
 
     def _record(self, st: ClientState, entry: TrustEntry) -> None:
+        """Add ``entry`` to the record in the order outcomes happened (late data: in place)."""
         record = st.record
-        record.append(entry)
-        window = (st.policy if st.policy is not None else self.default_policy).trust.window
-        if len(record) > window:
-            del record[:-window]
+        rules = self.policy_of(st).trust
+        if not record or record[-1].at <= entry.at:
+            record.append(entry)
+            head = st.trust_head
+            if head is not None:  # the common case: one more step of the cached head
+                trust.step(head, entry, rules)
+        else:
+            bisect.insort_right(record, entry, key=lambda e: e.at)
+            st.trust_head = None
+        self._trim(st, rules)
+
+    @staticmethod
+    def _trim(st: ClientState, rules: TrustLadderRules) -> None:
+        """Outcomes beyond the record's window move into the anchor (the head is unchanged)."""
+        record = st.record
+        while len(record) > rules.window:
+            trust.step(st.trust_anchor, record.pop(0), rules)
 
     def _replace_entry(self, st: ClientState, entry: TrustEntry) -> None:
+        """The breach entry of ``entry.subject`` becomes ``entry``: a late answer keeps the
+        breach's instant (the deadline was missed then); an answer in time moves to its own."""
         for i in range(len(st.record) - 1, -1, -1):
             if st.record[i].subject == entry.subject:
-                st.record[i] = entry
+                if entry.label == "late":
+                    entry.at = st.record[i].at
+                    st.record[i] = entry
+                else:
+                    del st.record[i]
+                    bisect.insort_right(st.record, entry, key=lambda e: e.at)
+                st.trust_head = None
                 return
-        self._record(st, entry)
+        if entry.label != "late":  # the breach left the record: it stays in the anchor
+            self._record(st, entry)
 
     def _retrust(
         self, st: ClientState, t: datetime, out: list[Fact], cause: str, subject: str | None
@@ -847,15 +880,27 @@ class Engine:
         correction supersedes what was published, so "the latest change by time" is the level
         the engine holds, and two changes never share an instant).
         """
-        rules = (st.policy if st.policy is not None else self.default_policy).trust
-        level = trust.level_for(st.record, rules)
+        head = st.trust_head
+        if head is None:
+            rules = self.policy_of(st).trust
+            head = st.trust_head = trust.fold(st.trust_anchor, st.record, rules)
+        level = head.level
         if level is st.trust:
             return
         last = st.trust_at
         at = t if last is None or t > last else last + _TICK
-        reason = trust.describe(st.record, rules, st.trust, level, cause)
+        if head.reason is not None and head.level is not st.trust and head.changed_at == t:
+            reason = f"{head.reason} (after {cause})"
+        else:  # a correction or other rules: the record as it now stands earns another level
+            reason = (
+                f"{trust.name(st.trust)} -> {trust.name(level)}: the record as it now stands "
+                f"earns {level.value} (after {cause})"
+            )
+            if head.reason is not None:
+                reason += f"; last change: {head.reason}"
         if at != t:
-            reason = f"{reason} (a correction for {t.isoformat()})"[:2048]
+            reason = f"{reason} (a correction for {t.isoformat()})"
+        reason = reason[:2048]
         fid = fact_id(st.client_id, "trust_changed", f"{at.isoformat()}|{level.value}|{cause}")
         out.append(
             self._fact(

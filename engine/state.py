@@ -45,6 +45,7 @@ __all__ = [
     "StateHeader",
     "TrustEntry",
     "TrustFact",
+    "TrustMachine",
     "event_key",
     "read_header",
 ]
@@ -138,6 +139,9 @@ class Obligation:
     # one): until then ``warnings`` is empty and this lower bound of the first instant (business
     # time never runs faster than the wall clock) stands in as the timer.
     warn_lb: datetime | None = None
+    # When the event that opened it reached us (its ``recorded_at``): warnings whose instant is
+    # before it were missed before anyone could act, so they stay facts but page nobody.
+    arrived: datetime | None = None
 
     def next_timer(self) -> datetime | None:
         """The instant of this obligation's next timer (warning, lazy warning bound, breach)."""
@@ -163,6 +167,7 @@ class Obligation:
             [[f, t, i] for f, t, i in self.fired],
             self.breach_fact,
             self.warn_lb,
+            self.arrived,
         ]
 
     @classmethod
@@ -182,16 +187,89 @@ class Obligation:
             fired=[(float(f), _dt(t), i) for f, t, i in raw[10]],
             breach_fact=raw[11],
             warn_lb=_opt_dt(raw[12]),
+            arrived=_opt_dt(raw[13]) if len(raw) > 13 else None,  # (not kept before)
         )
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(slots=True)
 class TrustEntry:
-    """One scored outcome in the trust record: what it was about, its points and a label."""
+    """One scored outcome in the trust record: what it was about, its points, a label and the
+    event-time instant it happened (a breach: its deadline; an answer: its time)."""
 
     subject: str  # obligation id, or silence fact id
     points: float
     label: str  # "fast", "on_time", "late", "breach", "silence"
+    at: datetime = _EPOCH  # (records written before instants were kept: the epoch)
+
+
+@dataclass(slots=True)
+class TrustMachine:
+    """Where the trust ladder stands after a run of outcomes (see ``engine.trust.step``).
+
+    ``ClientState.trust_anchor`` is the machine after every outcome that has left the record;
+    the level the record earns is the anchor stepped through the record, so a correction inside
+    the record re-scores exactly what in-order processing would have scored.
+    """
+
+    level: TrustLevel = START_LEVEL
+    since: datetime | None = None  # when the level was reached (None: no outcome yet)
+    score: float = 0.0  # running score: an exponentially weighted average of the points
+    outcomes: int = 0  # outcomes seen (capped)
+    streak: float = 0.0  # points of good outcomes since the last bad outcome or level change
+    streak_n: int = 0
+    streak_start: datetime | None = None
+    breaches: list[datetime] = field(default_factory=list)  # within the repeated-breach period
+    reason: str | None = None  # why the level last changed
+    changed_at: datetime | None = None
+
+    def copy(self) -> TrustMachine:
+        """An independent copy (the breach list is not shared)."""
+        return TrustMachine(
+            self.level,
+            self.since,
+            self.score,
+            self.outcomes,
+            self.streak,
+            self.streak_n,
+            self.streak_start,
+            list(self.breaches),
+            self.reason,
+            self.changed_at,
+        )
+
+    def to_json(self) -> list[Any]:
+        """Compact positional JSON form (see ``from_json``)."""
+        return [
+            self.level.value,
+            self.since,
+            self.score,
+            self.outcomes,
+            self.streak,
+            self.streak_n,
+            self.streak_start,
+            self.breaches,
+            self.reason,
+            self.changed_at,
+        ]
+
+    @classmethod
+    def from_json(cls, raw: list[Any]) -> TrustMachine:
+        """Inverse of ``to_json``."""
+        return cls(
+            TrustLevel(raw[0]),
+            _opt_dt(raw[1]),
+            float(raw[2]),
+            int(raw[3]),
+            float(raw[4]),
+            int(raw[5]),
+            _opt_dt(raw[6]),
+            [_dt(b) for b in raw[7]],
+            raw[8],
+            _opt_dt(raw[9]),
+        )
 
 
 class TrustFact(NamedTuple):
@@ -235,7 +313,11 @@ class ClientState:
     silence_exact: bool = True
     silence_fact: tuple[str, datetime] | None = None  # fired silence of the current stretch
     trust: TrustLevel = START_LEVEL
-    record: list[TrustEntry] = field(default_factory=list)
+    record: list[TrustEntry] = field(default_factory=list)  # recent outcomes, by instant
+    # The ladder after the outcomes that have left ``record`` (see TrustMachine), and the ladder
+    # after the whole record (a derived cache, not serialised; None: to be recomputed).
+    trust_anchor: TrustMachine = field(default_factory=TrustMachine)
+    trust_head: TrustMachine | None = field(default=None, repr=False, compare=False)
     # Recent trust facts still standing, oldest first (a chain: each one's trust_from is the
     # previous one's trust_to), and the latest instant any trust fact was stamped at: a
     # correction retracts what it supersedes and is stamped no earlier (engine.core._retrust).
@@ -325,7 +407,8 @@ class ClientState:
             "silence_exact": self.silence_exact,
             "silence_fact": None if self.silence_fact is None else list(self.silence_fact),
             "trust": self.trust.value,
-            "record": [[e.subject, e.points, e.label] for e in self.record],
+            "record": [[e.subject, e.points, e.label, e.at] for e in self.record],
+            "trust_anchor": self.trust_anchor.to_json(),
             "trust_log": [
                 [f.fact_id, f.at, f.trust_from.value, f.trust_to.value, f.subject]
                 for f in self.trust_log
@@ -371,7 +454,14 @@ class ClientState:
         if data["silence_fact"] is not None:
             fid, at = data["silence_fact"]
             state.silence_fact = (fid, _dt(at))
-        state.record = [TrustEntry(s, float(p), label) for s, p, label in data["record"]]
+        # Records written before outcome instants were kept: the epoch, and a fresh anchor.
+        state.record = [
+            TrustEntry(e[0], float(e[1]), e[2], _dt(e[3]) if len(e) > 3 else _EPOCH)
+            for e in data["record"]
+        ]
+        anchor = data.get("trust_anchor")
+        if anchor is not None:
+            state.trust_anchor = TrustMachine.from_json(anchor)
         # States written before trust facts were remembered have neither key.
         state.trust_log = [
             TrustFact(fid, _dt(at), TrustLevel(a), TrustLevel(b), subject)

@@ -1,35 +1,70 @@
-"""The trust ladder: 不信 < 不安 < 安心 < 信用 < 信頼, from a client's recent record.
+"""The trust ladder: 不信 < 不安 < 安心 < 信用 < 信頼, from a client's record of outcomes.
 
-Rules (``TrustLadderRules``, defaults documented there):
+Trust is slow to build and quick to lose (rules: ``TrustLadderRules``, defaults documented there
+and in the README's trust section). The ladder is a small state machine (``TrustMachine``)
+stepped once per outcome, in the order the outcomes happened:
 
 * each closed obligation is one outcome: answered within ``fast_fraction`` of its business-time
-  budget scores ``fast_points``, any other on-time answer ``on_time_points``;
-* a breach enters the record when it fires (``breach_points``), so trust reacts at the deadline;
-  if the obligation is later answered, that entry becomes ``late_points`` (met late: answering
-  late is better than never); a retracted breach becomes the on-time outcome it really was;
-* every silence fact is an outcome of ``silence_points``; a retracted silence is removed;
-* the score is the average of the last ``window`` outcomes; the level is the highest whose
-  threshold (anxious, assured, credible, trusted) it reaches, below all of them 不信 distrust;
-* with fewer than ``min_outcomes`` outcomes the client keeps the start level, 安心 assured.
+  budget is *fast*, any other on-time answer *on time* (both good); a breach enters the record
+  when it fires, so trust reacts at the deadline, and stays a bad outcome when the obligation is
+  answered late; a retracted breach becomes the on-time outcome it really was; every silence is
+  a bad outcome, and a retracted silence is removed;
+* with fewer than ``min_outcomes`` outcomes the client keeps the start level, 安心 assured;
+* a bad outcome lowers the level at once: ``breach_steps`` (``silence_steps``) levels, though
+  steps alone stop at 不安 anxious; further to what the running score earns (不信 distrust when
+  it falls below the anxious threshold); and to 安心 at most once ``repeated_breaches``
+  breaches fell within ``repeated_breach_days``;
+* the running score is an exponentially weighted average of the points (each outcome moves it
+  ``1/window`` of the way to its own points), so fast answers build it faster than on-time ones
+  and one breach costs what two fast answers earn;
+* a good outcome never lowers the level; it raises it by one level when the good outcomes in a
+  row are worth ``rise_points``, the level has been held ``rise_dwell_days``, the record has
+  ``min_outcomes`` outcomes, the running score reaches the next level's threshold and repeated
+  breaches do not cap it; the streak then starts again (hysteresis: no flip-flop);
+* every change carries a readable reason (what happened, the count of breaches in the period,
+  the streak and dwell a rise needed).
+
+``fold`` steps the anchor (the machine after the outcomes that left the record) through the
+record: the result depends only on the outcomes and their order, so a late correction inside the
+record converges to what in-order processing shows (a correction older than the last ``window``
+outcomes re-scores only what the record still holds).
 """
 
 from __future__ import annotations
 
-from engine.state import START_LEVEL, TrustEntry
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+from engine.state import TrustEntry, TrustMachine
 from schemas.facts import TrustLevel
 from schemas.policies import TrustLadderRules
 
-__all__ = ["describe", "level_for", "points_for"]
+__all__ = ["GOOD", "KANJI", "fold", "name", "points_for", "step"]
 
-_LADDER = (TrustLevel.ANXIOUS, TrustLevel.ASSURED, TrustLevel.CREDIBLE, TrustLevel.TRUSTED)
-_RANK = {level: level.rank for level in TrustLevel}  # TrustLevel.rank walks the enum per call
-_KANJI = {
+GOOD = frozenset({"fast", "on_time"})
+"""Labels of good outcomes (answers in target); every other label is a bad outcome."""
+
+_LEVELS = tuple(TrustLevel)
+_ASSURED = TrustLevel.ASSURED.rank
+_ANXIOUS = TrustLevel.ANXIOUS.rank
+_MAX_OUTCOMES = 1_000_000  # a counter that only has to reach min_outcomes
+_MAX_BREACHES = 256  # only "at least repeated_breaches" matters; keep the state bounded
+KANJI = {
     TrustLevel.DISTRUST: "不信",
     TrustLevel.ANXIOUS: "不安",
     TrustLevel.ASSURED: "安心",
     TrustLevel.CREDIBLE: "信用",
     TrustLevel.TRUSTED: "信頼",
 }
+
+
+def name(level: TrustLevel) -> str:
+    """A level as people read it: ``安心 assured``."""
+    return f"{KANJI[level]} {level.value}"
+
+
+def _when(at: datetime) -> str:
+    return at.strftime("%Y-%m-%d %H:%M UTC")
 
 
 def points_for(label: str, rules: TrustLadderRules) -> float:
@@ -47,52 +82,111 @@ def points_for(label: str, rules: TrustLadderRules) -> float:
     raise KeyError(label)
 
 
-def _average(record: list[TrustEntry], rules: TrustLadderRules) -> tuple[float, list[TrustEntry]]:
-    recent = record[-rules.window :]
-    return sum(e.points for e in recent) / len(recent), recent
+def _score_rank(score: float, rules: TrustLadderRules) -> int:
+    rank = 0
+    for i, threshold in enumerate(rules.thresholds):
+        if score >= threshold:
+            rank = i + 1
+    return rank
 
 
-def level_for(record: list[TrustEntry], rules: TrustLadderRules) -> TrustLevel:
-    """The trust level the record earns under ``rules``."""
-    if len(record) < rules.min_outcomes:
-        return START_LEVEL
-    recent = record[-rules.window :]
-    avg = sum([e.points for e in recent]) / len(recent)  # the same sum, in the same order
-    level = TrustLevel.DISTRUST
-    for candidate, threshold in zip(_LADDER, rules.thresholds, strict=True):
-        if avg >= threshold:
-            level = candidate
-    return level
+def _change(m: TrustMachine, rank: int, at: datetime, reason: str) -> None:
+    m.level = _LEVELS[rank]
+    m.since = at
+    m.reason = reason
+    m.changed_at = at
+    m.streak = 0.0
+    m.streak_n = 0
+    m.streak_start = None
 
 
-def describe(
-    record: list[TrustEntry],
-    rules: TrustLadderRules,
-    before: TrustLevel,
-    after: TrustLevel,
-    cause: str,
-) -> str:
-    """A human reason for a move from ``before`` to ``after`` (what the record says and why)."""
-    if len(record) < rules.min_outcomes:
-        return (
-            f"{_KANJI[before]} {before.value} -> {_KANJI[after]} {after.value}: only "
-            f"{len(record)} outcome(s), fewer than {rules.min_outcomes}; back to the start level "
-            f"({cause})"
-        )
-    avg, recent = _average(record, rules)
-    labels = [e.label for e in recent]
-    tally = ", ".join(
-        f"{n} {label}"
-        for label in ("fast", "on_time", "late", "breach", "silence")
-        if (n := labels.count(label))
+def _breach_note(m: TrustMachine, rules: TrustLadderRules) -> str:
+    n = len(m.breaches)
+    note = f"{n} breach{'es' if n != 1 else ''} in {rules.repeated_breach_days} days"
+    if n >= rules.repeated_breaches:
+        note += f" (from {rules.repeated_breaches}: at most {name(TrustLevel.ASSURED)})"
+    return note
+
+
+def step(m: TrustMachine, entry: TrustEntry, rules: TrustLadderRules) -> None:
+    """Move ``m`` (in place) by one outcome under ``rules``; see the module docstring."""
+    at = entry.at
+    m.outcomes = min(m.outcomes + 1, _MAX_OUTCOMES)
+    if m.since is None:
+        m.since = at  # the dwell at the start level counts from the first outcome
+    m.score += (entry.points - m.score) / rules.window
+    horizon = at - timedelta(days=rules.repeated_breach_days)
+    breaches = m.breaches
+    while breaches and breaches[0] <= horizon:
+        del breaches[0]
+    rank = m.level.rank
+    if entry.label in GOOD:
+        if m.streak_start is None:
+            m.streak_start = at
+        m.streak += entry.points
+        m.streak_n += 1
+        _maybe_rise(m, rank, at, rules)
+        return
+    breach = entry.label in ("breach", "late")
+    if breach:
+        breaches.append(at)
+        if len(breaches) > _MAX_BREACHES:
+            del breaches[0]
+    m.streak = 0.0
+    m.streak_n = 0
+    m.streak_start = None
+    if m.outcomes < rules.min_outcomes:
+        return  # too little record to judge: the start level stands
+    # Steps alone stop at 不安 anxious: only a running score below the anxious threshold (a
+    # record mostly of failures) makes 不信 distrust.
+    steps = rules.breach_steps if breach else rules.silence_steps
+    target = max(min(rank, _ANXIOUS), rank - steps)
+    target = min(target, _score_rank(m.score, rules))
+    if len(breaches) >= rules.repeated_breaches:
+        target = min(target, _ASSURED)
+    if target >= rank:
+        return
+    what = "a breach" if breach else "a silence"
+    if entry.label == "late":
+        what = "a breach (answered late)"
+    reason = (
+        f"{name(m.level)} -> {name(_LEVELS[target])}: {what} at {_when(at)}; "
+        f"{_breach_note(m, rules)}; running score {m.score:+.2f}"
     )
-    if _RANK[after] > _RANK[before]:
-        threshold = rules.thresholds[_RANK[after] - 1]
-        verdict = f"reached the {after.value} threshold {threshold:+.2f}"
-    else:
-        threshold = rules.thresholds[_RANK[before] - 1]
-        verdict = f"fell below the {before.value} threshold {threshold:+.2f}"
-    return (
-        f"{_KANJI[before]} {before.value} -> {_KANJI[after]} {after.value}: average score "
-        f"{avg:+.2f} over the last {len(recent)} outcomes ({tally}) {verdict} after {cause}"
+    _change(m, target, at, reason)
+
+
+def _maybe_rise(m: TrustMachine, rank: int, at: datetime, rules: TrustLadderRules) -> None:
+    if rank + 1 >= len(_LEVELS) or m.outcomes < rules.min_outcomes:
+        return
+    if m.streak < rules.rise_points:
+        return
+    since = m.since if m.since is not None else at
+    if at - since < timedelta(days=rules.rise_dwell_days):
+        return
+    threshold = rules.thresholds[rank]  # the next level's (thresholds start at anxious)
+    if m.score < threshold:
+        return
+    if rank + 1 > _ASSURED and len(m.breaches) >= rules.repeated_breaches:
+        return
+    start = m.streak_start if m.streak_start is not None else at
+    held = (at - since) / timedelta(days=1)
+    after = _LEVELS[rank + 1]
+    reason = (
+        f"{name(m.level)} -> {name(after)}: {m.streak_n} answers in target since "
+        f"{_when(start)}, no breach, late answer or silence ({m.streak:g} points of "
+        f"{rules.rise_points:g} needed); {held:.1f} days at {name(m.level)} "
+        f"({rules.rise_dwell_days:g} needed); running score {m.score:+.2f} "
+        f"({after.value} needs {threshold:+.2f}); {_breach_note(m, rules)}"
     )
+    _change(m, rank + 1, at, reason)
+
+
+def fold(
+    anchor: TrustMachine, record: Iterable[TrustEntry], rules: TrustLadderRules
+) -> TrustMachine:
+    """A copy of ``anchor`` stepped through ``record`` (in order) under ``rules``."""
+    m = anchor.copy()
+    for entry in record:
+        step(m, entry, rules)
+    return m

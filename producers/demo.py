@@ -15,7 +15,7 @@ escalation contact. Policies and calendars cover the three shapes of DESIGN §3:
 
 The event log starts with one ``ClientPolicyChanged`` per client (the engine learns policies and
 calendars from the log, not from the directory). A scripted core guarantees, for every seed,
-the stories the demo shows — trust going up (three fast answers), a night breach answered late
+the stories the demo shows — trust going up (steady fast answers), a night breach answered late
 and trust going down, a cross-channel fulfilment (a phone call and a meeting answering e-mails),
 a silence (a client nobody contacts for ten business days), a waiver, auto-replies — and seeded
 filler around it makes the dashboards look lived in. The core runs on the first business days;

@@ -65,16 +65,33 @@ class CrossChannelRule(Frozen):
 
 
 class TrustLadderRules(Frozen):
-    """How the recent record maps to a trust level (documented defaults; see engine.trust).
+    """How a client's record moves it on the trust ladder (documented defaults; see engine.trust).
 
-    The score is computed over the last ``window`` closed outcomes: an answer within
-    ``fast_fraction`` of its SLA scores ``fast_points``, any other on-time answer ``on_time_points``,
-    a met-late answer ``late_points`` (negative) and every breach or silence ``breach_points`` /
-    ``silence_points``. The level is the highest whose threshold the average score reaches.
+    Trust is slow to build and quick to lose. Every closed outcome is one step: an answer within
+    ``fast_fraction`` of its SLA is *fast* (``fast_points``), any other on-time answer *on time*
+    (``on_time_points``); a breach (``breach_points``, ``late_points`` once answered late) and a
+    silence (``silence_points``) are *bad*.
+
+    * Falling is immediate: a breach takes the level down ``breach_steps`` levels, a silence
+      ``silence_steps`` (steps alone stop at 不安 anxious); a bad outcome also drops the level to
+      what the running score earns (below the anxious threshold: 不信 distrust).
+    * Rising is one level at a time and needs a sustained record: good outcomes in a row worth at
+      least ``rise_points`` (fast answers count double), ``rise_dwell_days`` at the current level,
+      and a running score (an average of the points
+      that forgets with a half-life of about ``window`` outcomes) reaching the next level's
+      threshold. A good outcome never lowers the level.
+    * With fewer than ``min_outcomes`` outcomes the client keeps the start level, 安心 assured.
+    * ``repeated_breaches`` breaches within ``repeated_breach_days`` cap the level at 安心.
     """
 
-    window: int = Field(default=20, gt=0)
-    min_outcomes: int = Field(default=3, ge=1, description="Fewer outcomes keep the start level")
+    window: int = Field(
+        default=20,
+        gt=0,
+        description="Outcomes kept for corrections; also the memory of the running score",
+    )
+    min_outcomes: int = Field(
+        default=3, ge=1, description="Fewer outcomes keep the start level (安心 assured)"
+    )
     fast_fraction: float = Field(default=0.5, gt=0, le=1)
     fast_points: float = 2.0
     on_time_points: float = 1.0
@@ -83,7 +100,23 @@ class TrustLadderRules(Frozen):
     silence_points: float = -1.0
     thresholds: tuple[float, float, float, float] = Field(
         default=(-1.0, 0.0, 0.75, 1.5),
-        description="Minimum average for anxious, assured, credible, trusted (ascending)",
+        description="Minimum running score for anxious, assured, credible, trusted (ascending)",
+    )
+    rise_points: float = Field(
+        default=20.0,
+        gt=0,
+        description="Points of good outcomes in a row (no bad one) needed to rise one level",
+    )
+    rise_dwell_days: float = Field(
+        default=7.0, ge=0, description="Days at a level before the next step up"
+    )
+    breach_steps: int = Field(default=1, ge=0, le=4, description="Levels a breach takes off")
+    silence_steps: int = Field(default=1, ge=0, le=4, description="Levels a silence takes off")
+    repeated_breaches: int = Field(
+        default=2, ge=1, description="This many breaches within the period cap the level at 安心"
+    )
+    repeated_breach_days: int = Field(
+        default=30, gt=0, le=3650, description="The period repeated breaches are counted over"
     )
 
     @field_validator("thresholds")

@@ -117,6 +117,17 @@ class AlertSettings(BaseModel):
     max_age_s: float = Field(
         default=3600.0, gt=0, description="Dead-letter an alert older than this"
     )
+    quiet_hours_calendar: str | None = Field(
+        default=None,
+        description="Calendar id (client directory) of the owners' business hours: warnings "
+        "outside them are not paged (breaches always page); unset: off",
+    )
+    warning_digest_s: float | None = Field(
+        default=None,
+        gt=0,
+        le=86_400,
+        description="Batch warnings into one page per owner per this many seconds; unset: off",
+    )
 
 
 class WorkerSettings(BaseModel):

@@ -22,24 +22,28 @@ Why it is shaped like this:
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import random
 import time
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from types import TracebackType
 from typing import Literal, Self
 
 import httpx
 from structlog.stdlib import BoundLogger
 
+from engine.calendar import CalendarClock, clock_for
 from schemas.alerts import Alert
 from schemas.deadletter import DeadLetter
 from schemas.directory import Client, ClientDirectory
 from shinrai.errors import ConfigError
 from shinrai.logging import get_logger
 from shinrai.settings import AlertSettings
+from sinks.alerts import paging
 from sinks.alerts.clock import Clock, SystemClock, utc_from_timestamp
 from sinks.alerts.errors import DelivererStateError
 from sinks.alerts.payload import PAYLOAD_VERSION, build_payload, render_json, render_slack
@@ -117,6 +121,21 @@ def render_body(delivery: Delivery) -> bytes:
     return render_json(payload)
 
 
+DIGEST_GRACE_S = 5.0
+"""Seconds after a digest window ends before its digest is sent."""
+
+
+@dataclass(slots=True)
+class _Digest:
+    """An owner's warnings of one window, for one target, not sent yet."""
+
+    key: str
+    client: Client  # of the first warning (the payload names one client; the summary all)
+    delivery: Delivery
+    window: tuple[datetime, datetime]
+    alerts: list[Alert]
+
+
 class AlertDeliverer:
     """Delivers alerts to their routed webhook targets, at most once per (alert, target)."""
 
@@ -137,6 +156,11 @@ class AlertDeliverer:
         self._settings = settings
         self._routing = routing
         self._clients: dict[str, Client] = {c.client_id: c for c in directory.clients}
+        self._calendars = {c.calendar_id: c for c in directory.calendars}
+        self._clocks: dict[str, CalendarClock] = {}
+        # Owners' digests still collecting (key -> digest), see sinks.alerts.paging.
+        self._digests: dict[str, _Digest] = {}
+        self.not_paged = 0  # warnings kept from paging by quiet hours (a count for tests/metrics)
         self._log = log
         self._store = store
         self._dead_letters = dead_letters
@@ -205,6 +229,8 @@ class AlertDeliverer:
     def update_directory(self, directory: ClientDirectory) -> None:
         """Use a newer client directory for alerts added from now on."""
         self._clients = {c.client_id: c for c in directory.clients}
+        self._calendars = {c.calendar_id: c for c in directory.calendars}
+        self._clocks = {}
 
     # -- submit and flush ------------------------------------------------------------------------
 
@@ -222,11 +248,26 @@ class AlertDeliverer:
         if self._closed or self._http is None or self._pending is None:
             raise DelivererStateError("call setup() before add(), and never after close()")
         client = self._clients.get(alert.client_id)
+        decision = paging.decide(alert, client, self._routing.paging, self._clock_of)
+        if decision is paging.Decision.QUIET:
+            self.not_paged += 1
+            _logger().info("warning_not_paged_quiet_hours", alert_id=alert.alert_id)
+            return []
         deliveries = routes_for(alert, client, self._routing)
         if not deliveries:
             _logger().warning("alert_unrouted", alert_id=alert.alert_id, level=alert.level.value)
+        if decision is paging.Decision.DIGEST and client is not None:
+            held = [(d, self._hold(alert, client, d)) for d in deliveries]
+            alone = [d for d, h in held if h is None]  # its window's digest is gone already
+            return [h for _, h in held if h is not None] + await self._start(alone)
+        return await self._start(deliveries)
+
+    async def _start(self, deliveries: Iterable[Delivery]) -> list[Delivery]:
+        """Start every delivery not already finished or running; return those started."""
+        assert self._pending is not None
         started: list[Delivery] = []
         for delivery in deliveries:
+            alert = delivery.alert
             if delivery.key in self._inflight:
                 continue  # the same alert again (a replay) while its delivery is running
             finished = self._store.status(delivery.key)
@@ -249,6 +290,56 @@ class AlertDeliverer:
             task.add_done_callback(functools.partial(self._done, delivery.key))
             started.append(delivery)
         return started
+
+    def _clock_of(self, calendar_id: str) -> CalendarClock | None:
+        clock = self._clocks.get(calendar_id)
+        if clock is None:
+            calendar = self._calendars.get(calendar_id)
+            if calendar is None:
+                return None
+            clock = self._clocks[calendar_id] = clock_for(calendar)
+        return clock
+
+    def _hold(self, alert: Alert, client: Client, delivery: Delivery) -> Delivery | None:
+        """Put ``alert`` into its owner's digest for ``delivery``'s target and return the
+        delivery that stands for the digest (its key finishes when the digest does); None when
+        that window's digest is already sent or sending (a warning read late pages alone)."""
+        interval = self._routing.paging.digest_interval_s
+        assert interval is not None
+        window = paging.digest_window(alert.at, interval)
+        key = paging.digest_key(client.owner, window[0], delivery.target.url)
+        digest = self._digests.get(key)
+        if digest is None:
+            if key in self._inflight or self._store.status(key) is not None:
+                return None
+            digest = self._digests[key] = _Digest(key, client, delivery, window, [])
+        if all(a.alert_id != alert.alert_id for a in digest.alerts):
+            digest.alerts.append(alert)
+        return dataclasses.replace(delivery, key=key)
+
+    @property
+    def held(self) -> int:
+        """Warnings waiting in owners' digests."""
+        return sum(len(d.alerts) for d in self._digests.values())
+
+    async def release_digests(self, *, all_windows: bool = False) -> list[Delivery]:
+        """Send every owner's digest whose window has ended on the wall clock (``all_windows``:
+        every digest, e.g. in tests); returns the deliveries started."""
+        # A grace after the window's end: a warning of the window still on its way joins it.
+        now = utc_from_timestamp(self._clock.time() - DIGEST_GRACE_S)
+        due = [d for d in self._digests.values() if all_windows or d.window[1] <= now]
+        for d in due:
+            del self._digests[d.key]
+        deliveries = [
+            dataclasses.replace(
+                d.delivery,
+                alert=paging.digest_alert(d.client.owner, d.window, d.alerts),
+                client=d.client,
+                key=d.key,
+            )
+            for d in due
+        ]
+        return await self._start(deliveries)
 
     async def add_many(self, alerts: Iterable[Alert]) -> list[Delivery]:
         """``add`` each alert in order."""

@@ -28,6 +28,7 @@ from schemas.alerts import Alert, AlertLevel
 from schemas.directory import Client
 from shinrai.settings import AlertSettings
 from sinks.alerts.errors import RoutingConfigError
+from sinks.alerts.paging import PagingRules
 from sinks.alerts.payload import Recipient
 
 Role = Literal["owner", "escalation"]
@@ -93,6 +94,10 @@ class RoutingConfig(BaseModel):
         default=True,
         description="When a client has no escalation contact, send escalations to the owner",
     )
+    paging: PagingRules = Field(
+        default_factory=PagingRules,
+        description="Quiet hours and per-owner digests for warnings (see sinks.alerts.paging)",
+    )
 
     @field_validator("rules")
     @classmethod
@@ -105,7 +110,7 @@ class RoutingConfig(BaseModel):
     def from_settings(cls, settings: AlertSettings) -> RoutingConfig:
         """Everything to ``settings.webhook_url`` (the minimal, single-endpoint setup)."""
         default = WebhookTarget(url=settings.webhook_url) if settings.webhook_url else None
-        return cls(default=default)
+        return cls(default=default, paging=paging_from_settings(settings))
 
     @classmethod
     def load(cls, path: Path) -> RoutingConfig:
@@ -117,6 +122,16 @@ class RoutingConfig(BaseModel):
         except (OSError, ValueError, yaml.YAMLError) as exc:
             # pydantic's ValidationError is a ValueError: one message for every way it can be wrong.
             raise RoutingConfigError(f"routing config {path}: {exc}") from exc
+
+
+def paging_from_settings(settings: AlertSettings) -> PagingRules:
+    """The paging rules of the ``SHINRAI_ALERTS__`` settings (quiet hours, digest interval)."""
+    calendar = settings.quiet_hours_calendar
+    return PagingRules(
+        quiet_hours=calendar is not None,
+        calendar=calendar or "default",
+        digest_interval_s=settings.warning_digest_s,
+    )
 
 
 def delivery_key(alert_id: str, target_url: str) -> str:

@@ -168,6 +168,7 @@ class AlertRunner(ConsumerRunner):
         await self._add(tp, message.offset, message.value)
 
     async def _after_batch(self) -> None:
+        await self._release_digests()
         if self.deliverer.pending == 0:
             # Drains the deliverer's result list (and surfaces a failed delivery task).
             await self.deliverer.flush()
@@ -218,6 +219,11 @@ class AlertRunner(ConsumerRunner):
         self._open[slot] = keys
         for key in keys:
             self._waiting.setdefault(key, []).append(slot)
+
+    async def _release_digests(self) -> None:
+        """Send the owners' digests whose window ended; their held alerts already wait on the
+        digest's key (``_add``), so the digest's mark releases them all."""
+        await self.deliverer.release_digests()
 
     def _on_mark(self, key: str, outcome: Outcome) -> None:
         if outcome in ("delivered", "failed", "dead_letter"):

@@ -24,8 +24,14 @@ pytestmark = pytest.mark.integration
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # a Monday
 END = START + timedelta(days=2)
+# One fast answer rises one level, one breach from the start drops to distrust (the ladder of
+# tests/unit/engine/test_engine_trust_corrections.py): the correction moves the level shown.
 POLICY = SlaPolicy(
-    policy_id="trust", silence_business_days=None, trust=TrustLadderRules(min_outcomes=1)
+    policy_id="trust",
+    silence_business_days=None,
+    trust=TrustLadderRules(
+        min_outcomes=1, rise_points=2, rise_dwell_days=0, thresholds=(-0.05, 0.0, 0.05, 0.15)
+    ),
 )
 
 
@@ -62,7 +68,7 @@ def test_the_retracted_trust_change_leaves_history_and_dashboard(
     now = END + timedelta(days=1)
     levels = run_query(sink.client, "dashboard_trust_levels", now=now)
     assert [(r["client_id"], r["trust_level"]) for r in levels] == [
-        ("c1", TrustLevel.TRUSTED.value)
+        ("c1", TrustLevel.CREDIBLE.value)
     ]
     want_in_order = of_kind(in_order, FactKind.TRUST_CHANGED)[-1].trust_to
     assert levels[0]["trust_level"] == want_in_order
@@ -100,6 +106,6 @@ def test_0005_rebuilds_trust_changes_from_existing_facts(
         assert old.query(query).result_rows == fresh.client.query(query).result_rows
         now = END + timedelta(days=1)
         got = run_query(old, "dashboard_trust_levels", now=now)
-        assert [r["trust_level"] for r in got] == [TrustLevel.TRUSTED.value]
+        assert [r["trust_level"] for r in got] == [TrustLevel.CREDIBLE.value]
     finally:
         old.close()

@@ -23,9 +23,15 @@ pytestmark = pytest.mark.unit
 
 LATENESS = timedelta(minutes=10)
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # a Monday, in business hours
-# Every outcome counts from the first one, no silences (they would only add noise here).
+# Every outcome counts from the first one, one fast answer is enough to rise one level (so
+# rises are exercised too: the running score starts at 0 and moves by a twentieth of the
+# distance to each outcome's points), one breach from the start drops to distrust; no silences.
 POLICY = SlaPolicy(
-    policy_id="trust", silence_business_days=None, trust=TrustLadderRules(min_outcomes=1)
+    policy_id="trust",
+    silence_business_days=None,
+    trust=TrustLadderRules(
+        min_outcomes=1, rise_points=2, rise_dwell_days=0, thresholds=(-0.05, 0.0, 0.05, 0.15)
+    ),
 )
 
 
@@ -50,7 +56,7 @@ def test_a_late_reply_retracts_the_breachs_trust_change_and_shows_the_corrected_
     tick = email("tick", START + timedelta(days=2), Direction.INTERNAL, thread="other")
 
     in_order = run([setup, inbound, reply, tick], engine)
-    assert latest_level(in_order) is TrustLevel.TRUSTED
+    assert latest_level(in_order) is TrustLevel.CREDIBLE
 
     late = live([setup, inbound, tick, reply], engine, START + timedelta(days=2))["c1"]
     breach_move = next(
@@ -68,9 +74,9 @@ def test_a_late_reply_retracts_the_breachs_trust_change_and_shows_the_corrected_
     correction = of_kind(late, FactKind.TRUST_CHANGED)[-1]
     # Stamped after the change it supersedes, not at the reply's (earlier) time.
     assert correction.at > breach_move.at
-    assert (correction.trust_from, correction.trust_to) == (TrustLevel.ASSURED, TrustLevel.TRUSTED)
+    assert (correction.trust_from, correction.trust_to) == (TrustLevel.ASSURED, TrustLevel.CREDIBLE)
     assert "a correction for 2026-03-02T09:20:00+00:00" in (correction.reason or "")
-    assert latest_level(late) is TrustLevel.TRUSTED
+    assert latest_level(late) is TrustLevel.CREDIBLE
 
 
 def test_a_retracted_trust_change_that_is_not_the_latest_keeps_the_chain() -> None:
@@ -79,10 +85,11 @@ def test_a_retracted_trust_change_that_is_not_the_latest_keeps_the_chain() -> No
     out: list[Fact] = []
     # Two changes caused by two subjects; retract the first: the second now starts where the
     # first did, and the level shown stays the second's.
-    state.record.append(TrustEntry("a", -2.0, "breach"))
+    engine._record(state, TrustEntry("a", -2.0, "breach", START))
     engine._retrust(state, START, out, "a", "a")
-    state.record.append(TrustEntry("b", -2.0, "breach"))
-    state.record.append(TrustEntry("c", 2.0, "fast"))
+    engine._record(state, TrustEntry("b", -2.0, "breach", START + timedelta(minutes=30)))
+    engine._record(state, TrustEntry("c", 2.0, "fast", START + timedelta(hours=1)))
+    engine._record(state, TrustEntry("d", 2.0, "fast", START + timedelta(hours=1)))
     engine._retrust(state, START + timedelta(hours=1), out, "b", "b")
     assert [f.trust_to for f in state.trust_log] == [TrustLevel.DISTRUST, TrustLevel.ANXIOUS]
     engine._retract_trust(state, "a", START + timedelta(hours=2), out, "test")
@@ -108,7 +115,7 @@ def test_trust_memory_survives_a_state_round_trip() -> None:
     plain = live(log, engine, START + timedelta(days=2))
     stored = live(log, engine, START + timedelta(days=2), roundtrip=True)
     assert stored == plain
-    assert latest_level(stored["c1"]) is TrustLevel.TRUSTED
+    assert latest_level(stored["c1"]) is TrustLevel.CREDIBLE
 
 
 @settings(max_examples=60, deadline=None, derandomize=True)
