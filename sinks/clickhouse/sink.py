@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -134,6 +135,33 @@ Reject = Callable[[str, DeadLetter], None]
 
 
 _SHM = "/dev/shm"
+_BATCH_PREFIX = "shinrai-batch-"
+
+
+def _batch_dir() -> str:
+    return _SHM if os.path.isdir(_SHM) else tempfile.gettempdir()
+
+
+def remove_stale_batch_files() -> int:
+    """Delete batch files left by processes that no longer run (a kill -9 mid-flush).
+
+    The file name carries the writer's pid; a file whose pid is alive may be in use by another
+    worker on this machine and is kept. Returns how many files were removed.
+    """
+    if not Path("/proc/self").exists():
+        return 0  # no way to tell a live writer from a dead one here
+    removed = 0
+    directory = Path(_batch_dir())
+    for path in directory.glob(f"{_BATCH_PREFIX}*-*.jsonl"):
+        pid = path.name[len(_BATCH_PREFIX) :].split("-", 1)[0]
+        if not pid.isdigit() or Path(f"/proc/{pid}").exists():
+            continue
+        try:
+            path.unlink()
+            removed += 1
+        except OSError:
+            continue  # another process removed it, or it is not ours to remove
+    return removed
 
 
 @contextmanager
@@ -149,7 +177,7 @@ def _batch_file(raw: _RawBuffer) -> Iterator[str]:
     except UnicodeDecodeError as exc:
         raise SinkError(f"batch is not UTF-8 at byte {exc.start}") from None
     fd, path = tempfile.mkstemp(
-        prefix="shinrai-batch-", suffix=".jsonl", dir=_SHM if os.path.isdir(_SHM) else None
+        prefix=f"{_BATCH_PREFIX}{os.getpid()}-", suffix=".jsonl", dir=_batch_dir()
     )
     try:
         with os.fdopen(fd, "wb") as out:
@@ -319,6 +347,8 @@ class ClickHouseSink:
                         f"{[m.version for m in todo]}; run `shinrai db migrate`"
                     )
             self._load_high_water()
+            if self._embedded:
+                remove_stale_batch_files()
         except BaseException:
             self.close()
             raise
