@@ -41,17 +41,12 @@ from collections.abc import Callable
 from concurrent.futures import Executor
 from typing import TYPE_CHECKING, TypeVar
 
-from pydantic import ValidationError
-
-from schemas.base import validation_errors
-from schemas.events import InteractionEvent
-from schemas.facts import Fact
+from schemas.deadletter import DeadLetter
 from shinrai.errors import SinkError
 from shinrai.logging import get_logger
 from shinrai.metrics import WorkerMetrics
 from shinrai.settings import KafkaSettings
 from sinks.alerts.records import DeliveryRecord
-from sinks.clickhouse.records import RecordInvalid, fact_row, interaction_row
 from sinks.clickhouse.rows import Position
 from sinks.clickhouse.sink import DELIVERIES, FACTS, INTERACTIONS, ClickHouseSink
 from sinks.runner import ConsumerRunner
@@ -162,6 +157,7 @@ class ClickHouseRunner(ConsumerRunner):
         self._lock = asyncio.Lock()  # one flush+commit at a time (loop vs. rebalance callback)
         self._unflushed: dict[str, int] = {FACTS: 0, INTERACTIONS: 0, DELIVERIES: 0}
         self._deliveries: list[DeliveryRecord] = []
+        sink.on_reject = self._rejected
         self._ready = setup_error is None
         self._idle_commit_at = 0.0
         self.health = SinkHealth(metrics, "clickhouse", group_id)
@@ -255,63 +251,28 @@ class ClickHouseRunner(ConsumerRunner):
             self._metrics.sink_skipped.labels("tombstone").inc()
             return
         position = Position(tp.topic, tp.partition, message.offset)
-        added: bool | None
         if tp.topic == self._facts_topic:
-            try:
-                added = self._sink.add_fact_row(fact_row(value), position)
-            except RecordInvalid as exc:
-                added = self._add_fact_model(value, position, exc)
-                if added is None:
-                    return
-            self._count(FACTS, added)
-            return
-        try:
-            added = self._sink.add_interaction_row(interaction_row(value), position)
-        except RecordInvalid as exc:
-            if exc.field == "type":  # a policy change: the processor's business, not a row
-                self._metrics.sink_skipped.labels("not_an_interaction").inc()
-                return
-            added = self._add_interaction_model(value, position)
-            if added is None:
-                return
-        self._count(INTERACTIONS, added)
+            self._count(FACTS, self._sink.add_fact_json(value, position))
+        else:
+            self._count(INTERACTIONS, self._sink.add_interaction_json(value, position))
 
-    def _add_fact_model(
-        self, value: bytes, position: Position, refused: RecordInvalid
-    ) -> bool | None:
-        """The slow path for a fact the row checks refused: pydantic decides (None: skipped)."""
-        try:
-            fact = Fact.model_validate_json(value)
-        except ValidationError as exc:
+    def _rejected(self, table: str, letter: DeadLetter) -> None:
+        """A value the sink refused at flush (sink thread): log it with its reason, count it."""
+        if self._unflushed.get(table):
+            self._unflushed[table] -= 1
+        field, _, reason = letter.reason.partition(": ")
+        if table == FACTS:
             # The processor only emits valid facts; a bad record here is someone else's
             # write. Skipped, not fatal: one bad record must not stop the whole partition.
-            errors = validation_errors(exc) or [(refused.field, refused.reason)]
-            log.error(
-                "invalid_fact_skipped",
-                position=str(position),
-                field=errors[0][0],
-                reason=errors[0][1][:200],
-                errors=len(errors),
-            )
+            log.error("invalid_fact_skipped", position=letter.origin, field=field,
+                      reason=reason[:200], raw=letter.raw[:200])  # fmt: skip
             self._metrics.sink_skipped.labels("invalid_fact").inc()
-            return None
-        log.debug("fact_decoded_by_model", position=str(position), check=str(refused)[:200])
-        return self._sink.add_fact(fact, position)
-
-    def _add_interaction_model(self, value: bytes, position: Position) -> bool | None:
-        """The slow path for an event the row checks refused: pydantic decides (None: skipped)."""
-        try:
-            event = InteractionEvent.model_validate_json(value)
-        except ValidationError as exc:
-            # Invalid input is the processor's business (it dead-letters it with the reason);
-            # the interactions table holds valid interaction events only.
-            errors = validation_errors(exc)
-            field, reason = errors[0] if errors else ("<root>", str(exc))
-            log.debug("invalid_interaction_skipped", position=str(position), field=field,
-                      reason=reason[:200])  # fmt: skip
-            self._metrics.sink_skipped.labels("not_an_interaction").inc()
-            return None
-        return self._sink.add_interaction(event, position)
+            return
+        # Invalid input and policy changes are the processor's business (it dead-letters
+        # them); the interactions table holds valid interaction events only.
+        log.debug("invalid_interaction_skipped", position=letter.origin, field=field,
+                  reason=reason[:200])  # fmt: skip
+        self._metrics.sink_skipped.labels("not_an_interaction").inc()
 
     def _count(self, table: str, added: bool) -> None:
         if added:
