@@ -87,32 +87,41 @@ def _body_digest(raw: bytes) -> str:
     return digest(body.replace(b"\r\n", b"\n")[:BODY_HASH_BYTES].decode("latin-1"))
 
 
-class _ReadOnceMessage(EmailMessage):
-    """An ``EmailMessage`` that parses each header it is asked for once.
+class _IndexedMessage(EmailMessage):
+    """An ``EmailMessage`` that finds its headers by name through an index.
 
-    The default policy builds a structured header object on every ``get``/``get_all``; a
-    message is asked for From, List-Post or List-Id several times. The message is never
-    modified after parsing, so the answers cannot change. A header whose parse raises is not
-    remembered: it raises again, as it did.
+    ``Message.get``/``get_all`` scan every header, lower-casing each name, on every call; a
+    message is asked for a dozen names among its ~40 headers. The index (lower-cased name → the
+    raw headers of that name, in order) is built on first use, and again if the number of
+    headers changed (the parser's messages are never modified afterwards). The answers are
+    what ``Message`` answers: the policy's ``header_fetch_parse`` of the same raw headers.
     """
 
     def __init__(self, policy: Policy = default_policy) -> None:
         super().__init__(policy)
-        self._read: dict[tuple[str, str], Any] = {}
+        self._index: dict[str, list[tuple[str, Any]]] = {}
+        self._indexed = -1
+
+    def _named(self, name: str) -> list[tuple[str, Any]]:
+        if self._indexed != len(self):
+            index: dict[str, list[tuple[str, Any]]] = {}
+            for key, value in self.raw_items():
+                index.setdefault(key.lower(), []).append((key, value))
+            self._index, self._indexed = index, len(self)
+        return self._index.get(name.lower(), [])
 
     def get(self, name: str, failobj: Any = None) -> Any:
-        key = ("get", name.lower())
-        if key not in self._read:
-            self._read[key] = super().get(name)
-        value = self._read[key]
-        return failobj if value is None else value
+        found = self._named(name)
+        if not found:
+            return failobj
+        key, value = found[0]
+        return self.policy.header_fetch_parse(key, value)
 
     def get_all(self, name: str, failobj: Any = None) -> Any:
-        key = ("all", name.lower())
-        if key not in self._read:
-            self._read[key] = super().get_all(name)
-        value = self._read[key]
-        return failobj if value is None else value
+        found = self._named(name)
+        if not found:
+            return failobj
+        return [self.policy.header_fetch_parse(key, value) for key, value in found]
 
 
 class _SharedHeaders(HeaderRegistry):
@@ -142,7 +151,7 @@ class _SharedHeaders(HeaderRegistry):
 
 _SHARED_HEADERS = 1024
 _POLICY = default_policy.clone(header_factory=_SharedHeaders())
-_HEADER_PARSER = BytesParser(_ReadOnceMessage, policy=_POLICY)
+_HEADER_PARSER = BytesParser(_IndexedMessage, policy=_POLICY)
 
 
 def _header_block(raw: bytes) -> bytes:
