@@ -22,7 +22,10 @@ and counterpart, automation flags and the subject. The body is never stored.
 - recorded_at: passed in (the archive or parse time); by default occurred_at, so parsing the same
   file twice gives identical events.
 
-Parsing uses the stdlib ``email`` package (``policy=default``) and ``mailbox``.
+Parsing uses the stdlib ``email`` package (``policy=default``) on the header block only (the
+body is read only to hash it for a message without a Message-ID), with header objects shared
+between messages. An mbox is read as a stream of records (``email_mbox``), a big one in chunks
+parsed by worker processes and merged in file order; Maildir folders go through ``mailbox``.
 """
 
 from __future__ import annotations
