@@ -27,6 +27,7 @@ test: install
 	@set -euo pipefail; \
 	$(MAKE) --no-print-directory lint; \
 	bash deploy/ci/install-chromium.sh; \
+	bash deploy/ci/install-dovecot.sh; \
 	trap '$(SHINRAI) kafka stop' EXIT; \
 	$(SHINRAI) kafka start; \
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -13,6 +13,8 @@ figure, goal, verdict) and writes ``bench/results/run-<UTC timestamp>.json``. Se
 * ``sink``     ``bench.sink`` add+flush rows/s (facts, interactions);
 * ``queries``  ``bench.queries`` dashboard query p50/p95;
 * ``recovery`` worker RSS holding N open obligations and restart recovery (``bench.recovery``).
+* ``importing`` backfill's parse phase on the shared e-mail samples, messages/s and peak RSS
+  (``bench.importing``).
 
 Each section runs in its own child process (``--section``): chdb allows one data directory per
 process, and one section's memory must not count in another's. Machine load (``/proc/loadavg``)
@@ -37,7 +39,16 @@ from pathlib import Path
 from typing import Any
 
 RESULTS = Path(__file__).resolve().parent / "results"
-SECTIONS = ("kafka", "pipeline", "pipeline_split", "engine", "sink", "queries", "recovery")
+SECTIONS: tuple[str, ...] = (
+    "kafka",
+    "pipeline",
+    "pipeline_split",
+    "engine",
+    "sink",
+    "queries",
+    "recovery",
+    "importing",
+)
 
 
 @dataclass(frozen=True)
@@ -89,6 +100,8 @@ METRICS: tuple[Metric, ...] = (
     Metric("worker_rss_mb", "worker RSS holding them", "MB", 1536, False),
     Metric("recovery_cold_s", "restart recovery, empty disk (changelog)", "s", 10, False),
     Metric("recovery_warm_s", "restart recovery, local RocksDB", "s", 10, False),
+    Metric("import_messages_per_s", "e-mail import (backfill parse), samples", "msg/s", 3_000),
+    Metric("import_peak_rss_mb", "e-mail import peak RSS (main process)", "MB"),
 )
 
 
@@ -208,6 +221,12 @@ def _recovery(quick: bool) -> dict[str, float]:
     return out
 
 
+def _importing(quick: bool) -> dict[str, float]:
+    from bench.importing import measure
+
+    return measure(copies=1, repeat=1 if quick else 3)
+
+
 RUNNERS: dict[str, Callable[[bool], dict[str, float]]] = {
     "kafka": _kafka,
     "pipeline": _pipeline,
@@ -216,6 +235,7 @@ RUNNERS: dict[str, Callable[[bool], dict[str, float]]] = {
     "sink": _sink,
     "queries": _queries,
     "recovery": _recovery,
+    "importing": _importing,
 }
 
 

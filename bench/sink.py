@@ -9,7 +9,9 @@ consumer's cost, not the sink's):
 * ``add+flush``: ``add_*()`` for every record, then ``flush()`` every ``batch_rows`` — the whole
   sink path (obligation folding, Arrow build, dedup-token insert, materialized views).
 * ``--runner``: the worker's path, per Kafka record: the canonical JSON value bytes (as the
-  processor and the producers write them) through ``ClickHouseRunner``'s decode-and-add step,
+  processor and the producers write them) through ``ClickHouseRunner``'s add step (since
+  2026-12-07 the bytes are buffered and ClickHouse parses the batch as JSONEachRow at flush;
+  figures in docs/benchmarks.md),
   flushed every ``batch_rows`` (``--flush-every N`` for the small flushes of a live worker,
   whose batches are cut by ``batch_age_s``). No broker: the fetch is aiokafka's cost and is
   measured by ``bench.kafka_limits``.

@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from email.utils import parseaddr
+from functools import lru_cache
 
 import phonenumbers
 
@@ -120,6 +121,7 @@ FREE_MAIL_DOMAINS: frozenset[str] = frozenset(
 """Built-in free-mail domains (full addresses only ever identify a person there)."""
 
 
+@lru_cache(maxsize=65536)  # pure; an e-mail input repeats the same few hundred addresses
 def _address(raw: str) -> str | None:
     """The lower-cased bare address of ``raw`` ("Name <a@b.c>" or "a@b.c"), None if unusable."""
     _, addr = parseaddr(raw.strip())

@@ -23,6 +23,7 @@ from shinrai import __version__
 from shinrai.commands import (
     alerts,
     backfill,
+    connect,
     dashboard,
     db,
     demo,
@@ -42,6 +43,7 @@ from shinrai.errors import ShinraiError
 COMMANDS: tuple[click.Command, ...] = (
     alerts.command,
     backfill.command,
+    connect.command,
     dashboard.command,
     db.command,
     demo.command,

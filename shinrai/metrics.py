@@ -20,6 +20,8 @@ Exported names (all prefixed ``shinrai_``):
   ``sink_flush_failures_total``, ``sink_records_skipped_total{reason}``.
 - ``alert_deliveries_total{outcome}`` (final outcomes: delivered, failed, dead_letter) and
   ``alert_attempts_total{outcome}`` (every HTTP attempt, including retries).
+- ``sink_up{sink}``: 1 while a sink's target takes writes, 0 while the runner waits for it
+  (ClickHouse unreachable at start or failing flushes; the processor and alerts go on).
 """
 
 from __future__ import annotations
@@ -148,6 +150,13 @@ class WorkerMetrics:
             "shinrai_alert_attempts",
             "Webhook attempts, per outcome (retry counts the failed attempts that are retried)",
             ["outcome"],
+            registry=r,
+        )
+        self.sink_up = Gauge(
+            "shinrai_sink_up",
+            "1 while the sink's target takes writes, 0 while its runner retries (records wait "
+            "in Kafka, uncommitted)",
+            ["sink"],
             registry=r,
         )
         self.alerts_invalid = Counter(

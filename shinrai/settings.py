@@ -219,6 +219,13 @@ class WorkerSettings(BaseModel):
         description="Kafka group session timeout (Faust and sink runners): how long a dead "
         "worker's partitions wait before another member takes them over",
     )
+    group_instance_id: str | None = Field(
+        default=None,
+        description="Static group membership (Faust and sink runners): a name stable across "
+        "restarts and unique per worker, e.g. the pod or host name. A worker back within "
+        "session_timeout_s gets its partitions again without a rebalance of the others; "
+        "None: dynamic membership",
+    )
     chase_window_s: float = Field(
         default=0.0,
         ge=0,

@@ -6,13 +6,15 @@ batch rebuilds the directory (latest record per key wins); clients whose record 
 upserted into ClickHouse's ``clients`` table with their record's offset as the version (so the
 newest directory wins over an older backfill), and the alert runner gets the new directory so
 owner and escalation routes resolve. A record that does not validate is logged and skipped: the
-previous directory stays in force.
+previous directory stays in force. Client rows ClickHouse did not take (it is down) are written
+again every few seconds, whether or not new directory records arrive.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -40,6 +42,7 @@ class DirectoryFollower:
         write_client: ClientWriter | None = None,
         on_directory: DirectoryListener | None = None,
         poll_timeout_s: float = 0.5,
+        retry_s: float = 5.0,
     ) -> None:
         """Remember configuration only; :meth:`start` connects."""
         self._kafka = kafka
@@ -47,6 +50,9 @@ class DirectoryFollower:
         self._write_client = write_client
         self._on_directory = on_directory
         self._poll_ms = int(poll_timeout_s * 1000)
+        self._retry_s = retry_s
+        self._retry_at: float | None = None  # client rows to write again (ClickHouse was down)
+        self._failing = False
         self._records: dict[bytes, tuple[int, bytes | None]] = {}
         self._written: dict[str, str] = {}  # client_id -> JSON last written to ClickHouse
         self._consumer: Any = None
@@ -85,6 +91,8 @@ class DirectoryFollower:
         while True:
             batch = await consumer.getmany(timeout_ms=self._poll_ms)
             if not batch:
+                if self._retry_at is not None and time.monotonic() >= self._retry_at:
+                    await self._apply()
                 continue
             for messages in batch.values():
                 for message in messages:
@@ -105,6 +113,7 @@ class DirectoryFollower:
             self._on_directory(directory)
         if self._write_client is None:
             return
+        self._retry_at = None
         for client in directory.clients:
             as_json = client.model_dump_json()
             if self._written.get(client.client_id) == as_json:
@@ -112,9 +121,18 @@ class DirectoryFollower:
             offset = self._records[client.client_id.encode()][0]
             try:
                 await self._write_client(client, offset)
-            except ShinraiError as exc:  # the sink is down: retried with the next batch
-                log.warning(
-                    "directory_client_write_failed", client=client.client_id, error=str(exc)
-                )
-                continue
+            except ShinraiError as exc:  # the sink is down: retried in a few seconds
+                if not self._failing:  # one line when writes start failing, not per retry
+                    log.warning(
+                        "directory_client_write_failed",
+                        client=client.client_id,
+                        error=str(exc)[:300],
+                        retry_s=self._retry_s,
+                    )
+                self._failing = True
+                self._retry_at = time.monotonic() + self._retry_s
+                return  # the rest would fail alike
             self._written[client.client_id] = as_json
+        if self._failing:
+            log.info("directory_clients_written", clients=len(self._written))
+            self._failing = False

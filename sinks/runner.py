@@ -33,10 +33,12 @@ def manual_commit_consumer(
     group_id: str,
     client_id: str,
     session_timeout_s: float = 30.0,
+    group_instance_id: str | None = None,
 ) -> AIOKafkaConsumer:
     """A consumer in its own group that never commits on its own (we commit after the sink).
 
     Not started and not subscribed: the caller subscribes with its rebalance listener.
+    ``group_instance_id`` makes it a static member (``worker.group_instance_id``).
     """
     from aiokafka import AIOKafkaConsumer
 
@@ -50,6 +52,7 @@ def manual_commit_consumer(
         max_poll_interval_ms=600_000,
         session_timeout_ms=int(session_timeout_s * 1000),
         heartbeat_interval_ms=int(min(3.0, session_timeout_s / 3) * 1000),
+        group_instance_id=group_instance_id,
         **aiokafka_options(settings),
     )
 
@@ -83,6 +86,8 @@ class ConsumerRunner:
     """
 
     task_name = "sink-runner"
+    group_instance_id: str | None = None
+    """Static group membership: set before :meth:`start` (the worker derives it per group)."""
 
     def __init__(
         self,
@@ -157,6 +162,7 @@ class ConsumerRunner:
             group_id=self.group_id,
             client_id=self._client_id,
             session_timeout_s=self._session_timeout_s,
+            group_instance_id=self.group_instance_id,
         )
         consumer.subscribe(self._topics, listener=_Listener())
         try:

@@ -22,20 +22,30 @@ and counterpart, automation flags and the subject. The body is never stored.
 - recorded_at: passed in (the archive or parse time); by default occurred_at, so parsing the same
   file twice gives identical events.
 
-Parsing uses the stdlib ``email`` package (``policy=default``) and ``mailbox``.
+Parsing uses the stdlib ``email`` package (``policy=default``) on the header block only (the
+body is read only to hash it for a message without a Message-ID), with header objects shared
+between messages. An mbox is read as a stream of records (``email_mbox``), a big one in chunks
+parsed by worker processes and merged in file order; Maildir folders go through ``mailbox``.
 """
 
 from __future__ import annotations
 
-import email
 import mailbox
+import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from email.headerregistry import BaseHeader, HeaderRegistry
 from email.message import EmailMessage
+from email.parser import BytesParser
+from email.policy import Policy
 from email.policy import default as default_policy
+from functools import lru_cache
+from multiprocessing import get_context
+from multiprocessing.pool import Pool
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -55,6 +65,7 @@ from producers.parsers.email_headers import (
     received_date,
     thread_ids,
 )
+from producers.parsers.email_mbox import chunk_bounds, mbox_records
 from producers.parsers.email_threads import MessageInfo, fan_out
 from producers.resolution import Resolver
 from schemas.base import validation_reason
@@ -77,6 +88,79 @@ def _body_digest(raw: bytes) -> str:
     match = _HEADER_END.search(raw)
     body = raw[match.end() :] if match else b""
     return digest(body.replace(b"\r\n", b"\n")[:BODY_HASH_BYTES].decode("latin-1"))
+
+
+class _IndexedMessage(EmailMessage):
+    """An ``EmailMessage`` that finds its headers by name through an index.
+
+    ``Message.get``/``get_all`` scan every header, lower-casing each name, on every call; a
+    message is asked for a dozen names among its ~40 headers. The index (lower-cased name → the
+    raw headers of that name, in order) is built on first use, and again if the number of
+    headers changed (the parser's messages are never modified afterwards). The answers are
+    what ``Message`` answers: the policy's ``header_fetch_parse`` of the same raw headers.
+    """
+
+    def __init__(self, policy: Policy = default_policy) -> None:
+        super().__init__(policy)
+        self._index: dict[str, list[tuple[str, Any]]] = {}
+        self._indexed = -1
+
+    def _named(self, name: str) -> list[tuple[str, Any]]:
+        if self._indexed != len(self):
+            index: dict[str, list[tuple[str, Any]]] = {}
+            for key, value in self.raw_items():
+                index.setdefault(key.lower(), []).append((key, value))
+            self._index, self._indexed = index, len(self)
+        return self._index.get(name.lower(), [])
+
+    def get(self, name: str, failobj: Any = None) -> Any:
+        found = self._named(name)
+        if not found:
+            return failobj
+        key, value = found[0]
+        return self.policy.header_fetch_parse(key, value)
+
+    def get_all(self, name: str, failobj: Any = None) -> Any:
+        found = self._named(name)
+        if not found:
+            return failobj
+        return [self.policy.header_fetch_parse(key, value) for key, value in found]
+
+
+class _SharedHeaders(HeaderRegistry):
+    """The default policy's header factory, remembering the headers it built lately.
+
+    Building a header object is a deterministic function of its name and raw value, and the
+    objects are never modified, so one object can serve every message with the same header: a
+    list's List-Id, List-Post, Precedence and To, an author's From, are parsed once, not once per
+    message. The stdlib also makes a new class on every call; here once per name.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._build = lru_cache(maxsize=_SHARED_HEADERS)(super().__call__)
+        self._classes: dict[str, type[BaseHeader]] = {}
+
+    def __getitem__(self, name: str) -> type[BaseHeader]:
+        key = name.lower()
+        cls = self._classes.get(key)
+        if cls is None:
+            cls = self._classes[key] = super().__getitem__(name)
+        return cls
+
+    def __call__(self, name: str, value: str) -> BaseHeader:
+        return self._build(name, value)
+
+
+_SHARED_HEADERS = 1024
+_POLICY = default_policy.clone(header_factory=_SharedHeaders())
+_HEADER_PARSER = BytesParser(_IndexedMessage, policy=_POLICY)
+
+
+def _header_block(raw: bytes) -> bytes:
+    """The message's header block, through the empty line that ends it (all of it if none)."""
+    match = _HEADER_END.search(raw)
+    return raw[: match.end()] if match else raw
 
 
 def message_event(
@@ -139,7 +223,10 @@ def _message_event(
     recorded_at: datetime | None,
     list_bulk_is_auto_reply: bool,
 ) -> tuple[ParseResult, MessageInfo | None]:
-    msg = email.message_from_bytes(raw, policy=default_policy)
+    # Headers only: the body is never stored, and parsing it (MIME parts, attachments) was most
+    # of the time. The header block ends at the first empty line; the stdlib's parser ends the
+    # headers there or earlier (at a line that is no header), so it reads the same headers.
+    msg = _HEADER_PARSER.parsebytes(_header_block(raw), headersonly=True)
     if not isinstance(msg, EmailMessage):  # policy=default always builds one; narrows the type
         return Rejected("message: not parseable as an e-mail message", origin, raw), None
 
@@ -290,50 +377,131 @@ def _eml_messages(path: Path) -> Iterator[_Stored | Rejected]:
         yield _Stored(origin, raw, raw)
 
 
+MBOX_CHUNK_BYTES = 1 << 20
+"""Bytes of mbox one worker process reads per task (cut at From_ lines)."""
+MBOX_PARALLEL_FROM = 4 << 20
+"""Smaller mboxes are read in this process: starting workers would cost more than it saves."""
+
+
 def parse_mbox(
     path: Path,
     resolver: Resolver,
     *,
     recorded_at: datetime | None = None,
     list_bulk_is_auto_reply: bool = False,
+    workers: int | None = None,
+    chunk_bytes: int = MBOX_CHUNK_BYTES,
 ) -> Iterator[ParseResult]:
     """Parse every message of an mbox file (``origin`` is ``file.mbox#N``, N from 1).
 
     The Rejected bytes of a message include its From_ line, so a fixed record can be appended
     to an mbox again as it was.
+
+    The file is read as a stream, in chunks of about ``chunk_bytes`` cut at From_ lines, by
+    ``workers`` processes (default: one per usable CPU from ``MBOX_PARALLEL_FROM`` bytes on,
+    else this process alone); the results are merged in file order, so they are the same
+    whatever the number of workers.
     """
-    return _parse_stored(
-        _mbox_messages(path),
-        resolver,
-        source="email:mbox",
-        recorded_at=recorded_at,
-        list_bulk_is_auto_reply=list_bulk_is_auto_reply,
+    items = _mbox_items(
+        path,
+        _MboxJob(resolver, recorded_at, list_bulk_is_auto_reply),
+        workers=workers,
+        chunk_bytes=chunk_bytes,
     )
+    return fan_out(items)
 
 
-def _mbox_messages(path: Path) -> Iterator[_Stored | Rejected]:
+@dataclass(frozen=True, slots=True)
+class _MboxJob:
+    """What parsing one chunk of an mbox needs (sent once to each worker process)."""
+
+    resolver: Resolver
+    recorded_at: datetime | None
+    list_bulk_is_auto_reply: bool
+
+    def chunk(
+        self, path: Path, start: int, end: int
+    ) -> list[tuple[ParseResult, MessageInfo | None]]:
+        """The messages of ``path`` in ``[start, end)``, origins numbered from 1 in the chunk."""
+        out: list[tuple[ParseResult, MessageInfo | None]] = []
+        for number, raw in enumerate(mbox_records(path, start, end), start=1):
+            first, _, message = raw.partition(b"\n")
+            # Every record starts with its From_ line (email_mbox): the message follows it.
+            result, info = _message_event_info(
+                message,
+                self.resolver,
+                origin=str(number),
+                source="email:mbox",
+                from_line=first.decode("latin-1"),
+                recorded_at=self.recorded_at,
+                list_bulk_is_auto_reply=self.list_bulk_is_auto_reply,
+            )
+            if isinstance(result, Rejected):  # carry the full original record
+                result = Rejected(result.reason, result.origin, raw)
+            out.append((result, info))
+        return out
+
+
+_WORKER_JOB: _MboxJob | None = None
+
+
+def _start_worker(job: _MboxJob) -> None:
+    global _WORKER_JOB
+    _WORKER_JOB = job
+
+
+def _worker_chunk(task: tuple[str, int, int]) -> list[tuple[ParseResult, MessageInfo | None]]:
+    if _WORKER_JOB is None:  # pragma: no cover - the pool's initializer always runs first
+        raise RuntimeError("mbox worker started without its job")
+    path, start, end = task
+    return _WORKER_JOB.chunk(Path(path), start, end)
+
+
+def _usable_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def _mbox_items(
+    path: Path, job: _MboxJob, *, workers: int | None, chunk_bytes: int
+) -> Iterator[tuple[ParseResult, MessageInfo | None]]:
     if not path.is_file():
         raise ShinraiError(f"{path}: not an mbox file")
     try:
-        box = mailbox.mbox(path, create=False)
-        keys = list(box.iterkeys())
-    except (OSError, mailbox.Error) as exc:
+        bounds = chunk_bounds(path, max(1, chunk_bytes))
+        size = path.stat().st_size
+    except OSError as exc:
         raise ShinraiError(f"{path}: cannot read mbox: {exc}") from exc
+    if workers is None:
+        workers = min(_usable_cpus(), 8) if size >= MBOX_PARALLEL_FROM else 1
+    workers = min(workers, len(bounds))
+    pool: Pool | None = None
     try:
-        for number, key in enumerate(keys, start=1):
-            origin = f"{path.name}#{number}"
-            try:
-                raw = box.get_bytes(key, from_=True)
-            except (OSError, mailbox.Error) as exc:
-                yield Rejected(f"mbox: cannot read message: {exc}", origin, b"")
-                continue
-            first, _, message = raw.partition(b"\n")
-            if first.startswith(b"From "):
-                yield _Stored(origin, raw, message, first.decode("latin-1"))
-            else:
-                yield _Stored(origin, raw, raw)
+        if workers > 1:
+            # spawn, not fork: the caller may hold threads (a chdb sink, a Kafka producer).
+            pool = get_context("spawn").Pool(workers, _start_worker, (job,))
+            chunks: Iterator[list[tuple[ParseResult, MessageInfo | None]]] = pool.imap(
+                _worker_chunk, [(str(path), start, end) for start, end in bounds]
+            )
+        else:
+            chunks = (job.chunk(path, start, end) for start, end in bounds)
+        number = 0
+        for chunk in chunks:
+            for result, info in chunk:
+                number += 1
+                origin = f"{path.name}#{number}"
+                if isinstance(result, Rejected):
+                    yield Rejected(result.reason, origin, result.raw), info
+                else:
+                    yield Parsed(result.event, origin), info
+    except OSError as exc:
+        raise ShinraiError(f"{path}: cannot read mbox: {exc}") from exc
     finally:
-        box.close()
+        if pool is not None:
+            pool.terminate()
+            pool.join()
 
 
 def parse_maildir(

@@ -6,7 +6,11 @@
    ``worker.topic_suffix`` appended to each name);
 2. sets up the ClickHouse sink on the sink thread: in embedded mode (``chdb://``) it applies the
    migrations, since the engine lives in this process and nobody else can; against a server it
-   only checks that none are pending (run ``shinrai db migrate`` once, not from N workers);
+   only checks that none are pending (run ``shinrai db migrate`` once, not from N workers).
+   ClickHouse is not needed to start: when the set-up fails (server unreachable, chdb directory
+   not writable, migrations missing) the worker starts anyway and the ClickHouse runner retries
+   it with backoff (``shinrai_sink_up{sink="clickhouse"}`` is 0 meanwhile), then catches up
+   from its committed offsets; the processor and the alert hooks never wait for it;
 3. builds the Faust app (``streams.app.build_app``) and attaches the processor
    (``streams.processor.attach_processor``), then starts it — unless ``worker.run_processor``
    is off: a sinks-only worker, so the processor and the sink runners can run as separate
@@ -113,6 +117,11 @@ class Worker:
         """The consumer group of a sink runner: never the Faust app's own group."""
         return f"{self.settings.worker.app_id}-sink-{runner}"
 
+    def group_instance_id(self, runner: str) -> str | None:
+        """A sink runner's static member name (``worker.group_instance_id``), or None."""
+        name = self.settings.worker.group_instance_id
+        return None if not name else f"{name}-sink-{runner}"
+
     @property
     def data_dir(self) -> Path:
         """Where the RocksDB tables, the delivered store and the JSONL logs live."""
@@ -126,9 +135,17 @@ class Worker:
     # -- lifecycle -----------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Topics, ClickHouse, the Faust app, the runners, /metrics; undone on failure."""
+        """Topics, ClickHouse, the Faust app, the runners, /metrics; undone on failure.
+
+        A failure of one of the overlapped start steps is raised as itself (the first of
+        them), never as an ``ExceptionGroup``: the CLI maps a ``ShinraiError`` to one line,
+        and any other error is wrapped in one naming what failed.
+        """
         try:
             await self._start()
+        except BaseExceptionGroup as group:
+            await self.stop()
+            raise _first_error(group) from group
         except BaseException:
             await self.stop()
             raise
@@ -185,6 +202,11 @@ class Worker:
             broker_heartbeat_interval=min(3.0, worker.session_timeout_s / 3),
             producer_linger=worker.producer_linger_s,
             producer_compression_type=worker.producer_compression,
+            **(
+                {"consumer_group_instance_id": worker.group_instance_id}
+                if worker.group_instance_id
+                else {}
+            ),
         )
         kwargs: dict[str, Any] = {"engine": self._engine}
         if self._clock is not None:
@@ -222,6 +244,7 @@ class Worker:
         )
 
     async def _start_sink(self) -> None:
+        from shinrai.errors import SinkError
         from sinks.clickhouse.runner import ClickHouseRunner
         from sinks.clickhouse.sink import ClickHouseSink
 
@@ -231,7 +254,13 @@ class Worker:
         # from two threads at once.
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="shinrai-sink")
         sink = ClickHouseSink(ch, migrate=embedded)
-        await asyncio.get_running_loop().run_in_executor(self._executor, sink.setup)
+        setup_error = None
+        try:
+            await asyncio.get_running_loop().run_in_executor(self._executor, sink.setup)
+        except SinkError as exc:
+            # Not fatal: the runner retries the set-up (its first log line says so); the
+            # processor and the alerts do not depend on ClickHouse.
+            setup_error = str(exc)
         self.sink = sink
         self.clickhouse_runner = ClickHouseRunner(
             self.settings.kafka,
@@ -243,7 +272,9 @@ class Worker:
             executor=self._executor,
             batch_rows=ch.batch_rows,
             session_timeout_s=self.settings.worker.session_timeout_s,
+            setup_error=setup_error,
         )
+        self.clickhouse_runner.group_instance_id = self.group_instance_id("clickhouse")
 
     async def _start_alerts(self) -> None:
         from sinks.alerts.runner import AlertRunner
@@ -276,6 +307,7 @@ class Worker:
             commit_interval_s=worker.sink_commit_interval_s,
             session_timeout_s=worker.session_timeout_s,
         )
+        runner.group_instance_id = self.group_instance_id("alerts")
         self.alert_runner = runner
         await runner.start()
 
@@ -374,6 +406,24 @@ class Worker:
         finally:
             await self.stop()
         return code
+
+
+def _first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The first leaf of ``group`` as one error the CLI can print in one line.
+
+    A ``ShinraiError`` (or a cancellation, an interrupt) is returned as it is; anything else is
+    wrapped in a ``ShinraiError`` naming its type and message (the traceback is logged at
+    debug level).
+    """
+    from shinrai.errors import ShinraiError
+
+    leaf: BaseException = group
+    while isinstance(leaf, BaseExceptionGroup):
+        leaf = leaf.exceptions[0]
+    if isinstance(leaf, ShinraiError | asyncio.CancelledError | KeyboardInterrupt | SystemExit):
+        return leaf
+    log.debug("worker_start_failed", exc_info=leaf)
+    return ShinraiError(f"worker failed to start: {type(leaf).__name__}: {leaf}")
 
 
 def build_worker(settings: Settings, **kwargs: Any) -> Worker:

@@ -7,6 +7,7 @@ errors are translated here into ``SinkUnavailable`` (cannot reach or use the tar
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -102,6 +103,13 @@ def is_transient(exc: BaseException) -> bool:
     return isinstance(exc, DatabaseError) and code in TRANSIENT_CODES
 
 
+def _quiet_driver_logs() -> None:
+    """The driver logs a warning for every failed HTTP attempt; we raise a typed error instead,
+    and the sink runner logs once per change of state (down, back), not per retry."""
+    for name in ("urllib3.connectionpool", "clickhouse_connect.driver._backend.http_sync"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
 def connect(
     settings: ClickHouseSettings, *, database: str | None = None, create: bool = True
 ) -> Client:
@@ -112,6 +120,7 @@ def connect(
     """
     import clickhouse_connect
 
+    _quiet_driver_logs()
     target = parse_url(settings.url)
     db = check_identifier(database or settings.database)
     kwargs: dict[str, Any]

@@ -363,3 +363,48 @@ def interaction_row(raw: bytes) -> Row:
 
 _fact_ok = _compile(_FACT, "fact_ok")
 _interaction_ok = _compile(_INTERACTION, "interaction_ok")
+
+
+def _model_verdict(model: Any, raw: bytes, refused: RecordInvalid) -> Row:
+    """The model's field dict for a value the row checks refused, or its reason as RecordInvalid.
+
+    The row checks are stricter than the model in places (e.g. an identifier not yet in NFKC
+    form, which the model normalises), so the model has the last word.
+    """
+    from pydantic import ValidationError
+
+    from schemas.base import validation_errors
+
+    try:
+        return dict(vars(model.model_validate_json(raw)))
+    except ValidationError as exc:
+        errors = validation_errors(exc) or [(refused.field, refused.reason)]
+        raise RecordInvalid(errors[0][0], errors[0][1]) from None
+
+
+def decode_fact(raw: bytes) -> tuple[Row, bool]:
+    """(row, True) from :func:`fact_row`, else (the model's field dict, False).
+
+    Raises RecordInvalid with the model's field and reason when neither takes the value.
+    """
+    try:
+        return fact_row(raw), True
+    except RecordInvalid as refused:
+        from schemas.facts import Fact
+
+        return _model_verdict(Fact, raw, refused), False
+
+
+def decode_interaction(raw: bytes) -> tuple[Row, bool]:
+    """(row, True) from :func:`interaction_row`, else (the model's field dict, False).
+
+    A policy change (``type``) is refused as it is: it is not an interaction, whatever the model.
+    """
+    try:
+        return interaction_row(raw), True
+    except RecordInvalid as refused:
+        if refused.field == "type":
+            raise
+        from schemas.events import InteractionEvent
+
+        return _model_verdict(InteractionEvent, raw, refused), False

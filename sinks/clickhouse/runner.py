@@ -20,7 +20,17 @@ processor dead-letters those).
 
 When the sink is unavailable the runner pauses every assigned partition (it keeps polling, so
 it stays in the group), retries the same flush with backoff and resumes once it succeeded:
-nothing is dropped and nothing is committed in between.
+nothing is dropped and nothing is committed in between. The same holds at start: a sink that
+could not be set up (ClickHouse unreachable, a chdb directory not writable, migrations missing)
+is handed over with its ``setup_error`` and the runner sets it up with backoff before it reads
+anything, so the worker starts and the processor and alerts run meanwhile. Either way the
+gauge ``shinrai_sink_up{sink="clickhouse"}`` says whether ClickHouse takes writes, and one log
+line marks each change of state (``clickhouse_unavailable``, ``clickhouse_available`` with
+how long it was down), not each retry.
+
+Records that buffer nothing (skipped as already written, not an interaction, invalid) are
+committed too once nothing is buffered, so a partition whose last records are such does not
+show a lag forever.
 """
 
 from __future__ import annotations
@@ -31,17 +41,12 @@ from collections.abc import Callable
 from concurrent.futures import Executor
 from typing import TYPE_CHECKING, TypeVar
 
-from pydantic import ValidationError
-
-from schemas.base import validation_errors
-from schemas.events import InteractionEvent
-from schemas.facts import Fact
+from schemas.deadletter import DeadLetter
 from shinrai.errors import SinkError
 from shinrai.logging import get_logger
 from shinrai.metrics import WorkerMetrics
 from shinrai.settings import KafkaSettings
 from sinks.alerts.records import DeliveryRecord
-from sinks.clickhouse.records import RecordInvalid, fact_row, interaction_row
 from sinks.clickhouse.rows import Position
 from sinks.clickhouse.sink import DELIVERIES, FACTS, INTERACTIONS, ClickHouseSink
 from sinks.runner import ConsumerRunner
@@ -53,6 +58,50 @@ log = get_logger("sinks.clickhouse.runner")
 T = TypeVar("T")
 
 _MAX_BACKOFF_S = 10.0
+_IDLE_COMMIT_S = 1.0  # how often read records that buffered nothing are committed
+
+
+class SinkHealth:
+    """Whether a sink's target takes writes: the ``sink_up`` gauge and one log line per change.
+
+    Retries are many and alike; an operator needs the instant it went down (with the error and
+    what happens meanwhile) and the instant it came back (with the time it was down).
+    """
+
+    def __init__(self, metrics: WorkerMetrics, sink: str, group: str) -> None:
+        self._gauge = metrics.sink_up.labels(sink)
+        self._sink = sink
+        self._group = group
+        self._down_since: float | None = None
+        self.up = True
+        self._gauge.set(1)
+
+    def down(self, error: str, *, during: str) -> None:
+        """A write or set-up failed: log it once, until :meth:`restored`."""
+        if self._down_since is None:
+            self._down_since = time.monotonic()
+            log.warning(
+                f"{self._sink}_unavailable",
+                group=self._group,
+                during=during,
+                error=error[:300],
+                action=f"retrying with backoff (up to {_MAX_BACKOFF_S:g} s); records wait in "
+                "Kafka, uncommitted; SLA processing and alerts go on",
+            )
+        self.up = False
+        self._gauge.set(0)
+
+    def restored(self) -> None:
+        """A write or set-up succeeded: log the recovery if it had been down."""
+        if self._down_since is not None:
+            log.warning(
+                f"{self._sink}_available",
+                group=self._group,
+                down_s=round(time.monotonic() - self._down_since, 1),
+            )
+            self._down_since = None
+        self.up = True
+        self._gauge.set(1)
 
 
 class ClickHouseRunner(ConsumerRunner):
@@ -82,8 +131,13 @@ class ClickHouseRunner(ConsumerRunner):
         poll_timeout_s: float = 0.2,
         session_timeout_s: float = 30.0,
         max_records: int = 5_000,
+        setup_error: str | None = None,
     ) -> None:
-        """Remember configuration only; :meth:`start` connects."""
+        """Remember configuration only; :meth:`start` connects.
+
+        ``setup_error``: why ``sink.setup()`` failed (None: the sink is set up); the runner
+        then retries the set-up with backoff before reading anything, staying in its group.
+        """
         super().__init__(
             kafka,
             topics=[facts_topic, interactions_topic],
@@ -103,12 +157,56 @@ class ClickHouseRunner(ConsumerRunner):
         self._lock = asyncio.Lock()  # one flush+commit at a time (loop vs. rebalance callback)
         self._unflushed: dict[str, int] = {FACTS: 0, INTERACTIONS: 0, DELIVERIES: 0}
         self._deliveries: list[DeliveryRecord] = []
+        sink.on_reject = self._rejected
+        self._ready = setup_error is None
+        self._idle_commit_at = 0.0
+        self.health = SinkHealth(metrics, "clickhouse", group_id)
+        if setup_error is not None:
+            self.health.down(setup_error, during="setup")
+
+    @property
+    def ready(self) -> bool:
+        """True once the sink is set up (connected, migrated, high-water marks read)."""
+        return self._ready
 
     def record_delivery(self, record: DeliveryRecord) -> None:
         """Queue an alert delivery record for the next flush (called from the event loop)."""
         self._deliveries.append(record)
 
     # -- hooks of the read loop ----------------------------------------------------------------
+
+    async def _run(self) -> None:
+        if not self._ready:
+            await self._set_up_sink()
+            if not self._ready:
+                return  # stopped while waiting for ClickHouse
+        await super()._run()
+
+    async def _set_up_sink(self) -> None:
+        """``sink.setup()`` until it succeeds or the runner stops; read nothing meanwhile.
+
+        Only ``SinkError`` (unreachable, not writable, migrations missing) is retried: a
+        configuration error ends the loop, and the worker with it.
+        """
+        consumer = self._consumer
+        if consumer is not None:
+            consumer.pause(*consumer.assignment())
+        delay = 0.5
+        try:
+            while not self._stopping.is_set():
+                try:
+                    await self._in_sink_thread(self._sink.setup)
+                except SinkError as exc:
+                    self.health.down(str(exc), during="setup")
+                    await self._wait_polling(delay)
+                    delay = min(delay * 2, _MAX_BACKOFF_S)
+                    continue
+                self._ready = True
+                self.health.restored()
+                return
+        finally:
+            if consumer is not None:
+                consumer.resume(*consumer.assignment())
 
     async def _on_revoked(self, revoked: set[TopicPartition]) -> None:
         # Whatever we read from these partitions must be flushed and committed now, while we
@@ -128,8 +226,18 @@ class ClickHouseRunner(ConsumerRunner):
         self._drain_deliveries()
         if self._sink.should_flush():
             await self._flush_and_commit(reason="batch")
+        elif not self._sink.buffered and time.monotonic() >= self._idle_commit_at:
+            # Records read since the last flush that buffered nothing (skipped) are final as
+            # they are: commit them, or their partition shows a lag that never goes away.
+            self._idle_commit_at = time.monotonic() + _IDLE_COMMIT_S
+            async with self._lock:
+                if not self._sink.buffered:
+                    await self._commit()
 
     async def _finish(self) -> None:
+        if not self._ready:
+            # Nothing was read (the runner waited for ClickHouse): nothing to flush or commit.
+            return
         try:
             await self._flush_and_commit(reason="shutdown", retry=False)
         except SinkError as exc:
@@ -143,63 +251,28 @@ class ClickHouseRunner(ConsumerRunner):
             self._metrics.sink_skipped.labels("tombstone").inc()
             return
         position = Position(tp.topic, tp.partition, message.offset)
-        added: bool | None
         if tp.topic == self._facts_topic:
-            try:
-                added = self._sink.add_fact_row(fact_row(value), position)
-            except RecordInvalid as exc:
-                added = self._add_fact_model(value, position, exc)
-                if added is None:
-                    return
-            self._count(FACTS, added)
-            return
-        try:
-            added = self._sink.add_interaction_row(interaction_row(value), position)
-        except RecordInvalid as exc:
-            if exc.field == "type":  # a policy change: the processor's business, not a row
-                self._metrics.sink_skipped.labels("not_an_interaction").inc()
-                return
-            added = self._add_interaction_model(value, position)
-            if added is None:
-                return
-        self._count(INTERACTIONS, added)
+            self._count(FACTS, self._sink.add_fact_json(value, position))
+        else:
+            self._count(INTERACTIONS, self._sink.add_interaction_json(value, position))
 
-    def _add_fact_model(
-        self, value: bytes, position: Position, refused: RecordInvalid
-    ) -> bool | None:
-        """The slow path for a fact the row checks refused: pydantic decides (None: skipped)."""
-        try:
-            fact = Fact.model_validate_json(value)
-        except ValidationError as exc:
+    def _rejected(self, table: str, letter: DeadLetter) -> None:
+        """A value the sink refused at flush (sink thread): log it with its reason, count it."""
+        if self._unflushed.get(table):
+            self._unflushed[table] -= 1
+        field, _, reason = letter.reason.partition(": ")
+        if table == FACTS:
             # The processor only emits valid facts; a bad record here is someone else's
             # write. Skipped, not fatal: one bad record must not stop the whole partition.
-            errors = validation_errors(exc) or [(refused.field, refused.reason)]
-            log.error(
-                "invalid_fact_skipped",
-                position=str(position),
-                field=errors[0][0],
-                reason=errors[0][1][:200],
-                errors=len(errors),
-            )
+            log.error("invalid_fact_skipped", position=letter.origin, field=field,
+                      reason=reason[:200], raw=letter.raw[:200])  # fmt: skip
             self._metrics.sink_skipped.labels("invalid_fact").inc()
-            return None
-        log.debug("fact_decoded_by_model", position=str(position), check=str(refused)[:200])
-        return self._sink.add_fact(fact, position)
-
-    def _add_interaction_model(self, value: bytes, position: Position) -> bool | None:
-        """The slow path for an event the row checks refused: pydantic decides (None: skipped)."""
-        try:
-            event = InteractionEvent.model_validate_json(value)
-        except ValidationError as exc:
-            # Invalid input is the processor's business (it dead-letters it with the reason);
-            # the interactions table holds valid interaction events only.
-            errors = validation_errors(exc)
-            field, reason = errors[0] if errors else ("<root>", str(exc))
-            log.debug("invalid_interaction_skipped", position=str(position), field=field,
-                      reason=reason[:200])  # fmt: skip
-            self._metrics.sink_skipped.labels("not_an_interaction").inc()
-            return None
-        return self._sink.add_interaction(event, position)
+            return
+        # Invalid input and policy changes are the processor's business (it dead-letters
+        # them); the interactions table holds valid interaction events only.
+        log.debug("invalid_interaction_skipped", position=letter.origin, field=field,
+                  reason=reason[:200])  # fmt: skip
+        self._metrics.sink_skipped.labels("not_an_interaction").inc()
 
     def _count(self, table: str, added: bool) -> None:
         if added:
@@ -235,9 +308,10 @@ class ClickHouseRunner(ConsumerRunner):
                     written = await self._in_sink_thread(self._sink.flush)
                 except SinkError as exc:
                     self._metrics.flush_failures.inc()
+                    self.health.down(str(exc), during=f"flush ({reason})")
                     if not retry or self._stopping.is_set():
                         raise  # shutting down: stop() makes one last attempt
-                    log.warning(
+                    log.debug(
                         "flush_failed_retrying",
                         group=self.group_id,
                         error=str(exc)[:300],
@@ -252,6 +326,7 @@ class ClickHouseRunner(ConsumerRunner):
                     delay = min(delay * 2, _MAX_BACKOFF_S)
                     continue
                 elapsed = time.perf_counter() - started
+                self.health.restored()
                 self._metrics.flush_seconds.observe(elapsed)
                 for table, n in self._unflushed.items():
                     if n:
@@ -267,7 +342,7 @@ class ClickHouseRunner(ConsumerRunner):
         """Sleep while still polling the (paused) consumer, so the group keeps us."""
         consumer = self._consumer
         deadline = time.monotonic() + seconds
-        while (left := deadline - time.monotonic()) > 0:
+        while (left := deadline - time.monotonic()) > 0 and not self._stopping.is_set():
             if consumer is None:
                 await asyncio.sleep(left)
                 return

@@ -22,27 +22,34 @@ Exactly-once in effect, rollups included, rests on two mechanisms:
 from __future__ import annotations
 
 import hashlib
+import os
+import tempfile
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from schemas.deadletter import DeadLetter
 from schemas.directory import Client
 from schemas.events import InteractionEvent
 from schemas.facts import Fact, FactKind
 from shinrai.errors import SinkBackpressure, SinkError, SinkUnavailable
 from shinrai.logging import get_logger
 from shinrai.settings import ClickHouseSettings
+from sinks.clickhouse import json_batches, records, rows
 from sinks.clickhouse import obligations as obl
-from sinks.clickhouse import rows
 from sinks.clickhouse.client import check_identifier, connect, is_transient, parse_url, translate
 from sinks.clickhouse.records import Row
 from sinks.clickhouse.rows import DeliveryRecord, Position, RollupKey
 
 if TYPE_CHECKING:
-    import pyarrow as pa
     from clickhouse_connect.driver.client import Client as ChClient
 
 log = get_logger("sinks.clickhouse")
@@ -69,6 +76,14 @@ _INSERT_SETTINGS = {
     "optimize_on_insert": 0,
 }
 _CACHE_LIMIT = 500_000
+_FOLD_COLUMNS = (
+    # what obligations.apply reads, and the position
+    "fact_id", "kind", "client_id", "at", "policy_id", "policy_version", "obligation_id",
+    "obligation_kind", "thread_key", "channel", "opened_at", "deadline", "fulfilled_at",
+    "fulfilled_by_channel", "outcome", "business_seconds", "calendar_seconds",
+    "overage_business_seconds", "retracts", "topic", "partition", "offset",
+)  # fmt: skip
+_OBLIGATION_KINDS = pa.array(sorted(str(kind.value) for kind in obl.OBLIGATION_KINDS))
 
 
 @dataclass
@@ -85,6 +100,13 @@ class _Buffer:
         self.positions.clear()
         self.iso = 0
 
+    def take(self, items: list[Any], positions: list[Position | None], iso: bool) -> None:
+        """Append decoded items (rows from ``records`` when ``iso``, else field dicts)."""
+        self.items.extend(items)
+        self.positions.extend(positions)
+        if iso:
+            self.iso += len(items)
+
     def rows(self) -> tuple[list[Any], bool]:
         """The items as field dicts, and whether their timestamps are all strings.
 
@@ -94,6 +116,75 @@ class _Buffer:
         if self.iso == 0 or self.iso == len(self.items):
             return self.items, self.iso > 0
         return [_with_datetimes(item) for item in self.items], False
+
+
+@dataclass
+class _RawBuffer:
+    """One table's pending Kafka values (bytes as read) and their positions."""
+
+    values: list[bytes] = field(default_factory=list)
+    positions: list[Position] = field(default_factory=list)
+
+    def clear(self) -> None:
+        self.values.clear()
+        self.positions.clear()
+
+
+Reject = Callable[[str, DeadLetter], None]
+"""Called with (table, dead letter) for a value that is not a valid record of that table."""
+
+
+_SHM = "/dev/shm"
+_BATCH_PREFIX = "shinrai-batch-"
+
+
+def _batch_dir() -> str:
+    return _SHM if os.path.isdir(_SHM) else tempfile.gettempdir()
+
+
+def remove_stale_batch_files() -> int:
+    """Delete batch files left by processes that no longer run (a kill -9 mid-flush).
+
+    The file name carries the writer's pid; a file whose pid is alive may be in use by another
+    worker on this machine and is kept. Returns how many files were removed.
+    """
+    if not Path("/proc/self").exists():
+        return 0  # no way to tell a live writer from a dead one here
+    removed = 0
+    directory = Path(_batch_dir())
+    for path in directory.glob(f"{_BATCH_PREFIX}*-*.jsonl"):
+        pid = path.name[len(_BATCH_PREFIX) :].split("-", 1)[0]
+        if not pid.isdigit() or Path(f"/proc/{pid}").exists():
+            continue
+        try:
+            path.unlink()
+            removed += 1
+        except OSError:
+            continue  # another process removed it, or it is not ours to remove
+    return removed
+
+
+@contextmanager
+def _batch_file(raw: _RawBuffer) -> Iterator[str]:
+    """A raw buffer as a JSONEachRow file for chdb's ``file()`` (in memory where possible).
+
+    Raises SinkError when the bytes are not UTF-8 (ClickHouse would store them as they are;
+    orjson, on the record-by-record path, refuses them and names the record).
+    """
+    body = json_batches.lines(raw.values, raw.positions)
+    try:
+        body.decode()
+    except UnicodeDecodeError as exc:
+        raise SinkError(f"batch is not UTF-8 at byte {exc.start}") from None
+    fd, path = tempfile.mkstemp(
+        prefix=f"{_BATCH_PREFIX}{os.getpid()}-", suffix=".jsonl", dir=_batch_dir()
+    )
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(body)
+        yield path
+    finally:
+        os.unlink(path)
 
 
 def _with_datetimes(row: dict[str, Any]) -> dict[str, Any]:
@@ -209,12 +300,17 @@ class ClickHouseSink:
         self._sleep = sleep
         self._client: ChClient | None = None
         self._buffers = {name: _Buffer() for name in _POSITIONED}
+        self._raw = {FACTS: _RawBuffer(), INTERACTIONS: _RawBuffer()}
         self._first_add: float | None = None
         self._count = 0  # records in all buffers (add() is the hot path: no sum per call)
         self._high_water: dict[tuple[str, str, int], int] = {}
         self._states: OrderedDict[str, obl.ObligationState] = OrderedDict()
         self.skipped = 0
         """Records dropped by ``add_*`` because they were already written (replay)."""
+        self.rejected = 0
+        """Values given to ``add_*_json`` that were not valid records (dead-lettered)."""
+        self.on_reject: Reject | None = None
+        """Where rejected values go, with their bytes and reason (default: an error log line)."""
 
     # ---- lifecycle ---------------------------------------------------------------------------
 
@@ -251,6 +347,8 @@ class ClickHouseSink:
                         f"{[m.version for m in todo]}; run `shinrai db migrate`"
                     )
             self._load_high_water()
+            if self._embedded:
+                remove_stale_batch_files()
         except BaseException:
             self.close()
             raise
@@ -326,6 +424,36 @@ class ClickHouseSink:
         """Buffer one event decoded by ``records.interaction_row``; False if already written."""
         return self._add(INTERACTIONS, row, position, iso=True)
 
+    def add_fact_json(self, value: bytes, position: Position) -> bool:
+        """Buffer one ``sla-facts`` value as read from Kafka (checked and decoded at flush).
+
+        False if it was already written. A value that is not a valid fact is dead-lettered at
+        flush (``on_reject``) and the rest of the batch is written.
+        """
+        return self._add_raw(FACTS, value, position)
+
+    def add_interaction_json(self, value: bytes, position: Position) -> bool:
+        """Buffer one accepted-interactions value as read from Kafka (see ``add_fact_json``)."""
+        return self._add_raw(INTERACTIONS, value, position)
+
+    def _add_raw(self, table: str, value: bytes, position: Position) -> bool:
+        mark = self._high_water.get((table, position.topic, position.partition))
+        if mark is not None and position.offset <= mark:
+            self.skipped += 1
+            return False
+        if self._count >= self._max_rows:
+            raise SinkBackpressure(
+                f"ClickHouse sink buffer holds {self._count} records (limit {self._max_rows}); "
+                "flush before adding more"
+            )
+        raw = self._raw[table]
+        raw.values.append(value)
+        raw.positions.append(position)
+        self._count += 1
+        if self._first_add is None:
+            self._first_add = self._clock()
+        return True
+
     def add_delivery(self, record: DeliveryRecord, position: Position | None = None) -> bool:
         """Buffer one alert delivery attempt; False if it was already written."""
         return self._add(DELIVERIES, record, position)
@@ -352,15 +480,48 @@ class ClickHouseSink:
         if self.buffered == 0:
             self._first_add = None
             return 0
-        ranges = {name: offset_ranges(buf.positions) for name, buf in self._buffers.items()}
+        parsed = self._prepare_facts()
+        inter_raw = self._raw[INTERACTIONS]
+        inter_json = (
+            self._embedded and bool(inter_raw.values) and not self._buffers[INTERACTIONS].items
+        )
+        if inter_raw.values and not inter_json:
+            self._decode_raw(INTERACTIONS)
+        ranges = {
+            name: offset_ranges(
+                self._raw[name].positions
+                if name in self._raw and self._raw[name].positions
+                else buf.positions
+            )
+            for name, buf in self._buffers.items()
+        }
         facts = self._buffers[FACTS]
         fact_items, facts_iso = facts.rows()
-        keys = self._resolve_retractions(fact_items)
-        states = self._fold_obligations(fact_items, facts.positions)
-        fact_token = batch_token(
-            FACTS, facts.positions, (f["fact_id"] for f in fact_items), ranges[FACTS]
-        )
-        plan: list[tuple[str, Callable[[], pa.Table], str]] = []
+        if parsed is not None:
+            keys: dict[str, RollupKey] = {}
+            # Only the obligation facts, and only the fields the fold reads, become Python
+            # objects: the rest of the batch stays in Arrow.
+            relevant = (
+                parsed.select(_FOLD_COLUMNS)
+                .filter(
+                    pc.and_(
+                        pc.is_in(parsed.column("kind"), _OBLIGATION_KINDS),
+                        pc.is_valid(parsed.column("obligation_id")),
+                    )
+                )
+                .to_pylist()
+            )
+            states = self._fold_obligations(
+                relevant, [Position(r["topic"], r["partition"], r["offset"]) for r in relevant]
+            )
+            fact_token = batch_token(FACTS, self._raw[FACTS].positions, (), ranges[FACTS])
+        else:
+            keys = self._resolve_retractions(fact_items)
+            states = self._fold_obligations(fact_items, facts.positions)
+            fact_token = batch_token(
+                FACTS, facts.positions, (f["fact_id"] for f in fact_items), ranges[FACTS]
+            )
+        plan: list[tuple[str, Callable[[], pa.Table | json_batches.Shape], str]] = []
         if states:
             plan.append(
                 (
@@ -370,7 +531,10 @@ class ClickHouseSink:
                 )
             )
         inter = self._buffers[INTERACTIONS]
-        if inter.items:
+        inter_token = batch_token(INTERACTIONS, inter_raw.positions, (), ranges[INTERACTIONS])
+        if inter_json:
+            plan.append((INTERACTIONS, lambda: json_batches.INTERACTIONS, inter_token))
+        elif inter.items:
             events, events_iso = inter.rows()
             plan.append(
                 (
@@ -394,7 +558,10 @@ class ClickHouseSink:
                     batch_token(DELIVERIES, deliv.positions, ids),
                 )
             )
-        if fact_items:
+        if parsed is not None:
+            # Last: the sla_facts high-water mark must never run ahead of derived obligations.
+            plan.append((FACTS, lambda: parsed, fact_token))
+        elif fact_items:
             # Last: the sla_facts high-water mark must never run ahead of derived obligations.
             plan.append(
                 (
@@ -407,18 +574,133 @@ class ClickHouseSink:
             )
         written = 0
         for table, build, token in plan:
-            self._insert(table, build(), token)
+            data = build()
+            if isinstance(data, json_batches.Shape):
+                if not self._insert_json(table, data, token):
+                    self._insert_decoded_interactions()
+                continue
+            self._insert(table, data, token)
         for name, buf in self._buffers.items():
             for (topic, partition), (_, last, _) in ranges[name].items():
                 mark = (name, topic, partition)
                 self._high_water[mark] = max(self._high_water.get(mark, -1), last)
-            written += len(buf.items)
+            written += len(buf.items) + (len(self._raw[name].values) if name in self._raw else 0)
         self._remember(states)
         for buf in self._buffers.values():
             buf.clear()
+        for raw in self._raw.values():
+            raw.clear()
         self._count = 0
         self._first_add = None
         return written
+
+    # ---- JSON batches ------------------------------------------------------------------------
+
+    def _prepare_facts(self) -> pa.Table | None:
+        """The buffered fact values parsed and checked by ClickHouse, as an Arrow table of
+        ``sla_facts`` rows; None when the facts go the row path instead (then they are decoded
+        into the row buffer: a server target, rows mixed in, a bad value, or a retraction, whose
+        rollup key is looked up in Python)."""
+        raw = self._raw[FACTS]
+        if not raw.values:
+            return None
+        if self._embedded and not self._buffers[FACTS].items:
+            parsed = self._parse_json(FACTS, json_batches.FACTS)
+            if parsed is not None:
+                if not pc.any(pc.equal(parsed.column("kind"), FactKind.RETRACTED.value)).as_py():
+                    return parsed
+                items = parsed.select([name for name, _ in rows.FACT_FIELDS]).to_pylist()
+                self._buffers[FACTS].take(items, list(raw.positions), iso=False)
+                raw.clear()
+                return None
+        self._decode_raw(FACTS)
+        return None
+
+    def _parse_json(self, table: str, shape: json_batches.Shape) -> pa.Table | None:
+        """SELECT the table's rows from its raw values (None if ClickHouse refused the batch)."""
+        raw = self._raw[table]
+        sql_settings = settings_clause(json_batches.JSON_SETTINGS)
+        try:
+            with _batch_file(raw) as path:
+                parsed: pa.Table = self._call(
+                    partial(
+                        self.client.query_arrow, f"{shape.query(path)} SETTINGS {sql_settings}"
+                    ),
+                    f"parse {len(raw.values)} {table} values",
+                )
+        except SinkUnavailable:
+            raise
+        except SinkError as exc:
+            log.info("json_batch_refused", table=table, rows=len(raw.values), error=str(exc)[:300])
+            return None
+        if parsed.num_rows != len(raw.values):  # e.g. a value holding two JSON objects
+            log.info("json_batch_refused", table=table, rows=len(raw.values), got=parsed.num_rows)
+            return None
+        return parsed
+
+    def _insert_json(self, table: str, shape: json_batches.Shape, token: str) -> bool:
+        """INSERT … SELECT from the table's raw values; False if ClickHouse refused the batch."""
+        raw = self._raw[table]
+        settings = {
+            **_INSERT_SETTINGS,
+            **json_batches.JSON_SETTINGS,
+            "insert_deduplication_token": token,
+        }
+        cols = ", ".join(f"`{c}`" for c in shape.columns)
+        try:
+            with _batch_file(raw) as path:
+                sql = (
+                    f"INSERT INTO {table} ({cols}) SETTINGS {settings_clause(settings)} "
+                    f"{shape.query(path)}"
+                )
+                self._call(
+                    partial(self.client.command, sql), f"insert {len(raw.values)} {table} values"
+                )
+        except SinkUnavailable:
+            raise
+        except SinkError as exc:
+            log.info("json_batch_refused", table=table, rows=len(raw.values), error=str(exc)[:300])
+            return False
+        return True
+
+    def _insert_decoded_interactions(self) -> None:
+        """The row path for an interactions batch ClickHouse refused: decode, isolate, insert."""
+        self._decode_raw(INTERACTIONS)
+        inter = self._buffers[INTERACTIONS]
+        events, iso = inter.rows()
+        if events:
+            token = batch_token(INTERACTIONS, inter.positions, (e["event_id"] for e in events))
+            self._insert(
+                INTERACTIONS, rows.interactions_table(events, inter.positions, iso_times=iso), token
+            )
+
+    def _decode_raw(self, table: str) -> None:
+        """Decode a table's raw values one by one into its row buffer; dead-letter bad ones."""
+        raw = self._raw[table]
+        buf = self._buffers[table]
+        decode = records.decode_fact if table == FACTS else records.decode_interaction
+        for value, pos in zip(raw.values, raw.positions, strict=True):
+            try:
+                item, iso = decode(value)
+            except records.RecordInvalid as exc:
+                self._count -= 1
+                self._reject(table, value, pos, exc)
+                continue
+            buf.take([item], [pos], iso)
+        raw.clear()
+
+    def _reject(self, table: str, value: bytes, pos: Position, exc: records.RecordInvalid) -> None:
+        self.rejected += 1
+        letter = DeadLetter(
+            raw=value,
+            reason=f"{exc.field}: {exc.reason}",
+            source=f"clickhouse-sink:{table}",
+            origin=f"{pos.topic}/{pos.partition}@{pos.offset}",
+        )
+        if self.on_reject is not None:
+            self.on_reject(table, letter)
+        else:
+            log.error("record_rejected", table=table, origin=letter.origin, reason=letter.reason)
 
     def _insert(self, table: str, data: pa.Table, token: str) -> None:
         settings = {**_INSERT_SETTINGS, "insert_deduplication_token": token}

@@ -133,11 +133,15 @@ def wall_time_of(monotonic_stamp: float) -> datetime:
 def group_caught_up(bootstrap: str, group: str, topics: list[str]) -> bool:
     """True when ``group`` has committed the log end of every partition of ``topics``."""
     from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+    from kafka.errors import KafkaError
 
     admin = KafkaAdminClient(bootstrap_servers=bootstrap)
     consumer = KafkaConsumer(bootstrap_servers=bootstrap)
     try:
-        offsets = admin.list_group_offsets({group: None}).get(group, {})
+        try:
+            offsets = admin.list_group_offsets({group: None}).get(group, {})
+        except KafkaError:  # the coordinator is moving (a broker was killed): not yet
+            return False
         committed = {tp: meta.offset for tp, meta in offsets.items()}
         wanted = [
             TopicPartition(t, p) for t in topics for p in (consumer.partitions_for_topic(t) or ())

@@ -358,9 +358,11 @@ def kill_9_mid_backlog(processes: list[WorkerProcess]) -> Scenario:
 
         second = WorkerProcess(env, tmp / "worker.log")
         processes.append(second)
+        restarted = time.monotonic()
         second.start()
         try:
             await drained(p.settings, within=CATCH_UP_S)
+            recovered = time.monotonic() - restarted
             # A live tail of history holds its clients for the catch-up gap (10 s): let it end.
             await asyncio.sleep(12.0)
             await drained(p.settings, within=CATCH_UP_S)
@@ -372,7 +374,10 @@ def kill_9_mid_backlog(processes: list[WorkerProcess]) -> Scenario:
             query_chdb_in_subprocess, chdb, facts_rows_query("oracle")
         )
         total = await asyncio.to_thread(_facts_on_topic, bootstrap, facts_topic)
-        note = f"facts on the topic at the kill: {at_kill} (all told, with repeats: {total})"
+        note = (
+            f"facts on the topic at the kill: {at_kill} (all told, with repeats: {total}); "
+            f"recovered (every group caught up) {recovered:.1f} s after the restart"
+        )
         return Run(until, live_facts(rows), _origins(p, produced), note, at_kill)
 
     return scenario

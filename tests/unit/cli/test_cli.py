@@ -31,6 +31,7 @@ def _settings_commands(tmp_path: Path) -> list[list[str]]:
         ["alerts", "verify", "--timestamp", "1", "--signature", "x", "-"],
         ["alerts", "send-test", "--url", "http://127.0.0.1:1/"],
         ["backfill", str(events), "--format", "jsonl"],
+        ["connect", "--config", str(clients)],
         ["dashboard"],
         ["db", "migrate"],
         ["db", "query", "kpis"],

@@ -7,16 +7,12 @@ from typing import Any, NamedTuple
 
 import orjson
 import pytest
-import structlog
 from aiokafka import TopicPartition
-from structlog.testing import capture_logs
 
 from schemas.base import encode
-from schemas.events import Channel, Direction, InteractionEvent, Kind
 from schemas.facts import Fact, FactKind
 from shinrai.metrics import WorkerMetrics
 from shinrai.settings import ClickHouseSettings, KafkaSettings
-from sinks.clickhouse import runner as runner_module
 from sinks.clickhouse.runner import ClickHouseRunner
 from sinks.clickhouse.sink import FACTS, INTERACTIONS, ClickHouseSink
 
@@ -51,51 +47,19 @@ def skipped(metrics: WorkerMetrics, reason: str) -> float:
     return metrics.value("shinrai_sink_records_skipped_total", {"reason": reason}) or 0
 
 
-def test_facts_become_rows_and_refused_ones_go_to_the_model_or_are_skipped_with_a_reason(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_values_are_buffered_as_read_with_their_positions() -> None:
+    """The per-record step only buffers the value bytes (ClickHouse decodes them at flush:
+    tests/integration/clickhouse/test_json_batches.py); tombstones are counted and dropped."""
     runner, sink, metrics = make()
-    tp = TopicPartition(FACTS_TOPIC, 0)
-    runner._add(tp, Record(0, fact_json()))
-    # A full-width client id: the row checks refuse it (not in NFKC form), the model accepts
-    # and normalises it -> written as the model stores it.
-    runner._add(tp, Record(1, fact_json(fact_id="f2", client_id="\uff43\uff11")))
-    with capture_logs() as logs:
-        # A logger made inside the capture: the module's own may already be cached by an
-        # earlier test's ``shinrai.logging.configure`` (cache_logger_on_first_use).
-        monkeypatch.setattr(runner_module, "log", structlog.get_logger("sinks.clickhouse.runner"))
-        runner._add(tp, Record(2, fact_json(kind="exploded")))
-        runner._add(tp, Record(3, b"not json"))
-    runner._add(tp, Record(4, None))
-    buf = sink._buffers[FACTS]
-    assert [item["fact_id"] for item in buf.items] == ["f1", "f2"]
-    assert [item["client_id"] for item in buf.items] == ["c1", "c1"]
-    assert buf.iso == 1  # f1 as a decoded row, f2 from the model
-    assert [p.offset for p in buf.positions if p] == [0, 1]
-    assert skipped(metrics, "invalid_fact") == 2
+    facts, events = TopicPartition(FACTS_TOPIC, 0), TopicPartition(EVENTS_TOPIC, 2)
+    runner._add(facts, Record(7, fact_json()))
+    runner._add(facts, Record(8, b"not json"))  # judged at flush, not here
+    runner._add(events, Record(3, b"{}"))
+    runner._add(events, Record(4, None))
+    assert sink._raw[FACTS].values == [fact_json(), b"not json"]
+    assert [p.offset for p in sink._raw[FACTS].positions] == [7, 8]
+    assert sink._raw[INTERACTIONS].values == [b"{}"]
+    assert sink._raw[INTERACTIONS].positions[0] == (EVENTS_TOPIC, 2, 3)
+    assert sink.buffered == 3
+    assert runner._unflushed[FACTS] == 2
     assert skipped(metrics, "tombstone") == 1
-    errors = [e for e in logs if e["event"] == "invalid_fact_skipped"]
-    assert [(e["field"], e["position"]) for e in errors] == [
-        ("kind", "Position(topic='sla-facts.v1', partition=0, offset=2)"),
-        ("<root>", "Position(topic='sla-facts.v1', partition=0, offset=3)"),
-    ]
-    assert "Input should be" in errors[0]["reason"]
-
-
-def test_interactions_skip_policy_changes_and_invalid_input() -> None:
-    runner, sink, metrics = make()
-    tp = TopicPartition(EVENTS_TOPIC, 1)
-    event = InteractionEvent(event_id="e1", channel=Channel.EMAIL, kind=Kind.MESSAGE,
-                             direction=Direction.INBOUND, occurred_at=T, recorded_at=T,
-                             client_id="c1")  # fmt: skip
-    good = orjson.loads(encode(event))
-    runner._add(tp, Record(0, encode(event)))
-    policy = {"type": "policy_changed", "event_id": "p1", "client_id": "c1"}
-    runner._add(tp, Record(1, orjson.dumps(policy)))
-    runner._add(tp, Record(2, b'{"event_id": "x", "direction": "sideways"'))
-    bad_call = {**good, "event_id": "e2", "kind": "call"}  # a call on email
-    runner._add(tp, Record(3, orjson.dumps(bad_call)))
-    buf = sink._buffers[INTERACTIONS]
-    assert [item["event_id"] for item in buf.items] == ["e1"]
-    assert skipped(metrics, "not_an_interaction") == 3
-    assert runner._unflushed[INTERACTIONS] == 1

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -10,6 +13,7 @@ from schemas.facts import Fact, FactKind
 from shinrai.errors import ConfigError, SinkBackpressure
 from shinrai.settings import ClickHouseSettings
 from sinks.clickhouse import migrate
+from sinks.clickhouse import sink as sink_module
 from sinks.clickhouse.client import parse_url
 from sinks.clickhouse.rows import Position, facts_table
 from sinks.clickhouse.sink import ClickHouseSink, batch_token
@@ -93,3 +97,27 @@ def test_inline_settings_are_quoted_and_names_checked() -> None:
     assert clause == "async_insert = 0, insert_deduplication_token = 't:ab\\'c\\\\'"
     with pytest.raises(ValueError, match="bad setting name"):
         settings_clause({"x = 1; DROP": 1})
+
+
+def test_batch_files_of_dead_writers_are_removed_and_live_ones_kept(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A worker killed mid-flush leaves its JSONEachRow batch file (in RAM under /dev/shm);
+    the next sink set up on the machine removes it, never a live worker's file."""
+    monkeypatch.setattr(sink_module, "_batch_dir", lambda: str(tmp_path))
+    dead_pid = _exited_pid()
+    dead = tmp_path / f"shinrai-batch-{dead_pid}-abc.jsonl"
+    live = tmp_path / f"shinrai-batch-{os.getpid()}-def.jsonl"
+    other = tmp_path / "unrelated.jsonl"
+    for path in (dead, live, other):
+        path.write_bytes(b"{}\n")
+    assert sink_module.remove_stale_batch_files() == 1
+    assert not dead.exists()
+    assert live.exists()
+    assert other.exists()
+
+
+def _exited_pid() -> int:
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    return proc.pid
