@@ -1,12 +1,15 @@
 """One client's page (``/clients/<id>``): open items, the trust history with the reason of each
-change, response times against the client's own target, the due-day trend and a timeline of
+change, response times against the client's own target, the due-day trend, the client's observed
+standard (the wait at which it chases us, with the chases as evidence) and a timeline of
 interactions, obligations and alerts. Rows come from ``dashboard.data.CLIENT_QUERIES``."""
 
 from __future__ import annotations
 
 from html import escape
+from typing import Any
 
 from dashboard.charts import PALETTE, Series, bars_and_line
+from dashboard.clock import duration
 from dashboard.data import Row
 from dashboard.render import (
     View,
@@ -72,6 +75,11 @@ def render_client(rows: dict[str, list[Row]], view: View, client_id: str) -> str
         _section(words("response_times"), _response_times(rows["client_response_times"], view)),
         _section(words("trend"), trend(rows["dashboard_due_trend"], view)),
         "</div>",
+        _section(
+            words("observed_standard"),
+            _suggestion(rows["client_target_suggestion"], view)
+            + _standard(rows["client_chase_standard"], rows["client_chases"], view),
+        ),
         _section(words("trust_history"), _trust_history(rows["trust_history"], view)),
         _section(words("timeline"), _timeline(rows["client_timeline"], view)),
     ]
@@ -223,4 +231,62 @@ def _timeline(rows: list[Row], view: View) -> str:
     return (
         f"<p class='meta'>{len(rows)} (≤ 300)</p>"
         f"<table id='timeline'>{head}{''.join(lines)}</table>"
+    )
+
+
+def _standard(standard: list[Row], chases: list[Row], view: View) -> str:
+    """The observed standard in one line, beside our target, and the chases it comes from."""
+    words = view.words
+    if not standard:
+        return f"<p class='meta' id='observed-standard'>{escape(words('no_chases'))}</p>"
+    r = standard[0]
+
+    def span(metric: str, seconds: Any) -> str:
+        shown = "–" if seconds is None else duration(float(seconds))
+        return f"<span data-metric='{metric}' data-value='{raw(seconds)}'>{escape(shown)}</span>"
+
+    line = (
+        f"<p id='observed-standard'>{words('chases')}: "
+        f"<span data-metric='chases' data-value='{raw(r['chases'])}'>{r['chases']}</span> "
+        f"({words('before_deadline')}: {r['before_deadline']}) · {words('median')} "
+        f"{span('chase_median_wait_seconds', r['median_wait_seconds'])} "
+        f"({words('business_time')} "
+        f"{span('chase_median_wait_business_seconds', r['median_wait_business_seconds'])})"
+        f" · {words('p10')} {span('chase_p10_wait_seconds', r['p10_wait_seconds'])}"
+        f" · {words('our_target')} ({words('business_time')}) "
+        f"{span('chase_target_business_seconds', r['median_target_business_seconds'])}</p>"
+    )
+    zone = escape(view.clock.abbreviation(view.window.now))
+    head = (
+        f"<tr><th>{words('at')} ({zone})</th><th>{words('channel')}</th>"
+        f"<th>{words('kind')}</th><th>{words('waited')}</th></tr>"
+    )
+    lines = [
+        f"<tr data-obligation='{escape(str(c['obligation_id']))}' "
+        f"data-chase='{escape(str(c['chase_kind']))}'>"
+        f"<td>{escape(view.clock.short(c['at']))}</td>"
+        f"<td>{escape(words.channel(c['channel']))}</td>"
+        f"<td>{escape(words.kind(c['obligation_kind']))}</td>"
+        f"<td{' class=overdue' if c['deadline_passed'] else ''}>"
+        f"{escape(duration(float(c['waited_calendar_seconds'] or 0)))}"
+        f"{' · ' + escape(words('deadline_passed')) if c['deadline_passed'] else ''}</td></tr>"
+        for c in chases
+    ]
+    return f"{line}<table id='chases'>{head}{''.join(lines)}</table>"
+
+
+def _suggestion(rows: list[Row], view: View) -> str:
+    """The target the client's chases suggest (engine.chase), for the owner to accept."""
+    if not rows:
+        return ""
+    words = view.words
+    r = rows[0]
+    seconds = r["suggested_business_seconds"]
+    shown = "–" if seconds is None else duration(float(seconds))
+    return (
+        f"<p id='target-suggestion'><b>{escape(words('suggested_target'))}: "
+        f"<span data-metric='suggested_target_business_seconds' data-value='{raw(seconds)}'>"
+        f"{escape(shown)}</span> ({escape(words('business_time'))})</b> · "
+        f"{escape(str(r['reason'] or ''))} · <span class='meta'>"
+        f"{escape(words('suggestion_note'))}</span></p>"
     )

@@ -48,6 +48,9 @@ CLIENT_QUERIES = (
     "dashboard_due_trend",
     "client_timeline",
     "dashboard_freshness",
+    "client_chase_standard",
+    "client_chases",
+    "client_target_suggestion",
 )
 """The queries of one client's page."""
 
@@ -166,6 +169,9 @@ def run_client(client: Client, window: Window, client_id: str) -> dict[str, list
             "client_response_times",
         ):
             params["since"] = window.local_since
+        if name == "client_chases":
+            # The evidence of the observed standard, which is read over the whole history.
+            params["since"] = datetime(1970, 1, 1, tzinfo=UTC)
         if name == "trust_history":
             # The whole history up to now: the reason of the level shown is often older.
             # (until is exclusive; the level shown counts changes at `now` too).

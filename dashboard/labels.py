@@ -120,6 +120,24 @@ _WORDS: dict[str, tuple[str, str]] = {
     "unknown": ("不明", "unknown"),
     "interaction": ("やり取り", "interaction"),
     "staff": ("担当者", "staff"),
+    "observed_standard": (
+        "顧客の実際の基準（催促までの待ち時間）",
+        "Observed standard (wait before a chase)",
+    ),
+    "chases": ("催促", "chases"),
+    "no_chases": ("催促はまだありません", "no chase yet"),
+    "before_deadline": ("期限前", "before our deadline"),
+    "median": ("中央値", "median"),
+    "p10": ("早い方の10%", "fastest 10%"),
+    "business_time": ("営業時間", "business time"),
+    "our_target": ("当社の目標", "our target"),
+    "waited": ("待ち時間", "waited"),
+    "deadline_passed": ("期限超過後", "after our deadline"),
+    "suggested_target": ("提案する初回応答の目標", "Suggested first-response target"),
+    "suggestion_note": (
+        "担当者がディレクトリのポリシー変更として承認するまで何も変わりません",
+        "nothing changes until the owner accepts it as a directory policy change",
+    ),
 }
 
 _TRUST: dict[str, tuple[str, str]] = {
@@ -153,6 +171,8 @@ _FACT: dict[str, tuple[str, str]] = {
     "waived": ("免除", "waived"),
     "silence": ("沈黙", "silence"),
     "trust_changed": ("信頼度の変化", "trust changed"),
+    "chased": ("催促", "chased"),
+    "target_suggested": ("目標の提案", "target suggested"),
 }
 
 _EVENT: dict[str, tuple[str, str]] = {

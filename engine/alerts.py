@@ -6,15 +6,19 @@ every silence, and the retraction of a breach, of a silence or of a trust downgr
 was paged learns it no longer holds). A warning is missed when its instant passed before the
 event that opened the obligation reached us (its ``recorded_at``): it stays a fact, its reason
 starting with ``MISSED_WARNING``, and pages nobody, so an event that arrives after its warning
-instants pages only the breach. ``alert_id`` is ``schemas.alerts.alert_id_for(subject, level)``
-where the subject is the obligation for obligation facts and the fact itself otherwise, so a
-replay or a restart never pages twice for the same (obligation, level).
+instants pages only the breach. A chase on an obligation whose deadline had not passed pages its
+owner once per obligation (the client is waiting now); a chase after the deadline pages nobody
+(the breach did) and a retracted chase pages nobody (the chase page was a nudge, not a verdict).
+``alert_id`` is ``schemas.alerts.alert_id_for(subject, level)`` where the subject is the
+obligation for obligation facts and the fact itself otherwise, so a replay or a restart never
+pages twice for the same (obligation, level).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
+from engine.chase import deadline_passed, is_chase_retraction
 from schemas.alerts import Alert, AlertLevel, alert_id_for
 from schemas.facts import Fact, FactKind
 
@@ -62,6 +66,17 @@ def alert_for(fact: Fact) -> Alert | None:
             f"{fact.client_id}: SLA breached by {fact.obligation_kind or 'obligation'} "
             f"in {fact.thread_key} (due {deadline})"
         )
+    elif kind is FactKind.CHASED and ob is not None:
+        if deadline_passed(fact):
+            return None
+        level = AlertLevel.CHASE
+        alert_id = alert_id_for(ob, level.value)
+        waited = (fact.calendar_seconds or 0.0) / 3600
+        summary = (
+            f"{fact.client_id}: asked again ({fact.channel or 'unknown channel'}) after "
+            f"{waited:.1f} h about {fact.obligation_kind or 'obligation'} in {fact.thread_key}; "
+            f"due {deadline}"
+        )
     elif kind is FactKind.TRUST_CHANGED:
         if fact.trust_from is None or fact.trust_to is None:
             return None
@@ -75,6 +90,8 @@ def alert_for(fact: Fact) -> Alert | None:
         alert_id = alert_id_for(fact.fact_id, level.value)
         summary = f"{fact.client_id}: reach out before they have to ask ({fact.reason})"
     elif kind is FactKind.RETRACTED and fact.retracts is not None:
+        if is_chase_retraction(fact):
+            return None
         if fact.warning_fraction is not None:
             return None  # a retracted warning: the warning alert was advisory, not a page
         retracted_move = (fact.trust_from, fact.trust_to)

@@ -59,7 +59,7 @@ import bisect
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from engine import classify, threads, trust
+from engine import chase, classify, threads, trust
 from engine.alerts import missed_warning_reason
 from engine.calendar import CalendarClock, clock_for
 from engine.deadlines import deadline_for, sla_budget, warnings_within
@@ -93,11 +93,14 @@ class Engine:
         default_calendar: BusinessCalendar | None = None,
         duplicate_window: timedelta = timedelta(days=7),
         thread_memory: timedelta = timedelta(days=30),
+        chase_window: timedelta | None = chase.DEFAULT_CHASE_WINDOW,
     ) -> None:
         """Configure lateness, defaults (SlaPolicy.default(), UTC Mon-Fri 09-18) and memories.
 
         ``thread_memory``: a thread fulfilled longer ago than this starts afresh (the next
         inbound is a first response again, not a follow-up).
+        ``chase_window``: a new conversation this soon after an open obligation was opened is a
+        chase of it (``engine.chase``); None or zero: new conversations never chase.
         """
         if allowed_lateness < timedelta(0):
             raise EngineError("allowed_lateness must not be negative")
@@ -108,6 +111,7 @@ class Engine:
         self.default_calendar = default_calendar or DEFAULT_CALENDAR
         self.duplicate_window = duplicate_window
         self.thread_memory = thread_memory
+        self.chase_window = chase_window
         self._default_clock = clock_for(self.default_calendar)
         # forget_before sweeps ``answered`` when thread_cutoff - swept_at > 1 day, i.e. when
         # seen_cutoff - swept_at > thread_memory + 1 day.
@@ -395,6 +399,8 @@ class Engine:
             self._speed_of_answer(st, ev, t, policy, out)
         thread = self._thread(st, ev, t, out)
         opening = classify.opens(ev)
+        if st.open and ev.direction is Direction.INBOUND:
+            self._chase(st, ev, thread, opening, t, out)
         if opening is not None:
             if thread not in st.open:
                 if opening is ObligationKind.FIRST_RESPONSE:
@@ -611,6 +617,8 @@ class Engine:
                 overage_calendar_seconds=over_c,
             )
         )
+        if ob.chases:
+            self._unchase(st, ob, ev, t, out)
         del st.open[ob.thread]
         st.timed.pop(ob.thread, None)
         st.answered[ob.thread] = t
@@ -622,6 +630,8 @@ class Engine:
         else:  # no business time in the budget (e.g. due before opening): judge on the wall clock
             budget_c = (ob.deadline - ob.opened_at).total_seconds()
             label = "fast" if calendar <= rules.fast_fraction * budget_c else "on_time"
+        if label == "on_time" and not ob.chases and ob.thread in st.chased_threads:
+            label = "fast"  # answered before being asked again where the client used to chase
         entry = TrustEntry(ob.obligation_id, trust.points_for(label, rules), label, t)
         if ob.breach_fact is not None:
             self._replace_entry(st, entry)
@@ -632,6 +642,107 @@ class Engine:
         self._retrust(
             st, t, out, f"a {label} answer to obligation {ob.obligation_id}", ob.obligation_id
         )
+
+    def _chase(
+        self,
+        st: ClientState,
+        ev: InteractionEvent,
+        thread: str,
+        opening: ObligationKind | None,
+        t: datetime,
+        out: list[Fact],
+    ) -> None:
+        """Emit CHASED when ``ev`` chases an open obligation (``engine.chase``)."""
+        found = chase.find_chase(
+            ev,
+            thread,
+            opening,
+            st.open,
+            st.answered.get(thread),
+            t,
+            window=self.chase_window,
+            thread_memory=self.thread_memory,
+        )
+        if found is None:
+            return
+        kind, ob = found
+        fid = fact_id(ob.obligation_id, "chased", ev.event_id)
+        fields = chase.chase_fields(kind, ob, ev, t, self.clock_of(st))
+        out.append(self._ob_fact(st, ob, FactKind.CHASED, t, fid, **fields))
+        first = not ob.chases
+        ob.chases.append((t, fid))
+        before = st.chased_threads.get(ob.thread)
+        if before is None or before < t:
+            st.chased_threads[ob.thread] = t
+        if t <= ob.deadline:
+            if first:  # one trust outcome per obligation; after the deadline the breach counted
+                rules = self.policy_of(st).trust
+                self._record(st, TrustEntry(fid, rules.chase_points, "chase", t))
+                self._retrust(
+                    st, t, out, f"a chase ({kind.value}) of obligation {ob.obligation_id}", fid
+                )
+            log = st.chase_log
+            log.append((fid, fields["business_seconds"], ob.target_business_s))
+            if len(log) > chase.SUGGEST_WINDOW:
+                del log[: -chase.SUGGEST_WINDOW]
+            self._suggest(st, t, out)
+
+    def _suggest(self, st: ClientState, t: datetime, out: list[Fact]) -> None:
+        """Emit TARGET_SUGGESTED when the chase log suggests another target (engine.chase)."""
+        found = chase.suggested_target(st.chase_log)
+        if found is None or found[0] == st.suggested:
+            return
+        target, wait, ours = found
+        st.suggested = target
+        out.append(
+            self._fact(
+                st,
+                FactKind.TARGET_SUGGESTED,
+                t,
+                fact_id(st.client_id, "target_suggested", f"{t.isoformat()}|{target!r}"),
+                target_business_seconds=target,
+                business_seconds=wait,
+                reason=(
+                    f"{len(st.chase_log)} chases before our deadline; the median came after "
+                    f"{wait / 3600:.1f} business h, under half our target of {ours / 3600:.1f} "
+                    f"business h: a first-response target of {target / 60:.0f} business minutes "
+                    "would have answered 9 in 10 of them before the client asked again "
+                    "(accept it as a directory policy change)"
+                ),
+            )
+        )
+
+    def _unchase(
+        self, st: ClientState, ob: Obligation, ev: InteractionEvent, t: datetime, out: list[Fact]
+    ) -> None:
+        """Late data: ``ev`` closed ``ob`` at ``t``, before chases already emitted: they were
+        not chases (the client wrote after our answer); retract them."""
+        gone = {cid for at, cid in ob.chases if at > t}
+        for cid in sorted(gone):
+            out.append(
+                self._ob_fact(
+                    st,
+                    ob,
+                    FactKind.RETRACTED,
+                    t,
+                    fact_id(cid, "retracted"),
+                    source_event_id=ev.event_id,
+                    retracts=cid,
+                    reason=f"{chase.RETRACTION_PREFIX}{ev.event_id} at {t.isoformat()} "
+                    "closed the obligation before it",
+                )
+            )
+        if gone and any(entry.subject in gone for entry in st.record):
+            # They were no chases: their trust outcomes leave the record, their changes go.
+            st.record = [entry for entry in st.record if entry.subject not in gone]
+            st.trust_head = None
+            for cid in sorted(gone):
+                self._retract_trust(st, cid, t, out, f"{ev.event_id} at {t.isoformat()}")
+            self._retrust(st, t, out, "a retracted chase", None)
+        if gone and any(entry[0] in gone for entry in st.chase_log):
+            # The suggestion is recomputed without them (a new fact only if it changes).
+            st.chase_log = [entry for entry in st.chase_log if entry[0] not in gone]
+            self._suggest(st, t, out)
 
     def _waive(
         self, st: ClientState, ob: Obligation, ev: InteractionEvent, t: datetime, out: list[Fact]
@@ -647,6 +758,8 @@ class Engine:
                 reason="no reply needed",
             )
         )
+        if ob.chases:
+            self._unchase(st, ob, ev, t, out)
         del st.open[ob.thread]
         st.timed.pop(ob.thread, None)
 
@@ -981,7 +1094,7 @@ class Engine:
         fields["obligation_id"] = ob.obligation_id
         fields["obligation_kind"] = ob.kind
         fields["thread_key"] = ob.thread
-        fields["channel"] = ob.channel
+        fields.setdefault("channel", ob.channel)  # a chase carries its own channel
         fields["opened_at"] = ob.opened_at
         fields["deadline"] = ob.deadline
         return build_fact(fields)

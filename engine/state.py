@@ -142,6 +142,9 @@ class Obligation:
     # When the event that opened it reached us (its ``recorded_at``): warnings whose instant is
     # before it were missed before anyone could act, so they stay facts but page nobody.
     arrived: datetime | None = None
+    # Chases the client made while this obligation was open: (instant, CHASED fact id), in
+    # processing order; a late answer dated before one retracts it (``engine.chase``).
+    chases: list[tuple[datetime, str]] = field(default_factory=list)
 
     def next_timer(self) -> datetime | None:
         """The instant of this obligation's next timer (warning, lazy warning bound, breach)."""
@@ -168,6 +171,7 @@ class Obligation:
             self.breach_fact,
             self.warn_lb,
             self.arrived,
+            [[t, i] for t, i in self.chases],
         ]
 
     @classmethod
@@ -188,6 +192,8 @@ class Obligation:
             breach_fact=raw[11],
             warn_lb=_opt_dt(raw[12]),
             arrived=_opt_dt(raw[13]) if len(raw) > 13 else None,  # (not kept before)
+            # Obligations stored before chases existed have at most 14 positions.
+            chases=[(_dt(t), i) for t, i in raw[14]] if len(raw) > 14 else [],
         )
 
 
@@ -329,6 +335,13 @@ class ClientState:
     # -1: none). Opaque to the engine: it lets the live adapter recognise a re-delivery after a
     # crash that is older than the duplicate window (the ids are forgotten, the offset is not).
     position: int = -1
+    # Chases that came before our deadline, newest last (fact id, waited business seconds, our
+    # target in business seconds), and the target last suggested from them (engine.chase).
+    chase_log: list[tuple[str, float, float]] = field(default_factory=list)
+    suggested: float | None = None
+    # Conversations the client chased in, with the last chase instant (forgotten with
+    # ``answered``): an answer there before any chase counts for trust (engine.chase).
+    chased_threads: dict[str, datetime] = field(default_factory=dict)
     clock: CalendarClock | None = field(default=None, repr=False, compare=False)  # derived cache
 
     def buffer_event(self, event: Event) -> None:
@@ -362,6 +375,9 @@ class ClientState:
         ):
             for thread in [k for k, v in self.answered.items() if v < thread_cutoff]:
                 del self.answered[thread]
+            chased = self.chased_threads
+            for thread in [k for k, v in chased.items() if v < thread_cutoff]:
+                del chased[thread]
             links = self.links
             for key in [k for k, (_, used) in links.items() if used < thread_cutoff]:
                 del links[key]
@@ -416,6 +432,9 @@ class ClientState:
             "trust_at": self.trust_at,
             "too_late": self.too_late,
             "position": self.position,
+            "chase_log": [list(c) for c in self.chase_log],
+            "suggested": self.suggested,
+            "chased_threads": self.chased_threads,
         }
         return header + orjson.dumps(data)
 
@@ -468,4 +487,9 @@ class ClientState:
             for fid, at, a, b, subject in data.get("trust_log", ())
         ]
         state.trust_at = _opt_dt(data.get("trust_at"))
+        # States written before chases existed have neither key.
+        state.chase_log = [(i, float(w), float(t)) for i, w, t in data.get("chase_log", ())]
+        suggested = data.get("suggested")
+        state.suggested = None if suggested is None else float(suggested)
+        state.chased_threads = {k: _dt(v) for k, v in data.get("chased_threads", {}).items()}
         return state

@@ -79,6 +79,8 @@ def points_for(label: str, rules: TrustLadderRules) -> float:
         return rules.breach_points
     if label == "silence":
         return rules.silence_points
+    if label == "chase":
+        return rules.chase_points
     raise KeyError(label)
 
 
@@ -139,14 +141,15 @@ def step(m: TrustMachine, entry: TrustEntry, rules: TrustLadderRules) -> None:
         return  # too little record to judge: the start level stands
     # Steps alone stop at 不安 anxious: only a running score below the anxious threshold (a
     # record mostly of failures) makes 不信 distrust.
-    steps = rules.breach_steps if breach else rules.silence_steps
+    chased = entry.label == "chase"
+    steps = rules.breach_steps if breach else rules.chase_steps if chased else rules.silence_steps
     target = max(min(rank, _ANXIOUS), rank - steps)
     target = min(target, _score_rank(m.score, rules))
     if len(breaches) >= rules.repeated_breaches:
         target = min(target, _ASSURED)
     if target >= rank:
         return
-    what = "a breach" if breach else "a silence"
+    what = "a breach" if breach else "a chase" if chased else "a silence"
     if entry.label == "late":
         what = "a breach (answered late)"
     reason = (
@@ -174,7 +177,7 @@ def _maybe_rise(m: TrustMachine, rank: int, at: datetime, rules: TrustLadderRule
     after = _LEVELS[rank + 1]
     reason = (
         f"{name(m.level)} -> {name(after)}: {m.streak_n} answers in target since "
-        f"{_when(start)}, no breach, late answer or silence ({m.streak:g} points of "
+        f"{_when(start)}, no breach, late answer, silence or chase ({m.streak:g} points of "
         f"{rules.rise_points:g} needed); {held:.1f} days at {name(m.level)} "
         f"({rules.rise_dwell_days:g} needed); running score {m.score:+.2f} "
         f"({after.value} needs {threshold:+.2f}); {_breach_note(m, rules)}"

@@ -25,6 +25,7 @@ class AlertLevel(StrEnum):
     TRUST_DOWNGRADE = "trust_downgrade"
     SILENCE = "silence"
     RETRACTION = "retraction"  # an earlier breach alert no longer holds
+    CHASE = "chase"  # the client chased an obligation not yet due (once per obligation)
 
 
 def alert_id_for(subject_id: str, level: str) -> str:

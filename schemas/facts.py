@@ -33,6 +33,8 @@ class FactKind(StrEnum):
     SPEED_OF_ANSWER = "speed_of_answer"  # every inbound call: how long the caller waited
     SILENCE = "silence"  # no outbound touch to the client for its cadence
     TRUST_CHANGED = "trust_changed"  # the client's trust level moved, with the reason
+    CHASED = "chased"  # the client asked again while an obligation was open (engine.chase)
+    TARGET_SUGGESTED = "target_suggested"  # chases say the client expects a faster target
 
 
 class ObligationKind(StrEnum):

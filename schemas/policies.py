@@ -70,7 +70,9 @@ class TrustLadderRules(Frozen):
     Trust is slow to build and quick to lose. Every closed outcome is one step: an answer within
     ``fast_fraction`` of its SLA is *fast* (``fast_points``), any other on-time answer *on time*
     (``on_time_points``); a breach (``breach_points``, ``late_points`` once answered late) and a
-    silence (``silence_points``) are *bad*.
+    silence (``silence_points``) are *bad*, and so is a chase (``chase_points``, once per
+    obligation, before our deadline: after it the breach already counted); an answer before any
+    chase in a conversation the client used to chase counts as *fast*.
 
     * Falling is immediate: a breach takes the level down ``breach_steps`` levels, a silence
       ``silence_steps`` (steps alone stop at 不安 anxious); a bad outcome also drops the level to
@@ -112,6 +114,12 @@ class TrustLadderRules(Frozen):
     )
     breach_steps: int = Field(default=1, ge=0, le=4, description="Levels a breach takes off")
     silence_steps: int = Field(default=1, ge=0, le=4, description="Levels a silence takes off")
+    chase_points: float = Field(
+        default=-1.0,
+        description="A client chasing an obligation before our deadline (once per obligation): "
+        "a bad outcome (the client was already anxious when it had to ask)",
+    )
+    chase_steps: int = Field(default=1, ge=0, le=4, description="Levels a chase takes off")
     repeated_breaches: int = Field(
         default=2, ge=1, description="This many breaches within the period cap the level at 安心"
     )

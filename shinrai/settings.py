@@ -226,6 +226,13 @@ class WorkerSettings(BaseModel):
         "session_timeout_s gets its partitions again without a rebalance of the others; "
         "None: dynamic membership",
     )
+    chase_window_s: float = Field(
+        default=0.0,
+        ge=0,
+        description="A new conversation from a client this soon after one of its open "
+        "obligations was opened counts as a chase of it (engine.chase); 0 = never (default: "
+        "a client with several topics at once is not chasing)",
+    )
 
 
 class GatewaySettings(BaseModel):

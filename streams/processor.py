@@ -119,7 +119,10 @@ def attach_processor(
     """
     worker = settings.worker
     if engine is None:
-        engine = Engine(allowed_lateness=timedelta(seconds=worker.allowed_lateness_s))
+        engine = Engine(
+            allowed_lateness=timedelta(seconds=worker.allowed_lateness_s),
+            chase_window=timedelta(seconds=worker.chase_window_s) or None,
+        )
     eng = engine
     marks = PartitionWatermarks(timedelta(seconds=worker.catch_up_gap_s))
     marks.clear()  # no partition is live before its assignment is known (rebuild_index)

@@ -47,6 +47,9 @@ PANELS: dict[str, dict[str, Any]] = {
     "client_response_times": {"title": "Answer times of ${client_id} vs its target", "w": 12},
     "client_timeline": {"title": "Timeline of ${client_id}", "w": 24},
     "dashboard_freshness": {"title": "Newest stored interaction and fact", "w": 12},
+    "client_chase_standard": {"title": "Observed standard: waiting time at chase", "w": 12},
+    "client_chases": {"title": "Chases of ${client_id}", "w": 12},
+    "client_target_suggestion": {"title": "Target the chases of ${client_id} suggest", "w": 12},
 }
 
 

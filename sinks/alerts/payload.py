@@ -141,6 +141,7 @@ _TITLES: dict[AlertLevel, str] = {
     AlertLevel.TRUST_DOWNGRADE: ":chart_with_downwards_trend: Trust downgraded",
     AlertLevel.SILENCE: ":mute: No outreach for the cadence",
     AlertLevel.RETRACTION: ":leftwards_arrow_with_hook: Breach alert retracted",
+    AlertLevel.CHASE: ":raising_hand: The client is asking again",
 }
 
 

@@ -41,6 +41,8 @@ DEFAULT_RULES: Mapping[AlertLevel, tuple[Role, ...]] = MappingProxyType(
         AlertLevel.SILENCE: ("owner",),
         # Whoever was told about a breach must hear that it no longer holds.
         AlertLevel.RETRACTION: ("owner", "escalation"),
+        # The client is waiting now, before our deadline: its owner can still answer in time.
+        AlertLevel.CHASE: ("owner",),
     }
 )
 

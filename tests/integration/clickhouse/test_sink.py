@@ -109,7 +109,7 @@ def test_migrations_apply_once(ch_settings: Callable[..., ClickHouseSettings]) -
             "interactions", "sla_facts", "obligations", "clients", "alert_deliveries",
             "trust_history", "trust_changes", "sla_daily", "interactions_daily",
             "interactions_monthly",
-            "client_activity", "obligations_owed",
+            "client_activity", "obligations_owed", "client_chases",
             "schema_migrations",
         }  # fmt: skip
         missing = [n for n, e in engines if "non_replicated_deduplication_window" not in e]

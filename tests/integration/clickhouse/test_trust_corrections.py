@@ -99,7 +99,8 @@ def test_0005_rebuilds_trust_changes_from_existing_facts(
             f"INSERT INTO sla_facts SELECT * FROM `{fresh.database}`.sla_facts",
             settings={"async_insert": 0},
         )
-        assert [m.version for m in migrate.migrate(old, settings.database)] == [5]
+        upto_0005 = [m for m in migrate.load() if m.version <= 5]
+        assert [m.version for m in migrate.migrate(old, settings.database, upto_0005)] == [5]
         for statement in migrate.load()[4].statements(settings.database):  # a re-run
             old.command(statement)
         query = "SELECT * FROM trust_changes FINAL ORDER BY client_id, at, fact_id"
