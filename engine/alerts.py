@@ -49,7 +49,8 @@ def alert_for(fact: Fact) -> Alert | None:
     """The alert ``fact`` raises, or None when it raises none."""
     kind = fact.kind
     ob = fact.obligation_id
-    deadline = fact.deadline.isoformat() if fact.deadline is not None else "?"
+    # No instant in the summary: the deadline is its own field, shown in the team's zone by
+    # the delivery (a UTC time in the text would contradict the local one beside it).
     if kind is FactKind.WARNING and ob is not None and fact.warning_fraction is not None:
         if is_missed_warning(fact):
             return None  # nobody could have acted on it: the breach (if any) is the page
@@ -57,14 +58,14 @@ def alert_for(fact: Fact) -> Alert | None:
         alert_id = alert_id_for(ob, f"{level.value}:{fact.warning_fraction!r}")
         summary = (
             f"{fact.client_id}: {_pct(fact.warning_fraction)} of the SLA used by "
-            f"{fact.obligation_kind or 'obligation'} in {fact.thread_key}; due {deadline}"
+            f"{fact.obligation_kind or 'obligation'} in {fact.thread_key}"
         )
     elif kind is FactKind.BREACHED and ob is not None:
         level = AlertLevel.BREACH
         alert_id = alert_id_for(ob, level.value)
         summary = (
             f"{fact.client_id}: SLA breached by {fact.obligation_kind or 'obligation'} "
-            f"in {fact.thread_key} (due {deadline})"
+            f"in {fact.thread_key}"
         )
     elif kind is FactKind.CHASED and ob is not None:
         if deadline_passed(fact):
@@ -74,8 +75,7 @@ def alert_for(fact: Fact) -> Alert | None:
         waited = (fact.calendar_seconds or 0.0) / 3600
         summary = (
             f"{fact.client_id}: asked again ({fact.channel or 'unknown channel'}) after "
-            f"{waited:.1f} h about {fact.obligation_kind or 'obligation'} in {fact.thread_key}; "
-            f"due {deadline}"
+            f"{waited:.1f} h about {fact.obligation_kind or 'obligation'} in {fact.thread_key}"
         )
     elif kind is FactKind.TRUST_CHANGED:
         if fact.trust_from is None or fact.trust_to is None:

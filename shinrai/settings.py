@@ -128,6 +128,23 @@ class AlertSettings(BaseModel):
         le=86_400,
         description="Batch warnings into one page per owner per this many seconds; unset: off",
     )
+    time_zone: str = Field(
+        default="",
+        description="IANA zone of the times in the alerts' text (the Slack form), e.g. "
+        "Asia/Tokyo; empty: UTC. The JSON payload's instants stay UTC (ISO-8601)",
+    )
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        if value:
+            from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+            try:
+                ZoneInfo(value)
+            except (ZoneInfoNotFoundError, ValueError) as exc:
+                raise ValueError(f"unknown IANA time zone {value!r} (e.g. Asia/Tokyo)") from exc
+        return value
 
 
 class WorkerSettings(BaseModel):

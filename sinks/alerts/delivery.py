@@ -29,9 +29,10 @@ import time
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, tzinfo
 from types import TracebackType
 from typing import Literal, Self
+from zoneinfo import ZoneInfo
 
 import httpx
 from structlog.stdlib import BoundLogger
@@ -108,8 +109,11 @@ class _TargetGate:
         self.not_before = 0.0
 
 
-def render_body(delivery: Delivery) -> bytes:
-    """The request body of ``delivery`` in its target's format (v1 JSON or Slack form)."""
+def render_body(delivery: Delivery, zone: tzinfo | None = None) -> bytes:
+    """The request body of ``delivery`` in its target's format (v1 JSON or Slack form).
+
+    ``zone``: the team's, for the times in the Slack text (the JSON instants stay UTC).
+    """
     payload = build_payload(
         delivery.alert,
         delivery.client,
@@ -117,7 +121,7 @@ def render_body(delivery: Delivery) -> bytes:
         recipients=delivery.recipients,
     )
     if delivery.target.format == "slack":
-        return render_slack(payload, blocks=delivery.target.slack_blocks)
+        return render_slack(payload, blocks=delivery.target.slack_blocks, zone=zone)
     return render_json(payload)
 
 
@@ -154,6 +158,8 @@ class AlertDeliverer:
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self._settings = settings
+        # The team's zone for the times people read in an alert's text (validated in settings).
+        self._zone: tzinfo | None = ZoneInfo(settings.time_zone) if settings.time_zone else None
         self._routing = routing
         self._clients: dict[str, Client] = {c.client_id: c for c in directory.clients}
         self._calendars = {c.calendar_id: c for c in directory.calendars}
@@ -384,7 +390,7 @@ class AlertDeliverer:
         return gate
 
     async def _deliver(self, delivery: Delivery) -> None:
-        body = render_body(delivery)
+        body = render_body(delivery, self._zone)
         expires_at = delivery.alert.at.timestamp() + self._settings.max_age_s
         gate = self._gate(delivery.target.url)
         attempt = 0

@@ -13,7 +13,7 @@ every retry (the signature timestamp is what changes), so receivers may compare 
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from enum import StrEnum
 from typing import Any, Literal
 
@@ -159,8 +159,23 @@ def _title(payload: AlertPayload) -> str:
     return title
 
 
-def slack_text(payload: AlertPayload) -> str:
-    """The plain ``text`` of the Slack form (also the notification fallback when blocks exist)."""
+def local_time(instant: datetime, zone: tzinfo | None) -> str:
+    """``instant`` as people read it: wall time in ``zone`` (UTC when None), the zone named.
+
+    ``2026-12-07 21:43 JST (Asia/Tokyo)``; ``2026-12-07 12:43 UTC``.
+    """
+    local = instant.astimezone(zone or UTC)
+    key = getattr(zone, "key", None)
+    name = local.tzname() or "UTC"
+    suffix = f" ({key})" if key and key != name else ""
+    return f"{local:%Y-%m-%d %H:%M} {name}{suffix}"
+
+
+def slack_text(payload: AlertPayload, zone: tzinfo | None = None) -> str:
+    """The plain ``text`` of the Slack form (also the notification fallback when blocks exist).
+
+    Times are shown in ``zone``, the team's (``SHINRAI_ALERTS__TIME_ZONE``), named.
+    """
     client = payload.client_name or payload.client_id
     lines = [
         f"*{_slack_escape(_title(payload))}* — {_slack_escape(client)} (`{payload.client_id}`)",
@@ -168,7 +183,7 @@ def slack_text(payload: AlertPayload) -> str:
     ]
     details = []
     if payload.deadline is not None:
-        details.append(f"Deadline: {payload.deadline.isoformat()}")
+        details.append(f"Deadline: {local_time(payload.deadline, zone)}")
     if payload.routing.owner:
         details.append(f"Owner: {_slack_escape(payload.routing.owner)}")
     if payload.routing.escalation_contact and Recipient.ESCALATION in payload.routing.recipients:
@@ -178,9 +193,11 @@ def slack_text(payload: AlertPayload) -> str:
     return "\n".join(lines)
 
 
-def slack_message(payload: AlertPayload, *, blocks: bool = False) -> dict[str, Any]:
+def slack_message(
+    payload: AlertPayload, *, blocks: bool = False, zone: tzinfo | None = None
+) -> dict[str, Any]:
     """A Slack-compatible incoming-webhook message: ``{"text": ...}`` and optionally ``blocks``."""
-    text = slack_text(payload)
+    text = slack_text(payload, zone)
     message: dict[str, Any] = {"text": text}
     if blocks:
         message["blocks"] = [
@@ -198,8 +215,10 @@ def slack_message(payload: AlertPayload, *, blocks: bool = False) -> dict[str, A
     return message
 
 
-def render_slack(payload: AlertPayload, *, blocks: bool = False) -> bytes:
-    """The Slack-form body as compact UTF-8 JSON."""
+def render_slack(
+    payload: AlertPayload, *, blocks: bool = False, zone: tzinfo | None = None
+) -> bytes:
+    """The Slack-form body as compact UTF-8 JSON (times in ``zone``, UTC when None)."""
     return json.dumps(
-        slack_message(payload, blocks=blocks), ensure_ascii=False, separators=(",", ":")
+        slack_message(payload, blocks=blocks, zone=zone), ensure_ascii=False, separators=(",", ":")
     ).encode()

@@ -6,6 +6,7 @@ import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -152,3 +153,17 @@ def test_at_is_utc_even_for_utc_inputs(make_alert: Callable[..., Alert]) -> None
     )
     assert payload.at == at
     assert payload.at.utcoffset() == timedelta(0)
+
+
+def test_slack_deadline_reads_in_the_team_zone_and_the_json_stays_utc(
+    make_alert: Callable[..., Alert], make_client: Callable[..., Client]
+) -> None:
+    due = datetime(2026, 12, 7, 12, 43, tzinfo=UTC)
+    payload = build_payload(
+        make_alert(at=due), make_client(), idempotency_key="k", recipients=(Recipient.OWNER,)
+    )
+    tokyo = json.loads(render_slack(payload, zone=ZoneInfo("Asia/Tokyo")))["text"]
+    assert "Deadline: 2026-12-07 21:43 JST (Asia/Tokyo)" in tokyo
+    assert "12:43" not in tokyo  # no UTC time beside the local one
+    assert "Deadline: 2026-12-07 12:43 UTC" in json.loads(render_slack(payload))["text"]
+    assert json.loads(render_json(payload))["deadline"] == "2026-12-07T12:43:00Z"
