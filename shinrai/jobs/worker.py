@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from schemas.directory import Client
+from shinrai.instance_lock import InstanceLock, directory_lock
 from shinrai.logging import get_logger
 from shinrai.metrics import MetricsServer, WorkerMetrics
 from shinrai.settings import Settings
@@ -91,6 +92,7 @@ class Worker:
         self._metrics_server: MetricsServer | None = None
         self._jsonl: list[JsonlDeliveryLog | JsonlDeadLetters] = []
         self._app_started = False
+        self._locks: list[InstanceLock] = []
 
     # -- names ---------------------------------------------------------------------------------
 
@@ -125,16 +127,42 @@ class Worker:
             await self.stop()
             raise
 
+    def instance_locks(self) -> list[InstanceLock]:
+        """What this worker must hold alone: the data directory when it runs the processor
+        (RocksDB tables, one process each) and an embedded ClickHouse directory when it runs the
+        ClickHouse sink (chdb: one process each). A sinks-only worker beside a processor-only
+        one on the same data directory shares nothing that needs a lock."""
+        worker = self.settings.worker
+        locks: list[InstanceLock] = []
+        if worker.run_processor:
+            locks.append(directory_lock(self.data_dir, "the worker data directory"))
+        target = parse_url(self.settings.clickhouse.url)
+        if worker.run_clickhouse_sink and target.kind == "chdb":
+            locks.append(directory_lock(Path(target.path), "the embedded ClickHouse"))
+        return locks
+
+    def _take_locks(self) -> None:
+        """Take :meth:`instance_locks` before touching anything; a second worker on the same
+        directories refuses in one line naming the running one (pid, metrics port)."""
+        for lock in self.instance_locks():
+            # Appended first: stop() releases whatever was taken when a later one refuses.
+            self._locks.append(lock)
+            lock.acquire(command="shinrai worker", port=self.settings.worker.metrics_port)
+
     async def _start(self) -> None:
         from schemas.topics import ALL_TOPICS
-        from shinrai.topic_admin import ensure_topics
+        from shinrai.topic_admin import ensure_topics, wait_for_group_coordinator
 
         settings, worker = self.settings, self.settings.worker
+        self._take_locks()
         self.data_dir.mkdir(parents=True, exist_ok=True)
         created = await asyncio.to_thread(
             ensure_topics, settings.kafka, ALL_TOPICS, suffix=worker.topic_suffix
         )
         log.info("topics_ready", created=[t.name for t in created if t.created])
+        # A fresh broker creates its offsets topic on the first group lookup: wait for it here,
+        # not in a burst of GroupCoordinatorNotAvailable errors from every consumer.
+        await asyncio.to_thread(wait_for_group_coordinator, settings.kafka, worker.app_id)
 
         # The ClickHouse set-up and the processor's start (state restore, Faust) are
         # independent and mostly wait: overlap them (a failure cancels the other).
@@ -154,6 +182,8 @@ class Worker:
             server.start()
             self._metrics_server = server
             log.info("metrics_listening", port=server.port)
+            for lock in self._locks:
+                lock.record_port(server.port, "shinrai worker")
 
     async def _start_processor(self) -> None:
         from streams.app import build_app
@@ -175,10 +205,22 @@ class Worker:
             kwargs["clock"] = self._clock
         self.stats = attach_processor(self.app, settings, self.topics, **kwargs)
         self.metrics.watch_processor(self.stats)
+        await self._create_internal_topics()
         await self._restore_state()
         await self.app.start()
         self._app_started = True
         log.info("processor_started", app_id=worker.app_id)
+
+    async def _create_internal_topics(self) -> None:
+        """Create the changelog and leader topics before the Faust consumer first reads the
+        metadata (``streams.app.internal_topics``: else a table's agent can crash-loop on
+        ``PartitionsMismatch``)."""
+        from shinrai.topic_admin import ensure_topics
+        from streams.app import internal_topics
+
+        specs = internal_topics(self.app)
+        results = await asyncio.to_thread(ensure_topics, self.settings.kafka, specs)
+        log.info("internal_topics_ready", created=[t.name for t in results if t.created])
 
     async def _restore_state(self) -> None:
         """Bulk-load the state table's local RocksDB from its changelog before Faust starts
@@ -319,6 +361,9 @@ class Worker:
         if self._metrics_server is not None:
             self._metrics_server.stop()
             self._metrics_server = None
+        for lock in reversed(self._locks):
+            lock.release()
+        self._locks.clear()
         log.info("worker_stopped")
 
     async def in_sink_thread(self, fn: Callable[[], T]) -> T:
