@@ -289,16 +289,18 @@ class _Stopper:
         self._deadline_s = deadline_s
         self._on_hard_exit = on_hard_exit
         self._watchdog: threading.Timer | None = None
+        self.exit_status: int | None = None  # set once the demo has stopped and reported
 
     def install(self, loop: asyncio.AbstractEventLoop) -> None:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, self.on_signal, sig)
 
     def uninstall(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Give the signals back (a Ctrl-C now interrupts at once). The deadline stays armed
+        until the process exits: a Faust app that did not stop in its grace (a broker gone)
+        leaves agents whose supervisors restart them while asyncio waits for them to end."""
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
-        if self._watchdog is not None:
-            self._watchdog.cancel()
 
     def on_signal(self, signum: int) -> None:
         self.signals += 1
@@ -321,12 +323,16 @@ class _Stopper:
             self._watchdog.daemon = True
             self._watchdog.start()
 
+    def exit_now(self, why: str) -> None:
+        """Exit the process at once (the demo's status once it has reported, else 130)."""
+        self._hard_exit(why)
+
     def _hard_exit(self, why: str) -> None:
         self._echo(f"demo: {why}")
         with contextlib.suppress(Exception):
             self._on_hard_exit()
         sys.stderr.flush()
-        os._exit(130)
+        os._exit(130 if self.exit_status is None else self.exit_status)
 
 
 async def run_demo(
@@ -580,4 +586,21 @@ async def _run_demo(
         f"{report.scheduled_events} scheduled events; {report.facts_in_clickhouse} facts in "
         f"ClickHouse; {report.alerts_received} alerts received"
     )
+    stopper.exit_status = 1 if report.errors else 0
+    if not await _leftovers_end(timeout_s=3.0):
+        # A Faust app that did not stop in its grace (the broker is gone) leaves agents whose
+        # supervisors restart them as fast as asyncio cancels them: exiting is all that is left.
+        stopper.exit_now("background tasks did not end after the stop: exiting now")
     return report
+
+
+async def _leftovers_end(timeout_s: float) -> bool:
+    """Cancel every other task of the loop; whether they all ended within ``timeout_s``."""
+    current = asyncio.current_task()
+    others = [task for task in asyncio.all_tasks() if task is not current]
+    for task in others:
+        task.cancel()
+    if not others:
+        return True
+    _done, pending = await asyncio.wait(others, timeout=timeout_s)
+    return not pending

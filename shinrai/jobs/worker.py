@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
@@ -327,29 +327,33 @@ class Worker:
         self.directory_follower = follower
 
     async def stop(self) -> None:
-        """Runners (flush, commit), then the Faust app, then the sink and /metrics. Idempotent."""
+        """Runners (flush, commit), then the Faust app, then the sink and /metrics. Idempotent.
+
+        A step that fails (a broker gone mid-shutdown) is logged and the next steps still run:
+        a Faust app left running keeps its agents' supervisors restarting them while asyncio
+        waits for them to end, and the process never exits.
+        """
         grace = self.settings.worker.shutdown_timeout_s
         if self.directory_follower is not None:
-            await self.directory_follower.stop()
-            self.directory_follower = None
+            follower, self.directory_follower = self.directory_follower, None
+            await _step("directory_follower", follower.stop(), grace)
         if self.alert_runner is not None:
-            await self.alert_runner.stop(grace_s=grace / 2)
-            self.alert_runner = None
+            alert_runner, self.alert_runner = self.alert_runner, None
+            await _step("alert_runner", alert_runner.stop(grace_s=grace / 2), grace)
         if self.clickhouse_runner is not None:
             # After the alert runner: its last delivery records go out with this final flush.
-            await self.clickhouse_runner.stop()
-            self.clickhouse_runner = None
+            clickhouse_runner, self.clickhouse_runner = self.clickhouse_runner, None
+            await _step("clickhouse_runner", clickhouse_runner.stop(), grace)
         if self.app is not None and self._app_started:
-            try:
-                async with asyncio.timeout(grace):
-                    await self.app.stop()
-            except TimeoutError:
-                log.error("processor_stop_timeout", seconds=grace)
             self._app_started = False
+            await _step("faust_app", self.app.stop(), grace)
         if self.sink is not None:
             sink, self.sink = self.sink, None
             if self._executor is not None:
-                await asyncio.get_running_loop().run_in_executor(self._executor, sink.close)
+                await _step(
+                    "clickhouse_sink",
+                    asyncio.get_running_loop().run_in_executor(self._executor, sink.close),
+                )
             else:
                 sink.close()
         if self._executor is not None:
@@ -400,6 +404,24 @@ class Worker:
         finally:
             await self.stop()
         return code
+
+
+async def _step(name: str, stopping: Awaitable[Any], timeout_s: float | None = None) -> None:
+    """Await one shutdown step, at most ``timeout_s``; an error, a timeout (a final commit to a
+    broker that is gone) or a library's own stray cancellation is logged, not raised, so the
+    steps after it still run. Our own cancellation still propagates."""
+    try:
+        async with asyncio.timeout(timeout_s):
+            await stopping
+    except TimeoutError:
+        log.error("stop_step_timeout", step=name, seconds=timeout_s)
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise
+        log.warning("stop_step_interrupted", step=name)
+    except Exception as exc:
+        log.error("stop_step_failed", step=name, error=str(exc)[:300])
 
 
 def build_worker(settings: Settings, **kwargs: Any) -> Worker:
