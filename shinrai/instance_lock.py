@@ -20,6 +20,7 @@ import fcntl
 import json
 import os
 import re
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -91,8 +92,13 @@ class InstanceLock:
             held.count += 1
             self._mine = True
             return self
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        handle = self.path.open("a+", encoding="utf-8")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            handle = self.path.open("a+", encoding="utf-8")
+        except OSError as exc:
+            raise InstanceLocked(
+                f"cannot create the lock file {self.path} for {self.what}: {exc.strerror}", None
+            ) from exc
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -181,9 +187,15 @@ def directory_lock(directory: Path, what: str) -> InstanceLock:
 
 
 def namespace_lock_dir() -> Path:
-    """Where topic-namespace locks live: the user's cache (``$XDG_CACHE_HOME/shinrai/locks``)."""
+    """Where topic-namespace locks live: the user's cache (``$XDG_CACHE_HOME/shinrai/locks``),
+    or the temporary directory when the cache cannot be written (a read-only home)."""
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "shinrai" / "locks"
+    folder = Path(base) / "shinrai" / "locks"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        folder = Path(tempfile.gettempdir()) / f"shinrai-locks-{os.getuid()}"
+    return folder
 
 
 def namespace_lock(bootstrap: str, suffix: str, *, lock_dir: Path | None = None) -> InstanceLock:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
@@ -334,19 +335,26 @@ class Worker:
         waits for them to end, and the process never exits.
         """
         grace = self.settings.worker.shutdown_timeout_s
+        # Each step gets the grace, all of them together twice the grace: a broker gone makes
+        # every final commit wait for its timeout, one after the other.
+        ends = time.monotonic() + 2 * grace
+
+        def left() -> float:
+            return max(min(grace, ends - time.monotonic()), 0.5)
+
         if self.directory_follower is not None:
             follower, self.directory_follower = self.directory_follower, None
-            await _step("directory_follower", follower.stop(), grace)
+            await _step("directory_follower", follower.stop(), left())
         if self.alert_runner is not None:
             alert_runner, self.alert_runner = self.alert_runner, None
-            await _step("alert_runner", alert_runner.stop(grace_s=grace / 2), grace)
+            await _step("alert_runner", alert_runner.stop(grace_s=grace / 2), left())
         if self.clickhouse_runner is not None:
             # After the alert runner: its last delivery records go out with this final flush.
             clickhouse_runner, self.clickhouse_runner = self.clickhouse_runner, None
-            await _step("clickhouse_runner", clickhouse_runner.stop(), grace)
+            await _step("clickhouse_runner", clickhouse_runner.stop(), left())
         if self.app is not None and self._app_started:
             self._app_started = False
-            await _step("faust_app", self.app.stop(), grace)
+            await _step("faust_app", self.app.stop(), left())
         if self.sink is not None:
             sink, self.sink = self.sink, None
             if self._executor is not None:
