@@ -422,7 +422,7 @@ async def _step(name: str, stopping: Awaitable[Any], timeout_s: float | None = N
         async with asyncio.timeout(timeout_s):
             await stopping
     except TimeoutError:
-        log.error("stop_step_timeout", step=name, seconds=timeout_s)
+        log.error("stop_step_timeout", step=name, seconds=round(timeout_s or 0, 1))
     except asyncio.CancelledError:
         task = asyncio.current_task()
         if task is not None and task.cancelling():

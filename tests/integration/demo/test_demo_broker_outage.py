@@ -9,6 +9,7 @@ end the run, once SIGTERM must.
 
 from __future__ import annotations
 
+import re
 import signal
 import time
 from collections.abc import Iterator
@@ -81,5 +82,6 @@ def test_duration_and_sigterm_are_honoured_with_the_broker_gone(
     finally:
         demo.kill()
     print(f"--duration overrun {overrun:.1f} s; exit {took:.1f} s after SIGTERM (broker down)")
+    print("\n".join(line for line in demo.lines if re.search(r"^demo: |stop_step", line)))
     assert took < EXIT_WITHIN_S, f"{took:.1f} s after SIGTERM:\n{demo.output[-3000:]}"
     assert "demo: stopping" in demo.output
