@@ -208,8 +208,11 @@ class Worker:
         self.metrics.watch_processor(self.stats)
         await self._create_internal_topics()
         await self._restore_state()
-        await self.app.start()
+        # Marked before it returns: a start interrupted half-way (Ctrl-C, a failure beside it)
+        # must still stop the services and agents it launched, or their supervisors keep
+        # restarting them and the process never exits.
         self._app_started = True
+        await self.app.start()
         log.info("processor_started", app_id=worker.app_id)
 
     async def _create_internal_topics(self) -> None:
