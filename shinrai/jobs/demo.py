@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 
 from pydantic import SecretStr
 
-from shinrai.errors import ShinraiError
+from shinrai.errors import KafkaUnavailable, ShinraiError
 from shinrai.instance_lock import InstanceLock, directory_lock, namespace_lock
 from shinrai.logging import get_logger
 from shinrai.settings import Settings
@@ -148,9 +148,24 @@ def take_locks(locks: list[InstanceLock], *, command: str, port: int | None) -> 
         raise
 
 
-def _live_members(admin: Any, groups: list[str]) -> dict[str, int]:
+def _retrying(call: Callable[[], T], timeout_s: float) -> T:
+    """``call()``, retried while Kafka answers with a retriable error (a broker that just
+    started is still loading its group coordinator: ``CoordinatorLoadInProgress``)."""
+    from kafka.errors import KafkaError
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            return call()
+        except KafkaError as exc:
+            if not getattr(exc, "retriable", False) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
+def _live_members(admin: Any, groups: list[str], timeout_s: float) -> dict[str, int]:
     """Members per consumer group, of the groups that have any."""
-    described = admin.describe_groups(groups)
+    described = _retrying(lambda: admin.describe_groups(groups), timeout_s)
     return {
         group: len(info.get("members") or [])
         for group, info in described.items()
@@ -181,14 +196,14 @@ def reset_demo_state(settings: Settings, *, echo: Any = print) -> list[str]:
         groups = sorted(
             {
                 str(g.get("group_id"))
-                for g in admin.list_groups()
+                for g in _retrying(admin.list_groups, settings.kafka.request_timeout_s)
                 if str(g.get("group_id", "")).startswith(DEMO_APP_ID)
             }
         )
         if groups:
             patience = settings.worker.session_timeout_s + 15
             deadline = time.monotonic() + patience
-            live = _live_members(admin, groups)
+            live = _live_members(admin, groups, settings.kafka.request_timeout_s)
             if live:
                 echo(
                     f"demo: waiting up to {patience:.0f} s for the consumers of a stopped run to "
@@ -196,7 +211,7 @@ def reset_demo_state(settings: Settings, *, echo: Any = print) -> list[str]:
                 )
             while live and time.monotonic() < deadline:
                 time.sleep(0.5)
-                live = _live_members(admin, groups)
+                live = _live_members(admin, groups, settings.kafka.request_timeout_s)
             if live:
                 raise ShinraiError(
                     f"the demo's consumer groups still have live members ({live}) on "
@@ -217,6 +232,10 @@ def reset_demo_state(settings: Settings, *, echo: Any = print) -> list[str]:
             deadline = time.monotonic() + 30
             while time.monotonic() < deadline and set(doomed) & set(admin.list_topics()):
                 time.sleep(0.2)
+    except KafkaError as exc:
+        raise KafkaUnavailable(
+            f"resetting the demo namespace on {settings.kafka.bootstrap} failed: {exc}"
+        ) from exc
     finally:
         admin.close()
     from sinks.clickhouse.client import connect
