@@ -228,8 +228,16 @@ class RedactingFormatter(logging.Formatter):
         return "" if exc is None else format_exception(exc)
 
 
+QUIET_LIBRARIES = {"kafka": logging.WARNING}
+"""Client libraries whose INFO lines are connection chatter (kafka-python logged about 40 per
+``shinrai directory publish``): shown from this level only, unless ``level`` is DEBUG."""
+
+
 def configure(level: str = "INFO", *, json: bool = False, stream: TextIO | None = None) -> None:
-    """Configure stdlib logging and structlog once, writing to ``stream`` (stderr by default)."""
+    """Configure stdlib logging and structlog once, writing to ``stream`` (stderr by default).
+
+    Libraries in :data:`QUIET_LIBRARIES` log from their own threshold (DEBUG shows everything).
+    """
     out = stream if stream is not None else sys.stderr
     structlog.configure(
         processors=processors(json=json),
@@ -240,6 +248,10 @@ def configure(level: str = "INFO", *, json: bool = False, stream: TextIO | None 
     handler = logging.StreamHandler(out)
     handler.setFormatter(RedactingFormatter("%(levelname)s %(name)s %(message)s"))
     logging.basicConfig(level=level.upper(), handlers=[handler])
+    numeric = logging.getLevelName(level.upper())
+    for name, floor in QUIET_LIBRARIES.items():
+        quiet = isinstance(numeric, int) and numeric > logging.DEBUG
+        logging.getLogger(name).setLevel(max(floor, numeric) if quiet else logging.NOTSET)
 
 
 def _safe_defaults() -> None:

@@ -87,3 +87,35 @@ def ensure_topics(
         raise KafkaUnavailable(f"creating topics on {settings.bootstrap} failed: {exc}") from exc
     finally:
         admin.close()
+
+
+def wait_for_group_coordinator(settings: KafkaSettings, group_id: str) -> float:
+    """Wait until the broker has a coordinator for ``group_id``; returns the seconds waited.
+
+    On a fresh broker the first group lookup creates ``__consumer_offsets``: until its
+    partitions have leaders every consumer logs ``GroupCoordinatorNotAvailable`` errors and
+    retries. Asking once here, before the consumers start, keeps that noise out of a first run.
+    Bounded by ``kafka.request_timeout_s``; a broker that never answers is left to the
+    consumers' own retries and errors.
+    """
+    from kafka import KafkaAdminClient
+    from kafka.errors import KafkaError
+
+    began = time.monotonic()
+    deadline = began + settings.request_timeout_s
+    try:
+        admin = KafkaAdminClient(**kafka_python_options(settings), client_id="shinrai-admin")
+    except (KafkaError, OSError):
+        return time.monotonic() - began
+    try:
+        while True:
+            try:
+                admin.describe_groups([group_id])
+                break
+            except KafkaError:
+                if time.monotonic() > deadline:
+                    break
+                time.sleep(0.2)
+    finally:
+        admin.close()
+    return time.monotonic() - began

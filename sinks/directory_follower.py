@@ -24,6 +24,7 @@ from shinrai.errors import ShinraiError
 from shinrai.kafka_options import aiokafka_options
 from shinrai.logging import get_logger
 from shinrai.settings import KafkaSettings
+from sinks.consumer_stop import stop_consumer
 
 log = get_logger("sinks.directory_follower")
 
@@ -83,8 +84,8 @@ class DirectoryFollower:
                 await self._task
             self._task = None
         if self._consumer is not None:
-            await self._consumer.stop()
-            self._consumer = None
+            consumer, self._consumer = self._consumer, None
+            await stop_consumer(consumer, name="directory-follower")
 
     async def _run(self) -> None:
         consumer = self._consumer

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from shinrai.kafka_options import aiokafka_options
 from shinrai.logging import get_logger
 from shinrai.settings import KafkaSettings
+from sinks.consumer_stop import stop_consumer
 
 if TYPE_CHECKING:
     from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
@@ -186,8 +187,8 @@ class ConsumerRunner:
         await self._finish()
         await self._teardown()
         if self._consumer is not None:
-            await self._consumer.stop()
-            self._consumer = None
+            consumer, self._consumer = self._consumer, None
+            await stop_consumer(consumer, name=self.group_id)
         log.info("runner_stopped", group=self.group_id)
 
     @property

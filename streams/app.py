@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from schemas.topics import DAY_MS, TopicSpec
 from shinrai.kafka_options import faust_options
 from shinrai.settings import Settings
 
@@ -42,3 +43,48 @@ def build_app(
         options["datadir"] = datadir
     options.update(overrides)
     return faust.App(app_id, **options)
+
+
+def internal_topics(app: Any) -> list[TopicSpec]:
+    """Every topic Faust creates by itself on start: each table's changelog and the leader topic.
+
+    Faust declares them while it starts, racing its own consumer: when a changelog topic is
+    created after the consumer's first metadata read, the consumer counts it as 0 partitions and
+    the table's agent crashes on ``PartitionsMismatch`` (the directory feed crash-looped one
+    record per restart on fresh topics). The worker creates these before the app starts
+    (``shinrai.topic_admin.ensure_topics``), with the partitions and cleanup policy Faust would
+    use, so Faust only finds them.
+    """
+    from mode.utils.times import want_seconds
+
+    conf = app.conf
+    specs: list[TopicSpec] = []
+    for table in app.tables.values():
+        changelog = table.changelog_topic
+        policies = [
+            name
+            for name, on in (("compact", changelog.compacting), ("delete", changelog.deleting))
+            if on
+        ]
+        retention = changelog.retention
+        specs.append(
+            TopicSpec(
+                name=changelog.get_topic_name(),
+                description=f"Faust changelog of the table {table.name!r}",
+                key="the table's key",
+                cleanup_policy=",".join(policies) or "compact",
+                retention_ms=int(want_seconds(retention) * 1000) if retention else None,
+                partitions=changelog.partitions or conf.topic_partitions,
+            )
+        )
+    if not conf.topic_disable_leader:
+        specs.append(
+            TopicSpec(
+                name=f"{conf.id}-__assignor-__leader",
+                description="Faust's leader election topic (subscribed, never written)",
+                key="none",
+                retention_ms=DAY_MS,
+                partitions=1,
+            )
+        )
+    return specs

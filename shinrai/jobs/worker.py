@@ -31,13 +31,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+import time
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from schemas.directory import Client
+from shinrai.instance_lock import InstanceLock, directory_lock
 from shinrai.logging import get_logger
 from shinrai.metrics import MetricsServer, WorkerMetrics
 from shinrai.settings import Settings
@@ -103,6 +105,7 @@ class Worker:
         self._metrics_server: MetricsServer | None = None
         self._jsonl: list[JsonlDeliveryLog | JsonlDeadLetters] = []
         self._app_started = False
+        self._locks: list[InstanceLock] = []
 
     # -- names ---------------------------------------------------------------------------------
 
@@ -150,16 +153,42 @@ class Worker:
             await self.stop()
             raise
 
+    def instance_locks(self) -> list[InstanceLock]:
+        """What this worker must hold alone: the data directory when it runs the processor
+        (RocksDB tables, one process each) and an embedded ClickHouse directory when it runs the
+        ClickHouse sink (chdb: one process each). A sinks-only worker beside a processor-only
+        one on the same data directory shares nothing that needs a lock."""
+        worker = self.settings.worker
+        locks: list[InstanceLock] = []
+        if worker.run_processor:
+            locks.append(directory_lock(self.data_dir, "the worker data directory"))
+        target = parse_url(self.settings.clickhouse.url)
+        if worker.run_clickhouse_sink and target.kind == "chdb":
+            locks.append(directory_lock(Path(target.path), "the embedded ClickHouse"))
+        return locks
+
+    def _take_locks(self) -> None:
+        """Take :meth:`instance_locks` before touching anything; a second worker on the same
+        directories refuses in one line naming the running one (pid, metrics port)."""
+        for lock in self.instance_locks():
+            # Appended first: stop() releases whatever was taken when a later one refuses.
+            self._locks.append(lock)
+            lock.acquire(command="shinrai worker", port=self.settings.worker.metrics_port)
+
     async def _start(self) -> None:
         from schemas.topics import ALL_TOPICS
-        from shinrai.topic_admin import ensure_topics
+        from shinrai.topic_admin import ensure_topics, wait_for_group_coordinator
 
         settings, worker = self.settings, self.settings.worker
+        self._take_locks()
         self.data_dir.mkdir(parents=True, exist_ok=True)
         created = await asyncio.to_thread(
             ensure_topics, settings.kafka, ALL_TOPICS, suffix=worker.topic_suffix
         )
         log.info("topics_ready", created=[t.name for t in created if t.created])
+        # A fresh broker creates its offsets topic on the first group lookup: wait for it here,
+        # not in a burst of GroupCoordinatorNotAvailable errors from every consumer.
+        await asyncio.to_thread(wait_for_group_coordinator, settings.kafka, worker.app_id)
 
         # The ClickHouse set-up and the processor's start (state restore, Faust) are
         # independent and mostly wait: overlap them (a failure cancels the other).
@@ -187,6 +216,8 @@ class Worker:
             server.start()
             self._metrics_server = server
             log.info("metrics_listening", port=server.port)
+            for lock in self._locks:
+                lock.record_port(server.port, "shinrai worker")
 
     async def _start_processor(self) -> None:
         from streams.app import build_app
@@ -213,10 +244,25 @@ class Worker:
             kwargs["clock"] = self._clock
         self.stats = attach_processor(self.app, settings, self.topics, **kwargs)
         self.metrics.watch_processor(self.stats)
+        await self._create_internal_topics()
         await self._restore_state()
-        await self.app.start()
+        # Marked before it returns: a start interrupted half-way (Ctrl-C, a failure beside it)
+        # must still stop the services and agents it launched, or their supervisors keep
+        # restarting them and the process never exits.
         self._app_started = True
+        await self.app.start()
         log.info("processor_started", app_id=worker.app_id)
+
+    async def _create_internal_topics(self) -> None:
+        """Create the changelog and leader topics before the Faust consumer first reads the
+        metadata (``streams.app.internal_topics``: else a table's agent can crash-loop on
+        ``PartitionsMismatch``)."""
+        from shinrai.topic_admin import ensure_topics
+        from streams.app import internal_topics
+
+        specs = internal_topics(self.app)
+        results = await asyncio.to_thread(ensure_topics, self.settings.kafka, specs)
+        log.info("internal_topics_ready", created=[t.name for t in results if t.created])
 
     async def _restore_state(self) -> None:
         """Bulk-load the state table's local RocksDB from its changelog before Faust starts
@@ -333,32 +379,43 @@ class Worker:
         self.directory_follower = follower
 
     async def stop(self) -> None:
-        """Runners (flush, commit), then the Faust app, then the sink and /metrics. Idempotent."""
+        """Runners (flush, commit), then the Faust app, then the sink and /metrics. Idempotent.
+
+        A step that fails (a broker gone mid-shutdown) is logged and the next steps still run:
+        a Faust app left running keeps its agents' supervisors restarting them while asyncio
+        waits for them to end, and the process never exits.
+        """
         grace = self.settings.worker.shutdown_timeout_s
+        # Each step gets the grace, all of them together twice the grace: a broker gone makes
+        # every final commit wait for its timeout, one after the other.
+        ends = time.monotonic() + 2 * grace
+
+        def left() -> float:
+            return max(min(grace, ends - time.monotonic()), 0.5)
+
         if self.dashboard is not None:
-            await self.dashboard.stop()
-            self.dashboard = None
+            dashboard, self.dashboard = self.dashboard, None
+            await _step("dashboard", dashboard.stop(), left())
         if self.directory_follower is not None:
-            await self.directory_follower.stop()
-            self.directory_follower = None
+            follower, self.directory_follower = self.directory_follower, None
+            await _step("directory_follower", follower.stop(), left())
         if self.alert_runner is not None:
-            await self.alert_runner.stop(grace_s=grace / 2)
-            self.alert_runner = None
+            alert_runner, self.alert_runner = self.alert_runner, None
+            await _step("alert_runner", alert_runner.stop(grace_s=grace / 2), left())
         if self.clickhouse_runner is not None:
             # After the alert runner: its last delivery records go out with this final flush.
-            await self.clickhouse_runner.stop()
-            self.clickhouse_runner = None
+            clickhouse_runner, self.clickhouse_runner = self.clickhouse_runner, None
+            await _step("clickhouse_runner", clickhouse_runner.stop(), left())
         if self.app is not None and self._app_started:
-            try:
-                async with asyncio.timeout(grace):
-                    await self.app.stop()
-            except TimeoutError:
-                log.error("processor_stop_timeout", seconds=grace)
             self._app_started = False
+            await _step("faust_app", self.app.stop(), left())
         if self.sink is not None:
             sink, self.sink = self.sink, None
             if self._executor is not None:
-                await asyncio.get_running_loop().run_in_executor(self._executor, sink.close)
+                await _step(
+                    "clickhouse_sink",
+                    asyncio.get_running_loop().run_in_executor(self._executor, sink.close),
+                )
             else:
                 sink.close()
         if self._executor is not None:
@@ -370,6 +427,9 @@ class Worker:
         if self._metrics_server is not None:
             self._metrics_server.stop()
             self._metrics_server = None
+        for lock in reversed(self._locks):
+            lock.release()
+        self._locks.clear()
         log.info("worker_stopped")
 
     async def in_sink_thread(self, fn: Callable[[], T]) -> T:
@@ -424,6 +484,24 @@ def _first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
         return leaf
     log.debug("worker_start_failed", exc_info=leaf)
     return ShinraiError(f"worker failed to start: {type(leaf).__name__}: {leaf}")
+
+
+async def _step(name: str, stopping: Awaitable[Any], timeout_s: float | None = None) -> None:
+    """Await one shutdown step, at most ``timeout_s``; an error, a timeout (a final commit to a
+    broker that is gone) or a library's own stray cancellation is logged, not raised, so the
+    steps after it still run. Our own cancellation still propagates."""
+    try:
+        async with asyncio.timeout(timeout_s):
+            await stopping
+    except TimeoutError:
+        log.error("stop_step_timeout", step=name, seconds=round(timeout_s or 0, 1))
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise
+        log.warning("stop_step_interrupted", step=name)
+    except Exception as exc:
+        log.error("stop_step_failed", step=name, error=str(exc)[:300])
 
 
 def build_worker(settings: Settings, **kwargs: Any) -> Worker:

@@ -162,3 +162,24 @@ def test_settings_register_their_secrets(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setenv("SHINRAI_KAFKA__SASL_PASSWORD", "sasl-password-9c2e")
     Settings()
     assert redact("alert-signing-secret-77f3 sasl-password-9c2e") == f"{SECRET} {SECRET}"
+
+
+@pytest.mark.parametrize(("level", "chatter_shown"), [("INFO", False), ("DEBUG", True)])
+def test_kafka_python_info_chatter_is_quiet_unless_debugging(
+    lines: dict[str, io.StringIO], level: str, chatter_shown: bool
+) -> None:
+    from shinrai.logging import configure
+
+    root = logging.getLogger()
+    root_level = root.level
+    try:
+        configure(level, stream=lines["console"])
+        root.setLevel(level)  # what basicConfig does outside pytest (its handlers are installed)
+        client = logging.getLogger("kafka.conn")
+        assert client.isEnabledFor(logging.INFO) is chatter_shown
+        assert client.isEnabledFor(logging.WARNING)
+        assert logging.getLogger("shinrai.worker").isEnabledFor(logging.INFO)
+        assert logging.getLogger("aiokafka").isEnabledFor(logging.INFO)
+    finally:
+        logging.getLogger("kafka").setLevel(logging.NOTSET)
+        root.setLevel(root_level)
