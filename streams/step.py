@@ -25,10 +25,10 @@ partitions) goes through two calls:
    any other exception is a bug and propagates: it fails the batch, never passes as bad input.
    A client fed *history* (an input more than ``history_gap``, an hour, behind the clock: an
    import into a running worker, an integration back from a long outage, a backlog) is *held*
-   in event time while its partition's history keeps coming: while records were queued behind
-   the last one read on the partition, and until no history (and nothing queued) was read on
-   it for the catch-up gap, 10 s (so a loaded worker that takes longer than the gap to reach
-   the queued part of an import does not end the hold). It is advanced after each history
+   in event time while its partition's history keeps coming: until no history was read on the
+   partition for the catch-up gap, 10 s, and the records queued on it while history was read
+   within that gap are read (a loaded worker that takes longer than the gap to reach the
+   queued part of an import does not end the hold). It is advanced after each history
    input to that input's own time, never to the wall clock, and, while the partition reads as
    a backlog, to the event time of the *history* read on it, not the partition's own (live
    events interleaved with the import move that to the clock); a live input of it waits,
@@ -277,9 +277,12 @@ class ProcessorStep:
         self._held: dict[str, int] = {}  # client fed history -> its partition
         # partition -> wall clock until which its history import counts as going on
         self._history_until: dict[int, datetime] = {}
-        # partitions of an import going on that had records queued when last read: the import
-        # goes on, however long the reading takes (a loaded worker, a starved event loop)
-        self._importing: set[int] = set()
+        # partition -> the log end to read up to before its import can end: the records that
+        # were queued when it was read while its history kept coming (they may be more of it).
+        # The import goes on until they are read, however long that takes (a loaded worker, a
+        # starved event loop); only a read within the gap of history moves it (a busy live
+        # partition, always a few records behind, does not hold its clients for ever).
+        self._queued_to: dict[int, int] = {}
         # The event time of the history read per partition (live events left out: interleaved
         # with an import, they would move it to the clock), robust to one outlier as the
         # partition's own is: what a held client may be advanced to while its partition reads
@@ -317,9 +320,11 @@ class ProcessorStep:
         not): while records were still queued at its last read, and for the catch-up gap after
         the last read that found history or records queued."""
         flow = self._history_until.get(partition)
-        if partition in self._importing:
-            return now + self.marks.gap if flow is None or flow <= now else flow
-        return flow if flow is not None and flow > now else None
+        if flow is not None and flow > now:
+            return flow
+        if partition in self._queued_to:  # what was queued then is not read yet: it goes on
+            return now + self.marks.gap
+        return None
 
     # -- partitions reassigned ---------------------------------------------------------------
 
@@ -329,7 +334,7 @@ class ProcessorStep:
         self.marks.clear()
         self._held.clear()
         self._history_until.clear()
-        self._importing.clear()
+        self._queued_to.clear()
         self._history_time.clear()
         self.stats.partitions_catching_up = 0
         self.stats.clients_held = 0
@@ -389,22 +394,20 @@ class ProcessorStep:
         if batch:
             stats.last_event_at = now
         for partition, record in last_read.items():
-            # Whether the partition's import went on up to this read (before the read moves it).
-            going_on = partition in fed or self._import_until(partition, now) is not None
-            queued_before = partition in self._importing
             marks.read_up_to(partition, record.offset, record.highwater)
-            if not going_on:
-                continue
-            # The import goes on while records stay queued, and for the gap after the last
-            # read that found history or records queued: set here, for the whole batch, before
-            # any client (a tick first in the batch must not see a hold lapse that the history
-            # later in the same batch renews).
-            if marks.behind(partition):
-                self._importing.add(partition)
-            else:
-                self._importing.discard(partition)
-            if partition in fed or queued_before:
+            # The import's extent, set here for the whole batch before any client (a tick first
+            # in the batch must not see a hold lapse that history later in the batch renews).
+            if partition in fed:
                 self._history_until[partition] = now + marks.gap
+            queued_to = self._queued_to.get(partition)
+            flow = self._history_until.get(partition)
+            end = record.highwater
+            if flow is not None and flow > now and end is not None and record.offset + 1 < end:
+                queued_to = end if queued_to is None else max(queued_to, end)
+            if queued_to is None or record.offset + 1 >= queued_to:
+                self._queued_to.pop(partition, None)
+            else:
+                self._queued_to[partition] = queued_to
         stats.partitions_catching_up = marks.partitions_catching_up(now)
         return work
 

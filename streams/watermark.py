@@ -117,11 +117,6 @@ class PartitionWatermarks:
         else:
             self._behind.discard(partition)
 
-    def behind(self, partition: int) -> bool:
-        """Whether records were queued behind the last one read on ``partition`` when it was
-        read (or behind its read position at its assignment), whatever its event time."""
-        return partition in self._behind
-
     def catching_up(self, partition: int | None, now: datetime) -> bool:
         """Whether ``partition`` reads a backlog: records behind, event time ``gap`` behind now
         (or, after :meth:`clear`, any partition until :meth:`assignment_known`)."""

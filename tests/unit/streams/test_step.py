@@ -626,8 +626,8 @@ async def test_history_still_queued_behind_live_events_keeps_its_clients_in_even
     first = [_at(log, v, c.encode(), 5) for c, v in pol.items()]
     first += [_at(log, values[n], history[n][0].encode(), 5) for n in (0, 1)]
     got = facts(await run_and_commit(step, table, first, NOW))
-    # Live events, with the second part of the history already queued behind them (log end 11).
-    second = [_at(log, v, b"live", 11) for v in live_values]
+    # Live events, with the second part of the history already queued behind them (log end 12).
+    second = [_at(log, v, b"live", 12) for v in live_values]
     got += facts(await run_and_commit(step, table, second, NOW + timedelta(seconds=1)))
     # The loaded worker reads on long after the gap: first the ticks of what the hold pushed
     # (the partition read as live at the gap's end: its event time was the clock's) ...
@@ -640,7 +640,7 @@ async def test_history_still_queued_behind_live_events_keeps_its_clients_in_even
         clock += gap
         client = history[n][0]
         result = await run_and_commit(
-            step, table, [_at(log, values[n], client.encode(), 11)], clock
+            step, table, [_at(log, values[n], client.encode(), 12)], clock
         )
         assert not result.on(TOPICS.dlq), result.on(TOPICS.dlq)[0].headers
         got += facts(result)
@@ -658,3 +658,30 @@ async def test_history_still_queued_behind_live_events_keeps_its_clients_in_even
         (f.fact_id, f.kind, f.at) for f in expected
     )
     assert FactKind.BREACHED in {f.kind for f in got if f.client_id == "initech"}
+
+
+async def test_a_busy_live_partition_ends_the_hold_once_what_was_queued_in_the_import_is_read() -> (
+    None
+):
+    # Records always queued (live traffic the worker reads a little behind) must not hold a
+    # client fed history for ever: only what was queued while history came counts.
+    step, table, log = new_step(), Table(), Log()
+    gap = step.marks.gap
+    t0 = NOW - timedelta(days=3)
+    first = [_at(log, policy("acme", t0), b"acme", 3), _at(log, inbound("acme", t0), b"acme", 3)]
+    result = await run_and_commit(step, table, first, NOW)
+    assert step.stats.clients_held == 1
+    assert FactKind.BREACHED not in kinds(result)
+    clock, held = NOW, []
+    for k in range(4):  # one live record every 0.4 gap, always two records behind
+        clock += gap * 0.4
+        value = inbound("busy", clock - timedelta(seconds=1), f"b{k}")
+        offset = log.offsets[0]
+        await run_and_commit(step, table, [_at(log, value, b"busy", offset + 3)], clock)
+        held.append(step.held_clients(clock))
+    # Held while the history's gap lasts and the records queued within it are unread; then not.
+    assert held == [1, 1, 1, 0]
+    ticked = await run_and_commit(step, table, [tick("acme")], clock)
+    assert [(f.kind, f.at) for f in facts(ticked) if f.kind is FactKind.BREACHED] == [
+        (FactKind.BREACHED, t0 + timedelta(minutes=1))
+    ]
