@@ -34,9 +34,9 @@ partitions) goes through two calls:
    events interleaved with the import move that to the clock); a live input of it waits,
    buffered in event-time order; its due instant is pushed past the end of the import.
    History imported into a running worker (sorted, as ``shinrai produce`` sends it) is thus
-   processed as a replay
-   would, not turned late by the clock (breaches paged then retracted, or, past the duplicate
-   window, dead-lettered); the cost: such a client's timers and live inputs wait for the import;
+   processed as a replay would, not turned late by the clock (breaches paged then retracted,
+   or, past the duplicate window, dead-lettered); the cost: such a client's timers and live
+   inputs wait for the import;
 4. every interaction the engine took (not a duplicate, not refused) goes on, original bytes, to
    the accepted topic that storage reads (so dead-lettered input is never counted); every fact
    (facts topic), its alert (alerts topic) and every dead letter (DLQ) is an
@@ -317,8 +317,9 @@ class ProcessorStep:
 
     def _import_until(self, partition: int, now: datetime) -> datetime | None:
         """Until when the history import of ``partition`` counts as going on (None: it does
-        not): while records were still queued at its last read, and for the catch-up gap after
-        the last read that found history or records queued."""
+        not): the catch-up gap after the last read that found history on it, and after that
+        while records queued within that gap are unread (then a gap from ``now`` on: the
+        instant its held clients are due again)."""
         flow = self._history_until.get(partition)
         if flow is not None and flow > now:
             return flow
