@@ -660,9 +660,7 @@ async def test_history_still_queued_behind_live_events_keeps_its_clients_in_even
     assert FactKind.BREACHED in {f.kind for f in got if f.client_id == "initech"}
 
 
-async def test_a_busy_live_partition_ends_the_hold_once_what_was_queued_in_the_import_is_read() -> (
-    None
-):
+async def test_a_busy_live_partition_ends_the_hold_once_its_import_queue_is_read() -> None:
     # Records always queued (live traffic the worker reads a little behind) must not hold a
     # client fed history for ever: only what was queued while history came counts.
     step, table, log = new_step(), Table(), Log()
