@@ -25,13 +25,18 @@ partitions) goes through two calls:
    any other exception is a bug and propagates: it fails the batch, never passes as bad input.
    A client fed *history* (an input more than ``history_gap``, an hour, behind the clock: an
    import into a running worker, an integration back from a long outage, a backlog) is *held*
-   in event time while its partition's history keeps coming (until no history was
-   read on the partition for the catch-up gap, 10 s): advanced after each history input to that
-   input's own time, never to the wall clock; a live input of it waits, buffered in event-time
-   order; its due instant is pushed past the end of the import. History imported into a
-   running worker (sorted, as ``shinrai produce`` sends it) is thus processed as a replay
-   would, not turned late by the clock (breaches paged then retracted, or, past the duplicate
-   window, dead-lettered); the cost: such a client's timers and live inputs wait for the import;
+   in event time while its partition's history keeps coming: until no history was read on the
+   partition for the catch-up gap, 10 s, and the records queued on it while history was read
+   within that gap are read (a loaded worker that takes longer than the gap to reach the
+   queued part of an import does not end the hold). It is advanced after each history
+   input to that input's own time, never to the wall clock, and, while the partition reads as
+   a backlog, to the event time of the *history* read on it, not the partition's own (live
+   events interleaved with the import move that to the clock); a live input of it waits,
+   buffered in event-time order; its due instant is pushed past the end of the import.
+   History imported into a running worker (sorted, as ``shinrai produce`` sends it) is thus
+   processed as a replay would, not turned late by the clock (breaches paged then retracted,
+   or, past the duplicate window, dead-lettered); the cost: such a client's timers and live
+   inputs wait for the import;
 4. every interaction the engine took (not a duplicate, not refused) goes on, original bytes, to
    the accepted topic that storage reads (so dead-lettered input is never counted); every fact
    (facts topic), its alert (alerts topic) and every dead letter (DLQ) is an
@@ -272,6 +277,17 @@ class ProcessorStep:
         self._held: dict[str, int] = {}  # client fed history -> its partition
         # partition -> wall clock until which its history import counts as going on
         self._history_until: dict[int, datetime] = {}
+        # partition -> the log end to read up to before its import can end: the records that
+        # were queued when it was read while its history kept coming (they may be more of it).
+        # The import goes on until they are read, however long that takes (a loaded worker, a
+        # starved event loop); only a read within the gap of history moves it (a busy live
+        # partition, always a few records behind, does not hold its clients for ever).
+        self._queued_to: dict[int, int] = {}
+        # The event time of the history read per partition (live events left out: interleaved
+        # with an import, they would move it to the clock), robust to one outlier as the
+        # partition's own is: what a held client may be advanced to while its partition reads
+        # as a backlog.
+        self._history_time = PartitionWatermarks()
 
     # -- the batch ---------------------------------------------------------------------------
 
@@ -297,8 +313,19 @@ class ProcessorStep:
 
     def held_clients(self, now: datetime) -> int:
         """Clients held in event time now: fed history on a partition whose import goes on."""
-        flows = self._history_until
-        return sum(1 for part in self._held.values() if flows.get(part, now) > now)
+        return sum(1 for part in self._held.values() if self._import_until(part, now))
+
+    def _import_until(self, partition: int, now: datetime) -> datetime | None:
+        """Until when the history import of ``partition`` counts as going on (None: it does
+        not): the catch-up gap after the last read that found history on it, and after that
+        while records queued within that gap are unread (then a gap from ``now`` on: the
+        instant its held clients are due again)."""
+        flow = self._history_until.get(partition)
+        if flow is not None and flow > now:
+            return flow
+        if partition in self._queued_to:  # what was queued then is not read yet: it goes on
+            return now + self.marks.gap
+        return None
 
     # -- partitions reassigned ---------------------------------------------------------------
 
@@ -308,6 +335,8 @@ class ProcessorStep:
         self.marks.clear()
         self._held.clear()
         self._history_until.clear()
+        self._queued_to.clear()
+        self._history_time.clear()
         self.stats.partitions_catching_up = 0
         self.stats.clients_held = 0
 
@@ -321,6 +350,8 @@ class ProcessorStep:
         stats, marks, ticks = self.stats, self.marks, self.topics.ticks
         work: dict[str, _ClientWork] = {}
         last_read: dict[int, InRecord] = {}  # interactions partition -> its last record here
+        history = now - self.history_gap
+        fed: set[int] = set()  # partitions this batch read history on
         for record in batch:
             if record.topic == ticks:
                 stats.ticks_in += 1
@@ -354,6 +385,9 @@ class ProcessorStep:
                 seen = marks.event_time(record.partition)
             else:
                 seen = marks.observe(record.partition, decoded.occurred_at)
+                if isinstance(decoded, InteractionEvent) and decoded.occurred_at < history:
+                    fed.add(record.partition)
+                    self._history_time.observe(record.partition, decoded.occurred_at)
             item = work.get(client_id)
             if item is None:
                 item = work[client_id] = _ClientWork(record)
@@ -362,6 +396,19 @@ class ProcessorStep:
             stats.last_event_at = now
         for partition, record in last_read.items():
             marks.read_up_to(partition, record.offset, record.highwater)
+            # The import's extent, set here for the whole batch before any client (a tick first
+            # in the batch must not see a hold lapse that history later in the batch renews).
+            if partition in fed:
+                self._history_until[partition] = now + marks.gap
+            queued_to = self._queued_to.get(partition)
+            flow = self._history_until.get(partition)
+            end = record.highwater
+            if flow is not None and flow > now and end is not None and record.offset + 1 < end:
+                queued_to = end if queued_to is None else max(queued_to, end)
+            if queued_to is None or record.offset + 1 >= queued_to:
+                self._queued_to.pop(partition, None)
+            else:
+                self._queued_to[partition] = queued_to
         stats.partitions_catching_up = marks.partitions_catching_up(now)
         return work
 
@@ -397,10 +444,13 @@ class ProcessorStep:
         state = load_state(item.anchor)
         out: list[Fact] = []
         partition = item.anchor.partition
-        # A partition reading a backlog is advanced in event time anyway: no hold needed there.
-        live = not self.marks.catching_up(partition, now)
-        flow = self._history_until.get(partition)  # the partition's history import, if any
-        held = client_id in self._held and flow is not None and flow > now
+        # The partition's history import, if one goes on. A held client is never advanced to
+        # the partition's watermark: that is the clock, or, while the partition reads as a
+        # backlog, its event time read, which live events interleaved with the history move to
+        # the clock too (the next part of the history, queued behind them, would then be late,
+        # or past the duplicate window). On a backlog it goes to the history's event time.
+        flow = self._import_until(partition, now)
+        held = client_id in self._held and flow is not None
         # Each input is applied and the client advanced after it to the partition's event
         # time read so far, as a replay of the partition would (an input later than that
         # by more than the allowed lateness takes the engine's correction path). A held client
@@ -441,7 +491,8 @@ class ProcessorStep:
             out.extend(facts)
             to = seen
             if isinstance(decoded, InteractionEvent) and decoded.occurred_at < history:
-                flow = self._history_until[partition] = now + gap  # history: the flow goes on
+                # history: the import goes on (``_read`` renewed it for the whole batch)
+                flow = self._import_until(partition, now) or now + gap
                 self._held[client_id] = partition
                 held = True
                 to = decoded.occurred_at  # its own time: other clients' time is not its own
@@ -451,9 +502,14 @@ class ProcessorStep:
                 state = self._advance(state, min(to, now), item, out, produce, now)
         if not held:
             self._held.pop(client_id, None)
-        mark = self.marks.watermark(partition, now)
-        if state is not None and mark is not None and (not held or not live):
-            state = self._advance(state, mark, item, out, produce, now)
+        if not held:
+            mark = self.marks.watermark(partition, now)
+        elif self.marks.catching_up(partition, now):
+            mark = self._history_time.event_time(partition)
+        else:
+            mark = None
+        if state is not None and mark is not None:
+            state = self._advance(state, min(mark, now), item, out, produce, now)
         self._emit(item.key, out, produce)
         self.stats.clients_held = self.held_clients(now)
         due = eng.next_due(state) if state is not None else None

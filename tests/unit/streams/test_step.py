@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from engine.core import Engine
+from engine.replay import replay
 from engine.state import ClientState
 from schemas.base import encode
 from schemas.calendars import BusinessCalendar
@@ -18,6 +19,7 @@ from schemas.deadletter import ORIGIN, REASON, SOURCE
 from schemas.events import Direction
 from schemas.facts import Fact, FactKind, Outcome
 from shinrai.errors import EngineError, ValidationFailed
+from streams.dlq import Rejected, decode_input
 from streams.step import (
     ClientUpdate,
     InRecord,
@@ -584,3 +586,100 @@ async def test_a_redelivery_after_a_crash_older_than_the_duplicate_window_is_a_d
     refused = await run_and_commit(step, table, [new_but_old])
     [letter] = refused.on(TOPICS.dlq)
     assert b"duplicate window" in dict(letter.headers or [])[REASON]
+
+
+# -- history interleaved with live events on a loaded worker -----------------------------------
+
+
+def _at(log: Log, value: bytes, key: bytes, highwater: int) -> InRecord:
+    """The next record of partition 0 with Kafka's log end at ``highwater``."""
+    record = log.record(key, value)
+    return InRecord(record.topic, 0, record.offset, key, value, highwater)
+
+
+async def test_history_still_queued_behind_live_events_keeps_its_clients_in_event_time() -> None:
+    # The oracle's interleaved case on a loaded machine: live events raise the partition's event
+    # time to the clock; the next part of the history is queued behind them and the worker takes
+    # longer than the catch-up gap to reach it (the partition then reads as catching up, with an
+    # event time that is the clock's). A client fed history must stay in its own event time
+    # until the queued history is read: never advanced to that live instant or the clock.
+    step, table, log = new_step(), Table(), Log()
+    gap = step.marks.gap
+    t0 = NOW - timedelta(days=10)
+    history = [  # (client, occurred_at, direction): two parts, more than 7 days before NOW
+        ("acme", t0, IN),
+        ("initech", t0 + timedelta(seconds=5), IN),
+        ("acme", t0 + timedelta(seconds=40), Direction.OUTBOUND),
+        ("initech", t0 + timedelta(hours=2), Direction.OUTBOUND),  # breached, met late
+        ("acme", t0 + timedelta(hours=3), IN),  # never answered
+        ("initech", t0 + timedelta(hours=4), IN),
+        ("initech", t0 + timedelta(hours=4, seconds=10), Direction.OUTBOUND),
+    ]
+    values = {n: email(c, at, d, f"h{n}") for n, (c, at, d) in enumerate(history)}
+    pol = {c: policy(c, t0 - timedelta(hours=1)) for c in ("acme", "initech", "live")}
+    live_values = [  # answered within a second
+        inbound("live", NOW - timedelta(seconds=2), "l1"),
+        reply("live", NOW - timedelta(seconds=1), "l2"),
+    ]
+
+    # Policies and the first part of the history, read up to the log end.
+    first = [_at(log, v, c.encode(), 5) for c, v in pol.items()]
+    first += [_at(log, values[n], history[n][0].encode(), 5) for n in (0, 1)]
+    got = facts(await run_and_commit(step, table, first, NOW))
+    # Live events, with the second part of the history already queued behind them (log end 12).
+    second = [_at(log, v, b"live", 12) for v in live_values]
+    got += facts(await run_and_commit(step, table, second, NOW + timedelta(seconds=1)))
+    # The loaded worker reads on long after the gap: first the ticks of what the hold pushed
+    # (the partition read as live at the gap's end: its event time was the clock's) ...
+    clock = NOW + gap + timedelta(seconds=5)
+    ticks = await run_and_commit(step, table, [tick("acme"), tick("initech")], clock)
+    got += facts(ticks)
+    assert not ticks.on(TOPICS.dlq)
+    # ... then the queued history, one record per batch, each later still.
+    for n in range(2, len(history)):
+        clock += gap
+        client = history[n][0]
+        result = await run_and_commit(
+            step, table, [_at(log, values[n], client.encode(), 12)], clock
+        )
+        assert not result.on(TOPICS.dlq), result.on(TOPICS.dlq)[0].headers
+        got += facts(result)
+    assert step.stats.clients_held == 2  # the history's clients wait for the gap after it
+    end = clock + gap
+    got += facts(await run_and_commit(step, table, [tick("acme"), tick("initech")], end))
+    assert step.stats.clients_held == 0
+
+    # Exactly the facts of a replay of what was read, settled at the end of the hold.
+    events = [decode_input(v) for v in [*pol.values(), *values.values(), *live_values]]
+    engine = Engine(allowed_lateness=timedelta(0))
+    valid = [e for e in events if not isinstance(e, Rejected)]
+    expected = list(replay(valid, engine, watermark_end=end))
+    assert sorted((f.fact_id, f.kind, f.at) for f in got) == sorted(
+        (f.fact_id, f.kind, f.at) for f in expected
+    )
+    assert FactKind.BREACHED in {f.kind for f in got if f.client_id == "initech"}
+
+
+async def test_a_busy_live_partition_ends_the_hold_once_its_import_queue_is_read() -> None:
+    # Records always queued (live traffic the worker reads a little behind) must not hold a
+    # client fed history for ever: only what was queued while history came counts.
+    step, table, log = new_step(), Table(), Log()
+    gap = step.marks.gap
+    t0 = NOW - timedelta(days=3)
+    first = [_at(log, policy("acme", t0), b"acme", 3), _at(log, inbound("acme", t0), b"acme", 3)]
+    result = await run_and_commit(step, table, first, NOW)
+    assert step.stats.clients_held == 1
+    assert FactKind.BREACHED not in kinds(result)
+    clock, held = NOW, []
+    for k in range(4):  # one live record every 0.4 gap, always two records behind
+        clock += gap * 0.4
+        value = inbound("busy", clock - timedelta(seconds=1), f"b{k}")
+        offset = log.offsets[0]
+        await run_and_commit(step, table, [_at(log, value, b"busy", offset + 3)], clock)
+        held.append(step.held_clients(clock))
+    # Held while the history's gap lasts and the records queued within it are unread; then not.
+    assert held == [1, 1, 1, 0]
+    ticked = await run_and_commit(step, table, [tick("acme")], clock)
+    assert [(f.kind, f.at) for f in facts(ticked) if f.kind is FactKind.BREACHED] == [
+        (FactKind.BREACHED, t0 + timedelta(minutes=1))
+    ]
