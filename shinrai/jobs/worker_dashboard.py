@@ -80,7 +80,12 @@ async def serve_dashboard(settings: Settings, **app_options: Any) -> WorkerDashb
 
 
 def record_endpoint(settings: Settings, url: str, *, login: bool) -> Path | None:
-    """With chdb, record this process's dashboard ``url`` in the data directory (its path)."""
+    """With chdb, record this process's dashboard ``url`` in the data directory (its path).
+
+    A directory that cannot be written (the sink is waiting for it, see the ClickHouse runner)
+    is logged and skipped: alerting never depends on this record; ``db query`` beside the
+    worker then names the process holding the directory instead of using the endpoint.
+    """
     from sinks.clickhouse.client import parse_url
 
     target = parse_url(settings.clickhouse.url)
@@ -90,7 +95,11 @@ def record_endpoint(settings: Settings, url: str, *, login: bool) -> Path | None
     endpoint = Endpoint(
         pid=os.getpid(), url=url, database=settings.clickhouse.database, login=login
     )
-    write_endpoint(chdb_dir, endpoint)
+    try:
+        write_endpoint(chdb_dir, endpoint)
+    except OSError as exc:
+        log.warning("dashboard_endpoint_not_recorded", directory=str(chdb_dir), reason=str(exc))
+        return None
     return chdb_dir
 
 

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 
 import orjson
 import pytest
+import structlog
 from pydantic import SecretStr
 from starlette.exceptions import StarletteDeprecationWarning
 from structlog.testing import capture_logs
@@ -18,6 +19,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", StarletteDeprecationWarning)
     from starlette.testclient import TestClient
 
+from producers.gateway import graph as graph_module
 from producers.gateway.app import create_app
 from producers.gateway.settings import GatewaySettings
 from shinrai.settings import Settings
@@ -27,6 +29,12 @@ pytestmark = pytest.mark.unit
 
 STATE = "unit-client-state"
 URL = "/v1/graph/notifications"
+
+
+@pytest.fixture(autouse=True)
+def _uncached_log(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A logger another test already used is cached past ``capture_logs``: a fresh one."""
+    monkeypatch.setattr(graph_module, "log", structlog.get_logger("producers.gateway"))
 
 
 @pytest.fixture
