@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
+from hypothesis import strategies as st
+
 from engine.core import Engine
 from engine.replay import replay
 from engine.state import ClientState
@@ -74,3 +76,22 @@ def only(facts: Iterable[Fact], kind: FactKind) -> Fact:
     found = of_kind(facts, kind)
     assert len(found) == 1, f"expected one {kind}, got {len(found)}: {found}"
     return found[0]
+
+
+def arrivals_within(data: st.DataObject, events: list[Event], lateness: timedelta) -> list[Event]:
+    """``events`` in an arrival order drawn by hypothesis: each delayed by less than
+    ``lateness`` (ties keep the log's order), as a live feed within the allowed lateness."""
+    delays = data.draw(
+        st.lists(
+            st.integers(min_value=0, max_value=int(lateness.total_seconds()) - 1),
+            min_size=len(events),
+            max_size=len(events),
+        )
+    )
+    return [
+        ev
+        for _, _, ev in sorted(
+            (ev.occurred_at + timedelta(seconds=d), i, ev)
+            for i, (ev, d) in enumerate(zip(events, delays, strict=True))
+        )
+    ]

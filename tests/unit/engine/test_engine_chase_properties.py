@@ -13,7 +13,17 @@ from engine.core import Engine
 from engine.state import event_key
 from schemas.events import CallOutcome, Channel, Flag, Kind
 from schemas.facts import Fact, FactKind
-from tests.unit.engine.builders import IN, OUT, Event, call, email, live, other, run
+from tests.unit.engine.builders import (
+    IN,
+    OUT,
+    Event,
+    arrivals_within,
+    call,
+    email,
+    live,
+    other,
+    run,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -86,20 +96,8 @@ def _chases(facts: list[Fact]) -> list[Fact]:
 def test_any_arrival_order_within_lateness_gives_the_same_chase_facts(
     events: list[Event], data: st.DataObject
 ) -> None:
-    delays = data.draw(
-        st.lists(
-            st.integers(min_value=0, max_value=int(LATENESS.total_seconds()) - 1),
-            min_size=len(events),
-            max_size=len(events),
-        )
-    )
-    arrivals = [
-        ev
-        for _, _, ev in sorted(
-            (ev.occurred_at + timedelta(seconds=d), i, ev)
-            for i, (ev, d) in enumerate(zip(events, delays, strict=True))
-        )
-    ]
+    # Each event is delayed by less than the allowed lateness; arrival order follows.
+    arrivals = arrivals_within(data, events, LATENESS)
     end = max(ev.occurred_at for ev in events) + timedelta(days=5)
     in_order = live(sorted(events, key=event_key), _engine(), end)
     shuffled = live(arrivals, _engine(), end)

@@ -13,7 +13,18 @@ from engine.state import event_key
 from schemas.events import CallOutcome, Channel, Flag, Kind
 from schemas.facts import Fact, FactKind
 from schemas.policies import BusinessDuration, SlaPolicy
-from tests.unit.engine.builders import IN, OUT, Event, call, email, live, other, policy_change, run
+from tests.unit.engine.builders import (
+    IN,
+    OUT,
+    Event,
+    arrivals_within,
+    call,
+    email,
+    live,
+    other,
+    policy_change,
+    run,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -90,20 +101,7 @@ def test_any_arrival_order_within_lateness_gives_in_order_facts(
     events: list[Event], data: st.DataObject
 ) -> None:
     # Each event is delayed by less than the allowed lateness; arrival order follows.
-    delays = data.draw(
-        st.lists(
-            st.integers(min_value=0, max_value=int(LATENESS.total_seconds()) - 1),
-            min_size=len(events),
-            max_size=len(events),
-        )
-    )
-    arrivals = [
-        ev
-        for _, _, ev in sorted(
-            (ev.occurred_at + timedelta(seconds=d), i, ev)
-            for i, (ev, d) in enumerate(zip(events, delays, strict=True))
-        )
-    ]
+    arrivals = arrivals_within(data, events, LATENESS)
     end = _end(events)
     expected = live(_in_order(events), _engine(), end)
     assert live(arrivals, _engine(), end) == expected
