@@ -16,6 +16,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from schemas.alerts import Alert
+from schemas.batches import EventBatch, FactBatch
 from schemas.calendars import BusinessCalendar
 from schemas.directory import ClientDirectory
 from schemas.events import ClientPolicyChanged, InteractionEvent
@@ -35,6 +36,8 @@ EXPORTED: dict[str, type[BaseModel]] = {
     "client-directory": ClientDirectory,
     "sla-policy": SlaPolicy,
     "business-calendar": BusinessCalendar,
+    "event-batch": EventBatch,
+    "fact-batch": FactBatch,
 }
 
 
