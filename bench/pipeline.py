@@ -1,6 +1,7 @@
 """The pipeline end to end: one Worker, from produced events to facts in ClickHouse and alerts.
 
-Run: ``.venv/bin/python -m bench.pipeline [--quick] [--events N]`` (or through ``bench.run``).
+Run: ``.venv/bin/python -m bench.pipeline [--quick] [--events N] [--batch-records N]`` (or
+through ``bench.run``).
 
 The worker runs as a child process (``python -m bench.pipeline worker SPEC.json``: one
 ``shinrai.jobs.worker.Worker`` with private topics via ``worker.topic_suffix``, its own RocksDB
@@ -25,6 +26,11 @@ alerts topic and the ClickHouse runner's committed offsets, and never imports ch
    delay = arrival of the breach alert on the alerts topic - the deadline. The live engine holds
    timers ``allowed_lateness_s`` (0.5 s) behind the wall clock and the worker's timer runs
    every ``tick_interval_s`` (0.2 s), the production defaults kept here.
+
+``--batch-records N``: the backlog of (1) is produced as batch records (``schemas.batches``: up
+to N events of one partition per record, produced to that partition) instead of one record per
+event; only (1) is measured then ("end to end from batch records"): the later phases send single
+records paced on the single-record rate.
 """
 
 from __future__ import annotations
@@ -137,6 +143,7 @@ async def _child(spec: WorkerSpec) -> None:
                 if st is None
                 else {
                     "events_in": st.events_in,
+                    "batches_in": st.batches_in,
                     "facts_out": st.facts_out,
                     "alerts_out": st.alerts_out,
                     "ticks_sent": st.ticks_sent,
@@ -288,6 +295,44 @@ async def produce_all(kafka: KafkaSettings, topic: str, records: list[tuple[byte
         await producer.stop()
 
 
+def as_batch_records(
+    records: list[tuple[bytes, bytes]], partitions: int, size: int
+) -> list[tuple[int, bytes, bytes]]:
+    """``(partition, key, value)`` of batch records holding ``records`` (in their order per
+    partition, up to ``size`` events each, on the partition the default partitioner gives each
+    event's key), as a batch writer produces them (``schemas.batches``)."""
+    from schemas.batches import EVENT_BATCH, join, partition_for
+
+    per_partition: dict[int, list[tuple[bytes, bytes]]] = defaultdict(list)
+    for key, value in records:
+        per_partition[partition_for(key, partitions)].append((key, value))
+    out: list[tuple[int, bytes, bytes]] = []
+    for partition, rows in sorted(per_partition.items()):
+        for n in range(0, len(rows), size):
+            group = rows[n : n + size]
+            out.append((partition, group[0][0], join(EVENT_BATCH, [v for _, v in group])))
+    return out
+
+
+async def produce_to_partitions(
+    kafka: KafkaSettings, topic: str, records: list[tuple[int, bytes, bytes]]
+) -> None:
+    """Produce each ``(partition, key, value)`` to its partition, as ``produce_all`` does."""
+    from aiokafka import AIOKafkaProducer
+
+    producer = AIOKafkaProducer(
+        **aiokafka_options(kafka), acks="all", enable_idempotence=True,
+        linger_ms=20, max_batch_size=1024 * 1024, compression_type="lz4",
+    )  # fmt: skip
+    await producer.start()
+    try:
+        futures = [await producer.send(topic, key=k, value=v, partition=p) for p, k, v in records]
+        await producer.flush()
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+
+
 async def sink_caught_up(
     kafka: KafkaSettings, group: str, topics: list[str], partitions: int
 ) -> bool:
@@ -428,7 +473,9 @@ async def _paced_mix(
     return sent_at
 
 
-async def _measure(quick: bool, events: int | None, split: bool = False) -> dict[str, float]:
+async def _measure(
+    quick: bool, events: int | None, split: bool = False, batch_records: int = 0
+) -> dict[str, float]:
     kafka = Settings().kafka
     n = events or (10_000 if quick else 200_000)
     lat_clients = 200 if quick else 1000
@@ -461,7 +508,11 @@ async def _measure(quick: bool, events: int | None, split: bool = False) -> dict
         records = [(c.encode(), encode(p)) for c, p in zip(clients, policies, strict=True)]
         records += payloads(load)
         total = len(records)
-        await produce_all(kafka, interactions, records)
+        batches = as_batch_records(records, spec.partitions, batch_records) if batch_records else []
+        if batches:
+            await produce_to_partitions(kafka, interactions, batches)
+        else:
+            await produce_all(kafka, interactions, records)
 
         if sinks is not None:
             await sinks.start()
@@ -489,6 +540,21 @@ async def _measure(quick: bool, events: int | None, split: bool = False) -> dict
         e2e_s = sunk_at - first["t"]
         e2e_rate = total / e2e_s
         proc_rate = total / (done["t"] - first["t"])
+        if batches:  # end to end from batch records: the backlog phase only (see the docstring)
+            broker_s = (broker_sunk or 0.0) - (broker_first or 0.0)
+            return {
+                "events": total,
+                "batch_records": float(len(batches)),
+                "batch_records_read": float(sunk.get("batches_in", 0)),
+                "e2e_events_per_s": e2e_rate,
+                "processor_events_per_s": proc_rate,
+                "e2e_worker_cpu_s": cpu_s,
+                "e2e_events_per_worker_cpu_s": total / max(1e-9, cpu_s),
+                "e2e_broker_cpu_s": broker_s,
+                "e2e_events_per_cluster_cpu_s": total / max(1e-9, cpu_s + broker_s),
+                "facts_out": float(sunk.get("facts_out", 0)),
+                "worker_rss_mb_after": worker.last.get("rss_kb", 0) / 1024,
+            }
 
         await watch.start()
         lat_rate = 0.7 * e2e_rate
@@ -577,14 +643,16 @@ async def _measure(quick: bool, events: int | None, split: bool = False) -> dict
 
 
 def measure(
-    quick: bool = False, events: int | None = None, split: bool = False
+    quick: bool = False, events: int | None = None, split: bool = False, batch_records: int = 0
 ) -> dict[str, float]:
     """Run the three measurements (see the module docstring); figures by name.
 
     ``split``: the processor and the ClickHouse runner run as two worker processes
     (``shinrai worker --no-clickhouse-sink`` + ``--no-processor``); CPU is summed over both.
+    ``batch_records``: the backlog as batch records of up to that many events, the backlog
+    phase only (0: single records, every phase).
     """
-    return asyncio.run(_measure(quick, events, split))
+    return asyncio.run(_measure(quick, events, split, batch_records))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -599,8 +667,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--events", type=int, default=None)
     parser.add_argument("--split", action="store_true",
                         help="processor and ClickHouse runner in two worker processes")  # fmt: skip
+    parser.add_argument("--batch-records", type=int, default=0, metavar="N",
+                        help="produce the backlog as batch records of up to N events "
+                        "(end to end from batch records; the backlog phase only)")  # fmt: skip
     args = parser.parse_args(argv)
-    print(json.dumps(measure(args.quick, args.events, args.split), indent=2))
+    if not 0 <= args.batch_records <= 10_000:
+        parser.error("--batch-records: between 1 and 10000 events per record (0: off)")
+    result = measure(args.quick, args.events, args.split, args.batch_records)
+    print(json.dumps(result, indent=2))
 
 
 if __name__ == "__main__":

@@ -9,6 +9,8 @@ figure, goal, verdict) and writes ``bench/results/run-<UTC timestamp>.json``. Se
   70% of it, deadline→breach-alert delay (``bench.pipeline``);
 * ``pipeline_split`` the same with the processor and the ClickHouse runner as two worker
   processes (``--no-clickhouse-sink`` + ``--no-processor``), rows prefixed "split:";
+* ``pipeline_batches`` the backlog of ``pipeline`` produced as batch records of 500 events
+  (``schemas.batches``), end to end events/s and per worker CPU second, rows prefixed "batches:";
 * ``engine``   ``bench.engine`` replay, events/s;
 * ``sink``     ``bench.sink`` add+flush rows/s (facts, interactions);
 * ``queries``  ``bench.queries`` dashboard query p50/p95;
@@ -43,6 +45,7 @@ SECTIONS: tuple[str, ...] = (
     "kafka",
     "pipeline",
     "pipeline_split",
+    "pipeline_batches",
     "engine",
     "sink",
     "queries",
@@ -88,6 +91,14 @@ METRICS: tuple[Metric, ...] = (
     Metric("split_event_to_alert_p99_ms", "split: event → alert p99 (70% load)", "ms", 100, False),
     Metric("split_breach_delay_max_ms", "split: deadline → breach alert max", "ms", 1000, False),
     Metric("engine_events_per_s", "engine replay", "events/s", 200_000),
+    Metric(
+        "batches_e2e_events_per_s",
+        "batches: end to end from batch records (one worker)",
+        "events/s",
+        25_000,
+    ),
+    Metric("batches_e2e_events_per_worker_cpu_s", "batches: per worker CPU second", "events/s"),
+    Metric("batches_e2e_worker_cpu_s", "batches: worker CPU seconds", "s"),
     Metric("sink_facts_rows_per_s", "sink add+flush, facts", "rows/s", 500_000),
     Metric("sink_interactions_rows_per_s", "sink add+flush, interactions", "rows/s", 500_000),
     Metric("sink_runner_facts_rows_per_s", "sink runner, Kafka bytes → rows, facts", "rows/s"),
@@ -127,6 +138,14 @@ def _pipeline(quick: bool) -> dict[str, float]:
     from bench.pipeline import measure
 
     return measure(quick, 3_000 if quick else 100_000)
+
+
+def _pipeline_batches(quick: bool) -> dict[str, float]:
+    from bench.pipeline import measure
+
+    keep = ("e2e_events_per_s", "e2e_events_per_worker_cpu_s", "e2e_worker_cpu_s")
+    got = measure(quick, 3_000 if quick else 100_000, batch_records=500)
+    return {f"batches_{k}": got[k] for k in keep}
 
 
 def _pipeline_split(quick: bool) -> dict[str, float]:
@@ -231,6 +250,7 @@ RUNNERS: dict[str, Callable[[bool], dict[str, float]]] = {
     "kafka": _kafka,
     "pipeline": _pipeline,
     "pipeline_split": _pipeline_split,
+    "pipeline_batches": _pipeline_batches,
     "engine": _engine,
     "sink": _sink,
     "queries": _queries,

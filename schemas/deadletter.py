@@ -22,6 +22,8 @@ ORIGIN = "x-shinrai-origin"
 REJECTED_AT = "x-shinrai-rejected-at"
 TRUNCATED = "x-shinrai-truncated"
 SHA256 = "x-shinrai-sha256"
+ITEM = "x-shinrai-item"
+"""The index of the rejected item in the batch record its origin names (absent: a single record)."""
 
 MAX_RECORD_BYTES = 1_000_000
 """The largest dead-letter record (key + value + headers) we produce: the producers' limit."""
@@ -37,16 +39,20 @@ class DeadLetter:
     source: str  # which stage rejected it: "produce:mbox", "gateway:zoom", "worker", ...
     origin: str = ""  # where in the input: file and line, partition and offset, request id
     key: bytes | None = None
+    item: int | None = None  # the item's index in the batch record ``origin`` names, if one
 
     def headers(self, now: datetime | None = None) -> list[tuple[str, bytes]]:
         """Kafka headers carrying the reason (values truncated to stay well under limits)."""
         at = (now or datetime.now(UTC)).isoformat()
-        return [
+        headers = [
             (REASON, self.reason.encode()[:4096]),
             (SOURCE, self.source.encode()[:256]),
             (ORIGIN, self.origin.encode()[:1024]),
             (REJECTED_AT, at.encode()),
         ]
+        if self.item is not None:  # one item of a batch record: the origin names the record
+            headers.append((ITEM, str(self.item).encode()))
+        return headers
 
     def record(
         self, now: datetime | None = None, *, max_bytes: int = MAX_RECORD_BYTES

@@ -10,6 +10,8 @@ Exported names (all prefixed ``shinrai_``):
 - ``events_in_total`` / ``events_invalid_total`` (= dead-lettered input) / ``facts_out_total`` /
   ``alerts_out_total`` / ``ticks_sent_total``: processor counters; ``rate(...[1m])`` is events/s.
 - ``redelivered_total``: inputs read again after a crash that were applied before (skipped).
+- ``batch_records_in_total``: batch records read (``schemas.batches``; each of their events
+  counts in ``events_in_total``).
 - ``dead_letters_total{cause}``: dead-lettered input by cause (invalid, mis_keyed, future,
   beyond_horizon, too_old, engine); nothing the processor refuses goes uncounted.
 - ``open_obligations``, ``last_event_timestamp_seconds``, ``partitions_catching_up`` (partitions
@@ -53,6 +55,7 @@ _COUNTERS = (
     ("alerts_out", "alerts_out", "Alerts emitted to the alerts topic"),
     ("ticks_sent", "ticks_sent", "Timer ticks sent to the ticks topic"),
     ("redelivered", "redelivered", "Inputs read again after a crash, applied before: skipped"),
+    ("batches_in", "batch_records_in", "Batch records read (their events count in events_in)"),
 )
 _GAUGES = (
     ("open_obligations", "Open obligations in this worker's partitions"),

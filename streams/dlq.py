@@ -1,8 +1,8 @@
 """Decode engine input at the edge of the worker, and shape what goes to the dead-letter topic.
 
 A message that does not decode keeps its ORIGINAL bytes and key on the DLQ; the reason (naming
-each failing field) and the origin (``topic/partition/offset``) travel in headers
-(``schemas.deadletter``), so an operator can fix and re-produce it unchanged.
+each failing field) and the origin (``topic/partition/offset``, and for one item of a batch record its
+index) travel in headers (``schemas.deadletter``), so an operator can fix and re-produce it unchanged.
 """
 
 from __future__ import annotations
@@ -54,14 +54,17 @@ def dead_letter(
     partition: int,
     offset: int,
     now: datetime,
+    item: int | None = None,
 ) -> tuple[bytes | None, bytes, list[tuple[str, bytes]]]:
     """``(key, value, headers)`` for the DLQ: the original key and bytes (cut to the record limit,
-    said in headers), the reason in headers."""
+    said in headers), the reason in headers. ``item``: the index of the rejected item in the
+    batch record at ``offset`` (``schemas.batches``; its own header, the origin unchanged)."""
     letter = DeadLetter(
         raw=raw or b"",
         reason=reason,
         source=SOURCE,
         origin=f"{topic}/{partition}/{offset}",
         key=key,
+        item=item,
     )
     return letter.record(now)

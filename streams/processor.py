@@ -126,6 +126,7 @@ def attach_processor(
     eng = engine
     marks = PartitionWatermarks(timedelta(seconds=worker.catch_up_gap_s))
     marks.clear()  # no partition is live before its assignment is known (rebuild_index)
+    partitions = specs.INTERACTIONS.partitions or settings.kafka.topic_partitions
     step = ProcessorStep(
         eng,
         topics,
@@ -133,10 +134,10 @@ def attach_processor(
         max_future_skew=timedelta(seconds=worker.max_future_skew_s),
         max_event_age=timedelta(days=worker.max_event_age_days),
         history_gap=timedelta(seconds=worker.history_gap_s),
+        partitions=partitions,  # an item of a batch record must hash to its record's partition
     )
     stats = step.stats
     index = DeadlineIndex()
-    partitions = specs.INTERACTIONS.partitions or settings.kafka.topic_partitions
 
     source = app.topic(topics.interactions, topics.ticks, key_type=bytes, value_type=bytes)
     ticks = app.topic(topics.ticks, key_type=bytes, value_type=bytes)
@@ -150,7 +151,8 @@ def attach_processor(
     )
 
     def records(batch: Sequence[Any]) -> list[InRecord]:
-        """The batch's Faust events as the step's records (each event kept as the handle)."""
+        """The batch's Faust events as the step's records (each event kept as the handle); a
+        batch record (``schemas.batches``) is one of them, the step reads its items."""
         highwaters: dict[Any, int | None] = {}  # once per partition and batch
         out: list[InRecord] = []
         for event in batch:

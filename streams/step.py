@@ -11,6 +11,11 @@ partitions) goes through two calls:
    with its original bytes; the rest are grouped per client in arrival order, a tick adding its
    client with no input. Each client's state lives under the key and on the partition of its
    first record in the batch (its *anchor*);
+   A batch record (``schemas.batches``: an ``event_batch`` of one partition's events) stands
+   for its items, in order, each read exactly as the single record of the same partition and
+   offset it would be (its bytes, its client's key), except that its key must hash to the
+   record's partition; an invalid or mis-placed item is dead-lettered alone (its bytes, its
+   index in a header), the rest of the batch goes on; a wrong envelope dead-letters the record.
    An interaction dated more than ``max_future_skew`` ahead of the clock (a wrong clock would
    make its partition look live and turn the rest of a backlog late), or older than
    ``max_event_age``, is dead-lettered too, with the reason;
@@ -56,7 +61,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -68,6 +73,7 @@ from engine.core import Engine
 from engine.state import ClientState, Event
 from schemas import topics as specs
 from schemas.base import encode
+from schemas.batches import EVENT_BATCH, BatchInvalid, partition_for, split
 from schemas.events import ClientPolicyChanged, InteractionEvent
 from schemas.facts import Fact
 from shinrai.errors import EngineError, EventTooOld, InputRejected
@@ -88,6 +94,8 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+UNKNOWN_KEY = b"_unknown"  # the key producers give an event without a client (schemas.batches)
 
 Headers = list[tuple[str, bytes]]
 
@@ -122,7 +130,7 @@ class ProcessorTopics:
 class ProcessorStats:
     """Counters the worker exports as metrics (monotonic unless noted)."""
 
-    events_in: int = 0  # interaction messages read (valid or not)
+    events_in: int = 0  # interaction messages read (valid or not; each item of a batch record)
     events_invalid: int = 0  # sent to the DLQ
     events_unassigned: int = 0  # valid events without a client_id (kept in the log, no state)
     facts_out: int = 0
@@ -137,6 +145,7 @@ class ProcessorStats:
     last_event_at: datetime | None = None  # wall clock of the last interaction processed
     clients_held: int = 0  # gauge: clients fed history while it keeps coming (held in event time)
     redelivered: int = 0  # inputs read again after a crash, applied before: skipped
+    batches_in: int = 0  # batch records read (``schemas.batches``; their items count as events_in)
     # Dead letters by cause (events_invalid is their sum): invalid, mis_keyed, future,
     # beyond_horizon, too_old, engine.
     dead_letters: Counter[str] = field(default_factory=Counter)
@@ -164,6 +173,10 @@ class InRecord:
     ``highwater``: Kafka's log end offset of the record's partition as last fetched (None: not
     known, counts as caught up). ``handle``: the adapter's own object for the record (a Faust
     event), handed back through ``ClientUpdate.anchor``; the step never reads it.
+
+    ``index``: set on one item of a batch record (``schemas.batches``), which the step reads as
+    the single record it stands for: same topic, partition, offset and handle, the item's bytes
+    as ``value``, its client's key as ``key`` (not the batch record's), its index in the batch.
     """
 
     topic: str
@@ -173,6 +186,7 @@ class InRecord:
     value: bytes | None
     highwater: int | None = None
     handle: Any = field(default=None, repr=False, compare=False)
+    index: int | None = None  # an item of the batch record at ``offset``: its index (see above)
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,11 +276,14 @@ class ProcessorStep:
         max_future_skew: timedelta = timedelta(minutes=15),
         max_event_age: timedelta = timedelta(days=3660),
         history_gap: timedelta = timedelta(hours=1),
+        partitions: int | None = None,
     ) -> None:
         """``watermarks`` default to the 10 s catch-up gap (also how long a history hold lasts);
         ``stats`` to fresh counters. Interactions more than ``max_future_skew`` ahead of the
         clock or older than ``max_event_age`` are dead-lettered; one more than ``history_gap``
-        behind the clock is history (its client is held in event time)."""
+        behind the clock is history (its client is held in event time). ``partitions``: the
+        interactions topic's partition count, which an item of a batch record is checked
+        against (its client's key must hash to the record's partition; None: not checked)."""
         self.engine = engine
         self.topics = topics
         self.marks = watermarks if watermarks is not None else PartitionWatermarks()
@@ -274,6 +291,7 @@ class ProcessorStep:
         self.max_future_skew = max_future_skew
         self.max_event_age = max_event_age
         self.history_gap = history_gap
+        self.partitions = partitions
         self._held: dict[str, int] = {}  # client fed history -> its partition
         # partition -> wall clock until which its history import counts as going on
         self._history_until: dict[int, datetime] = {}
@@ -352,7 +370,8 @@ class ProcessorStep:
         last_read: dict[int, InRecord] = {}  # interactions partition -> its last record here
         history = now - self.history_gap
         fed: set[int] = set()  # partitions this batch read history on
-        for record in batch:
+        # A batch record stands for its items, each read as the single record it would be.
+        for record, decoded in self._decoded(batch):
             if record.topic == ticks:
                 stats.ticks_in += 1
                 if record.key:
@@ -362,11 +381,16 @@ class ProcessorStep:
                 continue
             stats.events_in += 1
             last_read[record.partition] = record
-            decoded = decode_input(record.value)
-            if isinstance(decoded, Rejected):
-                produce.append(self._reject(record, decoded.reason, now, "invalid"))
+            if decoded is None or isinstance(decoded, Rejected):  # None: only ever a tick
+                reason = decoded.reason if decoded is not None else "<root>: not decoded"
+                produce.append(self._reject(record, reason, now, "invalid"))
                 continue
             client_id = decoded.client_id
+            if record.index is not None:  # an item of a batch record: on its client's partition?
+                misplaced = self._misplaced(record)
+                if misplaced is not None:
+                    produce.append(self._reject(record, misplaced, now, "mis_keyed"))
+                    continue
             if client_id is None:
                 stats.events_unassigned += 1
                 continue
@@ -412,6 +436,64 @@ class ProcessorStep:
         stats.partitions_catching_up = marks.partitions_catching_up(now)
         return work
 
+    def _decoded(
+        self, batch: Sequence[InRecord]
+    ) -> Iterator[tuple[InRecord, Event | Rejected | None]]:
+        """Each record of ``batch`` with its input decoded at the edge (None: a tick, not
+        decoded here). A batch record of the interactions topic stands for its items, in order:
+        each as an ``InRecord`` of its own (``index`` set, keyed by its client: ``client_id``,
+        or ``_unknown`` as producers key an event without one; an item that does not decode
+        keeps the batch record's key). A record whose batch envelope is wrong is one invalid
+        input, dead-lettered whole with the reason."""
+        ticks, stats = self.topics.ticks, self.stats
+        for record in batch:
+            if record.topic == ticks:
+                yield record, None
+                continue
+            try:
+                found = split(record.value)
+            except BatchInvalid as exc:
+                stats.batches_in += 1
+                yield record, Rejected(str(exc))
+                continue
+            if found is None:  # a single record (or not JSON: decoding says why)
+                yield record, decode_input(record.value)
+                continue
+            stats.batches_in += 1
+            kind, items = found
+            if kind != EVENT_BATCH:
+                yield record, Rejected(f"type: a {kind} is not input (an {EVENT_BATCH} is)")
+                continue
+            topic, partition, offset, high = (
+                record.topic,
+                record.partition,
+                record.offset,
+                record.highwater,
+            )
+            for index, raw in enumerate(items):
+                decoded = decode_input(raw)
+                key = record.key
+                if not isinstance(decoded, Rejected):
+                    client_id = decoded.client_id
+                    key = client_id.encode() if client_id is not None else UNKNOWN_KEY
+                item = InRecord(topic, partition, offset, key, raw, high, record.handle, index)
+                yield item, decoded
+
+    def _misplaced(self, item: InRecord) -> str | None:
+        """Why an item of a batch record is not on its client's partition (None: it is). A
+        batch holds the items of its own partition only; one elsewhere would split its client's
+        state (and order) across partitions, as a mis-keyed single record would."""
+        if self.partitions is None or item.key is None:
+            return None
+        home = partition_for(item.key, self.partitions)
+        if home == item.partition:
+            return None
+        return (
+            f"<key>: item {item.index} of a batch record on partition {item.partition} has key "
+            f"{item.key!r}, which belongs on partition {home} of {self.partitions} (a batch "
+            "holds the items of its own partition only)"
+        )
+
     def _implausible(self, event: Event, now: datetime) -> tuple[str, str] | None:
         """(reason, cause) when ``event`` is dated where no real input can be, else None."""
         at = event.occurred_at
@@ -442,6 +524,10 @@ class ProcessorStep:
         gap = self.marks.gap
         history = now - self.history_gap
         state = load_state(item.anchor)
+        # The offset of the last input the stored state applied: an input at or before it is
+        # read again after a crash. The stored one, not the one this batch moves on: the items
+        # of a batch record share its offset, and an item after one applied here is new.
+        applied = state.position if state is not None else -1
         out: list[Fact] = []
         partition = item.anchor.partition
         # The partition's history import, if one goes on. A held client is never advanced to
@@ -473,9 +559,8 @@ class ProcessorStep:
                     out.extend(f for f in exc.facts if isinstance(f, Fact))
                 if (
                     isinstance(exc, EventTooOld)
-                    and state is not None
                     and record.topic == self.topics.interactions
-                    and record.offset <= state.position
+                    and record.offset <= applied
                 ):
                     # Read again after a crash (at least once): applied before the state was
                     # stored, and too old for the engine to recognise by id. A duplicate.
@@ -575,10 +660,12 @@ class ProcessorStep:
             partition=record.partition,
             offset=record.offset,
             now=now,
+            item=record.index,
         )
         self.stats.events_invalid += 1
         self.stats.dead_letters[cause] += 1
-        log.warning(
-            "dead-lettered %s/%s/%s: %s", record.topic, record.partition, record.offset, reason
-        )
+        where = f"{record.topic}/{record.partition}/{record.offset}"
+        if record.index is not None:
+            where += f" item {record.index}"
+        log.warning("dead-lettered %s: %s", where, reason)
         return OutRecord(self.topics.dlq, key, value, headers)

@@ -36,6 +36,8 @@ def test_processor_stats_are_exported_live() -> None:
     stats.clients_held = 4
     stats.redelivered = 2
     assert metrics.value("shinrai_redelivered_total") == 2
+    stats.batches_in = 5
+    assert metrics.value("shinrai_batch_records_in_total") == 5
     assert metrics.value("shinrai_dead_letters_total", {"cause": "too_old"}) == 3
     assert metrics.value("shinrai_dead_letters_total", {"cause": "future"}) == 1
     assert metrics.value("shinrai_clients_held") == 4
