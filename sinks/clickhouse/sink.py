@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from schemas.batches import EVENT_BATCH, FACT_BATCH, BatchInvalid, looks_like_batch, split
 from schemas.deadletter import DeadLetter
 from schemas.directory import Client
 from schemas.events import InteractionEvent
@@ -59,6 +60,7 @@ INTERACTIONS = "interactions"
 DELIVERIES = "alert_deliveries"
 OBLIGATIONS = "obligations"
 _POSITIONED = (FACTS, INTERACTIONS, DELIVERIES)
+_BATCH_KIND = {FACTS: FACT_BATCH, INTERACTIONS: EVENT_BATCH}
 
 # Insert path, chosen per target and measured in CPU time (bench/sink.py --compare, chdb 26.9,
 # 200k-row fact batches, same run): on chdb, ``INSERT INTO t (cols) SELECT cols FROM
@@ -124,10 +126,13 @@ class _RawBuffer:
 
     values: list[bytes] = field(default_factory=list)
     positions: list[Position] = field(default_factory=list)
+    indices: list[int] = field(default_factory=list)
+    """Each value's index among the items of its batch record (-1: a single record)."""
 
     def clear(self) -> None:
         self.values.clear()
         self.positions.clear()
+        self.indices.clear()
 
 
 Reject = Callable[[str, DeadLetter], None]
@@ -425,34 +430,67 @@ class ClickHouseSink:
         return self._add(INTERACTIONS, row, position, iso=True)
 
     def add_fact_json(self, value: bytes, position: Position) -> bool:
-        """Buffer one ``sla-facts`` value as read from Kafka (checked and decoded at flush).
+        """Buffer one ``sla-facts`` value as read from Kafka (checked and decoded at flush): a
+        single fact, or a ``fact_batch`` record whose every fact becomes a row.
 
-        False if it was already written. A value that is not a valid fact is dead-lettered at
-        flush (``on_reject``) and the rest of the batch is written.
+        False if nothing was buffered: already written, or a batch envelope that is wrong
+        (dead-lettered whole at once). A value that is not a valid fact, or a batch item that
+        is not, is dead-lettered at flush (``on_reject``) and the rest is written.
         """
-        return self._add_raw(FACTS, value, position)
+        return self.add_json_record(FACTS, value, position) > 0
 
     def add_interaction_json(self, value: bytes, position: Position) -> bool:
-        """Buffer one accepted-interactions value as read from Kafka (see ``add_fact_json``)."""
-        return self._add_raw(INTERACTIONS, value, position)
+        """Buffer one accepted-interactions value as read from Kafka, a single event or an
+        ``event_batch`` record (see ``add_fact_json``)."""
+        return self.add_json_record(INTERACTIONS, value, position) > 0
 
-    def _add_raw(self, table: str, value: bytes, position: Position) -> bool:
+    def add_json_record(self, table: str, value: bytes, position: Position) -> int:
+        """Buffer one Kafka record of ``table`` (``FACTS`` or ``INTERACTIONS``); the rows it
+        buffered (0: already written, or a wrong batch envelope, dead-lettered now).
+
+        A batch record (``schemas.batches``) is split into its items' bytes (no decode into
+        rows: ClickHouse parses them at flush as it parses single values), each a row with the
+        record's position. A record's rows are buffered together, never some of them: they
+        land in one flush, so the high-water mark (its offset) covers all of them or none.
+        """
         mark = self._high_water.get((table, position.topic, position.partition))
         if mark is not None and position.offset <= mark:
             self.skipped += 1
-            return False
+            return 0
         if self._count >= self._max_rows:
             raise SinkBackpressure(
                 f"ClickHouse sink buffer holds {self._count} records (limit {self._max_rows}); "
                 "flush before adding more"
             )
         raw = self._raw[table]
-        raw.values.append(value)
-        raw.positions.append(position)
-        self._count += 1
+        found = None
+        if looks_like_batch(value):
+            try:
+                found = split(value)
+                if found is not None and found[0] != _BATCH_KIND[table]:
+                    raise BatchInvalid(
+                        f"type: a {found[0]} on the topic of {table} (it takes "
+                        f"{_BATCH_KIND[table]} records)"
+                    )
+            except BatchInvalid as exc:
+                field_name, _, reason = str(exc).partition(": ")
+                self._reject(table, value, position, records.RecordInvalid(field_name, reason))
+                return 0
+        if found is None:
+            raw.values.append(value)
+            raw.positions.append(position)
+            raw.indices.append(-1)
+            added = 1
+        else:
+            items = found[1]
+            added = len(items)
+            raw.values.extend(items)
+            raw.positions.extend([position] * added)
+            raw.indices.extend(range(added))
+        self._count += added
         if self._first_add is None:
             self._first_add = self._clock()
-        return True
+        return added
 
     def add_delivery(self, record: DeliveryRecord, position: Position | None = None) -> bool:
         """Buffer one alert delivery attempt; False if it was already written."""
@@ -679,23 +717,32 @@ class ClickHouseSink:
         raw = self._raw[table]
         buf = self._buffers[table]
         decode = records.decode_fact if table == FACTS else records.decode_interaction
-        for value, pos in zip(raw.values, raw.positions, strict=True):
+        for value, pos, index in zip(raw.values, raw.positions, raw.indices, strict=True):
             try:
                 item, iso = decode(value)
             except records.RecordInvalid as exc:
                 self._count -= 1
-                self._reject(table, value, pos, exc)
+                self._reject(table, value, pos, exc, index)
                 continue
             buf.take([item], [pos], iso)
         raw.clear()
 
-    def _reject(self, table: str, value: bytes, pos: Position, exc: records.RecordInvalid) -> None:
+    def _reject(
+        self,
+        table: str,
+        value: bytes,
+        pos: Position,
+        exc: records.RecordInvalid,
+        index: int = -1,
+    ) -> None:
+        """Dead-letter one value (``index`` >= 0: that item of the batch record at ``pos``)."""
         self.rejected += 1
+        item = f"#{index}" if index >= 0 else ""  # the item's place in its batch record
         letter = DeadLetter(
             raw=value,
             reason=f"{exc.field}: {exc.reason}",
             source=f"clickhouse-sink:{table}",
-            origin=f"{pos.topic}/{pos.partition}@{pos.offset}",
+            origin=f"{pos.topic}/{pos.partition}@{pos.offset}{item}",
         )
         if self.on_reject is not None:
             self.on_reject(table, letter)
@@ -804,13 +851,16 @@ class ClickHouseSink:
         apply = obl.apply
         for fact, pos in relevant:
             oid = fact["obligation_id"]
-            state = changed.get(oid) or cache.get(oid) or stored.get(oid)
+            folded = changed.get(oid)  # folded in this batch already
+            state = folded or cache.get(oid) or stored.get(oid)
             if pos is None:
                 version = state.version + 1 if state is not None else 0
             else:
                 version = pos.offset
-                if state is not None and state.version >= version:
+                if folded is None and state is not None and state.version >= version:
                     continue  # already folded into the stored state (replay after partial flush)
+                # A state folded in this batch may be at this very offset: the items of one
+                # batch record share it, and all land in this flush (never split across two).
             new = apply(state, fact, version)
             if new is not None and new is not state:
                 changed[oid] = new
