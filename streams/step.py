@@ -44,8 +44,9 @@ partitions) goes through two calls:
    client's new state and next due instant is a :class:`ClientUpdate`. Inputs that came in
    batch records (``InRecord.batched``: a producer holding many events) get their output in
    batch records too (a single record each would cost more than the producer can send at
-   that rate): their accepted interactions as ``event_batch`` and the facts of their clients
-   as ``fact_batch`` records (``schemas.batches``), one or more per destination partition,
+   that rate): what a client with such inputs writes to the accepted topic goes in
+   ``event_batch`` and to the facts topic in ``fact_batch`` records (``schemas.batches``;
+   the whole client, so its order on each topic is kept), one or more per destination partition,
    after every client of the batch, items in the order single records would have had; their
    alerts and dead letters stay single records, as does everything for single-record inputs.
 
@@ -492,6 +493,9 @@ class ProcessorStep:
         # or past the duplicate window). On a backlog it goes to the history's event time.
         flow = self._import_until(partition, now)
         held = client_id in self._held and flow is not None
+        # Inputs (some) from batch records: the client's output goes out in batch records, all
+        # of it, so its order on each topic is the order it was produced in.
+        batched = any(record.batched for record, _, _ in item.inputs)
         # Each input is applied and the client advanced after it to the partition's event
         # time read so far, as a replay of the partition would (an input later than that
         # by more than the allowed lateness takes the engine's correction path). A held client
@@ -528,8 +532,9 @@ class ProcessorStep:
             if state is not None and record.topic == self.topics.interactions:
                 state.position = max(state.position, record.offset)
             if fresh and record.value is not None:  # storage keeps what the engine took
-                if record.batched:  # came in a batch record: goes out in one (``run``)
-                    self._batched[self.topics.accepted].append((item.key, record.value))
+                if batched:  # came in a batch record: goes out in one (``run``)
+                    pending = self._batched.setdefault(self.topics.accepted, [])
+                    pending.append((item.key, record.value))
                 else:
                     produce.append(OutRecord(self.topics.accepted, item.key, record.value))
             out.extend(facts)
@@ -554,7 +559,7 @@ class ProcessorStep:
             mark = None
         if state is not None and mark is not None:
             state = self._advance(state, min(mark, now), item, out, produce, now)
-        self._emit(item.key, out, produce, any(r.batched for r, _, _ in item.inputs))
+        self._emit(item.key, out, produce, batched)
         self.stats.clients_held = self.held_clients(now)
         due = eng.next_due(state) if state is not None else None
         if due is not None and held and flow is not None:

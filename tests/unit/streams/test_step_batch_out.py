@@ -230,3 +230,19 @@ async def test_batch_records_are_acknowledged_before_any_state_is_stored() -> No
     assert len(acks) == len(result.produce)
     assert max(acks) < first_store
     assert f"ack {TOPICS.facts}" in events
+
+
+def test_a_client_with_some_batch_inputs_writes_all_its_output_in_batches() -> None:
+    inputs = workload(["acme"])
+    batch = [
+        InRecord(TOPICS.interactions, 0, n, key, value, n + 1, batched=n % 2 == 0)
+        for n, (key, value) in enumerate(inputs)
+    ]
+    result = run(new_step(), batch)
+    singles = run(new_step(), as_singles(inputs))
+    for topic in (TOPICS.facts, TOPICS.accepted):
+        records = result.on(topic)
+        assert records
+        assert all(split(r.value) is not None for r in records)
+        # its order on the topic is the order of the single-record run
+        assert [i for r in records for i in items_of(r)] == [r.value for r in singles.on(topic)]
