@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
+import orjson
 import pytest
 from aiokafka import TopicPartition
 
@@ -19,6 +20,7 @@ from shinrai.settings import ClickHouseSettings, KafkaSettings
 from sinks.clickhouse.rows import Position
 from sinks.clickhouse.runner import ClickHouseRunner
 from sinks.clickhouse.sink import ClickHouseSink
+
 from tests.integration.clickhouse.seed import directory, scenario
 from tests.integration.clickhouse.snapshots import BASE_TABLES, rollups, stop_merges
 from tests.integration.clickhouse.test_json_batches import _event, _fact
@@ -27,6 +29,7 @@ pytestmark = pytest.mark.integration
 
 SinkFactory = Callable[..., ClickHouseSink]
 FACTS_TOPIC, EVENTS_TOPIC = "sla-facts.v1", "interactions.v1"
+_BATCH_HEAD = b'{"schema_version":1,"type":"event_batch","events":['
 PER_BATCH = 7  # items per batch record
 
 
@@ -233,4 +236,48 @@ def test_a_replayed_batch_is_written_once(
     assert again.skipped == len(batches)
     assert _skipped(metrics, "already_written") == len(batches)
     assert _contents(again) == want
+    assert letters == []
+
+
+def _reordered(value: bytes) -> bytes:
+    """The same JSON object with its first key moved last (a valid value ``_cut`` misses)."""
+    data = orjson.loads(value)
+    first = next(iter(data))
+    return orjson.dumps({**{k: v for k, v in data.items() if k != first}, first: data[first]})
+
+
+def test_items_the_byte_cut_gets_wrong_are_split_exactly(sink_factory: SinkFactory) -> None:
+    """The runner cuts batch records at the bytes between items; a record where that cut is
+    wrong (an item not starting with schema_version; a nested list of objects holding that
+    key) is refused by ClickHouse and split exactly: valid items written, a bad one alone
+    dead-lettered, a record that is not JSON dead-lettered whole."""
+    sink = sink_factory()
+    runner, _, letters = _runner(sink)
+    tp = TopicPartition(EVENTS_TOPIC, 2)
+    nested = orjson.dumps(
+        {**orjson.loads(_event(3)), "x": [{"schema_version": 1}, {"schema_version": 2}]}
+    )
+    broken = _BATCH_HEAD + b'{"schema_version":1,"event_id":]}'
+    runner._add(tp, Record(1, join(EVENT_BATCH, [_event(1), _reordered(_event(2)), _event(4)])))
+    runner._add(tp, Record(2, join(EVENT_BATCH, [_event(5), nested, _event(6)])))
+    runner._add(tp, Record(3, broken))
+    sink.flush()
+    rows = sink.client.query("SELECT event_id, offset FROM interactions ORDER BY event_id")
+    assert rows.result_rows == [("e1", 1), ("e2", 1), ("e4", 1), ("e5", 2), ("e6", 2)]
+    assert [(letter.raw, letter.origin) for letter in letters] == [
+        (nested, f"{EVENTS_TOPIC}/2@2#1"),
+        (broken, f"{EVENTS_TOPIC}/2@3"),
+    ]
+    assert letters[0].reason.startswith("x: ")
+    assert sink.buffered == 0
+
+
+def test_facts_the_byte_cut_gets_wrong_are_split_exactly(sink_factory: SinkFactory) -> None:
+    sink = sink_factory()
+    runner, _, letters = _runner(sink)
+    tp = TopicPartition(FACTS_TOPIC, 0)
+    runner._add(tp, Record(0, join(FACT_BATCH, [_fact(1), _reordered(_fact(2)), _fact(3)])))
+    sink.flush()
+    rows = sink.client.query("SELECT fact_id, offset FROM sla_facts ORDER BY fact_id")
+    assert rows.result_rows == [("f1", 0), ("f2", 0), ("f3", 0)]
     assert letters == []
