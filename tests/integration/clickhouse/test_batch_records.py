@@ -20,7 +20,6 @@ from shinrai.settings import ClickHouseSettings, KafkaSettings
 from sinks.clickhouse.rows import Position
 from sinks.clickhouse.runner import ClickHouseRunner
 from sinks.clickhouse.sink import ClickHouseSink
-
 from tests.integration.clickhouse.seed import directory, scenario
 from tests.integration.clickhouse.snapshots import BASE_TABLES, rollups, stop_merges
 from tests.integration.clickhouse.test_json_batches import _event, _fact
