@@ -15,6 +15,9 @@ consumer's cost, not the sink's):
   flushed every ``batch_rows`` (``--flush-every N`` for the small flushes of a live worker,
   whose batches are cut by ``batch_age_s``). No broker: the fetch is aiokafka's cost and is
   measured by ``bench.kafka_limits``.
+* ``--batch-records N`` (runner mode): the same rows from batch records (``fact_batch`` /
+  ``event_batch``, ``schemas.batches``) of N items each, as the processor writes its output
+  for inputs that came in batch records; the sink cuts each into its items' bytes.
 * ``--compare``: the raw insert paths on one Arrow table of facts, insert_arrow vs
   ``INSERT ... SELECT * FROM Python(table)`` (chdb only), which decided the sink's insert path.
 
@@ -49,6 +52,21 @@ cost ~3k rows per CPU second, of 5,000 ~20k, of 50,000 ~30k — each insert writ
 the base table and every materialized-view target (~25-45 ms CPU each on chdb, whatever the
 row count), so a worker flushing every ``batch_age_s`` = 1 s spends ~0.1 CPU s per second on
 the sink at any traffic below a few thousand records/s.
+
+Batch records, 2026-12-07 (``python -m bench.sink --rows 100000 --only-runner --batch-records
+500``, rows per CPU second, two runs back to back on 2 shared cores, load average 6.8-8.3):
+
+=====================================  ================  ================
+runner, flush/50000                    single records    batches of 500
+=====================================  ================  ================
+facts                                  33.5k, 36.4k      31.5k, 36.1k
+interactions                           107k, 109k        138k, 136k
+=====================================  ================  ================
+
+Facts cost the flush (obligation fold, inserts into the rollups), so they read the same either
+way; interactions save the per-record runner step. The cut matters: splitting each batch
+record by decoding and re-encoding its items (``schemas.batches.split``, 4-8 us an item)
+measured 72k interactions and 29k facts per CPU second, below single records.
 """
 
 from __future__ import annotations
