@@ -15,6 +15,9 @@ consumer's cost, not the sink's):
   flushed every ``batch_rows`` (``--flush-every N`` for the small flushes of a live worker,
   whose batches are cut by ``batch_age_s``). No broker: the fetch is aiokafka's cost and is
   measured by ``bench.kafka_limits``.
+* ``--batch-records N`` (runner mode): the same rows from batch records (``fact_batch`` /
+  ``event_batch``, ``schemas.batches``) of N items each, as the processor writes its output
+  for inputs that came in batch records; the sink cuts each into its items' bytes.
 * ``--compare``: the raw insert paths on one Arrow table of facts, insert_arrow vs
   ``INSERT ... SELECT * FROM Python(table)`` (chdb only), which decided the sink's insert path.
 
@@ -49,6 +52,21 @@ cost ~3k rows per CPU second, of 5,000 ~20k, of 50,000 ~30k — each insert writ
 the base table and every materialized-view target (~25-45 ms CPU each on chdb, whatever the
 row count), so a worker flushing every ``batch_age_s`` = 1 s spends ~0.1 CPU s per second on
 the sink at any traffic below a few thousand records/s.
+
+Batch records, 2026-12-07 (``python -m bench.sink --rows 100000 --only-runner --batch-records
+500``, rows per CPU second, two runs back to back on 2 shared cores, load average 6.8-8.3):
+
+=====================================  ================  ================
+runner, flush/50000                    single records    batches of 500
+=====================================  ================  ================
+facts                                  33.5k, 36.4k      31.5k, 36.1k
+interactions                           107k, 109k        138k, 136k
+=====================================  ================  ================
+
+Facts cost the flush (obligation fold, inserts into the rollups), so they read the same either
+way; interactions save the per-record runner step. The cut matters: splitting each batch
+record by decoding and re-encoding its items (``schemas.batches.split``, 4-8 us an item)
+measured 72k interactions and 29k facts per CPU second, below single records.
 """
 
 from __future__ import annotations
@@ -171,14 +189,39 @@ class _Record(NamedTuple):
     value: bytes
 
 
+def _batch_messages(
+    topic: str, records: list[tuple[Any, Position]], per_batch: int
+) -> list[tuple[Any, _Record]]:
+    """The records as batch records (``fact_batch`` / ``event_batch``) of ``per_batch`` items of
+    one partition each, in order, at offsets 0, 1, 2, ... per partition: what the processor
+    writes for inputs that came in batch records."""
+    from aiokafka import TopicPartition
+
+    from schemas.base import encode
+    from schemas.batches import EVENT_BATCH, FACT_BATCH, join
+
+    kind = FACT_BATCH if topic == FACTS_TOPIC else EVENT_BATCH
+    per_partition: dict[int, list[bytes]] = {}
+    for record, pos in records:
+        per_partition.setdefault(pos.partition, []).append(encode(record))
+    messages: list[tuple[Any, _Record]] = []
+    for partition, values in per_partition.items():
+        for n, start in enumerate(range(0, len(values), per_batch)):
+            value = join(kind, values[start : start + per_batch])
+            messages.append((TopicPartition(topic, partition), _Record(n, value)))
+    return messages
+
+
 def _through_runner(
     settings: ClickHouseSettings,
     topic: str,
     records: list[tuple[Any, Position]],
     flush_every: int,
+    batch_records: int | None = None,
 ) -> tuple[float, float]:
     """(rows per wall second, rows per CPU second) from raw value bytes to rows in chdb, through
-    ``ClickHouseRunner``'s per-record decode and add and the sink's flush (no Kafka I/O)."""
+    ``ClickHouseRunner``'s per-record decode and add and the sink's flush (no Kafka I/O).
+    ``batch_records``: the values come as batch records of that many items each."""
     from aiokafka import TopicPartition
 
     from schemas.base import encode
@@ -186,10 +229,13 @@ def _through_runner(
     from shinrai.settings import KafkaSettings
     from sinks.clickhouse.runner import ClickHouseRunner
 
-    messages = [
-        (TopicPartition(topic, pos.partition), _Record(pos.offset, encode(record)))
-        for record, pos in records
-    ]
+    if batch_records:
+        messages = _batch_messages(topic, records, batch_records)
+    else:
+        messages = [
+            (TopicPartition(topic, pos.partition), _Record(pos.offset, encode(record)))
+            for record, pos in records
+        ]
     sink = ClickHouseSink(settings)
     sink.setup()
     runner = ClickHouseRunner(
@@ -205,7 +251,9 @@ def _through_runner(
     gc.collect()
     gc.freeze()
     # The runner's per-record step, without the consumer.
-    return _timed(sink, messages, runner._add, flush_every)
+    wall, cpu = _timed(sink, messages, runner._add, flush_every)
+    rows_per_message = len(records) / len(messages)
+    return wall * rows_per_message, cpu * rows_per_message
 
 
 def _compare(settings: ClickHouseSettings, facts: list[tuple[Fact, Position]]) -> dict[str, float]:
@@ -266,6 +314,12 @@ def main() -> None:
     parser.add_argument(
         "--only-runner", action="store_true", help="the runner mode only (implies --runner)"
     )
+    parser.add_argument(
+        "--batch-records",
+        type=int,
+        default=None,
+        help="runner mode: also from batch records (fact_batch / event_batch) of N items each",
+    )
     args = parser.parse_args()
     n = args.rows or (20_000 if args.quick else 500_000)
     rng = random.Random(1)
@@ -297,6 +351,17 @@ def main() -> None:
             )
             results[f"{label} runner bytes->rows, flush/{every} (wall)"] = wall
             results[f"{label} runner bytes->rows, flush/{every} (CPU)"] = cpu
+            if args.batch_records:
+                per = args.batch_records
+                wall, cpu = _through_runner(
+                    settings.model_copy(update={"database": f"{db}_runner_batches"}),
+                    topics[label],
+                    records,
+                    every,
+                    per,
+                )
+                results[f"{label} runner batches of {per}->rows, flush/{every} (wall)"] = wall
+                results[f"{label} runner batches of {per}->rows, flush/{every} (CPU)"] = cpu
     if args.compare:
         for name, value in _compare(settings.model_copy(update={"database": "b_f"}), facts).items():
             results[f"raw {name} rows/s (median of 5)"] = value

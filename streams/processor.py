@@ -53,6 +53,7 @@ from streams.deadline_index import DeadlineIndex
 from streams.directory_feed import attach_directory_feed
 from streams.recovery import index_entries, raw_table_items
 from streams.step import (
+    BATCH_BYTES_MARGIN,
     ClientUpdate,
     InRecord,
     OutRecord,
@@ -135,6 +136,11 @@ def attach_processor(
         max_event_age=timedelta(days=worker.max_event_age_days),
         history_gap=timedelta(seconds=worker.history_gap_s),
         partitions=partitions,  # an item of a batch record must hash to its record's partition
+        facts_partitions=specs.FACTS.partitions or settings.kafka.topic_partitions,
+        accepted_partitions=specs.ACCEPTED.partitions or settings.kafka.topic_partitions,
+        # The broker's limit and the Faust producer's request limit, less room for framing.
+        max_batch_bytes=min(settings.kafka.max_message_bytes, app.conf.producer_max_request_size)
+        - BATCH_BYTES_MARGIN,
     )
     stats = step.stats
     index = DeadlineIndex()
@@ -184,7 +190,7 @@ def attach_processor(
         the RocksDB write the crash-safety order depends on).
         """
         return await app.producer.send(
-            record.topic, record.key, record.value, None, None, record.headers
+            record.topic, record.key, record.value, record.partition, None, record.headers
         )
 
     def store(update: ClientUpdate) -> None:

@@ -46,7 +46,14 @@ partitions) goes through two calls:
    the accepted topic that storage reads (so dead-lettered input is never counted); every fact
    (facts topic), its alert (alerts topic) and every dead letter (DLQ) is an
    :class:`OutRecord` in ``StepResult.produce``, in the order the processor always sent them; each
-   client's new state and next due instant is a :class:`ClientUpdate`.
+   client's new state and next due instant is a :class:`ClientUpdate`. Inputs that came in
+   batch records (``InRecord.batched``: a producer holding many events) get their output in
+   batch records too (a single record each would cost more than the producer can send at
+   that rate): what a client with such inputs writes to the accepted topic goes in
+   ``event_batch`` and to the facts topic in ``fact_batch`` records (``schemas.batches``;
+   the whole client, so its order on each topic is kept), one or more per destination partition,
+   after every client of the batch, items in the order single records would have had; their
+   alerts and dead letters stay single records, as does everything for single-record inputs.
 
 ``ProcessorStep.commit(result, send, store)`` (async; the I/O is passed in) is the crash-safety
 order: hand every record to ``send``, wait for Kafka's acknowledgement of ALL of them, and only
@@ -73,10 +80,19 @@ from engine.core import Engine
 from engine.state import ClientState, Event
 from schemas import topics as specs
 from schemas.base import encode
-from schemas.batches import EVENT_BATCH, BatchInvalid, partition_for, split
+from schemas.batches import (
+    EVENT_BATCH,
+    FACT_BATCH,
+    MAX_BATCH_ITEMS,
+    BatchInvalid,
+    join,
+    partition_for,
+    split,
+)
 from schemas.events import ClientPolicyChanged, InteractionEvent
 from schemas.facts import Fact
 from shinrai.errors import EngineError, EventTooOld, InputRejected
+from shinrai.settings import KafkaSettings
 from streams.dlq import Rejected, dead_letter, decode_input
 from streams.watermark import PartitionWatermarks
 
@@ -96,6 +112,15 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 UNKNOWN_KEY = b"_unknown"  # the key producers give an event without a client (schemas.batches)
+
+_DEFAULT_PARTITIONS: int = KafkaSettings.model_fields["topic_partitions"].default
+BATCH_BYTES_MARGIN = 16_384
+"""Room left under the largest record Kafka takes for the record's own framing, key and headers."""
+DEFAULT_MAX_BATCH_BYTES = (
+    min(KafkaSettings.model_fields["max_message_bytes"].default, 1_000_000) - BATCH_BYTES_MARGIN
+)
+"""Largest batch record the step writes by default: the broker's default ``max.message.bytes``
+and Faust's producer request limit (1,000,000), less the margin."""
 
 Headers = list[tuple[str, bytes]]
 
@@ -188,6 +213,12 @@ class InRecord:
     handle: Any = field(default=None, repr=False, compare=False)
     index: int | None = None  # an item of the batch record at ``offset``: its index (see above)
 
+    @property
+    def batched(self) -> bool:
+        """An item of a batch record (``schemas.batches``): topic, partition and offset are the
+        batch record's. What the step writes for it goes out in batch records too."""
+        return self.index is not None
+
 
 @dataclass(frozen=True, slots=True)
 class OutRecord:
@@ -197,6 +228,8 @@ class OutRecord:
     key: bytes | None
     value: bytes
     headers: Headers | None = None
+    partition: int | None = None
+    """Produced to this partition (a batch record: its items' partition); None: the key's."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -277,13 +310,21 @@ class ProcessorStep:
         max_event_age: timedelta = timedelta(days=3660),
         history_gap: timedelta = timedelta(hours=1),
         partitions: int | None = None,
+        facts_partitions: int | None = None,
+        accepted_partitions: int | None = None,
+        max_batch_bytes: int = DEFAULT_MAX_BATCH_BYTES,
     ) -> None:
         """``watermarks`` default to the 10 s catch-up gap (also how long a history hold lasts);
         ``stats`` to fresh counters. Interactions more than ``max_future_skew`` ahead of the
         clock or older than ``max_event_age`` are dead-lettered; one more than ``history_gap``
         behind the clock is history (its client is held in event time). ``partitions``: the
         interactions topic's partition count, which an item of a batch record is checked
-        against (its client's key must hash to the record's partition; None: not checked)."""
+        against (its client's key must hash to the record's partition; None: not checked).
+
+        Output for inputs that came in batch records is written as batch records
+        (``schemas.batches``) to the partition of their keys among ``facts_partitions`` /
+        ``accepted_partitions`` (default: the configured default partition count), each at
+        most ``max_batch_bytes`` (the topic's ``max.message.bytes`` less a margin)."""
         self.engine = engine
         self.topics = topics
         self.marks = watermarks if watermarks is not None else PartitionWatermarks()
@@ -306,6 +347,15 @@ class ProcessorStep:
         # partition's own is: what a held client may be advanced to while its partition reads
         # as a backlog.
         self._history_time = PartitionWatermarks()
+        self._partitions = {
+            topics.facts: facts_partitions or specs.FACTS.partitions or _DEFAULT_PARTITIONS,
+            topics.accepted: accepted_partitions
+            or specs.ACCEPTED.partitions
+            or _DEFAULT_PARTITIONS,
+        }
+        self.max_batch_bytes = max_batch_bytes
+        # Per run: topic -> (key, encoded item) of output for batch inputs, in send order.
+        self._batched: dict[str, list[tuple[bytes, bytes]]] = {}
 
     # -- the batch ---------------------------------------------------------------------------
 
@@ -313,9 +363,11 @@ class ProcessorStep:
         """Decide everything one batch does (pure apart from the watermarks and counters it
         keeps): the records to produce, in order, and each client's update to store after."""
         result = StepResult()
+        self._batched = {self.topics.facts: [], self.topics.accepted: []}
         work = self._read(batch, now, result.produce)
         for client_id, item in work.items():
             result.updates.append(self._client(client_id, item, load_state, now, result.produce))
+        self._batch_records(result.produce)
         return result
 
     async def commit(self, result: StepResult, send: Send, store: Store) -> None:
@@ -537,6 +589,9 @@ class ProcessorStep:
         # or past the duplicate window). On a backlog it goes to the history's event time.
         flow = self._import_until(partition, now)
         held = client_id in self._held and flow is not None
+        # Inputs (some) from batch records: the client's output goes out in batch records, all
+        # of it, so its order on each topic is the order it was produced in.
+        batched = any(record.batched for record, _, _ in item.inputs)
         # Each input is applied and the client advanced after it to the partition's event
         # time read so far, as a replay of the partition would (an input later than that
         # by more than the allowed lateness takes the engine's correction path). A held client
@@ -572,7 +627,11 @@ class ProcessorStep:
             if state is not None and record.topic == self.topics.interactions:
                 state.position = max(state.position, record.offset)
             if fresh and record.value is not None:  # storage keeps what the engine took
-                produce.append(OutRecord(self.topics.accepted, item.key, record.value))
+                if batched:  # came in a batch record: goes out in one (``run``)
+                    pending = self._batched.setdefault(self.topics.accepted, [])
+                    pending.append((item.key, record.value))
+                else:
+                    produce.append(OutRecord(self.topics.accepted, item.key, record.value))
             out.extend(facts)
             to = seen
             if isinstance(decoded, InteractionEvent) and decoded.occurred_at < history:
@@ -595,7 +654,7 @@ class ProcessorStep:
             mark = None
         if state is not None and mark is not None:
             state = self._advance(state, min(mark, now), item, out, produce, now)
-        self._emit(item.key, out, produce)
+        self._emit(item.key, out, produce, batched)
         self.stats.clients_held = self.held_clients(now)
         due = eng.next_due(state) if state is not None else None
         if due is not None and held and flow is not None:
@@ -633,18 +692,59 @@ class ProcessorStep:
             return state
         raise EngineError(f"client {item.key!r}: advance rejected 10,000 inputs in a row")
 
-    def _emit(self, key: bytes, facts: Iterable[Fact], produce: list[OutRecord]) -> None:
-        """Each fact to the facts topic, followed by its alert (if it raises one)."""
+    def _emit(
+        self, key: bytes, facts: Iterable[Fact], produce: list[OutRecord], batched: bool = False
+    ) -> None:
+        """Each fact to the facts topic, followed by its alert (if it raises one).
+
+        ``batched``: the client's inputs came (some) in batch records; its facts then go out in
+        fact_batch records (``run`` writes them after every client), its alerts stay single."""
         topics, stats = self.topics, self.stats
+        pending = self._batched.setdefault(topics.facts, [])
         count = 0
         for fact in facts:
             count += 1
-            produce.append(OutRecord(topics.facts, key, encode(fact)))
+            if batched:
+                pending.append((key, encode(fact)))
+            else:
+                produce.append(OutRecord(topics.facts, key, encode(fact)))
             alert = alert_for(fact)
             if alert is not None:
                 produce.append(OutRecord(topics.alerts, key, encode(alert)))
                 stats.alerts_out += 1
         stats.facts_out += count
+
+    def _batch_records(self, produce: list[OutRecord]) -> None:
+        """The run's output for batch inputs as batch records: per topic and partition (of each
+        item's key), in send order, cut at ``MAX_BATCH_ITEMS`` and ``max_batch_bytes``; each
+        produced to its partition, keyed by its first item's key."""
+        limit = self.max_batch_bytes
+        for topic, kind in ((self.topics.facts, FACT_BATCH), (self.topics.accepted, EVENT_BATCH)):
+            pending = self._batched.get(topic)
+            if not pending:
+                continue
+            partitions = self._partitions[topic]
+            grouped: dict[int, list[tuple[bytes, bytes]]] = {}
+            for key, value in pending:
+                grouped.setdefault(partition_for(key, partitions), []).append((key, value))
+            overhead = len(join(kind, [b""]))  # the envelope around the items
+            for partition, items in grouped.items():
+                start, size = 0, overhead
+                for i, (_, value) in enumerate(items):
+                    grown = size + len(value) + (1 if i > start else 0)  # the comma
+                    if i > start and (grown > limit or i - start >= MAX_BATCH_ITEMS):
+                        produce.append(self._batch_record(topic, kind, partition, items[start:i]))
+                        start, grown = i, overhead + len(value)
+                    size = grown
+                produce.append(self._batch_record(topic, kind, partition, items[start:]))
+            pending.clear()
+
+    @staticmethod
+    def _batch_record(
+        topic: str, kind: str, partition: int, items: list[tuple[bytes, bytes]]
+    ) -> OutRecord:
+        value = join(kind, [v for _, v in items])
+        return OutRecord(topic, items[0][0], value, None, partition)
 
     def _reject(
         self, record: InRecord, reason: str, now: datetime, cause: str = "invalid"

@@ -28,6 +28,13 @@ gauge ``shinrai_sink_up{sink="clickhouse"}`` says whether ClickHouse takes write
 line marks each change of state (``clickhouse_unavailable``, ``clickhouse_available`` with
 how long it was down), not each retry.
 
+Both topics carry single records and batch records (``schemas.batches``: the processor writes
+its output for batch inputs as ``fact_batch`` / ``event_batch``). A batch record becomes one row
+per item, all at the record's Kafka position: they go into one flush together, so the dedup
+token (offset ranges with row counts) and the high-water mark (the offset) cover the whole
+record. A bad item is dead-lettered alone (its bytes, its index in the origin), the rest
+written; a batch whose envelope is wrong is dead-lettered whole as it is read.
+
 Records that buffer nothing (skipped as already written, not an interaction, invalid) are
 committed too once nothing is buffered, so a partition whose last records are such does not
 show a lag forever.
@@ -160,6 +167,7 @@ class ClickHouseRunner(ConsumerRunner):
         sink.on_reject = self._rejected
         self._ready = setup_error is None
         self._idle_commit_at = 0.0
+        self._adding = False  # a reject now is of a record being added: it was never counted
         self.health = SinkHealth(metrics, "clickhouse", group_id)
         if setup_error is not None:
             self.health.down(setup_error, during="setup")
@@ -251,14 +259,22 @@ class ClickHouseRunner(ConsumerRunner):
             self._metrics.sink_skipped.labels("tombstone").inc()
             return
         position = Position(tp.topic, tp.partition, message.offset)
-        if tp.topic == self._facts_topic:
-            self._count(FACTS, self._sink.add_fact_json(value, position))
-        else:
-            self._count(INTERACTIONS, self._sink.add_interaction_json(value, position))
+        table = FACTS if tp.topic == self._facts_topic else INTERACTIONS
+        sink = self._sink
+        rejected = sink.rejected
+        self._adding = True
+        try:
+            rows = sink.add_json_record(table, value, position)  # a batch record: its items
+        finally:
+            self._adding = False
+        if rows:
+            self._unflushed[table] += rows
+        elif sink.rejected == rejected:  # not a wrong batch envelope (dead-lettered)
+            self._metrics.sink_skipped.labels("already_written").inc()
 
     def _rejected(self, table: str, letter: DeadLetter) -> None:
         """A value the sink refused at flush (sink thread): log it with its reason, count it."""
-        if self._unflushed.get(table):
+        if not self._adding and self._unflushed.get(table):
             self._unflushed[table] -= 1
         field, _, reason = letter.reason.partition(": ")
         if table == FACTS:

@@ -37,6 +37,7 @@ from shinrai.settings import Settings
 from streams.dlq import Rejected, decode_input
 from tests.builders import ALWAYS_OPEN, ONE_MINUTE, interaction, phone_call
 from tests.integration.alerts.harness import Received
+from tests.kafka_records import items
 
 from .scenario import expected_facts, group_caught_up
 
@@ -233,8 +234,10 @@ def read_all(bootstrap: str, topic: str) -> list[Record]:
                 for m in messages:
                     if m.offset < ends[tp]:
                         heads = {k: v for k, v in m.headers or ()}
-                        out.append(Record(tp.partition, m.offset, m.key, m.value, heads))
-        out.sort(key=lambda r: (r.partition, r.offset))
+                        # a batch record (facts, accepted) stands for its items: one each
+                        for value in items(m.value):
+                            out.append(Record(tp.partition, m.offset, m.key, value, heads))
+        out.sort(key=lambda r: (r.partition, r.offset))  # stable: a batch's items keep order
         return out
     finally:
         consumer.close()

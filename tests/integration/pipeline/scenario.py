@@ -30,6 +30,7 @@ from shinrai.jobs.worker import Worker, build_worker
 from shinrai.settings import Settings
 from sinks.alerts.routing import delivery_key
 from tests.integration.alerts.harness import Receiver
+from tests.kafka_records import expand_pairs
 
 PARTITIONS = 3
 
@@ -189,7 +190,7 @@ def read_topic(bootstrap: str, topic: str) -> list[tuple[bytes | None, bytes | N
         topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", consumer_timeout_ms=3000
     )
     try:
-        return [(m.key, m.value) for m in consumer]
+        return expand_pairs((m.key, m.value) for m in consumer)  # a batch record: its items
     finally:
         consumer.close()
 

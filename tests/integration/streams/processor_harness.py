@@ -26,6 +26,7 @@ from schemas.topics import ALL_TOPICS
 from shinrai.settings import KafkaSettings, Settings, WorkerSettings
 from shinrai.topic_admin import ensure_topics
 from streams.processor import ProcessorStats, ProcessorTopics, attach_processor
+from tests.kafka_records import items
 
 PARTITIONS = 3
 TOTAL_WAIT_S = 60.0
@@ -185,9 +186,11 @@ async def collector(kafka_settings: KafkaSettings) -> AsyncIterator[CollectorFac
             stamp = now()
             for tp, messages in batch.items():
                 for m in messages:
-                    out.records.append(
-                        Received(m.key, m.value, dict(m.headers), tp.partition, m.offset, stamp)
-                    )
+                    # a batch record (facts, accepted) stands for its items: one each
+                    for value in items(m.value):
+                        out.records.append(
+                            Received(m.key, value, dict(m.headers), tp.partition, m.offset, stamp)
+                        )
 
     async def start(topic: str) -> Collector:
         consumer = AIOKafkaConsumer(
