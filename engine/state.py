@@ -31,6 +31,7 @@ import struct
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from itertools import compress
 from operator import itemgetter
 from typing import Any, NamedTuple, TypeVar, cast
 
@@ -396,14 +397,21 @@ class ClientState:
         if (self.answered or self.links) and (
             self.swept_at is None or thread_cutoff - self.swept_at > _DAY
         ):
-            for thread in [k for k, v in self.answered.items() if v < thread_cutoff]:
-                del self.answered[thread]
+            # The keys to drop are picked by C-level iteration (compress over the comparisons):
+            # the same keys as ``[k for k, v in d.items() if v < thread_cutoff]``.
+            older = thread_cutoff.__gt__  # older(v) == (v < thread_cutoff)
+            answered = self.answered
+            for thread in list(compress(answered, map(older, answered.values()))):
+                del answered[thread]
             chased = self.chased_threads
-            for thread in [k for k, v in chased.items() if v < thread_cutoff]:
-                del chased[thread]
+            if chased:
+                for thread in list(compress(chased, map(older, chased.values()))):
+                    del chased[thread]
             links = self.links
-            for key in [k for k, (_, used) in links.items() if used < thread_cutoff]:
-                del links[key]
+            if links:
+                used = map(_first_item[1], links.values())
+                for key in list(compress(links, map(older, used))):
+                    del links[key]
             self.swept_at = thread_cutoff
 
     def pending_at(self) -> datetime | None:
