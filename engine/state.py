@@ -594,7 +594,7 @@ class WrittenStates:
     ways. Bounded: ``max_bytes`` of kept bytes, the oldest entry dropped first.
     """
 
-    def __init__(self, max_bytes: int = 64 * 1024 * 1024) -> None:
+    def __init__(self, max_bytes: int = 32 * 1024 * 1024) -> None:
         """Keep at most ``max_bytes`` of state bytes (and their containers)."""
         self.max_bytes = max_bytes
         self._entries: dict[tuple[int, bytes], _Written] = {}
