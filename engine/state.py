@@ -15,6 +15,13 @@ can rebuild its deadline index from ``read_header`` without decoding every state
 ``streams.recovery``). Bytes written before the header existed (plain JSON, starting with ``{``)
 still load; ``read_header`` returns None for them. Body version 2 added ``links`` (the e-mail message id →
 parent memory, see ``engine.threads``); version 1 bodies load with an empty memory.
+
+A busy client's state is mostly its duplicate window (seen ids) and thread memory (fulfilled
+threads, message-id links): tens of thousands of items. They are encoded and decoded by C-level
+iteration (orjson, map/zip), and a big state this process wrote is not parsed again when it is
+read back (``WrittenStates``: the processor reads each state at the start of the next batch it
+is in), so a read costs O(what is not bulk). A write still encodes the whole state (the table
+stores one value per client).
 """
 
 from __future__ import annotations
@@ -24,6 +31,8 @@ import struct
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from itertools import compress
+from operator import itemgetter
 from typing import Any, NamedTuple, TypeVar, cast
 
 import orjson
@@ -39,6 +48,7 @@ __all__ = [
     "HEADER_MAGIC",
     "START_LEVEL",
     "TRUST_LOG_SIZE",
+    "WRITTEN_MIN_BYTES",
     "ClientState",
     "EventKey",
     "Obligation",
@@ -46,8 +56,10 @@ __all__ = [
     "TrustEntry",
     "TrustFact",
     "TrustMachine",
+    "WrittenStates",
     "event_key",
     "read_header",
+    "written_states",
 ]
 
 START_LEVEL = TrustLevel.ASSURED
@@ -109,8 +121,20 @@ def _parsed(model: type[_M], raw: bytes) -> _M:
     return cast(_M, found)
 
 
-def _dt(value: str) -> datetime:
-    return datetime.fromisoformat(value)
+_dt = datetime.fromisoformat  # (the C function itself: it is mapped over whole segments)
+_first_item = (itemgetter(0), itemgetter(1))
+
+
+def _instants(raw: dict[str, str]) -> dict[str, datetime]:
+    """``{key: ISO instant}`` decoded without a Python-level loop."""
+    return dict(zip(raw, map(_dt, raw.values()), strict=True))
+
+
+def _encode_default(value: Any) -> Any:
+    """orjson's fallback: a deque (the seen ids) encodes as the array of its items."""
+    if isinstance(value, deque):
+        return list(value)
+    raise TypeError(f"cannot encode {type(value).__name__}")
 
 
 def _opt_dt(value: str | None) -> datetime | None:
@@ -373,14 +397,21 @@ class ClientState:
         if (self.answered or self.links) and (
             self.swept_at is None or thread_cutoff - self.swept_at > _DAY
         ):
-            for thread in [k for k, v in self.answered.items() if v < thread_cutoff]:
-                del self.answered[thread]
+            # The keys to drop are picked by C-level iteration (compress over the comparisons):
+            # the same keys as ``[k for k, v in d.items() if v < thread_cutoff]``.
+            older = thread_cutoff.__gt__  # older(v) == (v < thread_cutoff)
+            answered = self.answered
+            for thread in list(compress(answered, map(older, answered.values()))):
+                del answered[thread]
             chased = self.chased_threads
-            for thread in [k for k, v in chased.items() if v < thread_cutoff]:
-                del chased[thread]
+            if chased:
+                for thread in list(compress(chased, map(older, chased.values()))):
+                    del chased[thread]
             links = self.links
-            for key in [k for k, (_, used) in links.items() if used < thread_cutoff]:
-                del links[key]
+            if links:
+                used = map(_first_item[1], links.values())
+                for key in list(compress(links, map(older, used))):
+                    del links[key]
             self.swept_at = thread_cutoff
 
     def pending_at(self) -> datetime | None:
@@ -414,10 +445,10 @@ class ClientState:
             "calendar": None if self.calendar is None else self.calendar.model_dump(mode="json"),
             "processed_until": self.processed_until,
             "buffer": [ev.model_dump(mode="json") for _, ev in self.buffer],
-            "seen": [[t, i] for t, i in self.seen_order],
+            "seen": self.seen_order,  # a deque of (instant, id): _encode_default
             "open": [ob.to_json() for ob in self.open.values()],
             "answered": self.answered,
-            "links": {k: [p, used] for k, (p, used) in self.links.items()},
+            "links": self.links,  # (parent, last use) tuples encode as the same arrays
             "stretch_start": self.stretch_start,
             "silence_due": self.silence_due,
             "silence_exact": self.silence_exact,
@@ -436,12 +467,48 @@ class ClientState:
             "suggested": self.suggested,
             "chased_threads": self.chased_threads,
         }
-        return header + orjson.dumps(data)
+        raw = header + orjson.dumps(data, default=_encode_default)
+        if len(raw) >= WRITTEN_MIN_BYTES:
+            _WRITTEN.keep(raw, data, self)
+        return raw
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> ClientState:
-        """Inverse of ``to_bytes`` (also reads the plain JSON of states written before)."""
+        """Inverse of ``to_bytes`` (also reads the plain JSON of states written before).
+
+        Bytes this process wrote itself (a big state, read back by the next batch) are not
+        parsed again: see ``WrittenStates``.
+        """
+        written = _WRITTEN.take(raw)
+        if written is not None:
+            state = cls._decode(written.small)
+            state.seen, state.seen_order = written.seen, written.seen_order
+            state.answered, state.links = written.answered, written.links
+            state.chased_threads = written.chased_threads
+            return state
         data = orjson.loads(memoryview(raw)[_HEADER.size :] if raw[:4] == HEADER_MAGIC else raw)
+        state = cls._decode(data)
+        # The duplicate window and the thread memory are the bulk of a busy client's state: they
+        # are decoded by C-level iteration (map/zip into the containers), no bytecode per item.
+        seen = data["seen"]
+        ids = list(map(_first_item[1], seen))
+        state.seen = set(ids)
+        state.seen_order = deque(zip(map(_dt, map(_first_item[0], seen)), ids, strict=True))
+        state.answered = _instants(data["answered"])
+        # v1 states (before e-mail threading) have no links: an empty memory.
+        links = data.get("links")
+        if links:
+            pairs = links.values()
+            parents = map(_first_item[0], pairs)
+            used = map(_dt, map(_first_item[1], pairs))
+            state.links = dict(zip(links, zip(parents, used, strict=True), strict=True))
+        # States written before chases existed have no chased threads.
+        state.chased_threads = _instants(data.get("chased_threads", {}))
+        return state
+
+    @classmethod
+    def _decode(cls, data: dict[str, Any]) -> ClientState:
+        """A state from its parsed JSON body, except the bulk segments (``_BULK``)."""
         policy = data["policy"]
         calendar = data["calendar"]
         state = cls(
@@ -460,16 +527,11 @@ class ClientState:
         )
         for ev in data["buffer"]:
             state.buffer_event(_INPUT.validate_json(orjson.dumps(ev)))
-        for t, i in data["seen"]:
-            state.remember(i, _dt(t))
         for raw_ob in data["open"]:
             ob = Obligation.from_json(raw_ob)
             state.open[ob.thread] = ob
             if ob.breach_fact is None:
                 state.timed[ob.thread] = ob
-        state.answered = {k: _dt(v) for k, v in data["answered"].items()}
-        # v1 states (before e-mail threading) have no links: an empty memory.
-        state.links = {k: (p, _dt(used)) for k, (p, used) in data.get("links", {}).items()}
         if data["silence_fact"] is not None:
             fid, at = data["silence_fact"]
             state.silence_fact = (fid, _dt(at))
@@ -491,5 +553,100 @@ class ClientState:
         state.chase_log = [(i, float(w), float(t)) for i, w, t in data.get("chase_log", ())]
         suggested = data.get("suggested")
         state.suggested = None if suggested is None else float(suggested)
-        state.chased_threads = {k: _dt(v) for k, v in data.get("chased_threads", {}).items()}
         return state
+
+
+_BULK = frozenset({"seen", "answered", "links", "chased_threads"})
+"""The segments that grow with the duplicate window and the thread memory."""
+
+WRITTEN_MIN_BYTES = 64 * 1024
+"""States at least this big are kept by ``WrittenStates`` when written (smaller ones decode in
+well under a millisecond)."""
+
+
+class _Written(NamedTuple):
+    raw: bytes
+    small: dict[str, Any]  # the parsed JSON body without the bulk segments
+    seen: set[str]
+    seen_order: deque[tuple[datetime, str]]
+    answered: dict[str, datetime]
+    links: dict[str, tuple[str, datetime]]
+    chased_threads: dict[str, datetime]
+
+
+class WrittenStates:
+    """The last states this process wrote, so that reading them back costs O(change).
+
+    The processor reads a client's state at the start of each batch it is in and writes it at
+    the end; for a busy client, parsing and rebuilding its duplicate window and thread memory
+    (tens of thousands of ids and instants) would dominate the batch. ``to_bytes`` of a big
+    state keeps its bytes, its small segments as ``from_bytes`` parses them (an orjson round
+    trip of that part, the same dict a full parse gives) and copies of its bulk containers
+    (C-level copies: every item is an immutable str, tuple or datetime). ``from_bytes`` of
+    bytes *equal* to kept ones (content, not identity: the table hands back its own copy)
+    decodes the small part and hands the kept containers over, once: the entry is dropped, so
+    a state read twice (a retried batch) is decoded the second time. Anything else decodes.
+
+    The result equals what decoding gives: the same small-part code on the same parsed data;
+    the bulk instants are equal values (an instant decoded from bytes carries a fixed-offset
+    timezone, a kept one may carry another fixed-offset tzinfo object with the same offset;
+    the engine only compares them and orjson writes them the same). A unit test compares both
+    ways. Bounded: ``max_bytes`` of kept bytes, the oldest entry dropped first.
+    """
+
+    def __init__(self, max_bytes: int = 32 * 1024 * 1024) -> None:
+        """Keep at most ``max_bytes`` of state bytes (and their containers)."""
+        self.max_bytes = max_bytes
+        self._entries: dict[tuple[int, bytes], _Written] = {}
+        self._bytes = 0
+
+    @staticmethod
+    def _key(raw: bytes) -> tuple[int, bytes]:
+        return len(raw), bytes(raw[-64:])  # cheap; equality of the whole is checked on take
+
+    def keep(self, raw: bytes, data: dict[str, Any], state: ClientState) -> None:
+        """Remember ``raw``, the bytes of ``state`` whose JSON body was built from ``data``."""
+        if len(raw) > self.max_bytes:
+            return
+        small = {k: v for k, v in data.items() if k not in _BULK}
+        entry = _Written(
+            raw,
+            orjson.loads(orjson.dumps(small)),
+            state.seen.copy(),
+            state.seen_order.copy(),
+            state.answered.copy(),
+            state.links.copy(),
+            state.chased_threads.copy(),
+        )
+        key = self._key(raw)
+        old = self._entries.pop(key, None)
+        if old is not None:
+            self._bytes -= len(old.raw)
+        self._entries[key] = entry
+        self._bytes += len(raw)
+        while self._bytes > self.max_bytes:
+            first = next(iter(self._entries))
+            self._bytes -= len(self._entries.pop(first).raw)
+
+    def take(self, raw: bytes) -> _Written | None:
+        """The entry kept for bytes equal to ``raw`` (dropped from the cache), else None."""
+        if len(raw) < WRITTEN_MIN_BYTES or not self._entries:
+            return None
+        key = self._key(raw)
+        entry = self._entries.get(key)
+        if entry is None or entry.raw != raw:
+            return None
+        del self._entries[key]
+        self._bytes -= len(raw)
+        return entry
+
+    def clear(self) -> None:
+        """Forget every kept state (tests: force the decoding path)."""
+        self._entries.clear()
+        self._bytes = 0
+
+
+_WRITTEN = WrittenStates()
+written_states = _WRITTEN
+"""The process's ``WrittenStates`` (``from_bytes`` consults it; ``clear()`` it to force a full
+decode)."""

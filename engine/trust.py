@@ -45,6 +45,7 @@ GOOD = frozenset({"fast", "on_time"})
 """Labels of good outcomes (answers in target); every other label is a bad outcome."""
 
 _LEVELS = tuple(TrustLevel)
+_RANK = {level: i for i, level in enumerate(_LEVELS)}  # = level.rank, without the call
 _ASSURED = TrustLevel.ASSURED.rank
 _ANXIOUS = TrustLevel.ANXIOUS.rank
 _MAX_OUTCOMES = 1_000_000  # a counter that only has to reach min_outcomes
@@ -110,6 +111,17 @@ def _breach_note(m: TrustMachine, rules: TrustLadderRules) -> str:
     return note
 
 
+_SPANS: dict[float, timedelta] = {}
+
+
+def _days(days: float) -> timedelta:
+    """``timedelta(days=days)``, memoised (few distinct rule values, one call per outcome)."""
+    span = _SPANS.get(days)
+    if span is None:
+        span = _SPANS[days] = timedelta(days=days)
+    return span
+
+
 def step(m: TrustMachine, entry: TrustEntry, rules: TrustLadderRules) -> None:
     """Move ``m`` (in place) by one outcome under ``rules``; see the module docstring."""
     at = entry.at
@@ -117,12 +129,14 @@ def step(m: TrustMachine, entry: TrustEntry, rules: TrustLadderRules) -> None:
     if m.since is None:
         m.since = at  # the dwell at the start level counts from the first outcome
     m.score += (entry.points - m.score) / rules.window
-    horizon = at - timedelta(days=rules.repeated_breach_days)
     breaches = m.breaches
-    while breaches and breaches[0] <= horizon:
-        del breaches[0]
-    rank = m.level.rank
-    if entry.label in GOOD:
+    if breaches:
+        horizon = at - _days(rules.repeated_breach_days)
+        while breaches and breaches[0] <= horizon:
+            del breaches[0]
+    rank = _RANK[m.level]
+    label = entry.label
+    if label == "fast" or label == "on_time":  # GOOD
         if m.streak_start is None:
             m.streak_start = at
         m.streak += entry.points
@@ -165,7 +179,7 @@ def _maybe_rise(m: TrustMachine, rank: int, at: datetime, rules: TrustLadderRule
     if m.streak < rules.rise_points:
         return
     since = m.since if m.since is not None else at
-    if at - since < timedelta(days=rules.rise_dwell_days):
+    if at - since < _days(rules.rise_dwell_days):
         return
     threshold = rules.thresholds[rank]  # the next level's (thresholds start at anxious)
     if m.score < threshold:

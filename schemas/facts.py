@@ -64,7 +64,10 @@ class TrustLevel(StrEnum):
     @property
     def rank(self) -> int:
         """0 (distrust) .. 4 (trusted)."""
-        return list(TrustLevel).index(self)
+        return _RANKS[self]  # a dict lookup: the engine asks once per trust outcome
+
+
+_RANKS: dict[TrustLevel, int] = {level: i for i, level in enumerate(TrustLevel)}
 
 
 class Fact(Frozen):

@@ -8,8 +8,10 @@ from typing import Any
 
 import pytest
 
+from bench.engine import generate_realistic
 from engine.core import Engine
 from engine.factmake import make_fact
+from engine.replay import replay
 from schemas.base import decode, encode
 from schemas.facts import Fact, FactKind, ObligationKind, Outcome
 from tests.unit.engine.builders import IN, OUT, at, email, live, run
@@ -78,3 +80,14 @@ def test_apply_in_order_matches_apply_and_advance() -> None:
     assert "late" in state.seen
     assert state.stretch_start == at("2026-03-20T11:00")  # the late touch restarted the cadence
     assert state.too_late == 0
+
+
+def test_trusted_facts_encode_byte_for_byte_like_validated_ones_on_the_realistic_log() -> None:
+    events = generate_realistic(3000, clients=60, days=20)
+    end = max(ev.occurred_at for ev in events) + timedelta(days=1)
+    facts = list(replay(events, Engine(), watermark_end=end))
+    assert len({f.kind for f in facts}) >= 6  # many kinds, optional fields set and unset
+    for fact in facts:
+        validated = Fact(**{name: getattr(fact, name) for name in fact.model_fields_set})
+        assert encode(fact) == encode(validated)
+        assert validated == fact
