@@ -48,6 +48,7 @@ import orjson
 from engine.core import Engine
 from engine.state import ClientState
 from schemas import topics as specs
+from schemas.batches import partition_for
 from shinrai.settings import Settings
 from streams.deadline_index import DeadlineIndex
 from streams.directory_feed import attach_directory_feed
@@ -126,6 +127,7 @@ def attach_processor(
     eng = engine
     marks = PartitionWatermarks(timedelta(seconds=worker.catch_up_gap_s))
     marks.clear()  # no partition is live before its assignment is known (rebuild_index)
+    index = DeadlineIndex()
     step = ProcessorStep(
         eng,
         topics,
@@ -133,9 +135,9 @@ def attach_processor(
         max_future_skew=timedelta(seconds=worker.max_future_skew_s),
         max_event_age=timedelta(days=worker.max_event_age_days),
         history_gap=timedelta(seconds=worker.history_gap_s),
+        due_clients=index.take_due,
     )
     stats = step.stats
-    index = DeadlineIndex()
     partitions = specs.INTERACTIONS.partitions or settings.kafka.topic_partitions
 
     source = app.topic(topics.interactions, topics.ticks, key_type=bytes, value_type=bytes)
@@ -214,7 +216,12 @@ def attach_processor(
         entries, open_counts = index_entries(raw_table_items(table), eng)
         for client_id, count in open_counts.items():
             stats.set_open(client_id, count)
-        index.rebuild(entries)
+        # Each client on the partition its key hashes to (where its state and events are), so
+        # a partition tick finds it.
+        index.rebuild(
+            (client_id, due, partition_for(client_id.encode(), partitions))
+            for client_id, due, _ in entries
+        )
         stats.index_rebuilds += 1
         log.info("deadline index rebuilt: %d clients with pending work", len(index))
 
@@ -246,13 +253,22 @@ def attach_processor(
 
     @app.timer(interval=worker.tick_interval_s)  # type: ignore[untyped-decorator]
     async def send_ticks() -> None:
-        # A tick with no explicit partition follows the key's hash, like every producer of
-        # the interactions topic (murmur2 default partitioner), so it reaches the state.
+        # One tick per partition with due clients, produced to that partition explicitly (the
+        # step asks the index which of its clients are due); a client whose partition is not
+        # known gets its own tick, keyed by its id (the default partitioner finds its state).
         now = clock()
         stats.clients_held = step.held_clients(now)  # the gauge falls when an import ends
+        due_partitions: dict[int, datetime] = {}
         for due in index.pop_due(now, lambda partition: marks.catching_up(partition, now)):
-            value = orjson.dumps({"due": due.due.isoformat()})
-            await ticks.send(key=due.client_id.encode(), value=value, partition=due.partition)
+            if due.partition is None:
+                value = orjson.dumps({"due": due.due.isoformat()})
+                await ticks.send(key=due.client_id.encode(), value=value)
+                stats.ticks_sent += 1
+            elif due.partition not in due_partitions:
+                due_partitions[due.partition] = due.due  # the earliest: popped in due order
+        for partition, first in sorted(due_partitions.items()):
+            value = orjson.dumps({"due": first.isoformat(), "partition": partition})
+            await ticks.send(key=None, value=value, partition=partition)
             stats.ticks_sent += 1
 
     def announced(_event: Any) -> None:

@@ -57,7 +57,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -76,6 +76,7 @@ from streams.watermark import PartitionWatermarks
 
 __all__ = [
     "ClientUpdate",
+    "DueClients",
     "InRecord",
     "LoadState",
     "OutRecord",
@@ -234,6 +235,8 @@ Send = Callable[[OutRecord], Awaitable[Awaitable[Any]]]
 """Hand one record to the producer; returns its acknowledgement (awaited later, all at once)."""
 Store = Callable[[ClientUpdate], None]
 """Keep one client's update: its state (unless None) and its due instant."""
+DueClients = Callable[[int, datetime], Iterable[str]]
+"""The clients of a partition whose due instant has come by ``now`` (the deadline index)."""
 
 
 @dataclass(slots=True)
@@ -262,12 +265,17 @@ class ProcessorStep:
         max_future_skew: timedelta = timedelta(minutes=15),
         max_event_age: timedelta = timedelta(days=3660),
         history_gap: timedelta = timedelta(hours=1),
+        due_clients: DueClients | None = None,
     ) -> None:
         """``watermarks`` default to the 10 s catch-up gap (also how long a history hold lasts);
         ``stats`` to fresh counters. Interactions more than ``max_future_skew`` ahead of the
         clock or older than ``max_event_age`` are dead-lettered; one more than ``history_gap``
-        behind the clock is history (its client is held in event time)."""
+        behind the clock is history (its client is held in event time). ``due_clients``: the
+        clients of a partition whose due instant has come (the deadline index's ``take_due``;
+        None: none), advanced on a partition tick and on every batch that reads the partition
+        while it is live."""
         self.engine = engine
+        self.due_clients = due_clients
         self.topics = topics
         self.marks = watermarks if watermarks is not None else PartitionWatermarks()
         self.stats = stats if stats is not None else ProcessorStats()
@@ -352,13 +360,16 @@ class ProcessorStep:
         last_read: dict[int, InRecord] = {}  # interactions partition -> its last record here
         history = now - self.history_gap
         fed: set[int] = set()  # partitions this batch read history on
+        ticked: dict[int, InRecord] = {}  # partition -> its tick or last record (due clients)
         for record in batch:
             if record.topic == ticks:
                 stats.ticks_in += 1
-                if record.key:
-                    ticked = record.key.decode("utf-8", errors="replace")
-                    if ticked not in work:
-                        work[ticked] = _ClientWork(record)
+                if record.key:  # a client's own tick (the format before partition ticks)
+                    client = record.key.decode("utf-8", errors="replace")
+                    if client not in work:
+                        work[client] = _ClientWork(record)
+                else:  # a partition tick: its due clients, below
+                    ticked.setdefault(record.partition, record)
                 continue
             stats.events_in += 1
             last_read[record.partition] = record
@@ -410,7 +421,28 @@ class ProcessorStep:
             else:
                 self._queued_to[partition] = queued_to
         stats.partitions_catching_up = marks.partitions_catching_up(now)
+        self._due_work(work, ticked, last_read, now)
         return work
+
+    def _due_work(
+        self,
+        work: dict[str, _ClientWork],
+        ticked: dict[int, InRecord],
+        last_read: dict[int, InRecord],
+        now: datetime,
+    ) -> None:
+        """Add the due clients of every partition this batch ticked or read, unless it reads a
+        backlog (its clients go by their own events; the timer ticks them once it is live).
+        Each is anchored on a record of its partition under its own key (where its state
+        lives); a busy partition's due clients thus need no tick record at all."""
+        if self.due_clients is None:
+            return
+        for partition, record in {**last_read, **ticked}.items():
+            if self.marks.catching_up(partition, now):
+                continue
+            for client in self.due_clients(partition, now):
+                if client not in work:
+                    work[client] = _ClientWork(replace(record, key=client.encode()))
 
     def _implausible(self, event: Event, now: datetime) -> tuple[str, str] | None:
         """(reason, cause) when ``event`` is dated where no real input can be, else None."""
