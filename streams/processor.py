@@ -12,8 +12,25 @@ partition that owns the client (Faust tables may only be written there):
 
 * an interaction (InteractionEvent or ClientPolicyChanged) is decoded at the edge (invalid →
   DLQ with the original bytes), applied, and the client is advanced to the watermark;
-* a tick (sent by our own timer when a client's ``next_due`` has come) advances the client to
-  the watermark, which fires warnings, breaches and silences at their exact instants.
+* a tick advances clients whose ``next_due`` has come to the watermark, which fires warnings,
+  breaches and silences at their exact instants (and releases live events the engine buffered
+  for the allowed lateness).
+
+Ticks are per partition, not per client. The deadline index (``streams.deadline_index``) knows
+each client's due instant and partition; every ``worker.tick_interval_s`` the timer sends ONE
+tick record per interactions partition with due clients (no key, value
+``{"due": <earliest>, "partition": p}``, produced to partition p of the co-partitioned ticks
+topic), and the step, reading it, asks the index for every due client of that partition
+(``DeadlineIndex.take_due``) and advances each one as a client tick did: state loaded under the
+client's key on that partition, advanced, facts produced and acknowledged, then stored. The step
+asks the same for every live partition an interactions batch reads, so on a busy partition the
+due clients are advanced by the next batch and the timer finds nothing left to tick. A backlog
+partition's clients are left to their own events (no tick, no extra advance). A tick keyed by a
+client id (the format before, or a client whose partition is unknown) still advances just that
+client, so a running log upgrades. The second pass of a live event stays (the engine buffers it
+for the allowed lateness, 0.5 s, and only an advance after that instant emits what it decides)
+but costs no Kafka record of its own: a client with nothing buffered and nothing due is in no
+index entry and gets no pass at all.
 
 The watermark is the wall clock, except on a partition reading a backlog (records behind, event
 time more than ``worker.catch_up_gap_s`` behind the clock), where it is the event time read so
