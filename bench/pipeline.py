@@ -522,7 +522,9 @@ async def _paced_mix(
     return sent_at
 
 
-async def _measure(quick: bool, events: int | None, split: bool = False) -> dict[str, float]:
+async def _measure(
+    quick: bool, events: int | None, split: bool = False, latency_rate: float | None = None
+) -> dict[str, float]:
     kafka = Settings().kafka
     n = events or (10_000 if quick else 200_000)
     lat_clients = 200 if quick else 1000
@@ -596,7 +598,7 @@ async def _measure(quick: bool, events: int | None, split: bool = False) -> dict
         await alerting.start()
         await alerting.first(lambda s: bool(s.get("started")), 120, "the alert runner")
         await watch.start()
-        lat_rate = 0.7 * e2e_rate
+        lat_rate = latency_rate or 0.7 * e2e_rate
         lat_start, lat_broker, alerting_start = worker.last, broker_cpu_s(), alerting.last
         sent_at = await _paced_mix(kafka, interactions, clients, lat_rate, lat_seconds)
         lat_end, lat_broker_end = worker.last, broker_cpu_s()
@@ -734,14 +736,19 @@ async def _measure(quick: bool, events: int | None, split: bool = False) -> dict
 
 
 def measure(
-    quick: bool = False, events: int | None = None, split: bool = False
+    quick: bool = False,
+    events: int | None = None,
+    split: bool = False,
+    latency_rate: float | None = None,
 ) -> dict[str, float]:
     """Run the three measurements (see the module docstring); figures by name.
 
     ``split``: the processor and the ClickHouse runner run as two worker processes
     (``shinrai worker --no-clickhouse-sink`` + ``--no-processor``); CPU is summed over both.
+    ``latency_rate``: events/s of the latency phase instead of 70% of the measured rate (a
+    fixed load to compare two versions on a machine whose load varies).
     """
-    return asyncio.run(_measure(quick, events, split))
+    return asyncio.run(_measure(quick, events, split, latency_rate))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -756,8 +763,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--events", type=int, default=None)
     parser.add_argument("--split", action="store_true",
                         help="processor and ClickHouse runner in two worker processes")  # fmt: skip
+    parser.add_argument("--latency-rate", type=float, default=None,
+                        help="events/s of the latency phase (default: 70%% of the measured)")  # fmt: skip
     args = parser.parse_args(argv)
-    print(json.dumps(measure(args.quick, args.events, args.split), indent=2))
+    figures = measure(args.quick, args.events, args.split, args.latency_rate)
+    print(json.dumps(figures, indent=2))
 
 
 if __name__ == "__main__":
