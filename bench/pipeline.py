@@ -6,8 +6,12 @@ through ``bench.run``).
 The worker runs as a child process (``python -m bench.pipeline worker SPEC.json``: one
 ``shinrai.jobs.worker.Worker`` with private topics via ``worker.topic_suffix``, its own RocksDB
 directory and its own chdb data directory, the alert hook runner off) and prints its counters,
-CPU seconds and RSS as one JSON line every 50 ms. This process (the driver) produces, watches the
-alerts topic and the ClickHouse runner's committed offsets, and never imports chdb.
+CPU seconds, run-queue wait and RSS as one JSON line every 50 ms. For the latency phases a second
+child runs the alert hook runner alone (``shinrai worker --no-processor --no-clickhouse-sink``),
+started at the alerts topic's end (the backlog's thousands of alerts are not delivered), posting
+to a webhook receiver in the driver on 127.0.0.1. This process (the driver) produces, watches the
+alerts topic, the webhook deliveries and the ClickHouse runner's committed offsets, and never
+imports chdb.
 
 1. **Sustained throughput**: N canonical events (``bench.kafka_limits.canonical_events``,
    stamped in the recent past, in order per client) are produced *before* the worker starts, so
@@ -22,8 +26,12 @@ alerts topic and the ClickHouse runner's committed offsets, and never imports ch
    process) - the moment this process handed the probe to its producer (aiokafka, linger 0).
    (Until 2026-11-26 21:00 the latency phase sent only probes, each ~5x heavier than the
    ordinary mix, so "70%" overloaded the worker and measured a queue.)
+   Also event → webhook delivered (the same probes' breach POSTs arriving at the receiver), the
+   ticks sent per event, and the worker's CPU and run-queue wait share over the phase (how much
+   of a queue is the machine's load rather than our work).
 3. **Breach delay**: emails whose one-minute deadline falls 5-7 s ahead, no further events;
-   delay = arrival of the breach alert on the alerts topic - the deadline. The live engine holds
+   delay = arrival of the breach alert on the alerts topic - the deadline, and arrival of its
+   webhook POST at the receiver - the deadline (what a customer sees). The live engine holds
    timers ``allowed_lateness_s`` (0.5 s) behind the wall clock and the worker's timer runs
    every ``tick_interval_s`` (0.2 s), the production defaults kept here.
 
@@ -54,11 +62,18 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from pydantic import SecretStr
 
 from schemas.base import encode
 from schemas.events import InteractionEvent
 from shinrai.kafka_options import aiokafka_options
-from shinrai.settings import ClickHouseSettings, KafkaSettings, Settings, WorkerSettings
+from shinrai.settings import (
+    AlertSettings,
+    ClickHouseSettings,
+    KafkaSettings,
+    Settings,
+    WorkerSettings,
+)
 from tests.builders import inbound_email, policy_event
 
 # -- the worker child ------------------------------------------------------------------------------
@@ -76,18 +91,23 @@ class WorkerSpec:
     database: str = "bench"
     partitions: int = 6
     role: str = "all"  # "all", or "processor" / "sinks" for the split layout
+    webhook_url: str | None = None  # where the "alerts" role delivers
 
     def settings(self) -> Settings:
-        """One worker's Settings: private topics, own state and chdb directories, no webhook."""
+        """One worker's Settings: private topics, own state and chdb directories; the alert
+        runner only in the "alerts" role (to ``webhook_url``)."""
         return Settings(
             kafka=KafkaSettings(bootstrap=self.bootstrap, topic_partitions=self.partitions),
             clickhouse=ClickHouseSettings(url=f"chdb://{self.chdb_dir}", database=self.database),
+            alerts=AlertSettings(
+                webhook_url=self.webhook_url, signing_secret=SecretStr("bench-webhook")
+            ),
             worker=WorkerSettings(
                 app_id=self.app_id,
                 data_dir=Path(self.data_dir),
                 topic_suffix=self.suffix,
                 metrics_port=None,
-                run_alert_sink=False,
+                run_alert_sink=self.role == "alerts" and self.webhook_url is not None,
                 run_processor=self.role in ("all", "processor"),
                 run_clickhouse_sink=self.role in ("all", "sinks"),
                 session_timeout_s=10,
@@ -104,6 +124,15 @@ def proc_status(pid: int | str = "self") -> dict[str, int]:
             if name in ("VmRSS", "VmHWM"):
                 out[name] = int(value.split()[0])
     return out
+
+
+def runqueue_wait_s() -> float:
+    """Seconds this process's main thread (the event loop) has waited runnable for a CPU
+    (``/proc/self/schedstat``; 0 where not available): CPU starvation, not our work."""
+    try:
+        return int(Path("/proc/self/schedstat").read_text().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return 0.0
 
 
 def broker_cpu_s() -> float | None:
@@ -135,6 +164,7 @@ async def _child(spec: WorkerSpec) -> None:
         record = {
             "t": time.time(),
             "cpu": time.process_time(),
+            "runq_wait": runqueue_wait_s(),
             "rss_kb": mem.get("VmRSS", 0),
             "hwm_kb": mem.get("VmHWM", 0),
             "started": worker.directory_follower is not None,  # set last by Worker.start
@@ -253,6 +283,23 @@ def new_spec(kafka: KafkaSettings, root: Path, name: str) -> WorkerSpec:
         data_dir=str(root / "worker"),
         chdb_dir=str(root / "chdb"),
     )
+
+
+async def skip_to_end(kafka: KafkaSettings, group: str, topic: str, partitions: int) -> None:
+    """Commit the log end of every partition of ``topic`` for ``group`` (it starts there)."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+    from aiokafka.structs import OffsetAndMetadata
+
+    consumer = AIOKafkaConsumer(**aiokafka_options(kafka), group_id=group,
+                                enable_auto_commit=False)  # fmt: skip
+    await consumer.start()
+    try:
+        tps = [TopicPartition(topic, p) for p in range(partitions)]
+        consumer.assign(tps)
+        ends = await consumer.end_offsets(tps)
+        await consumer.commit({tp: OffsetAndMetadata(end, "") for tp, end in ends.items()})
+    finally:
+        await consumer.stop()
 
 
 def create_topics(spec: WorkerSpec) -> None:
@@ -404,6 +451,53 @@ class AlertWatch:
             await self._consumer.stop()
 
 
+@dataclass
+class HookReceiver:
+    """A webhook endpoint on 127.0.0.1 (HTTP/1.1, one request per connection, always 200, as
+    tests/integration/alerts' receiver): keeps (arrival wall time, payload JSON) of every
+    delivery the worker's alert runner makes."""
+
+    seen: list[tuple[float, dict[str, Any]]] = field(default_factory=list)
+    port: int = 0
+    _server: asyncio.Server | None = None
+
+    @property
+    def url(self) -> str:
+        """Where the alert runner posts."""
+        return f"http://127.0.0.1:{self.port}/bench/alert-hook"
+
+    async def start(self) -> None:
+        """Listen on an ephemeral port."""
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = 0
+            for line in head.decode("latin-1").split("\r\n")[1:]:
+                name, _, value = line.partition(":")
+                if name.strip().lower() == "content-length":
+                    length = int(value.strip())
+            body = await reader.readexactly(length)
+            self.seen.append((time.time(), orjson.loads(body)))
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            await writer.drain()
+        except (ConnectionError, asyncio.IncompleteReadError, ValueError):
+            pass  # the client gave up; not a delivery
+        finally:
+            writer.close()
+
+    def breaches(self) -> list[tuple[float, dict[str, Any]]]:
+        """Breach deliveries so far."""
+        return [(t, a) for t, a in self.seen if a.get("level") == "breach"]
+
+    async def stop(self) -> None:
+        """Stop listening."""
+        if self._server is not None:
+            self._server.close()
+
+
 async def wait_for(predicate: Callable[[], bool], within: float, what: str) -> None:
     """Poll ``predicate`` every 20 ms."""
     deadline = time.monotonic() + within
@@ -474,7 +568,11 @@ async def _paced_mix(
 
 
 async def _measure(
-    quick: bool, events: int | None, split: bool = False, batch_records: int = 0
+    quick: bool,
+    events: int | None,
+    split: bool = False,
+    batch_records: int = 0,
+    latency_rate: float | None = None,
 ) -> dict[str, float]:
     kafka = Settings().kafka
     n = events or (10_000 if quick else 200_000)
@@ -482,7 +580,14 @@ async def _measure(
     lat_seconds = 3.0 if quick else 10.0
     breach_k = 10 if quick else 40
     root = Path(tempfile.mkdtemp(prefix="bench-pipeline-"))
+    hook = HookReceiver()
+    await hook.start()  # the alert runner delivers every alert here, as to a customer's hook
     spec = new_spec(kafka, root, "pipe")
+    alerting = WorkerProcess(
+        replace(spec, role="alerts", webhook_url=hook.url, data_dir=str(root / "alerts"),
+                chdb_dir=str(root / "chdb-alerts")),
+        root / "alerts.log",
+    )  # fmt: skip
     await asyncio.to_thread(create_topics, spec)
     topics = spec.settings().worker.topic_suffix
     interactions = f"interactions.v1{topics}"
@@ -556,9 +661,13 @@ async def _measure(
                 "worker_rss_mb_after": worker.last.get("rss_kb", 0) / 1024,
             }
 
+        # The alert runner from the alerts topic's end on: only the latency phases' alerts.
+        await skip_to_end(kafka, f"{spec.app_id}-sink-alerts", alerts, spec.partitions)
+        await alerting.start()
+        await alerting.first(lambda s: bool(s.get("started")), 120, "the alert runner")
         await watch.start()
-        lat_rate = 0.7 * e2e_rate
-        lat_start, lat_broker = worker.last, broker_cpu_s()
+        lat_rate = latency_rate or 0.7 * e2e_rate
+        lat_start, lat_broker, alerting_start = worker.last, broker_cpu_s(), alerting.last
         sent_at = await _paced_mix(kafka, interactions, clients, lat_rate, lat_seconds)
         lat_end, lat_broker_end = worker.last, broker_cpu_s()
         sinks_share = 0.0
@@ -569,11 +678,25 @@ async def _measure(
         expected = sum(len(v) for v in sent_at.values())
         await wait_for(lambda: len(watch.breaches()) >= expected, 60 + expected / 100,
                        f"{expected} breach alerts")  # fmt: skip
+        drained = worker.last  # every probe's breach is out: the phase's work is done
+        alerting_end = alerting.last
+        probes_sent = {client: list(times) for client, times in sent_at.items()}
         latencies = []
         for arrived, alert in watch.breaches():
             queue = sent_at[alert["client_id"]]
             if queue:
                 latencies.append((arrived - queue.popleft()) * 1000)
+
+        def probe_deliveries() -> list[tuple[float, dict[str, Any]]]:
+            return [(t, a) for t, a in hook.breaches() if a["client_id"] in probes_sent]
+
+        await wait_for(lambda: len(probe_deliveries()) >= expected, 60 + expected / 50,
+                       f"{expected} breach webhooks")  # fmt: skip
+        delivered = []
+        for arrived, alert in sorted(probe_deliveries(), key=lambda item: item[0]):
+            times = probes_sent[alert["client_id"]]
+            if times:
+                delivered.append((arrived - times.pop(0)) * 1000)
 
         # Deadlines 5-7 s ahead, nothing else sent: the breach must fire by itself.
         base = datetime.now(UTC) - timedelta(seconds=55)
@@ -595,6 +718,18 @@ async def _measure(
 
         await wait_for(lambda: len(due_breaches()) >= breach_k, 60, "the deadline breaches")
         delays = due_breaches()
+        soonest = (base + timedelta(minutes=1)).timestamp() - 1  # the probes' deadlines are older
+
+        def due_deliveries() -> list[float]:
+            out = []
+            for arrived, alert in hook.breaches():
+                deadline = datetime.fromisoformat(alert["deadline"]).timestamp()
+                if alert["client_id"] in wanted and deadline >= soonest:
+                    out.append((arrived - deadline) * 1000)
+            return out
+
+        await wait_for(lambda: len(due_deliveries()) >= breach_k, 60, "the deadline webhooks")
+        hook_delays = due_deliveries()
         return {
             "events": total,
             "worker_start_s": first["t"] - spawned,
@@ -621,17 +756,43 @@ async def _measure(
             "latency_phase_ticks_sent": float(
                 lat_end.get("ticks_sent", 0) - lat_start.get("ticks_sent", 0)
             ),
+            # From the first event sent until every probe's breach was on the alerts topic.
+            "latency_phase_drain_s": drained["t"] - lat_end["t"],
+            "latency_phase_events_in": float(
+                drained.get("events_in", 0) - lat_start.get("events_in", 0)
+            ),
+            "latency_phase_ticks_per_event": (
+                drained.get("ticks_sent", 0) - lat_start.get("ticks_sent", 0)
+            )
+            / max(1, drained.get("events_in", 0) - lat_start.get("events_in", 0)),
+            "latency_phase_worker_cpu_s": drained["cpu"] - lat_start["cpu"],
+            "latency_phase_alert_runner_cpu_s": alerting_end["cpu"] - alerting_start["cpu"],
+            "latency_phase_worker_cpu_ms_per_event": 1000
+            * (drained["cpu"] - lat_start["cpu"])
+            / max(1, drained.get("events_in", 0) - lat_start.get("events_in", 0)),
+            # Time the worker's event loop was runnable but had no CPU (the machine's load).
+            "latency_phase_worker_runqueue_wait_share": (
+                (lat_end.get("runq_wait", 0.0) - lat_start.get("runq_wait", 0.0))
+                / max(1e-9, lat_end["t"] - lat_start["t"])
+            ),
             "latency_phase_worker_cpu_share": (
                 (lat_end["cpu"] - lat_start["cpu"]) / max(1e-9, lat_end["t"] - lat_start["t"])
             ),
             "event_to_alert_p50_ms": statistics.median(latencies),
             "event_to_alert_p99_ms": percentile(latencies, 99),
+            "event_to_webhook_p50_ms": statistics.median(delivered),
+            "event_to_webhook_p99_ms": percentile(delivered, 99),
             "breach_delay_p50_ms": statistics.median(delays),
             "breach_delay_max_ms": max(delays),
+            "deadline_to_webhook_p50_ms": statistics.median(hook_delays),
+            "deadline_to_webhook_p99_ms": percentile(hook_delays, 99),
+            "deadline_to_webhook_max_ms": max(hook_delays),
             "worker_rss_mb_after": worker.last.get("rss_kb", 0) / 1024,
         }
     finally:
         await watch.stop()
+        await alerting.stop()
+        await hook.stop()
         await worker.stop()
         if sinks is not None:
             await sinks.stop()
@@ -643,7 +804,11 @@ async def _measure(
 
 
 def measure(
-    quick: bool = False, events: int | None = None, split: bool = False, batch_records: int = 0
+    quick: bool = False,
+    events: int | None = None,
+    split: bool = False,
+    batch_records: int = 0,
+    latency_rate: float | None = None,
 ) -> dict[str, float]:
     """Run the three measurements (see the module docstring); figures by name.
 
@@ -651,8 +816,10 @@ def measure(
     (``shinrai worker --no-clickhouse-sink`` + ``--no-processor``); CPU is summed over both.
     ``batch_records``: the backlog as batch records of up to that many events, the backlog
     phase only (0: single records, every phase).
+    ``latency_rate``: events/s of the latency phase instead of 70% of the measured rate (a
+    fixed load to compare two versions on a machine whose load varies).
     """
-    return asyncio.run(_measure(quick, events, split, batch_records))
+    return asyncio.run(_measure(quick, events, split, batch_records, latency_rate))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -670,11 +837,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batch-records", type=int, default=0, metavar="N",
                         help="produce the backlog as batch records of up to N events "
                         "(end to end from batch records; the backlog phase only)")  # fmt: skip
+    parser.add_argument("--latency-rate", type=float, default=None,
+                        help="events/s of the latency phase (default: 70%% of the measured)")  # fmt: skip
     args = parser.parse_args(argv)
     if not 0 <= args.batch_records <= 10_000:
         parser.error("--batch-records: between 1 and 10000 events per record (0: off)")
-    result = measure(args.quick, args.events, args.split, args.batch_records)
-    print(json.dumps(result, indent=2))
+    figures = measure(args.quick, args.events, args.split, args.batch_records, args.latency_rate)
+    print(json.dumps(figures, indent=2))
 
 
 if __name__ == "__main__":

@@ -2,8 +2,11 @@
 
 The engine says, per client, the watermark at which ``advance`` next has work
 (``Engine.next_due``). A worker keeps those instants for the partitions it holds in a heap and,
-on every timer pass, pops the clients whose instant has come and sends each a tick (through the
-ticks topic, because a Faust table may only be written inside stream iteration).
+on every timer pass, pops the clients whose instant has come; the processor sends one tick per
+partition with due clients (through the ticks topic, because a Faust table may only be written
+inside stream iteration), and the step, reading it, asks the index which clients of that
+partition are due (:meth:`DeadlineIndex.take_due`, also asked for every live partition an
+interactions batch reads, so a busy partition's due clients need no tick at all).
 
 Rules:
 
@@ -13,6 +16,9 @@ Rules:
   the timer does not send a second tick for the same (client, due) meanwhile. An outstanding tick
   that stays unanswered for ``resend_after`` (lost in a rebalance, say) is sent again, so a
   deadline can never get stuck.
+* ``take_due(partition, now)`` names every client of the partition whose instant has come
+  (outstanding or not) and marks them outstanding: the step is about to advance them, so the
+  timer does not tick them meanwhile. They stay due until their state is updated.
 * ``rebuild`` replaces everything from a table scan (after a restart or a rebalance).
 """
 
@@ -48,6 +54,9 @@ class DeadlineIndex:
         # Due entries of held partitions, out of the heap until the partition is released (a
         # backlog of thousands of due clients would otherwise be popped and pushed every pass).
         self._parked: dict[int | None, list[tuple[datetime, str]]] = {}
+        # The same entries per partition, for ``take_due`` (lazy deletion as in ``_heap``).
+        self._by_partition: dict[int | None, list[tuple[datetime, str]]] = {}
+        self._taking: set[str] = set()  # scratch of ``take_due``
 
     def __len__(self) -> int:
         """The number of clients with a pending due instant."""
@@ -67,6 +76,7 @@ class DeadlineIndex:
         Any outstanding tick of the client counts as answered: its state was just processed.
         """
         self._sent.pop(client_id, None)
+        before = self._partition.get(client_id)
         if partition is not None or client_id not in self._partition:
             self._partition[client_id] = partition
         if due is None:
@@ -74,10 +84,39 @@ class DeadlineIndex:
             self._partition.pop(client_id, None)
             return
         if self._due.get(client_id) == due:
+            if before != partition and partition is not None:  # its partition learnt only now
+                heapq.heappush(self._by_partition.setdefault(partition, []), (due, client_id))
             return  # already in the heap with this instant
         self._due[client_id] = due
         heapq.heappush(self._heap, (due, client_id))
+        heapq.heappush(
+            self._by_partition.setdefault(self._partition.get(client_id), []), (due, client_id)
+        )
         self._compact()
+
+    def take_due(self, partition: int | None, now: datetime) -> list[str]:
+        """Every client of ``partition`` whose instant is at or before ``now``, earliest first,
+        outstanding or not; each is marked outstanding (the caller advances it now, so the timer
+        sends no tick for it until ``resend_after``). They stay due until updated."""
+        heap = self._by_partition.get(partition)
+        if not heap:
+            return []
+        out: list[str] = []
+        kept: list[tuple[datetime, str]] = []
+        while heap and heap[0][0] <= now:
+            due, client = heapq.heappop(heap)
+            if self._due.get(client) != due or self._partition.get(client) != partition:
+                continue  # stale: a newer instant (or none), or the client moved
+            if client in self._taking:
+                continue  # the same entry twice: kept once
+            self._taking.add(client)
+            kept.append((due, client))
+            out.append(client)
+            self._sent[client] = now
+        for entry in kept:
+            heapq.heappush(heap, entry)
+        self._taking.clear()
+        return out
 
     def pop_due(
         self, now: datetime, held: Callable[[int | None], bool] | None = None
@@ -130,11 +169,13 @@ class DeadlineIndex:
                 self._partition[client_id] = partition
         self._heap = [(due, client) for client, due in self._due.items()]
         heapq.heapify(self._heap)
+        self._index_partitions()
 
     def clear(self) -> None:
         """Forget every entry (partitions revoked)."""
         self._heap.clear()
         self._parked.clear()
+        self._by_partition.clear()
         self._due.clear()
         self._partition.clear()
         self._sent.clear()
@@ -146,3 +187,12 @@ class DeadlineIndex:
             self._parked.clear()  # every live entry goes back to the heap (re-parked if held)
             self._heap = [(due, client) for client, due in self._due.items()]
             heapq.heapify(self._heap)
+            self._index_partitions()
+
+    def _index_partitions(self) -> None:
+        """The per-partition heaps afresh from the current instants."""
+        self._by_partition = {}
+        for client, due in self._due.items():
+            self._by_partition.setdefault(self._partition.get(client), []).append((due, client))
+        for heap in self._by_partition.values():
+            heapq.heapify(heap)

@@ -12,8 +12,25 @@ partition that owns the client (Faust tables may only be written there):
 
 * an interaction (InteractionEvent or ClientPolicyChanged) is decoded at the edge (invalid →
   DLQ with the original bytes), applied, and the client is advanced to the watermark;
-* a tick (sent by our own timer when a client's ``next_due`` has come) advances the client to
-  the watermark, which fires warnings, breaches and silences at their exact instants.
+* a tick advances clients whose ``next_due`` has come to the watermark, which fires warnings,
+  breaches and silences at their exact instants (and releases live events the engine buffered
+  for the allowed lateness).
+
+Ticks are per partition, not per client. The deadline index (``streams.deadline_index``) knows
+each client's due instant and partition; every ``worker.tick_interval_s`` the timer sends ONE
+tick record per interactions partition with due clients (no key, value
+``{"due": <earliest>, "partition": p}``, produced to partition p of the co-partitioned ticks
+topic), and the step, reading it, asks the index for every due client of that partition
+(``DeadlineIndex.take_due``) and advances each one as a client tick did: state loaded under the
+client's key on that partition, advanced, facts produced and acknowledged, then stored. The step
+asks the same for every live partition an interactions batch reads, so on a busy partition the
+due clients are advanced by the next batch and the timer finds nothing left to tick. A backlog
+partition's clients are left to their own events (no tick, no extra advance). A tick keyed by a
+client id (the format before, or a client whose partition is unknown) still advances just that
+client, so a running log upgrades. The second pass of a live event stays (the engine buffers it
+for the allowed lateness, 0.5 s, and only an advance after that instant emits what it decides)
+but costs no Kafka record of its own: a client with nothing buffered and nothing due is in no
+index entry and gets no pass at all.
 
 The watermark is the wall clock, except on a partition reading a backlog (records behind, event
 time more than ``worker.catch_up_gap_s`` behind the clock), where it is the event time read so
@@ -48,6 +65,7 @@ import orjson
 from engine.core import Engine
 from engine.state import ClientState
 from schemas import topics as specs
+from schemas.batches import partition_for
 from shinrai.settings import Settings
 from streams.deadline_index import DeadlineIndex
 from streams.directory_feed import attach_directory_feed
@@ -128,6 +146,7 @@ def attach_processor(
     marks = PartitionWatermarks(timedelta(seconds=worker.catch_up_gap_s))
     marks.clear()  # no partition is live before its assignment is known (rebuild_index)
     partitions = specs.INTERACTIONS.partitions or settings.kafka.topic_partitions
+    index = DeadlineIndex()
     step = ProcessorStep(
         eng,
         topics,
@@ -141,9 +160,9 @@ def attach_processor(
         # The broker's limit and the Faust producer's request limit, less room for framing.
         max_batch_bytes=min(settings.kafka.max_message_bytes, app.conf.producer_max_request_size)
         - BATCH_BYTES_MARGIN,
+        due_clients=index.take_due,
     )
     stats = step.stats
-    index = DeadlineIndex()
 
     source = app.topic(topics.interactions, topics.ticks, key_type=bytes, value_type=bytes)
     ticks = app.topic(topics.ticks, key_type=bytes, value_type=bytes)
@@ -222,7 +241,12 @@ def attach_processor(
         entries, open_counts = index_entries(raw_table_items(table), eng)
         for client_id, count in open_counts.items():
             stats.set_open(client_id, count)
-        index.rebuild(entries)
+        # Each client on the partition its key hashes to (where its state and events are), so
+        # a partition tick finds it.
+        index.rebuild(
+            (client_id, due, partition_for(client_id.encode(), partitions))
+            for client_id, due, _ in entries
+        )
         stats.index_rebuilds += 1
         log.info("deadline index rebuilt: %d clients with pending work", len(index))
 
@@ -254,13 +278,22 @@ def attach_processor(
 
     @app.timer(interval=worker.tick_interval_s)  # type: ignore[untyped-decorator]
     async def send_ticks() -> None:
-        # A tick with no explicit partition follows the key's hash, like every producer of
-        # the interactions topic (murmur2 default partitioner), so it reaches the state.
+        # One tick per partition with due clients, produced to that partition explicitly (the
+        # step asks the index which of its clients are due); a client whose partition is not
+        # known gets its own tick, keyed by its id (the default partitioner finds its state).
         now = clock()
         stats.clients_held = step.held_clients(now)  # the gauge falls when an import ends
+        due_partitions: dict[int, datetime] = {}
         for due in index.pop_due(now, lambda partition: marks.catching_up(partition, now)):
-            value = orjson.dumps({"due": due.due.isoformat()})
-            await ticks.send(key=due.client_id.encode(), value=value, partition=due.partition)
+            if due.partition is None:
+                value = orjson.dumps({"due": due.due.isoformat()})
+                await ticks.send(key=due.client_id.encode(), value=value)
+                stats.ticks_sent += 1
+            elif due.partition not in due_partitions:
+                due_partitions[due.partition] = due.due  # the earliest: popped in due order
+        for partition, first in sorted(due_partitions.items()):
+            value = orjson.dumps({"due": first.isoformat(), "partition": partition})
+            await ticks.send(key=None, value=value, partition=partition)
             stats.ticks_sent += 1
 
     def announced(_event: Any) -> None:

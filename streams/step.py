@@ -69,7 +69,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -98,6 +98,7 @@ from streams.watermark import PartitionWatermarks
 
 __all__ = [
     "ClientUpdate",
+    "DueClients",
     "InRecord",
     "LoadState",
     "OutRecord",
@@ -281,6 +282,8 @@ Send = Callable[[OutRecord], Awaitable[Awaitable[Any]]]
 """Hand one record to the producer; returns its acknowledgement (awaited later, all at once)."""
 Store = Callable[[ClientUpdate], None]
 """Keep one client's update: its state (unless None) and its due instant."""
+DueClients = Callable[[int, datetime], Iterable[str]]
+"""The clients of a partition whose due instant has come by ``now`` (the deadline index)."""
 
 
 @dataclass(slots=True)
@@ -313,6 +316,7 @@ class ProcessorStep:
         facts_partitions: int | None = None,
         accepted_partitions: int | None = None,
         max_batch_bytes: int = DEFAULT_MAX_BATCH_BYTES,
+        due_clients: DueClients | None = None,
     ) -> None:
         """``watermarks`` default to the 10 s catch-up gap (also how long a history hold lasts);
         ``stats`` to fresh counters. Interactions more than ``max_future_skew`` ahead of the
@@ -324,8 +328,14 @@ class ProcessorStep:
         Output for inputs that came in batch records is written as batch records
         (``schemas.batches``) to the partition of their keys among ``facts_partitions`` /
         ``accepted_partitions`` (default: the configured default partition count), each at
-        most ``max_batch_bytes`` (the topic's ``max.message.bytes`` less a margin)."""
+        most ``max_batch_bytes`` (the topic's ``max.message.bytes`` less a margin).
+
+        ``due_clients``: the
+        clients of a partition whose due instant has come (the deadline index's ``take_due``;
+        None: none), advanced on a partition tick and on every batch that reads the partition
+        while it is live."""
         self.engine = engine
+        self.due_clients = due_clients
         self.topics = topics
         self.marks = watermarks if watermarks is not None else PartitionWatermarks()
         self.stats = stats if stats is not None else ProcessorStats()
@@ -422,14 +432,17 @@ class ProcessorStep:
         last_read: dict[int, InRecord] = {}  # interactions partition -> its last record here
         history = now - self.history_gap
         fed: set[int] = set()  # partitions this batch read history on
+        ticked: dict[int, InRecord] = {}  # partition -> its tick or last record (due clients)
         # A batch record stands for its items, each read as the single record it would be.
         for record, decoded in self._decoded(batch):
             if record.topic == ticks:
                 stats.ticks_in += 1
-                if record.key:
-                    ticked = record.key.decode("utf-8", errors="replace")
-                    if ticked not in work:
-                        work[ticked] = _ClientWork(record)
+                if record.key:  # a client's own tick (the format before partition ticks)
+                    client = record.key.decode("utf-8", errors="replace")
+                    if client not in work:
+                        work[client] = _ClientWork(record)
+                else:  # a partition tick: its due clients, below
+                    ticked.setdefault(record.partition, record)
                 continue
             stats.events_in += 1
             last_read[record.partition] = record
@@ -486,6 +499,7 @@ class ProcessorStep:
             else:
                 self._queued_to[partition] = queued_to
         stats.partitions_catching_up = marks.partitions_catching_up(now)
+        self._due_work(work, ticked, last_read, now)
         return work
 
     def _decoded(
@@ -545,6 +559,26 @@ class ProcessorStep:
             f"{item.key!r}, which belongs on partition {home} of {self.partitions} (a batch "
             "holds the items of its own partition only)"
         )
+
+    def _due_work(
+        self,
+        work: dict[str, _ClientWork],
+        ticked: dict[int, InRecord],
+        last_read: dict[int, InRecord],
+        now: datetime,
+    ) -> None:
+        """Add the due clients of every partition this batch ticked or read, unless it reads a
+        backlog (its clients go by their own events; the timer ticks them once it is live).
+        Each is anchored on a record of its partition under its own key (where its state
+        lives); a busy partition's due clients thus need no tick record at all."""
+        if self.due_clients is None:
+            return
+        for partition, record in {**last_read, **ticked}.items():
+            if self.marks.catching_up(partition, now):
+                continue
+            for client in self.due_clients(partition, now):
+                if client not in work:
+                    work[client] = _ClientWork(replace(record, key=client.encode(), index=None))
 
     def _implausible(self, event: Event, now: datetime) -> tuple[str, str] | None:
         """(reason, cause) when ``event`` is dated where no real input can be, else None."""

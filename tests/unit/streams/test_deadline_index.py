@@ -128,3 +128,41 @@ def test_held_entries_are_parked_not_churned_and_stay_visible() -> None:
         assert index.pop_due(s(300), lambda p: p == 1) == []
     released = index.pop_due(s(300))  # live again: each still-due client once, no stale entry
     assert sorted(t.client_id for t in released) == sorted(f"c{i}" for i in range(1, 200, 2))
+
+
+def test_take_due_names_the_due_clients_of_one_partition_and_marks_them_outstanding() -> None:
+    index = DeadlineIndex()
+    index.update("a", s(10), 0)
+    index.update("b", s(5), 0)
+    index.update("c", s(1), 1)  # another partition
+    index.update("d", s(50), 0)  # not due yet
+    assert index.take_due(0, s(20)) == ["b", "a"]  # earliest first
+    assert index.is_outstanding("a")
+    assert index.is_outstanding("b")
+    assert not index.is_outstanding("c")
+    # The timer sends no tick for what the step is advancing; the other partition is ticked.
+    assert index.pop_due(s(20)) == [DueTick("c", s(1), 1)]
+    # They stay due until their state is updated (the step stores them after the acks).
+    assert index.take_due(0, s(20)) == ["b", "a"]
+    index.update("a", s(60), 0)
+    index.update("b", None, 0)
+    assert index.take_due(0, s(20)) == []
+    assert index.take_due(0, s(60)) == ["d", "a"]
+    assert index.take_due(7, s(60)) == []  # a partition with nothing indexed
+
+
+def test_take_due_finds_clients_indexed_by_a_rebuild_and_by_a_later_partition() -> None:
+    index = DeadlineIndex()
+    index.rebuild([("a", s(1), 2), ("b", s(2), None)])
+    assert index.take_due(2, s(10)) == ["a"]
+    index.update("b", s(2), 2)  # same instant, its partition learnt from a processed record
+    assert index.take_due(2, s(10)) == ["a", "b"]
+
+
+def test_take_due_survives_compaction() -> None:
+    index = DeadlineIndex()
+    for i in range(1000):
+        index.update("a", s(i), 3)
+    index.update("b", s(5), 3)
+    assert sum(len(h) for h in index._by_partition.values()) <= 130
+    assert index.take_due(3, s(2000)) == ["b", "a"]

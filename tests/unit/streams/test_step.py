@@ -4,7 +4,7 @@ per-client order, and the crash-safety order of produce, acknowledge, then store
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -19,6 +19,7 @@ from schemas.deadletter import ORIGIN, REASON, SOURCE
 from schemas.events import Direction
 from schemas.facts import Fact, FactKind, Outcome
 from shinrai.errors import EngineError, ValidationFailed
+from streams.deadline_index import DeadlineIndex
 from streams.dlq import Rejected, decode_input
 from streams.step import (
     ClientUpdate,
@@ -207,6 +208,85 @@ async def test_a_tick_fires_what_has_come_due_since_the_last_batch() -> None:
     later = step.run([tick("acme")], table.load, NOW + timedelta(minutes=1))
     assert FactKind.BREACHED in kinds(later)
     assert [r.topic for r in later.produce].count(TOPICS.alerts) >= 1  # a breach pages
+
+
+def partition_tick(partition: int) -> InRecord:
+    """A partition tick as the timer sends it: no key, the partition named."""
+    value = b'{"due":"2026-03-04T12:00:00+00:00","partition":%d}' % partition
+    return InRecord(TOPICS.ticks, partition, 0, None, value)
+
+
+def indexed_step(table: Table) -> tuple[ProcessorStep, DeadlineIndex, Callable[..., Any]]:
+    """A step that asks a real deadline index for due clients, and a store that feeds it."""
+    index = DeadlineIndex()
+    step = ProcessorStep(
+        Engine(allowed_lateness=timedelta(0)),
+        TOPICS,
+        watermarks=PartitionWatermarks(timedelta(seconds=10)),
+        due_clients=index.take_due,
+    )
+
+    def store(update: ClientUpdate) -> None:
+        table.store(update)
+        index.update(update.client_id, update.due, update.partition)
+
+    return step, index, store
+
+
+async def test_a_partition_tick_advances_every_due_client_of_its_partition_only() -> None:
+    table, log = Table(), Log()
+    step, index, store = indexed_step(table)
+    t = NOW - timedelta(seconds=50)
+    opened = step.run(
+        opening(log, "acme", t) + opening(log, "initech", t) + opening(log, "globex", t, 1),
+        table.load,
+        NOW,
+    )
+    await step.commit(opened, _acked, store)
+    later = NOW + timedelta(minutes=1)
+    assert sorted(index.take_due(0, later)) == ["acme", "initech"]
+
+    result = step.run([partition_tick(0)], table.load, later)
+    breached = {f.client_id for f in facts(result) if f.kind is FactKind.BREACHED}
+    assert breached == {"acme", "initech"}  # globex lives on partition 1: not this tick's
+    # Each state read and stored under its own key, on the tick's partition.
+    assert {(u.key, u.partition) for u in result.updates} == {(b"acme", 0), (b"initech", 0)}
+    await step.commit(result, _acked, store)
+    assert index.take_due(0, later) == []
+    assert index.take_due(1, later) == ["globex"]
+    assert step.run([partition_tick(0)], table.load, later).produce == []  # nothing due: no-op
+
+
+async def test_a_batch_of_a_live_partition_advances_its_due_clients_without_a_tick() -> None:
+    table, log = Table(), Log()
+    step, index, store = indexed_step(table)
+    t = NOW - timedelta(seconds=50)
+    await step.commit(step.run(opening(log, "acme", t), table.load, NOW), _acked, store)
+    later = NOW + timedelta(minutes=1)
+    other = log.record(b"initech", policy("initech", later))  # another client's record
+    result = step.run([other], table.load, later)
+    assert FactKind.BREACHED in [f.kind for f in facts(result) if f.client_id == "acme"]
+    await step.commit(result, _acked, store)
+    assert index.due_of("acme") is None or index.due_of("acme") > later
+    assert index.pop_due(later) == []  # nothing left for the timer
+
+
+async def test_a_backlog_partition_leaves_its_due_clients_to_their_own_events() -> None:
+    table, log = Table(), Log(highwater=1000)  # far from the log end: a backlog
+    step, index, store = indexed_step(table)
+    t = NOW - timedelta(seconds=50)
+    await step.commit(step.run(opening(log, "acme", t), table.load, NOW), _acked, store)
+    assert step.marks.catching_up(0, NOW)
+    assert index.take_due(0, NOW) == ["acme"]  # due by the wall clock ...
+    other = log.record(b"initech", policy("initech", t))
+    result = step.run([other, partition_tick(0)], table.load, NOW)
+    assert [u.client_id for u in result.updates] == ["initech"]  # ... yet not advanced
+
+
+async def _acked(_record: OutRecord) -> Any:
+    done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    done.set_result(None)
+    return done
 
 
 # -- engine errors -----------------------------------------------------------------------------
