@@ -51,7 +51,9 @@ from pydantic import ValidationError
 
 from producers.parsers._common import files
 from producers.parsers.base import Parsed, ParseResult, Rejected
+from producers.parsers.email_header_block import HeaderReader
 from producers.parsers.email_headers import (
+    Headers,
     addresses,
     automation_flags,
     clean,
@@ -153,14 +155,32 @@ class _SharedHeaders(HeaderRegistry):
 
 
 _SHARED_HEADERS = 1024
-_POLICY = default_policy.clone(header_factory=_SharedHeaders())
+_REGISTRY = _SharedHeaders()
+_POLICY = default_policy.clone(header_factory=_REGISTRY)
 _HEADER_PARSER = BytesParser(_IndexedMessage, policy=_POLICY)
+
+
+def _stdlib_headers(raw: bytes) -> EmailMessage:
+    # Headers only: the body is never stored, and parsing it (MIME parts, attachments) was most
+    # of the time. The header block ends at the first empty line; the stdlib's parser ends the
+    # headers there or earlier (at a line that is no header), so it reads the same headers.
+    msg = _HEADER_PARSER.parsebytes(_header_block(raw), headersonly=True)
+    assert isinstance(msg, EmailMessage)  # policy=default always builds one
+    return msg
+
+
+_READER = HeaderReader(_REGISTRY, _stdlib_headers)
 
 
 def _header_block(raw: bytes) -> bytes:
     """The message's header block, through the empty line that ends it (all of it if none)."""
     match = _HEADER_END.search(raw)
     return raw[: match.end()] if match else raw
+
+
+def _read_headers(raw: bytes) -> Headers:
+    """The headers of a message's bytes, as the stdlib's parser (policy=default) reads them."""
+    return _READER.read(raw)
 
 
 def message_event(
@@ -223,13 +243,7 @@ def _message_event(
     recorded_at: datetime | None,
     list_bulk_is_auto_reply: bool,
 ) -> tuple[ParseResult, MessageInfo | None]:
-    # Headers only: the body is never stored, and parsing it (MIME parts, attachments) was most
-    # of the time. The header block ends at the first empty line; the stdlib's parser ends the
-    # headers there or earlier (at a line that is no header), so it reads the same headers.
-    msg = _HEADER_PARSER.parsebytes(_header_block(raw), headersonly=True)
-    if not isinstance(msg, EmailMessage):  # policy=default always builds one; narrows the type
-        return Rejected("message: not parseable as an e-mail message", origin, raw), None
-
+    msg = _read_headers(raw)
     problems: list[str] = []
     date_text = header_text(msg, "Date")
     occurred_at = parse_date(date_text) or received_date(msg) or from_line_date(from_line)
