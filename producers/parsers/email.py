@@ -170,7 +170,26 @@ def _stdlib_headers(raw: bytes) -> EmailMessage:
     return msg
 
 
-_READER = HeaderReader(_REGISTRY, _stdlib_headers)
+_READ_ALWAYS = (
+    "Date",
+    "Message-ID",
+    "References",
+    "In-Reply-To",
+    "Subject",
+    "From",
+    "Reply-To",
+    "To",
+    "Cc",
+    "List-Id",
+    "List-Post",
+    "Mailing-List",
+    "Auto-Submitted",
+    "X-Autoreply",
+    "X-Autorespond",
+    "Precedence",
+)
+"""The headers read from every message (Received only when Date is missing: not here)."""
+_READER = HeaderReader(_REGISTRY, _stdlib_headers, often=_READ_ALWAYS)
 
 
 def _header_block(raw: bytes) -> bytes:

@@ -32,7 +32,7 @@ answer with the stdlib's on every shared sample message and on generated blocks.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from email.headerregistry import (
     DateHeader,
@@ -53,7 +53,8 @@ from typing import Any
 _SECTION = re.compile(rb"(?:[\041-\071\073-\176]+:[^\n]*(?:\n|\Z)(?:[ \t][^\n]*(?:\n|\Z))*)*")
 _HEADER_LINE = re.compile(rb"From |[\041-\071\073-\176]*:|[ \t]")
 # A field of a section: its name, and its value with the continuation lines.
-_FIELD = re.compile(rb"^([\041-\071\073-\176]+):([^\n]*(?:\n[ \t][^\n]*)*)", re.MULTILINE)
+_VALUE = rb"([^\n]*(?:\n[ \t][^\n]*)*)"
+_FIELD = re.compile(rb"^([\041-\071\073-\176]+):" + _VALUE, re.MULTILINE)
 _ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
 _DOT_ATOM = rf"{_ATEXT}(?:\.{_ATEXT})*"
 # A Message-ID whose text the stdlib's msg-id parser gives back unchanged.
@@ -70,12 +71,21 @@ class HeaderReader:
 
     ``registry`` is the policy's ``header_factory``; ``parse`` the stdlib parse of a block this
     reader leaves to the stdlib (``BytesParser(..., policy=...).parsebytes`` with
-    ``headersonly=True``) under the same policy.
+    ``headersonly=True``) under the same policy. ``often``: the names read from (nearly) every
+    message; one expression finds those fields only, the others are indexed when first asked.
     """
 
-    def __init__(self, registry: HeaderRegistry, parse: Callable[[bytes], Message]) -> None:
+    def __init__(
+        self,
+        registry: HeaderRegistry,
+        parse: Callable[[bytes], Message],
+        often: Iterable[str] = (),
+    ) -> None:
         self.registry = registry
         self.parse = parse
+        self.often = frozenset(name.lower() for name in often)
+        names = b"|".join(re.escape(n.encode("ascii")) for n in sorted(self.often, key=len))
+        self.often_fields = re.compile(rb"^(" + names + rb"):" + _VALUE, re.M | re.I)
         self._kinds: dict[str, int] = {}
 
     def read(self, raw: bytes) -> HeaderBlock:
@@ -99,16 +109,26 @@ class HeaderReader:
         return kind
 
 
+_Fields = dict[str, list[tuple[str, bytes]]]
+
+
 class HeaderBlock:
     """The headers of one message (made by ``HeaderReader.read``)."""
 
-    __slots__ = ("_fields", "_message", "_read", "_reader")
+    __slots__ = ("_all_fields", "_message", "_often", "_raw", "_read", "_reader", "_section")
 
     def __init__(self, reader: HeaderReader, raw: bytes) -> None:
         self._reader = reader
+        self._raw = raw
         self._read: dict[str, list[str] | Exception] = {}
-        self._fields = _fields(raw)
-        self._message = reader.parse(raw) if self._fields is None else None
+        self._section = _section(raw)
+        self._message: Message | None = None
+        self._often: _Fields = {}
+        self._all_fields: _Fields | None = None
+        if self._section is None:
+            self._message = reader.parse(raw)
+        else:
+            self._often = _index(reader.often_fields.findall(raw, *self._section))
 
     @property
     def read_by_stdlib(self) -> bool:
@@ -117,7 +137,9 @@ class HeaderBlock:
 
     def get(self, name: str, failobj: Any = None) -> Any:
         """The first ``name`` header (``str``, or the stdlib's header object), or ``failobj``."""
-        found = self._all(name)
+        found = self._read.get(name) or self._headers(name)
+        if isinstance(found, Exception):
+            raise found
         return found[0] if found else failobj
 
     def get_all(self, name: str, failobj: Any = None) -> Any:
@@ -125,10 +147,12 @@ class HeaderBlock:
 
         Raises what the stdlib raises building any one of them, as ``Message.get_all`` does.
         """
-        found = self._all(name)
+        found = self._read.get(name) or self._headers(name)
+        if isinstance(found, Exception):
+            raise found
         return list(found) if found else failobj
 
-    def _all(self, name: str) -> list[str]:
+    def _headers(self, name: str) -> list[str] | Exception:
         key = name.lower()
         done = self._read.get(key)
         if done is None:
@@ -137,22 +161,27 @@ class HeaderBlock:
             except Exception as exc:  # remembered: asked again, it raises again
                 done = exc
             self._read[key] = done
-        if isinstance(done, Exception):
-            raise done
+        self._read[name] = done
         return done
 
     def _build(self, key: str) -> list[str]:
         if self._message is not None:
             return list(self._message.get_all(key) or [])
-        assert self._fields is not None
-        return [self._header(name, value) for name, value in self._fields.get(key, ())]
+        if key in self._reader.often:
+            fields = self._often
+        else:
+            if self._all_fields is None:
+                assert self._section is not None
+                self._all_fields = _index(_FIELD.findall(self._raw, *self._section))
+            fields = self._all_fields
+        return [self._header(name, key, value) for name, value in fields.get(key, ())]
 
-    def _header(self, name: str, raw: bytes) -> str:
+    def _header(self, name: str, key: str, raw: bytes) -> str:
         # header_source_parse strips blanks at the start of the first line; header_fetch_parse
         # removes every CR and LF.
         raw = raw.lstrip(b" \t").replace(b"\r", b"").replace(b"\n", b"")
         value = raw.decode("ascii", "surrogateescape")
-        kind = self._reader.kind(name.lower())
+        kind = self._reader.kind(key)
         if kind == _UNSTRUCTURED and "=?" not in value:
             return value if raw.isascii() else raw.decode("utf-8", "replace")
         if kind == _DATE:
@@ -163,8 +192,9 @@ class HeaderBlock:
         return header
 
 
-def _fields(raw: bytes) -> dict[str, list[tuple[str, bytes]]] | None:
-    """Lower-cased name → (name, raw value) of every header, in order; None for an odd block."""
+def _section(raw: bytes) -> tuple[int, int] | None:
+    """Where the stdlib's header section lies in ``raw`` (without an envelope line first), or
+    None for an odd block (see module)."""
     start = 0
     if raw.startswith(b"From "):  # an envelope line first: the stdlib sets it aside
         newline = raw.find(b"\n")
@@ -180,8 +210,13 @@ def _fields(raw: bytes) -> dict[str, list[tuple[str, bytes]]] | None:
     cr = raw.count(b"\r", start, end)
     if cr and cr != raw.count(b"\r\n", start, end):
         return None
-    fields: dict[str, list[tuple[str, bytes]]] = {}
-    for name_bytes, value in _FIELD.findall(raw, start, end):
+    return start, end
+
+
+def _index(found: list[tuple[bytes, bytes]]) -> _Fields:
+    """Lower-cased name → (name, raw value) of each field found, in order."""
+    fields: _Fields = {}
+    for name_bytes, value in found:
         name = name_bytes.decode("ascii")
         fields.setdefault(name.lower(), []).append((name, value))
     return fields
