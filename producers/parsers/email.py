@@ -22,9 +22,10 @@ and counterpart, automation flags and the subject. The body is never stored.
 - recorded_at: passed in (the archive or parse time); by default occurred_at, so parsing the same
   file twice gives identical events.
 
-Parsing uses the stdlib ``email`` package (``policy=default``) on the header block only (the
-body is read only to hash it for a message without a Message-ID), with header objects shared
-between messages. An mbox is read as a stream of records (``email_mbox``), a big one in chunks
+Only the headers are read (the body is read only to hash it for a message without a
+Message-ID), by ``email_header_block`` from the raw bytes: the answers of the stdlib ``email``
+package (``policy=default``), whose header objects (shared between messages) it uses where a
+value needs them. An mbox is read as a stream of records (``email_mbox``), a big one in chunks
 parsed by worker processes and merged in file order; Maildir folders go through ``mailbox``.
 """
 
