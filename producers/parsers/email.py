@@ -22,9 +22,10 @@ and counterpart, automation flags and the subject. The body is never stored.
 - recorded_at: passed in (the archive or parse time); by default occurred_at, so parsing the same
   file twice gives identical events.
 
-Parsing uses the stdlib ``email`` package (``policy=default``) on the header block only (the
-body is read only to hash it for a message without a Message-ID), with header objects shared
-between messages. An mbox is read as a stream of records (``email_mbox``), a big one in chunks
+Only the headers are read (the body is read only to hash it for a message without a
+Message-ID), by ``email_header_block`` from the raw bytes: the answers of the stdlib ``email``
+package (``policy=default``), whose header objects (shared between messages) it uses where a
+value needs them. An mbox is read as a stream of records (``email_mbox``), a big one in chunks
 parsed by worker processes and merged in file order; Maildir folders go through ``mailbox``.
 """
 
@@ -33,6 +34,7 @@ from __future__ import annotations
 import mailbox
 import os
 import re
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -43,7 +45,7 @@ from email.policy import Policy
 from email.policy import default as default_policy
 from functools import lru_cache
 from multiprocessing import get_context
-from multiprocessing.pool import Pool
+from multiprocessing.pool import AsyncResult
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +53,9 @@ from pydantic import ValidationError
 
 from producers.parsers._common import files
 from producers.parsers.base import Parsed, ParseResult, Rejected
+from producers.parsers.email_header_block import HeaderReader
 from producers.parsers.email_headers import (
+    Headers,
     addresses,
     automation_flags,
     clean,
@@ -153,14 +157,51 @@ class _SharedHeaders(HeaderRegistry):
 
 
 _SHARED_HEADERS = 1024
-_POLICY = default_policy.clone(header_factory=_SharedHeaders())
+_REGISTRY = _SharedHeaders()
+_POLICY = default_policy.clone(header_factory=_REGISTRY)
 _HEADER_PARSER = BytesParser(_IndexedMessage, policy=_POLICY)
+
+
+def _stdlib_headers(raw: bytes) -> EmailMessage:
+    # Headers only: the body is never stored, and parsing it (MIME parts, attachments) was most
+    # of the time. The header block ends at the first empty line; the stdlib's parser ends the
+    # headers there or earlier (at a line that is no header), so it reads the same headers.
+    msg = _HEADER_PARSER.parsebytes(_header_block(raw), headersonly=True)
+    assert isinstance(msg, EmailMessage)  # policy=default always builds one
+    return msg
+
+
+_READ_ALWAYS = (
+    "Date",
+    "Message-ID",
+    "References",
+    "In-Reply-To",
+    "Subject",
+    "From",
+    "Reply-To",
+    "To",
+    "Cc",
+    "List-Id",
+    "List-Post",
+    "Mailing-List",
+    "Auto-Submitted",
+    "X-Autoreply",
+    "X-Autorespond",
+    "Precedence",
+)
+"""The headers read from every message (Received only when Date is missing: not here)."""
+_READER = HeaderReader(_REGISTRY, _stdlib_headers, often=_READ_ALWAYS)
 
 
 def _header_block(raw: bytes) -> bytes:
     """The message's header block, through the empty line that ends it (all of it if none)."""
     match = _HEADER_END.search(raw)
     return raw[: match.end()] if match else raw
+
+
+def _read_headers(raw: bytes) -> Headers:
+    """The headers of a message's bytes, as the stdlib's parser (policy=default) reads them."""
+    return _READER.read(raw)
 
 
 def message_event(
@@ -223,13 +264,7 @@ def _message_event(
     recorded_at: datetime | None,
     list_bulk_is_auto_reply: bool,
 ) -> tuple[ParseResult, MessageInfo | None]:
-    # Headers only: the body is never stored, and parsing it (MIME parts, attachments) was most
-    # of the time. The header block ends at the first empty line; the stdlib's parser ends the
-    # headers there or earlier (at a line that is no header), so it reads the same headers.
-    msg = _HEADER_PARSER.parsebytes(_header_block(raw), headersonly=True)
-    if not isinstance(msg, EmailMessage):  # policy=default always builds one; narrows the type
-        return Rejected("message: not parseable as an e-mail message", origin, raw), None
-
+    msg = _read_headers(raw)
     problems: list[str] = []
     date_text = header_text(msg, "Date")
     occurred_at = parse_date(date_text) or received_date(msg) or from_line_date(from_line)
@@ -398,9 +433,9 @@ def parse_mbox(
     to an mbox again as it was.
 
     The file is read as a stream, in chunks of about ``chunk_bytes`` cut at From_ lines, by
-    ``workers`` processes (default: one per usable CPU from ``MBOX_PARALLEL_FROM`` bytes on,
-    else this process alone); the results are merged in file order, so they are the same
-    whatever the number of workers.
+    ``workers`` processes, this one included (default: one per usable CPU, at most 8, from
+    ``MBOX_PARALLEL_FROM`` bytes on, else this process alone); the results are merged in file
+    order, so they are the same whatever the number of workers.
     """
     items = _mbox_items(
         path,
@@ -477,14 +512,9 @@ def _mbox_items(
     if workers is None:
         workers = min(_usable_cpus(), 8) if size >= MBOX_PARALLEL_FROM else 1
     workers = min(workers, len(bounds))
-    pool: Pool | None = None
     try:
         if workers > 1:
-            # spawn, not fork: the caller may hold threads (a chdb sink, a Kafka producer).
-            pool = get_context("spawn").Pool(workers, _start_worker, (job,))
-            chunks: Iterator[list[tuple[ParseResult, MessageInfo | None]]] = pool.imap(
-                _worker_chunk, [(str(path), start, end) for start, end in bounds]
-            )
+            chunks = _pooled_chunks(path, job, bounds, workers - 1)
         else:
             chunks = (job.chunk(path, start, end) for start, end in bounds)
         number = 0
@@ -498,10 +528,45 @@ def _mbox_items(
                     yield Parsed(result.event, origin), info
     except OSError as exc:
         raise ShinraiError(f"{path}: cannot read mbox: {exc}") from exc
+
+
+_Chunk = list[tuple[ParseResult, MessageInfo | None]]
+
+
+def _pooled_chunks(
+    path: Path, job: _MboxJob, bounds: list[tuple[int, int]], helpers: int
+) -> Iterator[_Chunk]:
+    """Every chunk's results in file order, parsed by ``helpers`` worker processes and this one.
+
+    The workers take chunks from the front; this process, whenever the next chunk in order is
+    not parsed yet, parses the last chunk nobody has taken. So it works while the workers start
+    (a spawned interpreter imports the parser: ~0.3 s of CPU) instead of waiting, and one core
+    needs no worker of its own.
+    """
+    # spawn, not fork: the caller may hold threads (a chdb sink, a Kafka producer).
+    pool = get_context("spawn").Pool(helpers, _start_worker, (job,))
+    try:
+        waiting = deque(range(len(bounds)))
+        sent: dict[int, AsyncResult[_Chunk]] = {}
+        parsed: dict[int, _Chunk] = {}
+        for index in range(len(bounds)):
+            while index not in parsed:
+                while waiting and len(sent) < 2 * helpers:  # a queued task for every worker
+                    task = waiting.popleft()
+                    sent[task] = pool.apply_async(_worker_chunk, ((str(path), *bounds[task]),))
+                result = sent.get(index)
+                if result is not None and (result.ready() or not waiting):
+                    parsed[index] = result.get()
+                    del sent[index]
+                elif waiting:
+                    last = waiting.pop()
+                    parsed[last] = job.chunk(path, *bounds[last])
+                else:  # pragma: no cover - every chunk is sent, parsed here or done
+                    raise RuntimeError(f"mbox chunk {index} was never parsed")
+            yield parsed.pop(index)
     finally:
-        if pool is not None:
-            pool.terminate()
-            pool.join()
+        pool.terminate()
+        pool.join()
 
 
 def parse_maildir(

@@ -1,6 +1,7 @@
 """What an e-mail's headers say: ids and threading, dates, automation flags, the real sender.
 
-Pure functions over ``email.message.EmailMessage`` (parsed with ``policy=default``). Every
+Pure functions over a message's headers (``Headers``: an ``email.message.EmailMessage`` parsed with
+``policy=default``, or the cheaper ``email_header_block.HeaderBlock`` giving the same answers). Every
 header read goes through ``header_text``, which never raises: real archives contain headers the
 stdlib's structured parser chokes on, and one bad header must not take the whole message down.
 """
@@ -10,8 +11,8 @@ from __future__ import annotations
 import hashlib
 import re
 from datetime import UTC, datetime
-from email.message import EmailMessage
 from email.utils import getaddresses, parsedate_to_datetime
+from typing import Any, Protocol
 
 from schemas.events import Flag
 
@@ -24,6 +25,18 @@ _FROM_LINE_DATE = re.compile(
 _MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 _VIA = re.compile(r"\svia\s", re.IGNORECASE)
 
+
+class Headers(Protocol):
+    """What these functions read of a message: an ``email.message.EmailMessage`` (parsed with
+    ``policy=default``) or an ``email_header_block.HeaderBlock``, which answers the same."""
+
+    def get(self, name: str, failobj: Any = None) -> Any:
+        """The first ``name`` header, or ``failobj``."""
+
+    def get_all(self, name: str, failobj: Any = None) -> Any:
+        """Every ``name`` header, or ``failobj`` when there is none."""
+
+
 AUTO_PRECEDENCE = frozenset({"bulk", "junk", "auto_reply", "auto-reply"})
 LIST_PRECEDENCE = frozenset({"bulk", "list"})
 """Precedence values a list manager stamps on every post (ezmlm: bulk, Mailman: list)."""
@@ -35,7 +48,7 @@ def clean(text: str) -> str:
     return " ".join(safe.split())
 
 
-def header_text(msg: EmailMessage, name: str) -> str | None:
+def header_text(msg: Headers, name: str) -> str | None:
     """The (decoded) text of the first ``name`` header, or None when missing or unreadable."""
     try:
         value = msg.get(name)
@@ -44,7 +57,7 @@ def header_text(msg: EmailMessage, name: str) -> str | None:
         return None
 
 
-def header_texts(msg: EmailMessage, name: str) -> list[str]:
+def header_texts(msg: Headers, name: str) -> list[str]:
     """The texts of every ``name`` header, in message order (unreadable ones skipped)."""
     out: list[str] = []
     try:
@@ -85,7 +98,7 @@ def message_ids(value: str | None) -> list[str]:
     return ids
 
 
-def thread_ids(msg: EmailMessage) -> tuple[str | None, list[str]]:
+def thread_ids(msg: Headers) -> tuple[str | None, list[str]]:
     """(own Message-ID, ancestors root first): References in order, then In-Reply-To.
 
     The last ancestor is the direct parent: In-Reply-To names it when References does not
@@ -101,7 +114,7 @@ def thread_ids(msg: EmailMessage) -> tuple[str | None, list[str]]:
     return own, ancestors
 
 
-def thread_root(msg: EmailMessage) -> tuple[str | None, str | None]:
+def thread_root(msg: Headers) -> tuple[str | None, str | None]:
     """(root id, own Message-ID): the first References id, else In-Reply-To, else own id.
 
     The first References entry is the thread's root by RFC 5322 convention, so every message of
@@ -143,7 +156,7 @@ def parse_date(value: str | None) -> datetime | None:
         return None
 
 
-def received_date(msg: EmailMessage) -> datetime | None:
+def received_date(msg: Headers) -> datetime | None:
     """The date of the OLDEST (bottom-most) parseable Received header.
 
     The bottom hop is nearest the sender's submission, and it is the hop every archiver of the
@@ -192,12 +205,12 @@ def _token(value: str | None) -> str:
     return re.split(r"[;(\s]", value.strip(), maxsplit=1)[0].lower()
 
 
-def is_list_message(msg: EmailMessage) -> bool:
+def is_list_message(msg: Headers) -> bool:
     """True when a list manager distributed the message (List-Id, or ezmlm's Mailing-List)."""
     return header_text(msg, "List-Id") is not None or header_text(msg, "Mailing-List") is not None
 
 
-def automation_flags(msg: EmailMessage, *, list_bulk_is_auto_reply: bool = False) -> set[Flag]:
+def automation_flags(msg: Headers, *, list_bulk_is_auto_reply: bool = False) -> set[Flag]:
     """Flags per DESIGN §3: AUTO_REPLY for automated mail, MAILING_LIST for list traffic.
 
     Automated: Auto-Submitted other than "no", any X-Autoreply / X-Autorespond, Precedence
@@ -228,7 +241,7 @@ def automation_flags(msg: EmailMessage, *, list_bulk_is_auto_reply: bool = False
 # -- people ---------------------------------------------------------------------------------------
 
 
-def addresses(msg: EmailMessage, *names: str) -> list[tuple[str, str]]:
+def addresses(msg: Headers, *names: str) -> list[tuple[str, str]]:
     """(display name, lower-cased address) of every mailbox in the ``names`` headers."""
     pairs: list[tuple[str, str]] = []
     for name in names:
@@ -264,7 +277,7 @@ def _mailboxes(header: object) -> list[tuple[str, str]]:
         return []
 
 
-def list_addresses(msg: EmailMessage) -> list[str]:
+def list_addresses(msg: Headers) -> list[str]:
     """The addresses of the list that distributed the message (List-Post, List-Id), lower-cased.
 
     ``List-Id: <users.lists.example.com>`` names the list ``users@lists.example.com`` (RFC 2919
@@ -287,7 +300,7 @@ def list_addresses(msg: EmailMessage) -> list[str]:
     return found
 
 
-def list_post_address(msg: EmailMessage) -> str | None:
+def list_post_address(msg: Headers) -> str | None:
     """The list's posting address from ``List-Post: <mailto:...>``, lower-cased."""
     value = header_text(msg, "List-Post")
     if not value:
@@ -296,7 +309,7 @@ def list_post_address(msg: EmailMessage) -> str | None:
     return match.group(1).lower() if match else None
 
 
-def real_sender(msg: EmailMessage) -> tuple[str, str] | None:
+def real_sender(msg: Headers) -> tuple[str, str] | None:
     """(display name, address) of who really wrote the message.
 
     DMARC From-munging (Mailman, Google Groups) rewrites ``From:`` to ``"Name via List"

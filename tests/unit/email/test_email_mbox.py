@@ -3,8 +3,8 @@
 The reference here is the way mbox files were read before: the stdlib's ``mailbox.mbox`` for the
 records, the whole message (body and MIME parts included) parsed by
 ``email.message_from_bytes(policy=default)``, one process. The project's path reads records as a
-stream (``email_mbox``), parses the header block only with shared header objects, and spreads
-chunks over worker processes. Events, ids, rejects (reason and bytes), origins and order must be
+stream (``email_mbox``), reads the header block only (``email_header_block``), and spreads chunks
+over worker processes. Events, ids, rejects (reason and bytes), origins and order must be
 identical.
 """
 
@@ -89,11 +89,11 @@ def directory_for(path: Path) -> ClientDirectory:
     return ClientDirectory(clients=clients, staff=StaffDirectory(domains=STAFF))
 
 
-class _WholeMessage:
-    """The parse before the change: the whole message, body and parts included."""
-
-    def parsebytes(self, raw: bytes, headersonly: bool = False) -> object:
-        return email.message_from_bytes(raw, policy=default_policy)
+def whole_message(raw: bytes) -> EmailMessage:
+    """The parse before the change: the whole message, body and parts included, by the stdlib."""
+    msg = email.message_from_bytes(raw, policy=default_policy)
+    assert isinstance(msg, EmailMessage)
+    return msg
 
 
 def reference(path: Path, resolver: Resolver, monkeypatch: pytest.MonkeyPatch) -> list[ParseResult]:
@@ -106,8 +106,7 @@ def reference(path: Path, resolver: Resolver, monkeypatch: pytest.MonkeyPatch) -
             yield _Stored(f"{path.name}#{number}", raw, message, first.decode("latin-1"))
 
     with monkeypatch.context() as patch:
-        patch.setattr(email_parser, "_HEADER_PARSER", _WholeMessage())
-        patch.setattr(email_parser, "_header_block", lambda raw: raw)
+        patch.setattr(email_parser, "_read_headers", whole_message)
         return list(
             _parse_stored(
                 stored(),
@@ -192,8 +191,7 @@ def test_message_event_keeps_its_behaviour_on_whole_messages(
         message = raw.partition(b"\n")[2]
         got = message_event(message, resolver, origin="imap", source="email:imap")
         with monkeypatch.context() as patch:
-            patch.setattr(email_parser, "_HEADER_PARSER", _WholeMessage())
-            patch.setattr(email_parser, "_header_block", lambda raw: raw)
+            patch.setattr(email_parser, "_read_headers", whole_message)
             want = message_event(message, resolver, origin="imap", source="email:imap")
         assert comparable([got]) == comparable([want])
     assert isinstance(email.message_from_bytes(records[0], policy=default_policy), EmailMessage)
