@@ -540,9 +540,10 @@ class KafkaRecordProducer:
         pending = report.sent - report.acked - report.failed
         if report.failed or pending:
             sample = "; ".join(report.errors[:3])
+            # Counted in events: a batch record's events fail (or are unconfirmed) with it.
             raise KafkaUnavailable(
-                f"{report.failed} record(s) failed and {pending} unconfirmed "
-                f"of {report.sent}: {sample}"
+                f"{report.failed} event(s) failed and {pending} unconfirmed "
+                f"of {report.sent} sent: {sample}"
             )
 
     def close(self) -> None:
