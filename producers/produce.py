@@ -17,6 +17,10 @@ producing them keeps the log smaller. Duplicates across runs are the engine's jo
 With an events file (``shinrai produce --out``) the same distinct events, in the same order, are
 written as canonical JSON lines before anything is sent, so the file is whole even when the
 broker fails; a dry run writes the file only.
+
+The events go out through an ``EventWriter``: with the Kafka producer's (``event_writer``) as
+``event_batch`` records of up to ``SHINRAI_KAFKA__BATCH_EVENTS`` events of one partition; the
+counts (``produced``) are events, whatever the records.
 """
 
 from __future__ import annotations
@@ -30,11 +34,11 @@ from producers.formats import ProduceResult
 from producers.jsonl import EventsFile, ParsedPolicy
 from producers.kafka_producer import (
     DeadLetterWriter,
+    EventWriter,
     RecordSink,
     RecordTooLarge,
     event_key,
     record_size,
-    send_event,
 )
 from producers.parsers.base import Rejected
 from producers.rejects import RejectsFile
@@ -107,6 +111,7 @@ def run(
     summary: RunSummary | None = None,
     out: EventsFile | None = None,
     max_record_bytes: int | None = None,
+    writer: EventWriter | None = None,
 ) -> RunSummary:
     """Send every parsed event to ``topic`` (``sink`` None = dry run) and route every reject.
 
@@ -116,6 +121,9 @@ def run(
     ``max_record_bytes``: the topic's record limit (``KafkaRecordProducer.max_record_bytes``); an
     event whose encoded record is larger is rejected like a bad record (rejects file, dead
     letter with its event id and the limit), never sent, and the run goes on.
+
+    ``writer``: how events reach ``sink`` (batch records: ``KafkaRecordProducer.event_writer``);
+    default one record per event.
 
     Returns the summary after the sink is flushed: a non-raising return means every produced
     record and dead letter was acknowledged. ``KafkaUnavailable`` propagates (a missing broker is
@@ -167,12 +175,16 @@ def run(
             out.write(event)
         out.finish()
         summary.written = out.written
+    if sink is not None and writer is None:
+        writer = EventWriter(sink, topic)
     for event in accepted:
-        if sink is not None:
-            send_event(sink, topic, event)
+        if writer is not None:
+            writer.write(event)
         summary.produced += 1
     if on_result is not None and accepted:
         on_result(summary)
+    if writer is not None:
+        writer.flush()
     if sink is not None:
         sink.flush()
     return summary

@@ -70,6 +70,13 @@ class KafkaSettings(BaseModel):
         description="Largest record the producers send when a topic's own max.message.bytes "
         "cannot be read (the broker's default)",
     )
+    batch_events: int = Field(
+        default=500,
+        ge=1,
+        le=10_000,  # schemas.batches.MAX_BATCH_ITEMS (the foundation cannot import schemas)
+        description="Events per batch record when a producer holds many at once (produce, "
+        "a bulk POST, a connector's sync, the demo's history); 1 = one record per event",
+    )
 
 
 class LocalKafkaSettings(BaseModel):

@@ -18,8 +18,9 @@ runner and the CalDAV connector)::
 - ``resolver`` tells clients and staff among the attendees (the directory of ``shinrai
   connect``); ``metrics`` are the CalDAV connector's own, in the runner's registry.
 - ``publish`` sends events and rejects through the same producer edge as ``shinrai produce``
-  (events to the interactions topic keyed by client id, rejects to the dead-letter topic with
-  their bytes and reason) and returns only once the broker acknowledged every record. It blocks
+  (events to the interactions topic keyed by client id, in ``event_batch`` records of one
+  partition when there are several, rejects to the dead-letter topic with their bytes and
+  reason) and returns only once the broker acknowledged every record. It blocks
   (a flush): call it with ``await asyncio.to_thread(publish, results)``. It raises
   ``KafkaUnavailable`` when the broker did not confirm: commit no checkpoint then.
 - ``checkpoints`` is the shared durable store (``get``/``put``/``commit``/``published``): keep
@@ -59,6 +60,7 @@ from producers.kafka_producer import Record, event_key
 from producers.parsers.base import Parsed, ParseResult, Rejected
 from producers.resolution import Resolver
 from schemas.base import encode
+from schemas.batches import BatchInvalid, split
 from schemas.deadletter import DeadLetter
 from shinrai.errors import KafkaUnavailable, ShinraiError
 from shinrai.kafka_options import kafka_python_options
@@ -146,8 +148,8 @@ class Publisher:
             while remaining and time.monotonic() < deadline:
                 for tp, records in consumer.poll(timeout_ms=500).items():
                     for record in records:
-                        if record.value:
-                            event_id = orjson.loads(record.value).get("event_id")
+                        for item in _items(record.value):
+                            event_id = orjson.loads(item).get("event_id")
                             if event_id in event_ids:
                                 found.add(event_id)
                         if record.offset + 1 >= ends[tp]:
@@ -173,7 +175,16 @@ class Publisher:
             for result in results:
                 if isinstance(result, Parsed):
                     event = result.event
-                    records.append(Record(self.topic, event_key(event), encode(event)))
+                    # Batchable: a sync's events of one partition go out as event_batch records.
+                    records.append(
+                        Record(
+                            self.topic,
+                            event_key(event),
+                            encode(event),
+                            label=f"event {event.event_id}",
+                            batchable=True,
+                        )
+                    )
                 else:
                     letter = DeadLetter(
                         raw=result.raw,
@@ -187,6 +198,17 @@ class Publisher:
                 self._sink.send_many_and_wait(records)
 
         return publish
+
+
+def _items(value: bytes | None) -> list[bytes]:
+    """The events a record of the topic carries: a batch record's items, else the record."""
+    if not value:
+        return []
+    try:
+        batch = split(value)
+    except BatchInvalid:
+        return []
+    return batch[1] if batch is not None else [value]
 
 
 @dataclass

@@ -53,11 +53,19 @@ class Gateway:
     async def publish(self, events: Sequence[InteractionEvent | ClientPolicyChanged]) -> None:
         """Produce ``events`` keyed by client id and wait for every acknowledgement.
 
+        The records are ``batchable``: a request with many events of one partition goes out as
+        ``event_batch`` records (``SHINRAI_KAFKA__BATCH_EVENTS``), one event as its own record.
         The Kafka producer refuses the whole batch with ``RecordTooLarge`` (nothing sent) when
         one event exceeds the topic's record limit; the app answers 413 and dead-letters it.
         """
         records = [
-            Record(self.settings.topic, event_key(e), encode(e), label=f"event {e.event_id}")
+            Record(
+                self.settings.topic,
+                event_key(e),
+                encode(e),
+                label=f"event {e.event_id}",
+                batchable=True,
+            )
             for e in events
         ]
         if records:

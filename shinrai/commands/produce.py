@@ -139,8 +139,9 @@ def command(
     (acks=all, idempotent producer). A record that cannot become an event never aborts the run:
     it goes to the dead-letter topic with its original bytes and the reason, and to --rejects.
     The same event_id twice in one run is produced once and counted as a duplicate.
-    Events are sent in event-time order; --out writes the same events, in the same order, as
-    canonical JSON lines (the file appears only when the whole input was read).
+    Events are sent in event-time order, in batch records of up to SHINRAI_KAFKA__BATCH_EVENTS
+    events of one partition (1 = one record per event); --out writes the same events, in the
+    same order, as canonical JSON lines (the file appears only when the whole input was read).
 
     \b
     Examples:
@@ -271,6 +272,8 @@ def _run_with_progress(
                 on_result=update,
                 summary=summary,
                 max_record_bytes=max_record_bytes,
+                # Batch records of SHINRAI_KAFKA__BATCH_EVENTS events per partition.
+                writer=producer.event_writer(topic) if producer is not None else None,
             )
         finally:
             bar.update(task, description=_describe(summary))

@@ -543,11 +543,15 @@ async def _run_demo(
                 for key, value in records:
                     producer.send(topics.directory, key=key, value=value)
                 step = max(1, len(past) // 4)
+                # The history in batch records per partition, as `shinrai produce` sends a file.
+                writer = producer.event_writer(topics.interactions)
                 for sent, event in enumerate(past, 1):
-                    send_event(producer, topics.interactions, event)
+                    writer.write(event)
                     if sent % step == 0 and sent < len(past):
+                        writer.flush()
                         producer.flush()
                         echo(f"demo: history published {sent}/{len(past)}")
+                writer.flush()
                 producer.flush()
                 return len(records)
 

@@ -196,3 +196,17 @@ def read_topic(bootstrap: str, topic: str, *, idle_ms: int = 1500) -> list[Any]:
         return list(consumer)
     finally:
         consumer.close()
+
+
+def read_event_ids(bootstrap: str, topic: str) -> list[str]:
+    """The event id of every event on ``topic`` now, ``event_batch`` records expanded."""
+    import orjson
+
+    from schemas.batches import split
+
+    ids: list[str] = []
+    for record in read_topic(bootstrap, topic):
+        batch = split(record.value)
+        items = batch[1] if batch is not None else [record.value]
+        ids.extend(orjson.loads(item)["event_id"] for item in items)
+    return ids

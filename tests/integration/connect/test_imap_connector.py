@@ -22,6 +22,7 @@ import pytest
 import yaml
 
 from producers.parsers.email import email_event_id
+from schemas.batches import looks_like_batch
 from schemas.deadletter import ORIGIN, REASON, SOURCE
 from schemas.facts import FactKind
 from shinrai.settings import KafkaSettings
@@ -44,6 +45,7 @@ from .conftest import (
     connect_config,
     mailbox_entry,
     message,
+    read_event_ids,
     read_topic,
     write_directory,
 )
@@ -55,9 +57,7 @@ REPO = Path(__file__).resolve().parents[3]
 
 
 def _event_ids(bootstrap: str, topic: str) -> Counter[str]:
-    import orjson
-
-    return Counter(orjson.loads(r.value)["event_id"] for r in read_topic(bootstrap, topic))
+    return Counter(read_event_ids(bootstrap, topic))
 
 
 async def test_client_mail_opens_an_obligation_and_a_reply_in_sent_fulfils_it(
@@ -346,6 +346,11 @@ def test_kill_9_in_the_middle_of_a_sync_then_restart_loses_nothing_and_sends_not
     ids = _event_ids(env.kafka.bootstrap, env.topics.interactions)
     assert set(ids) == expected  # nothing lost
     assert [i for i, n in ids.items() if n > 1] == []  # nothing twice
+    # The sync sent its fetched messages as event_batch records (SHINRAI_KAFKA__BATCH_EVENTS
+    # at its default): the recovery above read those back.
+    records = read_topic(env.kafka.bootstrap, env.topics.interactions)
+    assert len(records) < total
+    assert any(looks_like_batch(r.value) for r in records)
     assert "this body must never be logged" not in err
     assert password not in err
 

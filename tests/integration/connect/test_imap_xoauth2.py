@@ -22,7 +22,7 @@ from tests.dovecot_server import DovecotServer, dovecot_binary
 from tests.integration.streams.processor_harness import Env, processor_env, wait_until
 from tests.tls_ca import CertAuthority
 
-from .conftest import RunningConnector, connect_config, mailbox_entry, message, read_topic
+from .conftest import RunningConnector, connect_config, mailbox_entry, message, read_event_ids
 
 pytestmark = pytest.mark.integration
 _ = processor_env
@@ -106,12 +106,7 @@ async def test_an_xoauth2_token_from_the_command_logs_in_and_mail_flows(
     finally:
         await connector.close()
     assert GOOD_TOKEN in introspection.tokens  # the server really checked our token
-    import orjson
-
-    ids = Counter(
-        orjson.loads(r.value)["event_id"]
-        for r in read_topic(env.kafka.bootstrap, env.topics.interactions)
-    )
+    ids = Counter(read_event_ids(env.kafka.bootstrap, env.topics.interactions))
     assert ids == Counter({email_event_id(mid): 1})
 
 

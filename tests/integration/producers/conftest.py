@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import pytest
 
+from schemas.batches import split
 from tests.unit.producers.conftest import quiet_kafka_import
 
 quiet_kafka_import()
 
 from kafka import KafkaConsumer  # noqa: E402  (after the warning-free import above)
 from kafka.admin import KafkaAdminClient, NewTopic  # noqa: E402
+from kafka.partitioner.default import murmur2  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,36 @@ class Record:
     key: bytes | None
     value: bytes | None
     headers: dict[str, bytes]
+
+
+@dataclass(frozen=True)
+class Item:
+    """One event a topic holds: a single record, or one item of an ``event_batch`` record."""
+
+    record: Record
+    index: int | None  # its position in its batch record; None for a single record
+    value: bytes
+
+    @property
+    def partition(self) -> int:
+        return self.record.partition
+
+
+def items_of(records: Sequence[Record]) -> list[Item]:
+    """The events of ``records`` in log order, batch records expanded (``schemas.batches``)."""
+    items: list[Item] = []
+    for record in records:
+        batch = split(record.value)
+        if batch is None:
+            items.append(Item(record, None, record.value or b""))
+        else:
+            items.extend(Item(record, i, value) for i, value in enumerate(batch[1]))
+    return items
+
+
+def kafka_partition(key: bytes, partitions: int) -> int:
+    """The partition kafka-python's own default partitioner gives ``key`` (its murmur2)."""
+    return (murmur2(key) & 0x7FFFFFFF) % partitions
 
 
 @pytest.fixture(scope="session")
@@ -54,9 +86,10 @@ def make_topic(broker: str) -> Iterator[Callable[..., str]]:
 
 @pytest.fixture
 def read_topic(broker: str) -> Callable[..., list[Record]]:
-    """Factory: every record of ``topic`` once ``count`` arrived (fails after ``timeout_s``).
+    """Factory: every record of ``topic`` once ``count`` events arrived (a batch record counts
+    as its items), or after ``timeout_s``.
 
-    After ``count`` records it keeps polling briefly, so extra (duplicated) records are returned
+    After ``count`` events it keeps polling briefly, so extra (duplicated) records are returned
     too and the test can see them.
     """
 
@@ -84,7 +117,7 @@ def read_topic(broker: str) -> Callable[..., list[Record]]:
                         )
                         for m in batch
                     )
-                if settle is None and len(records) >= count:
+                if settle is None and len(items_of(records)) >= count:
                     settle = time.monotonic() + 1.0
         finally:
             consumer.close()

@@ -26,11 +26,12 @@ from pydantic import SecretStr
 from producers.gateway.app import create_app
 from producers.gateway.settings import GatewaySettings
 from schemas.base import decode, encode
+from schemas.batches import EVENT_BATCH, split
 from schemas.deadletter import ORIGIN, REASON, SOURCE
 from schemas.events import CallOutcome, Flag, InteractionEvent
 from shinrai.settings import KafkaSettings, Settings
 from tests.builders import numbered_event
-from tests.integration.producers.conftest import Record
+from tests.integration.producers.conftest import Record, items_of, kafka_partition
 from tests.unit.producers.test_gateway_fuzz import generic_body, twilio_form, zoom_body
 
 pytestmark = pytest.mark.integration
@@ -292,9 +293,44 @@ def test_events_batch_is_produced(gateway: Served, read_topic: Callable[..., lis
     assert response.status_code == 202, response.text
     assert response.json()["produced"] == 3
 
-    records = [r for r in read_topic(gateway.topic, 3) if run.encode() in (r.value or b"")]
-    assert {decode(InteractionEvent, r.value or b"") for r in records} == set(events)
-    assert sorted(r.key or b"" for r in records) == [b"_unknown", b"acme", b"b"]
+    items = [i for i in items_of(read_topic(gateway.topic, 3)) if run.encode() in i.value]
+    assert {decode(InteractionEvent, i.value) for i in items} == set(events)
+    keys = sorted((e.client_id or "_unknown").encode() for e in events)
+    assert keys == [b"_unknown", b"acme", b"b"]
+    for item in items:  # each on its key's partition; a record keyed by its (first) event
+        key = (decode(InteractionEvent, item.value).client_id or "_unknown").encode()
+        assert item.partition == kafka_partition(key, 3)
+        if item.index in (None, 0):
+            assert item.record.key == key
+
+
+def test_a_bulk_post_goes_out_as_batch_records_per_partition(
+    gateway: Served, read_topic: Callable[..., list[Record]]
+) -> None:
+    run = uuid.uuid4().hex
+    clients = ["acme", "globex", "initech", "umbrella", None]
+    events = [numbered_event(n, clients[n % 5], event_id=f"{run}:{n}") for n in range(40)]
+    body = b"[" + b",".join(encode(e) for e in events) + b"]"
+    response = httpx.post(
+        f"{gateway.url}/v1/events", content=body, headers={"authorization": f"Bearer {BEARER}"}
+    )
+    assert response.status_code == 202, response.text
+
+    records = [r for r in read_topic(gateway.topic, 40) if run.encode() in (r.value or b"")]
+    # Five keys over three partitions: one batch record per partition that got any event.
+    by_partition: dict[int, list[bytes]] = {}
+    for event in events:
+        key = (event.client_id or "_unknown").encode()
+        by_partition.setdefault(kafka_partition(key, 3), []).append(encode(event))
+    assert len(records) == len(by_partition)
+    for record in records:
+        batch = split(record.value)
+        assert batch is not None
+        assert batch[0] == EVENT_BATCH
+        assert batch[1] == by_partition[record.partition]  # the request's order, per partition
+        assert (
+            record.key == (decode(InteractionEvent, batch[1][0]).client_id or "_unknown").encode()
+        )
 
 
 def test_oversize_body_is_413(gateway: Served) -> None:

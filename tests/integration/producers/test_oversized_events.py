@@ -28,7 +28,7 @@ from schemas.events import ClientPolicyChanged, InteractionEvent
 from shinrai.cli import main
 from shinrai.settings import KafkaSettings, Settings
 from tests.builders import ALWAYS_OPEN, NUMBERED_BASE, ONE_MINUTE, numbered_event, policy_change
-from tests.integration.producers.conftest import Record
+from tests.integration.producers.conftest import Record, items_of
 
 pytestmark = pytest.mark.integration
 
@@ -98,7 +98,7 @@ def test_a_2_mb_event_is_rejected_and_the_rest_of_the_file_goes_through(
     summary = produce(broker, path, topic, dlq, rejects)
     assert (summary["read"], summary["produced"], summary["rejected"]) == (3, 2, 1)
 
-    sent = [decode(InteractionEvent, r.value or b"") for r in read_topic(topic, 2)]
+    sent = [decode(InteractionEvent, i.value) for i in items_of(read_topic(topic, 2))]
     assert [e.event_id for e in sent] == [first.event_id, last.event_id]
     [reject] = [orjson.loads(line) for line in rejects.read_bytes().splitlines()]
     # The producer's own request limit (1 MiB) is below the broker's default topic limit.

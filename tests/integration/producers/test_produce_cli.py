@@ -19,7 +19,7 @@ from schemas.deadletter import ORIGIN, REASON, SOURCE
 from schemas.events import InteractionEvent
 from shinrai.cli import main
 from tests.builders import jsonl, numbered_event
-from tests.integration.producers.conftest import Record
+from tests.integration.producers.conftest import Record, items_of, kafka_partition
 
 pytestmark = pytest.mark.integration
 
@@ -74,16 +74,21 @@ def test_produce_jsonl_to_kafka(
     assert summary["rejected"] == 1
     assert summary["unknown_client"] == 3
 
-    records = read_topic(topic, len(events))
-    assert len(records) == len(events)
-    got = {decode(InteractionEvent, r.value or b"") for r in records}
+    items = items_of(read_topic(topic, len(events)))
+    assert len(items) == len(events)
+    got = {decode(InteractionEvent, i.value) for i in items}
     assert got == set(events)
 
     partitions_of_key: dict[bytes | None, set[int]] = defaultdict(set)
-    for record in records:
-        event = decode(InteractionEvent, record.value or b"")
-        assert record.key == (event.client_id or "_unknown").encode()
-        partitions_of_key[record.key].add(record.partition)
+    first_keys: dict[tuple[int, int], bytes] = {}
+    for item in items:
+        event = decode(InteractionEvent, item.value)
+        key = (event.client_id or "_unknown").encode()
+        # A record's key is its (first) event's; each event sits on its key's partition.
+        first_keys.setdefault((item.partition, item.record.offset), key)
+        assert item.record.key == first_keys[(item.partition, item.record.offset)]
+        assert item.partition == kafka_partition(key, 4)
+        partitions_of_key[key].add(item.partition)
     assert all(len(parts) == 1 for parts in partitions_of_key.values()), partitions_of_key
     assert set(partitions_of_key) == {c.encode() for c in CLIENTS} | {b"_unknown"}
     # Six keys over four partitions: the keys really are spread, not all on one partition.
@@ -140,9 +145,9 @@ def test_produce_with_out_writes_exactly_what_the_topic_receives(
     out = tmp_path / "out.jsonl"
     summary = _produce(broker, path, topic, make_topic("dlq"), "--out", str(out))
     assert summary["produced"] == summary["written"] == len(events)
-    records = read_topic(topic, len(events))
-    assert [r.value for r in records] == out.read_bytes().splitlines()
-    sent = [decode(InteractionEvent, r.value or b"") for r in records]
+    items = items_of(read_topic(topic, len(events)))
+    assert [i.value for i in items] == out.read_bytes().splitlines()
+    sent = [decode(InteractionEvent, i.value) for i in items]
     assert [(e.occurred_at, e.event_id) for e in sent] == sorted(
         (e.occurred_at, e.event_id) for e in events
     )

@@ -18,6 +18,7 @@ from producers.connectors.runner import ConnectorMetrics, Publisher, run_connect
 from producers.kafka_producer import Record
 from producers.parsers.base import Parsed, ParseResult, Rejected
 from producers.resolution import Resolver
+from schemas.base import encode
 from schemas.directory import ClientDirectory
 from shinrai.errors import ConfigError
 from tests.builders import email
@@ -138,3 +139,21 @@ async def test_a_configuration_error_of_the_hook_stops_everything(
         await asyncio.wait_for(
             _run(tmp_path, RecordingSink(), asyncio.Event(), ConnectorMetrics()), 10
         )
+
+
+def test_a_publish_marks_its_events_batchable_and_its_rejects_not() -> None:
+    sink = RecordingSink()
+    publish = Publisher(sink, topic="events", dlq_topic="dlq").for_source("imap:support")
+    acme = email("e1", "2026-12-01T09:00:00+00:00", client="acme")
+    globex = email("e2", "2026-12-01T09:01:00+00:00", client="globex")
+    publish([Parsed(acme, "f#1"), Rejected("Date: missing", "f#2", b"raw"), Parsed(globex, "f#3")])
+
+    [records] = sink.batches
+    # The producer groups batchable records per partition into event_batch records.
+    assert [(r.topic, r.batchable) for r in records] == [
+        ("events", True),
+        ("dlq", False),
+        ("events", True),
+    ]
+    assert [r.value for r in records if r.topic == "events"] == [encode(acme), encode(globex)]
+    assert [r.label for r in records if r.topic == "events"] == ["event e1", "event e2"]
