@@ -24,7 +24,18 @@ partitions) goes through two calls:
 3. per client, the state is read once (``load_state(anchor)``), its inputs applied in order, the
    client advanced after each to the partition's event time read so far (the per-event semantics
    of a replay), then to the partition's watermark (the clock, or the event time of a backlog;
-   a tick only asks for this last advance). An input the engine cannot apply (``EngineError``,
+   a tick only asks for this last advance). Before each input is applied, its client is
+   advanced to the partition's event time read before that input: where the end of a batch cut
+   just before it would have left the client. So whether an input is late depends on the
+   partition's order alone, not on where its batches are cut: on a backlog, an input read
+   after its partition's event time passed it by more than the allowed lateness is late (the
+   engine's correction path; past the duplicate window, a dead letter) in every cut, and one
+   read within it is processed in order in every cut, as the replay of the log does. Without
+   this, the end-of-batch advance (the event time of the whole batch, other clients' later
+   records included) made a client's next input late when the batch ended between them, and
+   not when they shared a batch. What still depends on the cut: the clock (a live partition's
+   watermark, which no log holds), and for a held client the moment its partition turns from
+   a backlog to live. An input the engine cannot apply (``EngineError``,
    the engine's only error for bad input; ``InputRejected`` also from an advance, for a
    buffered event or a timer) is dead-lettered and skipped, the facts emitted before it kept;
    any other exception is a bug and propagates: it fails the batch, never passes as bad input.
@@ -291,8 +302,11 @@ class _ClientWork:
     """One client's share of a batch: its inputs in arrival order, and its anchor."""
 
     anchor: InRecord
-    # (record, decoded event, the partition's event time read up to and with it, if any)
-    inputs: list[tuple[InRecord, Event, datetime | None]] = field(default_factory=list)
+    # (record, decoded event, the partition's event time read up to and with it, if any,
+    # the partition's event time and its history's read before it: see ``_client``)
+    inputs: list[tuple[InRecord, Event, datetime | None, datetime | None, datetime | None]] = field(
+        default_factory=list
+    )
     key: bytes = b""  # the client's message key (from ``anchor``, used per record produced)
 
     def __post_init__(self) -> None:
@@ -470,8 +484,11 @@ class ProcessorStep:
                 reason, cause = implausible
                 produce.append(self._reject(record, reason, now, cause))
                 continue
+            # Where the end of a batch cut just before this record would have left its client.
+            before = marks.event_time(record.partition)
+            history_before = self._history_time.event_time(record.partition)
             if isinstance(decoded, ClientPolicyChanged):  # its effective time: no event time
-                seen = marks.event_time(record.partition)
+                seen = before
             else:
                 seen = marks.observe(record.partition, decoded.occurred_at)
                 if isinstance(decoded, InteractionEvent) and decoded.occurred_at < history:
@@ -480,7 +497,7 @@ class ProcessorStep:
             item = work.get(client_id)
             if item is None:
                 item = work[client_id] = _ClientWork(record)
-            item.inputs.append((record, decoded, seen))
+            item.inputs.append((record, decoded, seen, before, history_before))
         if batch:
             stats.last_event_at = now
         for partition, record in last_read.items():
@@ -625,7 +642,7 @@ class ProcessorStep:
         held = client_id in self._held and flow is not None
         # Inputs (some) from batch records: the client's output goes out in batch records, all
         # of it, so its order on each topic is the order it was produced in.
-        batched = any(record.batched for record, _, _ in item.inputs)
+        batched = any(record.batched for record, *_ in item.inputs)
         # Each input is applied and the client advanced after it to the partition's event
         # time read so far, as a replay of the partition would (an input later than that
         # by more than the allowed lateness takes the engine's correction path). A held client
@@ -633,7 +650,17 @@ class ProcessorStep:
         # waits, buffered in event-time order, until the partition's history has come in.
         # Then the client goes to the partition's watermark (the clock unless it reads a
         # backlog), unless held.
-        for record, decoded, seen in item.inputs:
+        catching_up = self.marks.catching_up(partition, now)
+        for record, decoded, seen, before, history_before in item.inputs:
+            # Whether an input is late depends on the partition's order alone, never on where
+            # the batch is cut: before it is applied, its client goes where the end of a batch
+            # cut just before it would have taken it (below): the partition's event time read
+            # before it (or, held, its history's while the partition catches up). Otherwise a
+            # client advanced at the end of a batch to the event time of other clients' later
+            # records would find its own next input late in one cut and in time in another.
+            cut = history_before if held and catching_up else None if held else before
+            if cut is not None and state is not None:
+                state = self._advance(state, min(cut, now), item, out, produce, now)
             fresh = isinstance(decoded, InteractionEvent) and (
                 state is None or decoded.event_id not in state.seen
             )
@@ -682,7 +709,7 @@ class ProcessorStep:
             self._held.pop(client_id, None)
         if not held:
             mark = self.marks.watermark(partition, now)
-        elif self.marks.catching_up(partition, now):
+        elif catching_up:
             mark = self._history_time.event_time(partition)
         else:
             mark = None
@@ -711,7 +738,7 @@ class ProcessorStep:
                 state, more = self.engine.advance(state, to)
             except InputRejected as exc:
                 out.extend(f for f in exc.facts if isinstance(f, Fact))
-                record = next((r for r, ev, _ in item.inputs if ev.event_id == exc.event_id), None)
+                record = next((r for r, ev, *_ in item.inputs if ev.event_id == exc.event_id), None)
                 if record is None:  # read in an earlier batch, or a timer: name it by its ids
                     record = InRecord(
                         self.topics.interactions,
