@@ -153,6 +153,7 @@ class Shape:
         self.structure = ", ".join(fields)
         self.columns = [column for column, _ in outputs] + ["topic", "partition", "offset"]
         self.select = ", ".join([f"{expr} AS `{col}`" for col, expr in outputs] + _POSITION_OUT)
+        self.problems = problems
         self.problem = " OR ".join(f"({p})" for p in problems)
 
     def query(self, path: str) -> str:
