@@ -75,6 +75,7 @@ import argparse
 import gc
 import json
 import random
+import re
 import statistics
 import tempfile
 import time
@@ -372,13 +373,15 @@ def _ceiling(
         )
         out["(c) INSERT into a plain MergeTree copy"] = best(lambda: insert_sql(f"plain_{table}"))
         out["(d) INSERT into the table with its MVs"] = best(lambda: insert_sql(table))
+        # The views reading this table (their SELECT names it after FROM).
+        reads = re.compile(rf"\bFROM\s+(?:\S+\.)?`?{table}`?(?![\w.])")
         views = [
-            row[0]
-            for row in client.query(
-                "SELECT name FROM system.tables WHERE database = currentDatabase() "
-                f"AND engine = 'MaterializedView' AND has(dependencies_table, '{table}') "
-                "ORDER BY name"
+            name
+            for name, create in client.query(
+                "SELECT name, create_table_query FROM system.tables "
+                "WHERE database = currentDatabase() AND engine = 'MaterializedView' ORDER BY name"
             ).result_rows
+            if reads.search(create)
         ]
         previous = 1 / out["(d) INSERT into the table with its MVs"]
         for view in views:
