@@ -24,7 +24,6 @@ character in an identifier is not refused here (the processor refused it at the 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import NamedTuple
 
 from schemas.events import MAX_PARENT_KEYS, Flag
 from sinks.clickhouse.records import (
@@ -57,12 +56,6 @@ _RFC3339 = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?(Z|[+-]\d\d:\d\d)$"
 _ASCII_ID = r"^[!-~]([ -~]*[!-~])?$"
 _REFUSED_ID = r"[\p{Cc}\p{Cf}\p{Co}\p{Zl}\p{Zp}]|^\s|\s$"
 _HASH = r"^[0-9a-f]{32}$"
-# The anchored patterns above without their anchors, to be joined into one per-row pattern.
-_ASCII_ID_PART = _ASCII_ID[1:-1]
-_RFC3339_PART = _RFC3339[1:-1]
-# A value that passes each pattern: what a null is read as in the joined text (a null is the
-# business of the field's null check, never of its pattern).
-_ID_FILLER, _TS_FILLER = "x", "2000-01-01T00:00:00Z"
 _DEFAULTS = {"schema_version": "1", "source": "'unknown'", "type": "'interaction'"}
 
 
@@ -75,21 +68,11 @@ def _enum(values: frozenset[str]) -> str:
     return "Enum16(" + ", ".join(f"{quote(v)} = {i}" for i, v in enumerate(sorted(values), 1)) + ")"
 
 
-class _Patterned(NamedTuple):
-    """A field's text check that a regular expression decides for nearly every value."""
-
-    text: str  # the field as a non-null String expression
-    part: str  # the pattern its valid common values match (no anchors, no newline)
-    problem: str  # the whole check, true for a bad value (run only when the pattern fails)
-
-
-def _field(name: str, spec: _Spec) -> tuple[str, list[str], list[_Patterned]]:
-    """(structure type, problems: SQL conditions true for a bad value, the patterned checks)
-    of one field."""
+def _field(name: str, spec: _Spec) -> tuple[str, list[str]]:
+    """(structure type, problems: SQL conditions true for a bad value) of one field."""
     check, nullable, limit, _ = spec
     x = f"`{name}`"
     problems: list[str] = []
-    patterned: list[_Patterned] = []
     if not nullable and name not in _DEFAULTS:
         problems.append(f"isNull({x})")
     if check == _STR and isinstance(limit, frozenset):
@@ -99,24 +82,13 @@ def _field(name: str, spec: _Spec) -> tuple[str, list[str], list[_Patterned]]:
         if isinstance(limit, int):
             problems.append(f"ifNull(lengthUTF8({x}) > {limit}, false)")
         if name in _IDENTIFIERS:
-            patterned.append(
-                _Patterned(
-                    f"ifNull({x}, {quote(_ID_FILLER)})",
-                    _ASCII_ID_PART,
-                    f"ifNull({x} = '' OR NOT (match({x}, {quote(_ASCII_ID)}) OR "
-                    f"(normalizeUTF8NFKC({x}) = {x} AND NOT match({x}, {quote(_REFUSED_ID)}))), "
-                    "false)",
-                )
+            problems.append(
+                f"ifNull({x} = '' OR NOT (match({x}, {quote(_ASCII_ID)}) OR "
+                f"(normalizeUTF8NFKC({x}) = {x} AND NOT match({x}, {quote(_REFUSED_ID)}))), false)"
             )
     elif check == _TS:
         kind = "String"
-        patterned.append(
-            _Patterned(
-                f"ifNull({x}, {quote(_TS_FILLER)})",
-                _RFC3339_PART,
-                f"ifNull(NOT match({x}, {quote(_RFC3339)}), false)",
-            )
-        )
+        problems.append(f"ifNull(NOT match({x}, {quote(_RFC3339)}), false)")
     elif check == _NUM:
         kind = "Float64"
         if name in _NON_NEGATIVE:
@@ -131,24 +103,7 @@ def _field(name: str, spec: _Spec) -> tuple[str, list[str], list[_Patterned]]:
     else:
         assert check == _BOOL
         kind = "Bool"
-    return f"Nullable({kind})", problems, patterned
-
-
-def _gate(patterned: list[_Patterned]) -> str:
-    """One condition for all patterned checks of a row: the fields' texts joined by newlines
-    must match their patterns joined the same way, else the full checks decide.
-
-    Sound because no part matches a newline: the joined pattern then matches exactly when each
-    text matches its own part (a text holding a newline adds a line and fails), and a text that
-    matches its part passes its full check (printable ASCII is already NFKC and holds no refused
-    character; a matching instant matches the instant pattern). One regular expression per row
-    instead of one or three per field: most of what the checks cost (bench/sink.py --ceiling).
-    The full checks run only on rows the joined pattern refuses (short-circuit ``AND``).
-    """
-    texts = ", '\\n', ".join(p.text for p in patterned)
-    pattern = "^" + "\n".join(p.part for p in patterned) + "$"
-    full = " OR ".join(f"({p.problem})" for p in patterned)
-    return f"NOT match(concat({texts}), {quote(pattern)}) AND ({full})"
+    return f"Nullable({kind})", problems
 
 
 def _output(name: str, spec: _Spec) -> str:
@@ -189,20 +144,15 @@ class Shape:
     ) -> None:
         """``outputs``: (table column, expression) in table order; extras are list fields."""
         fields, problems = list(_POSITION), list(_POSITION_PROBLEMS)
-        patterned: list[_Patterned] = []
         for name, spec in specs.items():
-            kind, bad, texts = _field(name, spec)
+            kind, bad = _field(name, spec)
             fields.append(f"`{name}` {kind}")
             problems.extend(bad)
-            patterned.extend(texts)
         fields.extend(extra_fields)
         problems.extend(extra_problems)
-        problems.append(_gate(patterned))
-        self.problems = problems
         self.structure = ", ".join(fields)
         self.columns = [column for column, _ in outputs] + ["topic", "partition", "offset"]
         self.select = ", ".join([f"{expr} AS `{col}`" for col, expr in outputs] + _POSITION_OUT)
-        self.problems = problems
         self.problem = " OR ".join(f"({p})" for p in problems)
 
     def query(self, path: str) -> str:
