@@ -18,6 +18,9 @@ consumer's cost, not the sink's):
 * ``--batch-records N`` (runner mode): the same rows from batch records (``fact_batch`` /
   ``event_batch``, ``schemas.batches``) of N items each, as the processor writes its output
   for inputs that came in batch records; the sink cuts each into its items' bytes.
+* ``--ceiling``: chdb's own cost on the sink's JSONEachRow batch, no Python per row: the parse,
+  the row checks, ``INSERT`` into a plain copy of the table and into the table with its
+  materialized views, and each view's share (docs/benchmarks.md, 2026-12-07 16:10).
 * ``--compare``: the raw insert paths on one Arrow table of facts, insert_arrow vs
   ``INSERT ... SELECT * FROM Python(table)`` (chdb only), which decided the sink's insert path.
 
