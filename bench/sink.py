@@ -338,7 +338,6 @@ def _ceiling(
     src = f"file({json_batches.quote(path)}, JSONEachRow, {json_batches.quote(shape.structure)})"
     json_settings = settings_clause(json_batches.JSON_SETTINGS)
     cols = ", ".join(f"`{c}`" for c in shape.columns)
-    client.command(f"CREATE TABLE plain_{table} AS {table}")
     counter = iter(range(1_000_000))
 
     def insert_sql(target: str) -> str:
@@ -359,6 +358,7 @@ def _ceiling(
 
     out: dict[str, float] = {}
     try:
+        client.command(f"CREATE TABLE plain_{table} AS {table}")
         out["(a) parse: count() WHERE NOT ignore(*)"] = best(
             lambda: f"SELECT count() FROM {src} WHERE NOT ignore(*) SETTINGS {json_settings}"
         )
