@@ -18,6 +18,9 @@ consumer's cost, not the sink's):
 * ``--batch-records N`` (runner mode): the same rows from batch records (``fact_batch`` /
   ``event_batch``, ``schemas.batches``) of N items each, as the processor writes its output
   for inputs that came in batch records; the sink cuts each into its items' bytes.
+* ``--ceiling``: chdb's own cost on the sink's JSONEachRow batch, no Python per row: the parse,
+  the row checks, ``INSERT`` into a plain copy of the table and into the table with its
+  materialized views, and each view's share (docs/benchmarks.md, 2026-12-07 16:10).
 * ``--compare``: the raw insert paths on one Arrow table of facts, insert_arrow vs
   ``INSERT ... SELECT * FROM Python(table)`` (chdb only), which decided the sink's insert path.
 
@@ -75,6 +78,7 @@ import argparse
 import gc
 import json
 import random
+import re
 import statistics
 import tempfile
 import time
@@ -299,6 +303,102 @@ def _compare(settings: ClickHouseSettings, facts: list[tuple[Fact, Position]]) -
     return {k: statistics.median(v) for k, v in results.items()}
 
 
+def _ceiling_file(records: list[tuple[Any, Position]]) -> str:
+    """The records' canonical value bytes as the sink's JSONEachRow batch file (in /dev/shm)."""
+    from schemas.base import encode
+    from sinks.clickhouse import json_batches
+
+    body = json_batches.lines(
+        [encode(r) for r, _ in records], [(p.topic, p.partition, p.offset) for _, p in records]
+    )
+    directory = "/dev/shm" if Path("/dev/shm").is_dir() else tempfile.gettempdir()
+    fd, path = tempfile.mkstemp(prefix="bench-ceiling-", suffix=".jsonl", dir=directory)
+    with open(fd, "wb") as out:
+        out.write(body)
+    return path
+
+
+def _ceiling(
+    settings: ClickHouseSettings, table: str, records: list[tuple[Any, Position]], reps: int = 3
+) -> dict[str, float]:
+    """What chdb itself does with the sink's JSONEachRow batch, rows per CPU second (best of
+    ``reps``): (a) the parse alone, (b) parse + the row checks, (c) ``INSERT`` of the checked
+    rows into a plain MergeTree copy of ``table`` (no materialized views), (d) the same into
+    ``table`` with its materialized views, and (d - c) split per view (each view's share is the
+    cost drop when it is detached, views detached one after the other)."""
+    from sinks.clickhouse import json_batches
+    from sinks.clickhouse.sink import _INSERT_SETTINGS, settings_clause
+
+    shape = json_batches.FACTS if table == "sla_facts" else json_batches.INTERACTIONS
+    sink = ClickHouseSink(settings)
+    sink.setup()
+    client = sink.client
+    path = _ceiling_file(records)
+    n = len(records)
+    src = f"file({json_batches.quote(path)}, JSONEachRow, {json_batches.quote(shape.structure)})"
+    json_settings = settings_clause(json_batches.JSON_SETTINGS)
+    cols = ", ".join(f"`{c}`" for c in shape.columns)
+    counter = iter(range(1_000_000))
+
+    def insert_sql(target: str) -> str:
+        token = f"ceiling-{next(counter)}"
+        clause = settings_clause(
+            {**_INSERT_SETTINGS, **json_batches.JSON_SETTINGS, "insert_deduplication_token": token}
+        )
+        return f"INSERT INTO {target} ({cols}) SETTINGS {clause} {shape.query(path)}"
+
+    def best(make_sql: Callable[[], str]) -> float:
+        rates = []
+        for _ in range(reps):
+            sql = make_sql()
+            cpu = time.process_time()
+            client.command(sql)
+            rates.append(n / (time.process_time() - cpu))
+        return max(rates)
+
+    out: dict[str, float] = {}
+    try:
+        client.command(f"CREATE TABLE plain_{table} AS {table}")
+        out["(a) parse: count() WHERE NOT ignore(*)"] = best(
+            lambda: f"SELECT count() FROM {src} WHERE NOT ignore(*) SETTINGS {json_settings}"
+        )
+        out["(b) parse + throwIf checks"] = best(
+            lambda: (
+                f"SELECT count() FROM {src} WHERE throwIf({shape.problem}, 'bad') = 0 "
+                f"AND NOT ignore(*) SETTINGS {json_settings}"
+            )
+        )
+        out["(b') parse + checks + stored columns"] = best(
+            lambda: (
+                f"SELECT count() FROM ({shape.query(path)}) WHERE NOT ignore(*) "
+                f"SETTINGS {json_settings}"
+            )
+        )
+        out["(c) INSERT into a plain MergeTree copy"] = best(lambda: insert_sql(f"plain_{table}"))
+        out["(d) INSERT into the table with its MVs"] = best(lambda: insert_sql(table))
+        # The views reading this table (their SELECT names it after FROM).
+        reads = re.compile(rf"\bFROM\s+(?:\S+\.)?`?{table}`?(?![\w.])")
+        views = [
+            name
+            for name, create in client.query(
+                "SELECT name, create_table_query FROM system.tables "
+                "WHERE database = currentDatabase() AND engine = 'MaterializedView' ORDER BY name"
+            ).result_rows
+            if reads.search(create)
+        ]
+        previous = 1 / out["(d) INSERT into the table with its MVs"]
+        for view in views:
+            client.command(f"DETACH TABLE {view}")
+            now = 1 / best(lambda: insert_sql(table))
+            out[f"  MV {view}: CPU ns per row"] = (previous - now) * 1e9
+            previous = now
+        out["(e) INSERT into the table, all MVs detached"] = 1 / previous
+    finally:
+        Path(path).unlink()
+        sink.close()
+    return out
+
+
 def main() -> None:
     """Run the benchmark and print/write the results."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -320,6 +420,11 @@ def main() -> None:
         default=None,
         help="runner mode: also from batch records (fact_batch / event_batch) of N items each",
     )
+    parser.add_argument(
+        "--ceiling",
+        action="store_true",
+        help="chdb's own ceiling on the sink's JSONEachRow batch (parse, checks, inserts, MVs)",
+    )
     args = parser.parse_args()
     n = args.rows or (20_000 if args.quick else 500_000)
     rng = random.Random(1)
@@ -334,7 +439,14 @@ def main() -> None:
     settings = ClickHouseSettings(url=f"chdb://{root}", database="bench_sink")
     results: dict[str, float] = {}
     inputs = (("facts", "b_f", facts), ("interactions", "b_i", events))
-    if not args.only_runner:
+    if args.ceiling:
+        tables = {"facts": "sla_facts", "interactions": "interactions"}
+        for label, db, records in inputs:
+            for name, value in _ceiling(
+                settings.model_copy(update={"database": f"{db}_ceiling"}), tables[label], records
+            ).items():
+                results[f"{label} ceiling {name}"] = value
+    if not args.only_runner and not args.ceiling:
         for label, db, records in inputs:
             wall, cpu = _through_sink(settings.model_copy(update={"database": db}), records)
             results[f"{label} add+flush rows/s (wall)"] = wall

@@ -20,6 +20,7 @@ from schemas.events import Channel, Direction, InteractionEvent, Kind
 from schemas.facts import Fact, FactKind
 from shinrai.metrics import WorkerMetrics
 from shinrai.settings import ClickHouseSettings, KafkaSettings
+from sinks.clickhouse import json_batches, records
 from sinks.clickhouse import runner as runner_module
 from sinks.clickhouse.rows import Position
 from sinks.clickhouse.runner import ClickHouseRunner
@@ -307,3 +308,77 @@ def test_runner_interactions_skip_policy_changes_and_invalid_input(
     assert rows == [("e1",)]
     assert _skipped(metrics, "not_an_interaction") == 3
     assert runner._unflushed["interactions"] == 1
+
+
+# Identifier and instant values on both sides of the printable-ASCII pattern that decides the
+# common case in ClickHouse's checks: values outside it but valid (non-ASCII in NFKC, a null)
+# must still be taken, and every way of breaking it must still be refused, as the row checks do.
+# (They pin the rule for any cheaper form of the checks: bench/sink.py --ceiling.)
+_GATE_CASES = [
+    ("client_id", "café-東京", True),
+    ("client_id", "ｃ１", False),  # full-width: not in NFKC form
+    ("client_id", "c\u00a0", False),  # NBSP: NFKC makes it a trailing space
+    ("client_id", "\u202ec1", False),  # bidi override
+    ("thread_key", "a\nb", False),  # a newline would add a line to the joined text
+    ("thread_key", "a\tb", False),
+    ("thread_key", "a\x7f", False),
+    ("staff", " s1", False),
+    ("staff", "s1 ", False),
+    ("staff", "", False),
+    ("staff", None, True),
+    ("counterpart", "+81 3 1234 5678", True),
+    ("event_id", "e\u00e9", True),
+    ("occurred_at", "2025-03-03T09:00:00.123456+09:00", True),
+    ("occurred_at", "2025-03-03T09:00:00", False),
+    ("occurred_at", "2025-03-03T09:00:00Z\n2025-03-03T09:00:00Z", False),
+    ("recorded_at", "2025-03-03 09:00:00Z", False),
+]
+
+
+@pytest.mark.parametrize(("field", "value", "valid"), _GATE_CASES)
+def test_clickhouse_checks_take_exactly_what_the_row_checks_take(
+    sink_factory: SinkFactory, field: str, value: str | None, valid: bool
+) -> None:
+    raw = _event(1, **{field: value})
+    try:
+        records.interaction_row(raw)
+        row_checks_take = True
+    except records.RecordInvalid:
+        row_checks_take = False
+    assert row_checks_take is valid
+    sink = sink_factory()
+    # Among valid rows, as in a live batch: the batch is refused as a whole or not at all.
+    for offset, item in enumerate([_event(0), raw, _event(2)]):
+        assert sink.add_interaction_json(item, Position(EVENTS_TOPIC, 0, offset))
+    parsed = sink._parse_json("interactions", json_batches.INTERACTIONS)
+    assert (parsed is not None) is valid
+    if parsed is not None and not field.endswith("_at"):
+        assert parsed.column(field).to_pylist()[1] == value
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "valid"),
+    [
+        ("fact_id", "f\u00e9", True),
+        ("fact_id", "f\u200b", False),  # zero-width space
+        ("policy_id", "p\n", False),
+        ("obligation_id", None, True),
+        ("at", "2025-03-03T09:00:00-05:00", True),
+        ("at", "2025-03-03T09:00:00+0900", False),
+    ],
+)
+def test_clickhouse_fact_checks_take_exactly_what_the_row_checks_take(
+    sink_factory: SinkFactory, field: str, value: str | None, valid: bool
+) -> None:
+    raw = _fact(1, **{field: value})
+    try:
+        records.fact_row(raw)
+        row_checks_take = True
+    except records.RecordInvalid:
+        row_checks_take = False
+    assert row_checks_take is valid
+    sink = sink_factory()
+    for offset, item in enumerate([_fact(0), raw, _fact(2)]):
+        assert sink.add_fact_json(item, Position(FACTS_TOPIC, 0, offset))
+    parsed = sink._parse_json("sla_facts", json_batches.FACTS)
+    assert (parsed is not None) is valid
