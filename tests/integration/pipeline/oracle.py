@@ -12,6 +12,12 @@ The workload is generated from a seed: many clients on a 24x7 calendar with 1-mi
 warnings, breaches, late answers and callbacks all occur), weeks of history ending an hour ago
 (every timer of the history has fired by then, so the live side and the replay never disagree on
 a timer still pending at the instant they are compared; :func:`compare` checks it).
+
+Batch records (``schemas.batches``): the history can be produced as ``shinrai produce`` writes
+it, ``event_batch`` records of one partition each, by the producers' own batch writer
+(:func:`produce_batched`). Reading back, every item of a batch record is an event of its own, in
+the record's order; a dead letter of one item names its record (the origin header) and the
+item's index (``x-shinrai-item``), one of a whole record names the record alone (:func:`dead_id`).
 """
 
 from __future__ import annotations
@@ -29,7 +35,8 @@ from datetime import datetime, timedelta
 from engine.alerts import alert_for
 from engine.state import Event
 from schemas.base import encode
-from schemas.deadletter import ORIGIN, REASON, TRUNCATED
+from schemas.batches import BatchInvalid, split
+from schemas.deadletter import ITEM, ORIGIN, REASON, TRUNCATED
 from schemas.directory import Client, ClientDirectory
 from schemas.events import CallOutcome, ClientPolicyChanged, Direction, InteractionEvent
 from schemas.facts import Fact, FactKind
@@ -37,7 +44,6 @@ from shinrai.settings import Settings
 from streams.dlq import Rejected, decode_input
 from tests.builders import ALWAYS_OPEN, ONE_MINUTE, interaction, phone_call
 from tests.integration.alerts.harness import Received
-from tests.kafka_records import items
 
 from .scenario import expected_facts, group_caught_up
 
@@ -176,6 +182,33 @@ def as_raw(events: Iterable[Event]) -> list[Raw]:
     return [(e.key, encode(e), "event") for e in events]
 
 
+def produce_batched(settings: Settings, topic: str, items: Sequence[Event | Raw]) -> None:
+    """Send ``items`` in order as ``shinrai produce`` does: the producers' batch writer
+    (``KafkaRecordProducer.event_writer``: ``event_batch`` records of up to
+    SHINRAI_KAFKA__BATCH_EVENTS events of one partition), flushed and acknowledged.
+
+    A ``Raw`` item (bytes no producer of ours would write: an invalid event a third party sent)
+    goes into the same per-partition batches, under its key, at its place in the order.
+    Blocking: call through ``asyncio.to_thread``."""
+    from producers.kafka_producer import UNKNOWN_CLIENT_KEY, KafkaRecordProducer
+
+    with KafkaRecordProducer(settings.kafka, client_id="oracle-produce") as producer:
+        writer = producer.event_writer(topic)
+        # The writer's batcher is what ``write`` feeds; a raw item needs it directly. None here
+        # would mean no batching at all (SHINRAI_KAFKA__BATCH_EVENTS=1): not what is tested.
+        batcher = writer._batcher
+        assert batcher is not None, "the batch writer does not batch (batch_events <= 1)"
+        for item in items:
+            if isinstance(item, tuple):
+                key, value, what = item
+                assert value is not None
+                batcher.add(key or UNKNOWN_CLIENT_KEY, value, what)
+            else:
+                writer.write(item)
+        writer.flush()
+        producer.flush()
+
+
 def produce(bootstrap: str, topic: str, records: Sequence[Raw]) -> list[Produced]:
     """Send ``records`` in order (batched, acks=all, one producer: per-partition order kept);
     where each landed. Blocking: call through ``asyncio.to_thread``."""
@@ -205,13 +238,38 @@ def produce(bootstrap: str, topic: str, records: Sequence[Raw]) -> list[Produced
 
 @dataclass(frozen=True)
 class Record:
-    """One record of a topic."""
+    """One record of a topic (or one item of a batch record: ``index`` set, ``value`` the
+    item's own bytes; partition, offset, key and headers are the batch record's)."""
 
     partition: int
     offset: int
     key: bytes | None
     value: bytes | None
     headers: dict[str, bytes]
+    index: int | None = None
+    items: int = 1  # how many items the Kafka record holding it has (1: a single record)
+
+    def where(self, topic: str) -> str:
+        """Its origin as a dead letter names it: ``topic/partition/offset[ item i]``."""
+        origin = f"{topic}/{self.partition}/{self.offset}"
+        return origin if self.index is None else f"{origin} item {self.index}"
+
+
+def dead_id(dead: Record) -> str:
+    """What a dead letter names: its origin, and ``item i`` for one item of a batch record."""
+    origin = dead.headers.get(ORIGIN, b"").decode()
+    item = dead.headers.get(ITEM)
+    return origin if item is None else f"{origin} item {item.decode()}"
+
+
+def _items(value: bytes | None) -> list[bytes | None] | None:
+    """A batch record's items; None for a single record (or a batch envelope that is wrong:
+    the worker dead-letters that record whole, as one)."""
+    try:
+        found = split(value)
+    except BatchInvalid:
+        return None
+    return None if found is None else list(found[1])
 
 
 def read_all(bootstrap: str, topic: str) -> list[Record]:
@@ -234,9 +292,15 @@ def read_all(bootstrap: str, topic: str) -> list[Record]:
                 for m in messages:
                     if m.offset < ends[tp]:
                         heads = {k: v for k, v in m.headers or ()}
-                        # a batch record (facts, accepted) stands for its items: one each
-                        for value in items(m.value):
-                            out.append(Record(tp.partition, m.offset, m.key, value, heads))
+                        # a batch record stands for its items: one each, with its index
+                        found = _items(m.value)
+                        if found is None:
+                            out.append(Record(tp.partition, m.offset, m.key, m.value, heads))
+                            continue
+                        for i, value in enumerate(found):
+                            out.append(
+                                Record(tp.partition, m.offset, m.key, value, heads, i, len(found))
+                            )
         out.sort(key=lambda r: (r.partition, r.offset))  # stable: a batch's items keep order
         return out
     finally:
@@ -329,7 +393,8 @@ class Oracle:
     """The replay of what the worker read."""
 
     facts: list[Fact]
-    read: int  # records on the interactions topic
+    read: int  # events on the interactions topic (single records and items of batch records)
+    records: int  # Kafka records on the interactions topic (a batch record once)
     replayed: int  # events replayed (read, valid, not dead-lettered)
     dead: list[Record]  # the worker's dead letters
     undecodable_kept: list[Record]  # invalid records the worker neither processed nor rejected
@@ -341,11 +406,12 @@ def replay_of_what_was_read(settings: Settings, until: datetime) -> Oracle:
     topic = "interactions.v1" + suffix
     log = read_all(bootstrap, topic)
     dead = read_all(bootstrap, "interactions.dlq" + suffix)
-    rejected = {r.headers.get(ORIGIN, b"").decode() for r in dead}
+    rejected = {dead_id(r) for r in dead}
     events: list[Event] = []
     kept: list[Record] = []
     for rec in log:
-        if f"{topic}/{rec.partition}/{rec.offset}" in rejected:
+        # an item dead-lettered on its own, or its whole record (a wrong batch envelope)
+        if rec.where(topic) in rejected or f"{topic}/{rec.partition}/{rec.offset}" in rejected:
             continue
         decoded = decode_input(rec.value)
         if isinstance(decoded, Rejected):
@@ -353,7 +419,8 @@ def replay_of_what_was_read(settings: Settings, until: datetime) -> Oracle:
             continue
         events.append(decoded)
     facts = expected_facts(events, settings, until=until)
-    return Oracle(facts, len(log), len(events), dead, kept)
+    records = len({(r.partition, r.offset) for r in log})
+    return Oracle(facts, len(log), records, len(events), dead, kept)
 
 
 @dataclass
@@ -439,8 +506,9 @@ def compare(
     """The verdict: ClickHouse rows and acknowledged alerts (per alert id) against the oracle.
 
     ``acked``: distinct Idempotency-Keys acknowledged per alert id (:func:`acknowledged_alerts`).
-    ``expected_dead`` maps the origin (``topic/partition/offset``) of every record the worker
-    must dead-letter to what it is ("oversized record", ...).
+    ``expected_dead`` maps the origin (``topic/partition/offset``, with `` item i`` for an item
+    of a batch record: :func:`dead_id`) of every record the worker must dead-letter to what it
+    is ("oversized record", ...).
     """
     want = {f.fact_id: f for f in oracle.facts}
     rows = Counter(r.fact_id for r in live)
@@ -477,7 +545,7 @@ def compare(
 
     seen: set[str] = set()
     for rec in oracle.dead:
-        origin = rec.headers.get(ORIGIN, b"").decode()
+        origin = dead_id(rec)
         reason = rec.headers.get(REASON, b"").decode()
         if not reason:
             v.dead_without_reason += 1

@@ -14,6 +14,16 @@ embedded chdb, a loopback webhook) in each order a user meets:
 * ``kill_9_mid_backlog``: ``shinrai worker`` as a subprocess, killed with SIGKILL while it reads
   the backlog, then restarted.
 
+The ``*_batched`` cases produce the history as ``shinrai produce`` does by default: ``event_batch``
+records of up to SHINRAI_KAFKA__BATCH_EVENTS (500) events of one partition, written by the
+producers' own batch writer (``oracle.produce_batched``), so the whole chain is under test: the
+batch writer, the processor reading items and writing ``fact_batch`` / ``event_batch`` output,
+the ClickHouse runner reading both. ``history_before_worker_batched`` has one schema-invalid item
+inside a batch record: it must be dead-lettered alone (its record's origin and its index) and the
+rest of its record processed. ``kill_9_mid_backlog_batched`` kills the worker while it works
+through batch records: the record it was in is read again whole after the restart, and the
+items already applied are duplicates the engine must absorb.
+
 Each case then reads back what the worker read (``oracle.replay_of_what_was_read``: the
 interactions topic minus what the worker dead-lettered), replays it with the engine, and asserts
 ClickHouse ``sla_facts FINAL`` and the acknowledged alerts equal it: 0 lost, 0 extra,
@@ -46,8 +56,10 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import IO
 
+import orjson
 import pytest
 
+from engine.state import Event
 from schemas.base import encode
 from schemas.deadletter import MAX_RECORD_BYTES
 from schemas.directory_records import directory_records
@@ -57,6 +69,7 @@ from shinrai.jobs.worker import Worker
 from streams.processor import ProcessorStats
 from tests.builders import interaction
 from tests.integration.alerts.harness import SECRET
+from tests.kafka_records import items
 
 from .oracle import (
     HISTORY_ENDS,
@@ -73,6 +86,8 @@ from .oracle import (
     live_facts,
     make_workload,
     produce,
+    produce_batched,
+    read_all,
     replay_of_what_was_read,
     truncated_dead_letter,
 )
@@ -133,6 +148,45 @@ async def _read_live(p: Pipeline, worker: Worker) -> tuple[datetime, list[LiveFa
     return until, live_facts(rows)
 
 
+async def _produce_batched(p: Pipeline, items: list[Event | Raw]) -> None:
+    await asyncio.to_thread(produce_batched, p.settings, p.topic("interactions.v1"), items)
+
+
+def _invalid_item(wl: Workload) -> tuple[Raw, bytes]:
+    """A schema-invalid event of a known client (no such instant as its ``occurred_at``), and
+    a marker to find it on the topic."""
+    client = wl.clients[11]
+    marker = f"bad-item-{client}"
+    value = orjson.dumps(
+        {
+            "schema_version": 1,
+            "type": "interaction",
+            "event_id": marker,
+            "client_id": client,
+            "occurred_at": "not an instant",
+        }
+    )
+    return (client.encode(), value, "schema-invalid item"), marker.encode()
+
+
+def _batched_origins(p: Pipeline, markers: dict[bytes, str]) -> dict[str, str]:
+    """Where each marked item landed (``topic/partition/offset item i``) -> what it is; and the
+    topic really holds batch records (a record of one event would test nothing new)."""
+    topic = p.topic("interactions.v1")
+    log = read_all(p.settings.kafka.bootstrap, topic)
+    assert any(r.items > 1 for r in log), "the batch writer wrote no batch record"
+    found: dict[str, str] = {}
+    for marker, what in markers.items():
+        holding = [r for r in log if r.value is not None and marker in r.value]
+        assert len(holding) == 1, f"{what}: {len(holding)} items hold {marker!r}"
+        (rec,) = holding
+        # inside a batch record with other events: the rest of it must still be processed
+        assert rec.index is not None, f"{what} is not inside a batch record"
+        assert rec.items > 1, f"{what} is alone in its batch record"
+        found[rec.where(topic)] = what
+    return found
+
+
 def _read(stats: ProcessorStats, records: int) -> bool:
     return stats.events_in >= records
 
@@ -153,6 +207,18 @@ async def history_before_worker(
     async with running_worker(p.settings) as worker:
         until, live = await _read_live(p, worker)
     return Run(until, live, _origins(p, produced))
+
+
+async def history_before_worker_batched(p: Pipeline, wl: Workload, _tmp: Path) -> Run:
+    bad, marker = _invalid_item(wl)
+    items: list[Event | Raw] = [*wl.policies, *wl.history]
+    at = len(wl.policies) + len(wl.history) // 20  # early in the backlog
+    items.insert(at, bad)
+    await _produce_batched(p, items)
+    expected = _batched_origins(p, {marker: bad[2]})
+    async with running_worker(p.settings) as worker:
+        until, live = await _read_live(p, worker)
+    return Run(until, live, expected)
 
 
 async def directory_then_history(p: Pipeline, wl: Workload, _tmp: Path) -> Run:
@@ -181,6 +247,34 @@ async def directory_then_history(p: Pipeline, wl: Workload, _tmp: Path) -> Run:
             )
         until, live = await _read_live(p, worker)
     return Run(until, live, _origins(p, produced))
+
+
+async def directory_then_history_batched(p: Pipeline, wl: Workload, _tmp: Path) -> Run:
+    """As ``directory_then_history``, each part of the archive written as batch records."""
+    async with running_worker(p.settings) as worker:
+        stats = worker.stats
+        assert stats is not None
+        directory: list[tuple[bytes | None, bytes | None]] = list(directory_records(wl.directory()))
+        await asyncio.to_thread(p.produce_raw, p.topic("directory.v1"), directory)
+        await wait_until(
+            lambda: (
+                stats.policy_changes_out >= len(wl.clients) and stats.events_in >= len(wl.clients)
+            ),
+            60,
+            "the directory feed's policy announcements",
+        )
+        part = 500
+        for i in range(0, len(wl.history), part):
+            chunk = wl.history[i : i + part]
+            await _produce_batched(p, list(chunk))
+            await wait_until(
+                functools.partial(_read, stats, len(wl.clients) + i + len(chunk)),
+                60,
+                "the part read",
+            )
+        assert stats.batches_in > 0, "the worker read no batch record"
+        until, live = await _read_live(p, worker)
+    return Run(until, live, _batched_origins(p, {}))
 
 
 async def history_interleaved_with_live(p: Pipeline, wl: Workload, _tmp: Path) -> Run:
@@ -324,6 +418,8 @@ def _worker_env(p: Pipeline, chdb: Path) -> dict[str, str]:
 
 
 def _facts_on_topic(bootstrap: str, topic: str) -> int:
+    """Records on ``topic`` (its end offsets): facts, when the facts are single records (a
+    ``fact_batch`` record counts once: :class:`FactCounter` counts its items)."""
     from kafka import KafkaConsumer, TopicPartition
 
     consumer = KafkaConsumer(bootstrap_servers=bootstrap)
@@ -334,27 +430,94 @@ def _facts_on_topic(bootstrap: str, topic: str) -> int:
         consumer.close()
 
 
-def kill_9_mid_backlog(processes: list[WorkerProcess]) -> Scenario:
+class FactCounter:
+    """Facts on the facts topic so far, an item of a ``fact_batch`` record counted as a fact
+    (the processor writes its output for batched inputs as batch records): read incrementally,
+    so it can be asked often while the worker runs. Blocking: call through a thread."""
+
+    def __init__(self, bootstrap: str, topic: str) -> None:
+        from kafka import KafkaConsumer, TopicPartition
+
+        self.consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+        parts = [TopicPartition(topic, n) for n in self.consumer.partitions_for_topic(topic) or ()]
+        assert parts, f"{topic} has no partitions"
+        self.consumer.assign(parts)
+        self.consumer.seek_to_beginning(*parts)
+        self.facts = 0
+
+    def count(self) -> int:
+        """Facts read up to now (what the topic held a moment ago, at least)."""
+        for messages in self.consumer.poll(timeout_ms=100, max_records=10_000).values():
+            self.facts += sum(len(items(m.value)) for m in messages)
+        return self.facts
+
+    def count_to_end(self) -> int:
+        """Every fact on the topic now."""
+        ends = self.consumer.end_offsets(list(self.consumer.assignment()))
+        deadline = time.monotonic() + 60
+        while any(self.consumer.position(tp) < end for tp, end in ends.items()):
+            assert time.monotonic() < deadline, "could not read the facts topic to its end"
+            self.count()
+        return self.facts
+
+    def close(self) -> None:
+        self.consumer.close()
+
+
+def _uncommitted(bootstrap: str, group: str, topic: str) -> tuple[int, int]:
+    """(records of ``topic`` past ``group``'s committed offsets, records in all): what a
+    restarted member reads again or for the first time."""
+    from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap)
+    try:
+        offsets = admin.list_group_offsets({group: None}).get(group, {})
+        committed = {tp: meta.offset for tp, meta in offsets.items()}
+        parts = [TopicPartition(topic, n) for n in consumer.partitions_for_topic(topic) or ()]
+        ends = consumer.end_offsets(parts)
+        left = sum(end - max(committed.get(tp, 0), 0) for tp, end in ends.items())
+        return left, sum(ends.values())
+    finally:
+        consumer.close()
+        admin.close()
+
+
+def kill_9_mid_backlog(processes: list[WorkerProcess], *, batched: bool = False) -> Scenario:
     async def scenario(p: Pipeline, wl: Workload, tmp: Path) -> Run:
         from .scenario import query_chdb_in_subprocess
 
-        produced = await _produce(p, as_raw(wl.policies) + as_raw(wl.history))
+        if batched:
+            await _produce_batched(p, [*wl.policies, *wl.history])
+            expected = _batched_origins(p, {})
+        else:
+            produced = await _produce(p, as_raw(wl.policies) + as_raw(wl.history))
+            expected = _origins(p, produced)
         chdb = tmp / "chdb-worker"
         env = _worker_env(p, chdb)
         first = WorkerProcess(env, tmp / "worker.log")
         processes.append(first)
         first.start()
-        facts_topic = p.topic("sla-facts.v1")
-        bootstrap = p.settings.kafka.bootstrap
-        deadline = time.monotonic() + 90
-        while (
-            at_kill := await asyncio.to_thread(_facts_on_topic, bootstrap, facts_topic)
-        ) < KILL_AT:
-            assert first.proc is not None
-            assert first.proc.poll() is None, first.tail()
-            assert time.monotonic() < deadline, "no facts within 90 s\n" + first.tail()
-            await asyncio.sleep(0.05)
-        assert first.stop(signal.SIGKILL, 30) == -signal.SIGKILL  # no flush, no commit
+        facts = FactCounter(p.settings.kafka.bootstrap, p.topic("sla-facts.v1"))
+        try:
+            deadline = time.monotonic() + 90
+            while (at_kill := await asyncio.to_thread(facts.count)) < KILL_AT:
+                assert first.proc is not None
+                assert first.proc.poll() is None, first.tail()
+                assert time.monotonic() < deadline, "no facts within 90 s\n" + first.tail()
+                await asyncio.sleep(0.02)
+            assert first.stop(signal.SIGKILL, 30) == -signal.SIGKILL  # no flush, no commit
+            left, records = await asyncio.to_thread(
+                _uncommitted, p.settings.kafka.bootstrap, p.settings.worker.app_id,
+                p.topic("interactions.v1"),
+            )  # fmt: skip
+            # Facts were written and input records are left uncommitted: the restart reads
+            # every uncommitted record again whole (with batch records, items of the record in
+            # progress may already be applied: duplicates the engine must absorb).
+            assert left > 0, "the kill came after the whole backlog was committed"
+        except BaseException:
+            facts.close()
+            raise
 
         second = WorkerProcess(env, tmp / "worker.log")
         processes.append(second)
@@ -367,18 +530,23 @@ def kill_9_mid_backlog(processes: list[WorkerProcess]) -> Scenario:
             await asyncio.sleep(12.0)
             await drained(p.settings, within=CATCH_UP_S)
         except AssertionError as exc:
+            facts.close()
             raise AssertionError(f"{exc}\n{second.tail()}") from exc
         until = now()
         assert second.stop(signal.SIGTERM, 60) == 0, second.tail()
         (rows,) = await asyncio.to_thread(
             query_chdb_in_subprocess, chdb, facts_rows_query("oracle")
         )
-        total = await asyncio.to_thread(_facts_on_topic, bootstrap, facts_topic)
+        try:
+            total = await asyncio.to_thread(facts.count_to_end)
+        finally:
+            facts.close()
         note = (
             f"facts on the topic at the kill: {at_kill} (all told, with repeats: {total}); "
+            f"input records not committed at the kill: {left} of {records}; "
             f"recovered (every group caught up) {recovered:.1f} s after the restart"
         )
-        return Run(until, live_facts(rows), _origins(p, produced), note, at_kill)
+        return Run(until, live_facts(rows), expected, note, at_kill)
 
     return scenario
 
@@ -392,8 +560,10 @@ IN_PROCESS: dict[str, Scenario] = {
     "history_interleaved_with_live": history_interleaved_with_live,
     "future_dated_outlier": future_dated_outlier,
     "oversized_record": oversized_record,
+    "history_before_worker_batched": history_before_worker_batched,
+    "directory_then_history_batched": directory_then_history_batched,
 }
-NAMES = [*IN_PROCESS, "kill_9_mid_backlog"]
+NAMES = [*IN_PROCESS, "kill_9_mid_backlog", "kill_9_mid_backlog_batched"]
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -405,7 +575,9 @@ async def test_live_worker_equals_a_replay_of_what_it_read(
     p.settings = p.settings.model_copy(update={"alerts": alerts})
     run_id = uuid.uuid4().hex[:6]
     wl = make_workload(run_id, now() - HISTORY_ENDS, seed=SEED, clients=CLIENTS, threads=THREADS)
-    scenario = IN_PROCESS.get(name) or kill_9_mid_backlog(processes)
+    scenario = IN_PROCESS.get(name) or kill_9_mid_backlog(
+        processes, batched=name.endswith("_batched")
+    )
 
     from schemas.topics import ALL_TOPICS
     from shinrai.topic_admin import ensure_topics
@@ -425,7 +597,8 @@ async def test_live_worker_equals_a_replay_of_what_it_read(
         until=run.until,
         expected_dead=run.expected_dead,
     )
-    print(f"\n{name}: {time.monotonic() - started:.1f} s; read {oracle.read}, replayed "
+    print(f"\n{name}: {time.monotonic() - started:.1f} s; read {oracle.read} in {oracle.records} "
+          f"records, replayed "
           f"{oracle.replayed}, dead-lettered {len(oracle.dead)}; {verdict.counts()}; {run.note}")  # fmt: skip
 
     # The workload covers what it claims to (a replay of nothing would equal nothing).
@@ -461,12 +634,18 @@ def test_the_verdict_sees_what_is_lost_extra_duplicated_changed_and_unexpected()
     wl = make_workload("self", until - HISTORY_ENDS, seed=SEED, clients=3, threads=12)
     facts = expected_facts([*wl.policies, *wl.history], Settings(), until=until)
     dead = Record(0, 5, b"c", b"x", {"x-shinrai-origin": b"t/0/5", "x-shinrai-reason": b"why"})
-    oracle = Oracle(facts, len(wl.history), len(wl.history), [dead], [])
+    # one item of a batch record: named by its record's origin and its index
+    item = Record(0, 7, b"c", b"y", {"x-shinrai-origin": b"t/0/7", "x-shinrai-reason": b"bad",
+                                     "x-shinrai-item": b"3"})  # fmt: skip
+    oracle = Oracle(facts, len(wl.history), len(wl.history), len(wl.history), [dead, item], [])
     rows = [LiveFact(f.fact_id, f.kind.value, f.client_id, round(f.at.timestamp() * 1e6),
                      f.obligation_id, f.retracts) for f in facts]  # fmt: skip
     alerts = Counter(a.alert_id for a in (alert_for(f) for f in facts) if a is not None)
 
-    same = compare("same", oracle, rows, alerts, until=until, expected_dead={"t/0/5": "bad"})
+    same = compare(
+        "same", oracle, rows, alerts, until=until,
+        expected_dead={"t/0/5": "bad", "t/0/7 item 3": "bad item"},
+    )  # fmt: skip
     assert same.problems() == ""
 
     moved = rows[1]
@@ -479,7 +658,7 @@ def test_the_verdict_sees_what_is_lost_extra_duplicated_changed_and_unexpected()
         live,
         alerts - Counter([lost_alert]) + Counter(["extra-alert", "extra-alert"]),
         until=until,
-        expected_dead={"t/0/6": "oversized record"},
+        expected_dead={"t/0/6": "oversized record", "t/0/7 item 2": "bad item"},
     )
     assert [f for f, _, _ in wrong.lost] == [rows[0].fact_id]
     assert [f for f, _, _ in wrong.extra] == ["extra-id"]
@@ -488,6 +667,6 @@ def test_the_verdict_sees_what_is_lost_extra_duplicated_changed_and_unexpected()
     assert wrong.alerts_lost[0].endswith(lost_alert)
     assert wrong.alerts_extra == ["extra-alert"]
     assert wrong.alerts_duplicated == ["extra-alert x2"]
-    assert wrong.dead_missing == ["oversized record at t/0/6"]
-    assert wrong.dead_unexpected == ["t/0/5: why"]
+    assert wrong.dead_missing == ["oversized record at t/0/6", "bad item at t/0/7 item 2"]
+    assert wrong.dead_unexpected == ["t/0/5: why", "t/0/7 item 3: bad"]
     assert "lost 1 extra 1 duplicated 1 changed 1" in wrong.problems()
