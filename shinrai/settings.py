@@ -221,6 +221,13 @@ class WorkerSettings(BaseModel):
         description="Most input messages the SLA processor handles as one batch (one state "
         "read and write per client, one acknowledgement wait for all its facts)",
     )
+    batch_max_bytes: int = Field(
+        default=1_048_576,
+        ge=1,
+        description="Most input bytes the SLA processor handles as one step: a batch of batch "
+        "records (each up to N events) is cut into steps of about this size, so a backlog of "
+        "them is processed, acknowledged and stored in parts, never all at once",
+    )
     batch_wait_s: float = Field(
         default=0.02,
         gt=0,

@@ -78,6 +78,7 @@ from streams.step import (
     ProcessorStats,
     ProcessorStep,
     ProcessorTopics,
+    cut_by_bytes,
 )
 from streams.watermark import PartitionWatermarks
 
@@ -224,8 +225,9 @@ def attach_processor(
         step decides (``streams.step``), then every record it produces is acknowledged before
         any state is stored. Faust acknowledges the batch's offsets after this returns, so they
         commit only after all of it."""
-        result = step.run(records(batch), load_state, clock())
-        await step.commit(result, send, store)
+        for part in cut_by_bytes(records(batch), worker.batch_max_bytes):
+            result = step.run(part, load_state, clock())
+            await step.commit(result, send, store)
 
     @app.agent(source, name="shinrai-sla-processor")  # type: ignore[untyped-decorator]
     async def sla_processor(stream: Any) -> None:

@@ -495,6 +495,8 @@ def kill_9_mid_backlog(processes: list[WorkerProcess], *, batched: bool = False)
             expected = _origins(p, produced)
         chdb = tmp / "chdb-worker"
         env = _worker_env(p, chdb)
+        if batched:  # each batch record a step of its own: facts come in parts, the kill lands
+            env["SHINRAI_WORKER__BATCH_MAX_BYTES"] = "16384"  # between them, mid-Faust-batch
         first = WorkerProcess(env, tmp / "worker.log")
         processes.append(first)
         first.start()

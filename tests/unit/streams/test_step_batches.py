@@ -23,7 +23,14 @@ from schemas.batches import EVENT_BATCH, FACT_BATCH, join, partition_for, split
 from schemas.deadletter import ITEM, ORIGIN, REASON
 from schemas.events import Direction
 from schemas.facts import Fact
-from streams.step import ClientUpdate, InRecord, OutRecord, ProcessorStep, ProcessorTopics
+from streams.step import (
+    ClientUpdate,
+    InRecord,
+    OutRecord,
+    ProcessorStep,
+    ProcessorTopics,
+    cut_by_bytes,
+)
 from streams.watermark import PartitionWatermarks
 from tests.builders import ONE_MINUTE, SlaPolicy, policy_event
 from tests.builders import email as email_event
@@ -415,3 +422,14 @@ async def test_items_of_one_record_are_not_taken_for_a_redelivery_and_a_replay_a
     await after.feed([second])
     assert after.produced == []
     assert after.step.stats.redelivered == 1
+
+
+def test_a_faust_batch_is_cut_into_steps_by_bytes_in_order() -> None:
+    values = [b"x" * n for n in (300, 300, 500, 2_000, 10, 10, 990)]
+    records = [record(0, v, offset=i) for i, v in enumerate(values)]
+    parts = list(cut_by_bytes(records, 1_000))
+    # in order, nothing lost, each part within the budget unless one record alone is larger
+    assert [r for part in parts for r in part] == records
+    assert [[r.offset for r in part] for part in parts] == [[0, 1], [2], [3], [4, 5], [6]]
+    assert all(sum(len(r.value or b"") for r in p) <= 1_000 or len(p) == 1 for p in parts)
+    assert list(cut_by_bytes([], 1_000)) == []
