@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+import random
 import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
+import pyarrow as pa
 import pytest
 
 from schemas.facts import Fact, FactKind
@@ -121,3 +124,26 @@ def _exited_pid() -> int:
     proc = subprocess.Popen(["true"])
     proc.wait()
     return proc.pid
+
+
+@pytest.mark.parametrize(
+    "kind",
+    [pa.timestamp("us", tz="UTC"), pa.timestamp("us", tz="Europe/Paris"), pa.timestamp("ms"),
+     pa.int64(), pa.string()],
+)  # fmt: skip
+def test_fold_columns_convert_as_to_pylist_does(kind: pa.DataType) -> None:
+    """Values, None, tzinfo and all: the fold's fast timestamp conversion is to_pylist's."""
+    rng = random.Random(5)
+    micros = [rng.randrange(-(2**40), 2**52) for _ in range(500)]
+    micros += [0, -1, 1, 253402214400000000, -62135596800000000]  # epoch, years 9999 and 1
+    values: list[Any] = [None if i % 7 == 0 else m for i, m in enumerate(micros)]
+    if kind == pa.string():
+        values = [None if v is None else str(v) for v in values]
+    elif kind == pa.timestamp("ms"):
+        values = [None if v is None else v // 1000 for v in values]
+    column = pa.chunked_array(
+        [pa.array(values[:300]).cast(kind), pa.array(values[300:]).cast(kind)]
+    )
+    got, want = sink_module._python_column(column), column.to_pylist()
+    assert got == want
+    assert [getattr(v, "tzinfo", None) for v in got] == [getattr(v, "tzinfo", None) for v in want]
