@@ -70,6 +70,7 @@ from shinrai.settings import Settings
 from streams.deadline_index import DeadlineIndex
 from streams.directory_feed import attach_directory_feed
 from streams.recovery import index_entries, raw_table_items
+from streams.state_cache import StateCache
 from streams.step import (
     BATCH_BYTES_MARGIN,
     ClientUpdate,
@@ -197,10 +198,15 @@ def attach_processor(
             )
         return out
 
+    states = StateCache()  # decoded states this worker stored last (``streams.state_cache``)
+
     def load_state(anchor: InRecord) -> ClientState | None:
         with _current(anchor.handle):
             raw = table.get(anchor.key)
-        return ClientState.from_bytes(raw) if raw else None
+        if not raw:
+            return None
+        kept = states.take(anchor.key or b"", raw)  # the state this worker stored last, if so
+        return kept if kept is not None else ClientState.from_bytes(raw)
 
     async def send(record: OutRecord) -> Any:
         """Hand one record to the app's producer; returns the acknowledgement future.
@@ -216,8 +222,10 @@ def attach_processor(
     def store(update: ClientUpdate) -> None:
         """The client's state to the table (RocksDB + changelog), its due instant to the index."""
         if update.state is not None:  # None: a tick for a client with no state, nothing due
+            raw = update.state.to_bytes()
             with _current(update.anchor.handle):
-                table[update.key] = update.state.to_bytes()
+                table[update.key] = raw
+            states.put(update.key, raw, update.state)
         index.update(update.client_id, update.due, update.partition)
 
     async def process(batch: Sequence[Any]) -> None:
@@ -239,6 +247,7 @@ def attach_processor(
         """Re-index every client of the partitions we now hold (after recovery), from the
         state headers (``streams.recovery.index_entries``: no full decode of each state)."""
         step.reassigned()  # open counts from the table, watermarks from the assignment
+        states.clear()  # the table may now hold states other workers wrote
         await _mark_assigned()
         entries, open_counts = index_entries(raw_table_items(table), eng)
         for client_id, count in open_counts.items():
