@@ -18,10 +18,9 @@ parent memory, see ``engine.threads``); version 1 bodies load with an empty memo
 
 A busy client's state is mostly its duplicate window (seen ids) and thread memory (fulfilled
 threads, message-id links): tens of thousands of items. They are encoded and decoded by C-level
-iteration (orjson, map/zip), and a big state this process wrote is not parsed again when it is
-read back (``WrittenStates``: the processor reads each state at the start of the next batch it
-is in), so a read costs O(what is not bulk). A write still encodes the whole state (the table
-stores one value per client).
+iteration (orjson, map/zip). The engine keeps no cache: the processor keeps the states it
+stored decoded (``streams.state_cache``), so a state it wrote is not parsed again. A write still
+encodes the whole state (the table stores one value per client).
 """
 
 from __future__ import annotations
@@ -48,7 +47,6 @@ __all__ = [
     "HEADER_MAGIC",
     "START_LEVEL",
     "TRUST_LOG_SIZE",
-    "WRITTEN_MIN_BYTES",
     "ClientState",
     "EventKey",
     "Obligation",
@@ -56,10 +54,8 @@ __all__ = [
     "TrustEntry",
     "TrustFact",
     "TrustMachine",
-    "WrittenStates",
     "event_key",
     "read_header",
-    "written_states",
 ]
 
 START_LEVEL = TrustLevel.ASSURED
@@ -467,25 +463,15 @@ class ClientState:
             "suggested": self.suggested,
             "chased_threads": self.chased_threads,
         }
-        raw = header + orjson.dumps(data, default=_encode_default)
-        if len(raw) >= WRITTEN_MIN_BYTES:
-            _WRITTEN.keep(raw, data, self)
-        return raw
+        return header + orjson.dumps(data, default=_encode_default)
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> ClientState:
         """Inverse of ``to_bytes`` (also reads the plain JSON of states written before).
 
-        Bytes this process wrote itself (a big state, read back by the next batch) are not
-        parsed again: see ``WrittenStates``.
+        The processor keeps the states it stored decoded (``streams.state_cache``), so a state
+        it wrote itself is not read back through here.
         """
-        written = _WRITTEN.take(raw)
-        if written is not None:
-            state = cls._decode(written.small)
-            state.seen, state.seen_order = written.seen, written.seen_order
-            state.answered, state.links = written.answered, written.links
-            state.chased_threads = written.chased_threads
-            return state
         data = orjson.loads(memoryview(raw)[_HEADER.size :] if raw[:4] == HEADER_MAGIC else raw)
         state = cls._decode(data)
         # The duplicate window and the thread memory are the bulk of a busy client's state: they
@@ -508,7 +494,8 @@ class ClientState:
 
     @classmethod
     def _decode(cls, data: dict[str, Any]) -> ClientState:
-        """A state from its parsed JSON body, except the bulk segments (``_BULK``)."""
+        """A state from its parsed JSON body, except the bulk segments (seen ids, answered, links,
+        chased threads: ``from_bytes`` maps them in C)."""
         policy = data["policy"]
         calendar = data["calendar"]
         state = cls(
@@ -554,99 +541,3 @@ class ClientState:
         suggested = data.get("suggested")
         state.suggested = None if suggested is None else float(suggested)
         return state
-
-
-_BULK = frozenset({"seen", "answered", "links", "chased_threads"})
-"""The segments that grow with the duplicate window and the thread memory."""
-
-WRITTEN_MIN_BYTES = 64 * 1024
-"""States at least this big are kept by ``WrittenStates`` when written (smaller ones decode in
-well under a millisecond)."""
-
-
-class _Written(NamedTuple):
-    raw: bytes
-    small: dict[str, Any]  # the parsed JSON body without the bulk segments
-    seen: set[str]
-    seen_order: deque[tuple[datetime, str]]
-    answered: dict[str, datetime]
-    links: dict[str, tuple[str, datetime]]
-    chased_threads: dict[str, datetime]
-
-
-class WrittenStates:
-    """The last states this process wrote, so that reading them back costs O(change).
-
-    The processor reads a client's state at the start of each batch it is in and writes it at
-    the end; for a busy client, parsing and rebuilding its duplicate window and thread memory
-    (tens of thousands of ids and instants) would dominate the batch. ``to_bytes`` of a big
-    state keeps its bytes, its small segments as ``from_bytes`` parses them (an orjson round
-    trip of that part, the same dict a full parse gives) and copies of its bulk containers
-    (C-level copies: every item is an immutable str, tuple or datetime). ``from_bytes`` of
-    bytes *equal* to kept ones (content, not identity: the table hands back its own copy)
-    decodes the small part and hands the kept containers over, once: the entry is dropped, so
-    a state read twice (a retried batch) is decoded the second time. Anything else decodes.
-
-    The result equals what decoding gives: the same small-part code on the same parsed data;
-    the bulk instants are equal values (an instant decoded from bytes carries a fixed-offset
-    timezone, a kept one may carry another fixed-offset tzinfo object with the same offset;
-    the engine only compares them and orjson writes them the same). A unit test compares both
-    ways. Bounded: ``max_bytes`` of kept bytes, the oldest entry dropped first.
-    """
-
-    def __init__(self, max_bytes: int = 32 * 1024 * 1024) -> None:
-        """Keep at most ``max_bytes`` of state bytes (and their containers)."""
-        self.max_bytes = max_bytes
-        self._entries: dict[tuple[int, bytes], _Written] = {}
-        self._bytes = 0
-
-    @staticmethod
-    def _key(raw: bytes) -> tuple[int, bytes]:
-        return len(raw), bytes(raw[-64:])  # cheap; equality of the whole is checked on take
-
-    def keep(self, raw: bytes, data: dict[str, Any], state: ClientState) -> None:
-        """Remember ``raw``, the bytes of ``state`` whose JSON body was built from ``data``."""
-        if len(raw) > self.max_bytes:
-            return
-        small = {k: v for k, v in data.items() if k not in _BULK}
-        entry = _Written(
-            raw,
-            orjson.loads(orjson.dumps(small)),
-            state.seen.copy(),
-            state.seen_order.copy(),
-            state.answered.copy(),
-            state.links.copy(),
-            state.chased_threads.copy(),
-        )
-        key = self._key(raw)
-        old = self._entries.pop(key, None)
-        if old is not None:
-            self._bytes -= len(old.raw)
-        self._entries[key] = entry
-        self._bytes += len(raw)
-        while self._bytes > self.max_bytes:
-            first = next(iter(self._entries))
-            self._bytes -= len(self._entries.pop(first).raw)
-
-    def take(self, raw: bytes) -> _Written | None:
-        """The entry kept for bytes equal to ``raw`` (dropped from the cache), else None."""
-        if len(raw) < WRITTEN_MIN_BYTES or not self._entries:
-            return None
-        key = self._key(raw)
-        entry = self._entries.get(key)
-        if entry is None or entry.raw != raw:
-            return None
-        del self._entries[key]
-        self._bytes -= len(raw)
-        return entry
-
-    def clear(self) -> None:
-        """Forget every kept state (tests: force the decoding path)."""
-        self._entries.clear()
-        self._bytes = 0
-
-
-_WRITTEN = WrittenStates()
-written_states = _WRITTEN
-"""The process's ``WrittenStates`` (``from_bytes`` consults it; ``clear()`` it to force a full
-decode)."""
