@@ -32,6 +32,18 @@ def user_cache_dir(*parts: str) -> Path:
     return Path(base).joinpath("shinrai", *parts)
 
 
+def _iana_zone(value: str) -> str:
+    """``value`` when it is empty (UTC) or an IANA zone name; else a one-line error."""
+    if value:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown IANA time zone {value!r} (e.g. Asia/Tokyo)") from exc
+    return value
+
+
 class KafkaSettings(BaseModel):
     """How to reach Kafka (and how the local broker is laid out)."""
 
@@ -144,14 +156,7 @@ class AlertSettings(BaseModel):
     @field_validator("time_zone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
-        if value:
-            from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-            try:
-                ZoneInfo(value)
-            except (ZoneInfoNotFoundError, ValueError) as exc:
-                raise ValueError(f"unknown IANA time zone {value!r} (e.g. Asia/Tokyo)") from exc
-        return value
+        return _iana_zone(value)
 
 
 class WorkerSettings(BaseModel):
@@ -336,14 +341,7 @@ class DashboardSettings(BaseModel):
     @field_validator("time_zone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
-        if value:
-            from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-            try:
-                ZoneInfo(value)
-            except (ZoneInfoNotFoundError, ValueError) as exc:
-                raise ValueError(f"unknown IANA time zone {value!r} (e.g. Asia/Tokyo)") from exc
-        return value
+        return _iana_zone(value)
 
     @field_validator("language")
     @classmethod

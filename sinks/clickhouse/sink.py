@@ -532,16 +532,8 @@ class ClickHouseSink:
         raw = self._raw[table]
         found = None
         cut = _cut(table, value) if looks_like_batch(value) else None
-        if cut is not None:
-            added = len(cut)
-            raw.values.extend(cut)
-            raw.positions.extend([position] * added)
-            raw.indices.extend(range(added))
-            raw.sources.extend([value] * added)
-            self._count += added
-            if self._first_add is None:
-                self._first_add = self._clock()
-            return added
+        if cut is not None:  # the original record is kept: a wrong cut is split exactly later
+            return self._buffer(raw, cut, position, batch=True, source=value)
         if looks_like_batch(value):
             try:
                 found = split(value)
@@ -555,18 +547,25 @@ class ClickHouseSink:
                 self._reject(table, value, position, records.RecordInvalid(field_name, reason))
                 return 0
         if found is None:
-            raw.values.append(value)
-            raw.positions.append(position)
-            raw.indices.append(-1)
-            raw.sources.append(None)
-            added = 1
-        else:
-            items = found[1]
-            added = len(items)
-            raw.values.extend(items)
-            raw.positions.extend([position] * added)
-            raw.indices.extend(range(added))
-            raw.sources.extend([None] * added)
+            return self._buffer(raw, [value], position, batch=False, source=None)
+        return self._buffer(raw, found[1], position, batch=True, source=None)
+
+    def _buffer(
+        self,
+        raw: _RawBuffer,
+        values: list[bytes],
+        position: Position,
+        *,
+        batch: bool,
+        source: bytes | None,
+    ) -> int:
+        """Buffer ``values`` (a single record's value, or the items of one batch record, all at
+        the record's ``position``; item indices from 0, -1 for a single record); how many."""
+        added = len(values)
+        raw.values.extend(values)
+        raw.positions.extend([position] * added)
+        raw.indices.extend(range(added) if batch else [-1])
+        raw.sources.extend([source] * added)
         self._count += added
         if self._first_add is None:
             self._first_add = self._clock()
