@@ -143,6 +143,22 @@ def replay(batches: list[list[InRecord]]) -> tuple[float, float, str, int]:
     return cpu, edge, h.hexdigest()[:16], step.stats.facts_out
 
 
+def read_only(batches: list[list[InRecord]]) -> float:
+    """CPU seconds of the edge alone: ``ProcessorStep._read`` of every run on a fresh step (no
+    client is applied: the engine is left out, so small changes at the edge show)."""
+    step = ProcessorStep(
+        Engine(allowed_lateness=LATENESS),
+        TOPICS,
+        watermarks=PartitionWatermarks(timedelta(seconds=10)),
+        partitions=PARTITIONS,
+    )
+    gc.collect()
+    t0 = time.process_time()
+    for n, batch in enumerate(batches):
+        step._read(batch, NOW + timedelta(milliseconds=20 * n), [])
+    return time.process_time() - t0
+
+
 def main(argv: list[str] | None = None) -> None:
     """Both modes, best of ``--repeat``, one line each."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
@@ -161,6 +177,9 @@ def main(argv: list[str] | None = None) -> None:
             f"events_per_cpu_s={events / best:,.0f} read_us_per_event={1e6 * edge / events:.1f} "
             f"digest={digest}"
         )
+        alone = min(read_only(batches) for _ in range(3 * args.repeat))
+        print(f"{mode:6s} edge alone (_read, best of {3 * args.repeat}): "
+              f"{1e6 * alone / events:.2f} us per event")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -675,6 +675,9 @@ class ProcessorStep:
         eng = self.engine
         gap = self.marks.gap
         history = (now - self.history_gap).astimezone(_EVENT_UTC)
+        # ``now`` in the events' tzinfo, for comparisons only: ``now if now_e < t else t`` is
+        # ``min(t, now)`` (the same object returned), without two utcoffset calls per compare.
+        now_e = now.astimezone(_EVENT_UTC)
         state = load_state(item.anchor)
         # The offset of the last input the stored state applied: an input at or before it is
         # read again after a crash. The stored one, not the one this batch moves on: the items
@@ -715,7 +718,7 @@ class ProcessorStep:
             # records would find its own next input late in one cut and in time in another.
             cut = history_before if held and catching_up else None if held else before
             if cut is not None and state is not None:
-                state = self._advance(state, min(cut, now), item, out, produce, now)
+                state = self._advance(state, now if now_e < cut else cut, item, out, produce, now)
             fresh = isinstance(decoded, InteractionEvent) and (
                 state is None or decoded.event_id not in state.seen
             )
@@ -759,7 +762,7 @@ class ProcessorStep:
             elif held:
                 to = None  # a live input while its history still comes: it waits, in order
             if to is not None and state is not None:
-                state = self._advance(state, min(to, now), item, out, produce, now)
+                state = self._advance(state, now if now_e < to else to, item, out, produce, now)
         if not held:
             self._held.pop(client_id, None)
         if not held:
@@ -769,7 +772,7 @@ class ProcessorStep:
         else:
             mark = None
         if state is not None and mark is not None:
-            state = self._advance(state, min(mark, now), item, out, produce, now)
+            state = self._advance(state, now if now_e < mark else mark, item, out, produce, now)
         self._emit(item.key, out, produce, batched)
         due = eng.next_due(state) if state is not None else None
         if due is not None and held and flow is not None:
