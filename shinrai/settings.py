@@ -233,6 +233,14 @@ class WorkerSettings(BaseModel):
         "records (each up to N events) is cut into steps of about this size, so a backlog of "
         "them is processed, acknowledged and stored in parts, never all at once",
     )
+    batch_output_from: int = Field(
+        default=100,
+        ge=0,
+        description="A step of at least this many input records (a backlog of single records) "
+        "writes its facts and accepted interactions as batch records (fact_batch, event_batch), "
+        "as it does for inputs that came in batch records; smaller steps (live traffic) write "
+        "one record each. 0: only for inputs that came in batch records",
+    )
     batch_wait_s: float = Field(
         default=0.02,
         gt=0,

@@ -162,6 +162,7 @@ def attach_processor(
         # The broker's limit and the Faust producer's request limit, less room for framing.
         max_batch_bytes=min(settings.kafka.max_message_bytes, app.conf.producer_max_request_size)
         - BATCH_BYTES_MARGIN,
+        batch_output_from=worker.batch_output_from,
         due_clients=index.take_due,
     )
     stats = step.stats

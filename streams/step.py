@@ -64,7 +64,11 @@ partitions) goes through two calls:
    ``event_batch`` and to the facts topic in ``fact_batch`` records (``schemas.batches``;
    the whole client, so its order on each topic is kept), one or more per destination partition,
    after every client of the batch, items in the order single records would have had; their
-   alerts and dead letters stay single records, as does everything for single-record inputs.
+   alerts and dead letters stay single records, as does everything for single-record inputs
+   read a few at a time (live traffic). A step of at least ``batch_output_from`` records (a
+   backlog of single records, ``SHINRAI_WORKER__BATCH_OUTPUT_FROM``) writes all its facts and
+   accepted interactions in batch records the same way: one fact record per fact cost the
+   processor and the ClickHouse runner more than the fact itself.
 
 ``ProcessorStep.commit(result, send, store)`` (async; the I/O is passed in) is the crash-safety
 order: hand every record to ``send``, wait for Kafka's acknowledgement of ALL of them, and only
@@ -367,6 +371,7 @@ class ProcessorStep:
         facts_partitions: int | None = None,
         accepted_partitions: int | None = None,
         max_batch_bytes: int = DEFAULT_MAX_BATCH_BYTES,
+        batch_output_from: int = 0,
         due_clients: DueClients | None = None,
     ) -> None:
         """``watermarks`` default to the 10 s catch-up gap (also how long a history hold lasts);
@@ -379,7 +384,9 @@ class ProcessorStep:
         Output for inputs that came in batch records is written as batch records
         (``schemas.batches``) to the partition of their keys among ``facts_partitions`` /
         ``accepted_partitions`` (default: the configured default partition count), each at
-        most ``max_batch_bytes`` (the topic's ``max.message.bytes`` less a margin).
+        most ``max_batch_bytes`` (the topic's ``max.message.bytes`` less a margin). So is all
+        the facts and accepted output of a step of at least ``batch_output_from`` input records
+        (0: never), whatever form its inputs came in: a backlog of single records.
 
         ``due_clients``: the
         clients of a partition whose due instant has come (the deadline index's ``take_due``;
@@ -415,6 +422,8 @@ class ProcessorStep:
             or _DEFAULT_PARTITIONS,
         }
         self.max_batch_bytes = max_batch_bytes
+        self.batch_output_from = batch_output_from
+        self._batch_all = False  # this run writes all its facts and accepted input batched
         # Per run: topic -> (key, encoded item) of output for batch inputs, in send order.
         self._batched: dict[str, list[tuple[bytes, bytes]]] = {}
         # Per run: partition -> (reads a backlog, its watermark). The watermarks move only
@@ -429,6 +438,8 @@ class ProcessorStep:
         result = StepResult()
         self._batched = {self.topics.facts: [], self.topics.accepted: []}
         self._backlog = {}
+        # A backlog of single records (a step this full): its output in batch records too.
+        self._batch_all = 0 < self.batch_output_from <= len(batch)
         work = self._read(batch, now, result.produce)
         for client_id, item in work.items():
             result.updates.append(self._client(client_id, item, load_state, now, result.produce))
@@ -694,7 +705,7 @@ class ProcessorStep:
         held = client_id in self._held and flow is not None
         # Inputs (some) from batch records: the client's output goes out in batch records, all
         # of it, so its order on each topic is the order it was produced in.
-        batched = any(record.batched for record, *_ in item.inputs)
+        batched = self._batch_all or any(record.batched for record, *_ in item.inputs)
         # Each input is applied and the client advanced after it to the partition's event
         # time read so far, as a replay of the partition would (an input later than that
         # by more than the allowed lateness takes the engine's correction path). A held client

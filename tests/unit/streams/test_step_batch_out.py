@@ -65,7 +65,7 @@ def as_batch_items(inputs: list[tuple[bytes, bytes]]) -> list[InRecord]:
     ]
 
 
-def new_step(max_batch_bytes: int = 1_000_000) -> ProcessorStep:
+def new_step(max_batch_bytes: int = 1_000_000, batch_output_from: int = 0) -> ProcessorStep:
     return ProcessorStep(
         Engine(allowed_lateness=timedelta(0)),
         TOPICS,
@@ -73,6 +73,7 @@ def new_step(max_batch_bytes: int = 1_000_000) -> ProcessorStep:
         facts_partitions=PARTITIONS,
         accepted_partitions=PARTITIONS,
         max_batch_bytes=max_batch_bytes,
+        batch_output_from=batch_output_from,
     )
 
 
@@ -150,6 +151,39 @@ def test_batch_inputs_give_batch_records_holding_exactly_the_single_records_fact
     assert [(u.state.open, u.state.seen) for u in batched.updates if u.state] == [
         (u.state.open, u.state.seen) for u in singles.updates if u.state
     ]
+
+
+@pytest.mark.parametrize("threshold", [1, 10, len(workload())])
+def test_a_full_step_of_single_records_writes_batch_records_of_the_same_output(
+    threshold: int,
+) -> None:
+    inputs = workload()
+    singles = run(new_step(), as_singles(inputs))
+    full = run(new_step(batch_output_from=threshold), as_singles(inputs))
+    for topic, kind in ((TOPICS.facts, FACT_BATCH), (TOPICS.accepted, EVENT_BATCH)):
+        records = full.on(topic)
+        assert records
+        items = expanded(records, kind)  # every record of the topic is a batch record
+        assert all(partition_for(key, PARTITIONS) == p for p, key, _ in items)
+        got: dict[int, list[bytes]] = {}
+        for p, _, item in items:
+            got.setdefault(p, []).append(item)
+        assert got == by_partition(singles.produce, topic)  # the same values, in order
+    assert [r.value for r in full.on(TOPICS.alerts)] == [r.value for r in singles.on(TOPICS.alerts)]
+    assert all(split(r.value) is None for r in full.on(TOPICS.alerts))
+    assert full.due == singles.due
+
+
+def test_a_step_below_the_threshold_writes_single_records() -> None:
+    inputs = workload()
+    result = run(new_step(batch_output_from=len(inputs) + 1), as_singles(inputs))
+    assert result.on(TOPICS.facts)
+    assert all(split(r.value) is None and r.partition is None for r in result.produce)
+    # The step decides per run: the next, full one batches (the threshold is not sticky).
+    step = new_step(batch_output_from=len(inputs))
+    assert all(split(r.value) is None for r in run(step, as_singles(inputs[:-1])).produce)
+    assert run(step, as_singles(inputs)).on(TOPICS.facts)
+    assert all(split(r.value) is not None for r in run(step, as_singles(inputs)).on(TOPICS.facts))
 
 
 def test_single_inputs_in_the_same_step_stay_single_records() -> None:
