@@ -47,8 +47,8 @@ from tests.integration.pipeline.oracle import (
 from tests.integration.pipeline.scenario import Pipeline, now, query_chdb_in_subprocess
 from tests.integration.pipeline.test_oracle import (
     MAX_ALERT_AGE_S,
+    FactCounter,
     WorkerProcess,
-    _facts_on_topic,
     _worker_env,
 )
 
@@ -125,12 +125,18 @@ async def test_brokers_killed_under_load_equal_a_replay(
     )
     worker.start()
 
-    # Under load: a quarter of the facts written, the rest of the backlog still to read.
-    def some_facts() -> bool:
-        return _facts_on_topic(cluster.bootstrap, facts_topic) >= len(wl.history) // 4
+    # Under load: a quarter of the facts written, the rest of the backlog still to read. Facts,
+    # not records: a backlog's facts go out in fact_batch records.
+    counter = FactCounter(cluster.bootstrap, facts_topic)
+    try:
 
-    await _wait("the first facts", some_facts, 90)
-    at_fault = await asyncio.to_thread(_facts_on_topic, cluster.bootstrap, facts_topic)
+        def some_facts() -> bool:
+            return counter.count() >= len(wl.history) // 4
+
+        await _wait("the first facts", some_facts, 90)
+        at_fault = await asyncio.to_thread(counter.count_to_end)
+    finally:
+        counter.close()
     if fault == "one_broker_killed_and_restarted":
         cluster.kill(1)
         await asyncio.sleep(DOWN_S)

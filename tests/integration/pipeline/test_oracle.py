@@ -417,19 +417,6 @@ def _worker_env(p: Pipeline, chdb: Path) -> dict[str, str]:
     return env
 
 
-def _facts_on_topic(bootstrap: str, topic: str) -> int:
-    """Records on ``topic`` (its end offsets): facts, when the facts are single records (a
-    ``fact_batch`` record counts once: :class:`FactCounter` counts its items)."""
-    from kafka import KafkaConsumer, TopicPartition
-
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap)
-    try:
-        parts = [TopicPartition(topic, n) for n in consumer.partitions_for_topic(topic) or ()]
-        return sum(consumer.end_offsets(parts).values()) if parts else 0
-    finally:
-        consumer.close()
-
-
 class FactCounter:
     """Facts on the facts topic so far, an item of a ``fact_batch`` record counted as a fact
     (the processor writes its output for batched inputs as batch records): read incrementally,
