@@ -74,6 +74,12 @@ _BATCH_HEAD = {
     FACTS: b'{"schema_version":1,"type":"fact_batch","facts":[',
     INTERACTIONS: b'{"schema_version":1,"type":"event_batch","events":[',
 }
+_BATCH_TAIL = b'_batch"'  # in every batch record: both type names end with it
+# How ``schemas.base.encode`` begins a single record (field order of the models).
+_SINGLE_HEAD = {
+    FACTS: b'{"schema_version":1,"fact_id":',
+    INTERACTIONS: b'{"schema_version":1,"type":"interaction",',
+}
 _ITEM_HEAD = b'{"schema_version":'
 _ITEM_SEP = b'},{"schema_version":'
 
@@ -531,10 +537,16 @@ class ClickHouseSink:
             )
         raw = self._raw[table]
         found = None
-        cut = _cut(table, value) if looks_like_batch(value) else None
+        # Compare the value's head first: a scan of the whole value for the batch type names
+        # costs ~0.8 us per scan (two in looks_like_batch), as much as a fifth of a row's
+        # whole cost in the sink. A record in the canonical single form (the head says what
+        # it is) is buffered without a scan: were it a batch envelope as well, its fields
+        # would be unknown to the single record's decode and it is dead-lettered either way.
+        single = value.startswith(_SINGLE_HEAD[table])
+        cut = None if single else _cut(table, value)
         if cut is not None:  # the original record is kept: a wrong cut is split exactly later
             return self._buffer(raw, cut, position, batch=True, source=value)
-        if looks_like_batch(value):
+        if not single and _BATCH_TAIL in value and looks_like_batch(value):
             try:
                 found = split(value)
                 if found is not None and found[0] != _BATCH_KIND[table]:
@@ -546,8 +558,15 @@ class ClickHouseSink:
                 field_name, _, reason = str(exc).partition(": ")
                 self._reject(table, value, position, records.RecordInvalid(field_name, reason))
                 return 0
-        if found is None:
-            return self._buffer(raw, [value], position, batch=False, source=None)
+        if found is None:  # a single record (the common case): appended, no lists built
+            raw.values.append(value)
+            raw.positions.append(position)
+            raw.indices.append(-1)
+            raw.sources.append(None)
+            self._count += 1
+            if self._first_add is None:
+                self._first_add = self._clock()
+            return 1
         return self._buffer(raw, found[1], position, batch=True, source=None)
 
     def _buffer(

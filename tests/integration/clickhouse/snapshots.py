@@ -13,10 +13,10 @@ ROLLUP_SQL = {
         SELECT client_id, day, channel, sum(opened), sum(met), sum(met_late), sum(breached),
                sum(waived), sum(warnings), sum(calls), sum(answered), sum(answered_within_target),
                sum(abandoned), sum(missed), sum(silences), max(last_silence_at),
-               quantilesExactInclusiveMerge(0.5, 0.9, 0.99)(response_business_q),
-               quantilesExactInclusiveMerge(0.5, 0.9, 0.99)(response_calendar_q),
-               quantilesExactInclusiveMerge(0.5, 0.9, 0.99)(answer_wait_q),
-               quantilesExactInclusiveMerge(0.5, 0.9, 0.99)(abandon_wait_q)
+               {q}(response_business_q),
+               {q}(response_calendar_q),
+               {q}(answer_wait_q),
+               {q}(abandon_wait_q)
         FROM sla_daily GROUP BY client_id, day, channel ORDER BY client_id, day, channel""",
     "interactions_daily": """
         SELECT client_id, day, channel, direction, sum(events), max(last_at)
@@ -60,9 +60,17 @@ def snapshot(client: Client) -> dict[str, Any]:
 
 
 def rollups(client: Client, names: tuple[str, ...] = ROLLUPS) -> dict[str, Any]:
-    """Each named rollup's finalized aggregates."""
+    """Each named rollup's finalized aggregates (sla_daily's quantiles read from samples kept
+    as arrays since migration 0007, from quantile states before it: the same numbers)."""
+    kind = client.query(
+        "SELECT type FROM system.columns WHERE database = currentDatabase() "
+        "AND table = 'sla_daily' AND name = 'response_business_q'"
+    ).result_rows
+    merge = bool(kind) and str(kind[0][0]).startswith("AggregateFunction")
+    q = "quantilesExactInclusive" + ("Merge" if merge else "Array") + "(0.5, 0.9, 0.99)"
     return {
-        name: [_no_nan(row) for row in client.query(ROLLUP_SQL[name]).result_rows] for name in names
+        name: [_no_nan(row) for row in client.query(ROLLUP_SQL[name].format(q=q)).result_rows]
+        for name in names
     }
 
 

@@ -19,7 +19,7 @@ from shinrai.metrics import WorkerMetrics
 from shinrai.settings import ClickHouseSettings, KafkaSettings
 from sinks.clickhouse.rows import Position
 from sinks.clickhouse.runner import ClickHouseRunner
-from sinks.clickhouse.sink import ClickHouseSink
+from sinks.clickhouse.sink import _SINGLE_HEAD, ClickHouseSink
 from tests.integration.clickhouse.seed import directory, scenario
 from tests.integration.clickhouse.snapshots import BASE_TABLES, rollups, stop_merges
 from tests.integration.clickhouse.test_json_batches import _event, _fact
@@ -205,6 +205,33 @@ def test_a_wrong_envelope_dead_letters_the_whole_record(
     assert runner._unflushed[table] == 1  # the good record after it, counted once
     assert _skipped(metrics, "already_written") == 0
     assert sink.flush() == 1
+    assert sink.client.query(f"SELECT offset FROM {table}").result_rows == [(5,)]
+
+
+@pytest.mark.parametrize(
+    ("topic", "value"),
+    [
+        (FACTS_TOPIC, _fact(1, type="fact_batch", facts=[orjson.loads(_fact(2))])),
+        (EVENTS_TOPIC, _event(1, events=[orjson.loads(_event(2))], note="event_batch")),
+    ],
+)
+def test_a_single_record_that_also_names_a_batch_is_dead_lettered_alone(
+    sink_factory: SinkFactory, topic: str, value: bytes
+) -> None:
+    """A value in the single record's canonical form is buffered without the batch scan
+    (``_SINGLE_HEAD``); batch fields tacked onto it are unknown fields of a single record, so
+    it is dead-lettered at flush and the record after it is written."""
+    table = "sla_facts" if topic == FACTS_TOPIC else "interactions"
+    assert value.startswith(_SINGLE_HEAD[table])
+    assert b'_batch"' in value
+    sink = sink_factory()
+    runner, _, letters = _runner(sink)
+    tp = TopicPartition(topic, 3)
+    runner._add(tp, Record(4, value))
+    runner._add(tp, Record(5, _fact(3) if topic == FACTS_TOPIC else _event(3)))
+    assert sink.flush() == 1
+    assert [(letter.raw, letter.origin) for letter in letters] == [(value, f"{topic}/3@4")]
+    assert letters[0].reason.split(": ")[0] in {"type", "facts", "events", "note"}
     assert sink.client.query(f"SELECT offset FROM {table}").result_rows == [(5,)]
 
 

@@ -22,7 +22,7 @@ FROM
         sum(met_late) AS met_late,
         sum(breached) AS breached,
         sum(waived) AS waived,
-        quantilesExactInclusiveMerge(0.5, 0.9, 0.99)(response_business_q) AS q
+        quantilesExactInclusiveArray(0.5, 0.9, 0.99)(response_business_q) AS q
     FROM sla_daily
     WHERE day >= {since:Date} AND day < {until:Date}
     GROUP BY client_id

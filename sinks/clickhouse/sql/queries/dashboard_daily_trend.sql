@@ -25,7 +25,7 @@ FROM
         sum(warnings) AS warnings,
         sum(calls) AS calls,
         sum(abandoned) AS abandoned,
-        quantilesExactInclusiveMerge(0.5, 0.9, 0.99)(response_business_q) AS q
+        quantilesExactInclusiveArray(0.5, 0.9, 0.99)(response_business_q) AS q
     FROM sla_daily
     WHERE day >= {since:Date} AND day < {until:Date}
     GROUP BY day

@@ -23,7 +23,7 @@ FROM
         sum(answered_within_target) AS within_target,
         sum(abandoned) AS abandoned,
         sum(missed) AS missed,
-        quantilesExactInclusiveMerge(0.5, 0.9, 0.99)(answer_wait_q) AS q
+        quantilesExactInclusiveArray(0.5, 0.9, 0.99)(answer_wait_q) AS q
     FROM sla_daily
     WHERE day >= {since:Date} AND day < {until:Date}
     GROUP BY client_id
