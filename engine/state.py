@@ -586,7 +586,7 @@ class ClientState:
             + len(self.young_chased)
         )
 
-    def to_parts(self) -> StateParts:
+    def to_parts(self, merge_at: int | None = None) -> StateParts:
         """Serialise in two generations, so a write costs what changed, not the whole memory.
 
         The core (the client's own key) holds the header and everything but the bulk of the
@@ -599,14 +599,17 @@ class ClientState:
         it: the core says how many of its seen ids are gone (the window forgets the oldest
         first), the latest sweep cutoff of the thread memory, and the keys deleted since.
 
-        A state without an old generation and with a small memory is written whole: the core is
+        ``merge_at`` overrides that threshold (young items above which a write merges; tests use
+        small ones). A state without an old generation and a small memory is written whole: the core is
         then ``to_bytes`` itself. Writing resets what counts as young once a merge happened, so
         call it once per stored write, and store ``old`` (when not None) before ``core``:
         ``generation`` alternates between two keys, so a crash between the two writes leaves
         the previous core with its own old generation intact.
         """
         young = self.young_items()
-        if young <= max(MERGE_MIN, isqrt(16 * self.old_items)):
+        if merge_at is None:
+            merge_at = max(MERGE_MIN, isqrt(16 * self.old_items))
+        if young <= merge_at:
             if not self.generation:
                 return StateParts(self.to_bytes(), None, 0)
             return StateParts(self._young_core(), None, self.generation)

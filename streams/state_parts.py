@@ -59,10 +59,13 @@ def write_state(
     key: bytes,
     state: ClientState,
     cache: StateCache | None = None,
+    *,
+    merge_at: int | None = None,
 ) -> int:
     """Store ``state`` under ``key`` (the old generation first, when it is rewritten); ``put``
-    writes one table key. Returns the bytes written. ``state`` goes to ``cache`` as stored."""
-    parts = state.to_parts()
+    writes one table key. Returns the bytes written. ``state`` goes to ``cache`` as stored.
+    ``merge_at``: see ``ClientState.to_parts`` (None: its default rule)."""
+    parts = state.to_parts(merge_at)
     written = len(parts.core)
     if parts.old is not None:
         put(old_key(key, parts.generation), parts.old)
