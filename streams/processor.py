@@ -223,7 +223,13 @@ def attach_processor(
         if update.state is not None:  # None: a tick for a client with no state, nothing due
             # Core and (now and then) old generation, in the anchor's partition and changelog.
             with _current(update.anchor.handle):
-                write_state(table.__setitem__, update.key, update.state, states)
+                write_state(
+                    table.__setitem__,
+                    update.key,
+                    update.state,
+                    states,
+                    merge_at=worker.state_merge_items,
+                )
         index.update(update.client_id, update.due, update.partition)
 
     async def process(batch: Sequence[Any]) -> None:
