@@ -109,7 +109,8 @@ three before/after pairs alternated at load 4-7: after 15,751 / 15,232 / 13,154,
 14,991 / 13,192 / 14,251 (medians 15.2k vs 14.3k, +7%, within the noise of one pair). The goal
 of 50,000 is not reached by edits of this kind.
 
-``--state-io`` (``state_io``): the processor's state read and write per batch for one client
+``--state-io`` (``state_io``; the ``parts_*`` rows: the same through the two-generation store of
+``streams.state_parts``, no cache, merges included): the processor's state read and write per batch for one client
 with 5,208 seen ids, 8,387 fulfilled threads and 13,389 message-id links (2.3 MB of state),
 3 events a batch, CPU per batch: read 37-42 ms -> 36.5 ms by C-level decoding (a cache of the
 written states in the engine took it to 0.9 ms; it was replaced the same day by the processor's
@@ -596,6 +597,9 @@ def state_io(seen: int = 5000, *, batches: int = 100, per_batch: int = 3) -> dic
         raw = st.to_bytes()
         write_s += wall.process_time() - c2
         read_s += c1 - c0
+    # Four times the batches: a merge comes every few hundred changed items, so the mean over
+    # 100 batches might contain none.
+    parts = _state_io_parts(seen, batches=4 * batches, per_batch=per_batch)
     return {
         "seen_ids": float(len(st.seen)),
         "answered": float(len(st.answered)),
@@ -603,6 +607,45 @@ def state_io(seen: int = 5000, *, batches: int = 100, per_batch: int = 3) -> dic
         "bytes": float(len(raw)),
         "read_us": read_s / batches * 1e6,
         "write_us": write_s / batches * 1e6,
+        **parts,
+    }
+
+
+def _state_io_parts(seen: int, *, batches: int, per_batch: int) -> dict[str, float]:
+    """``state_io`` through the processor's two-generation store (``streams.state_parts``: core
+    + old generation, rewritten on a merge), the cache left out so every read decodes: bytes
+    written per batch (mean, merges included), CPU per read and per write, merges."""
+    from streams.state_parts import read_state, write_state
+
+    engine, st, t = busy_client(seen)
+    table: dict[bytes, bytes] = {}
+    write_state(table.__setitem__, b"busy", st)  # the first write merges (not counted)
+    read_s = write_s = 0.0
+    written = merges = 0
+    i = 10_000_000
+    for b in range(batches):
+        c0 = wall.process_time()
+        loaded = read_state(table.get, b"busy")
+        c1 = wall.process_time()
+        assert loaded is not None
+        st = loaded
+        for _ in range(per_batch):
+            i += 1
+            t += timedelta(seconds=30)
+            direction = Direction.INBOUND if i % 2 else Direction.OUTBOUND
+            st, _ = engine.apply(st, _mail(i, st.client_id, t, direction, 900_000 + b, i % 2))
+        st, _ = engine.advance(st, t)
+        generation = st.generation
+        c2 = wall.process_time()
+        written += write_state(table.__setitem__, b"busy", st)
+        write_s += wall.process_time() - c2
+        read_s += c1 - c0
+        merges += st.generation != generation
+    return {
+        "parts_bytes": written / batches,
+        "parts_read_us": read_s / batches * 1e6,
+        "parts_write_us": write_s / batches * 1e6,
+        "parts_merges": float(merges),
     }
 
 
@@ -632,7 +675,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.state_io:
         for k, v in state_io().items():
-            print(f"  {k:<10} {v:>12,.1f}")
+            print(f"  {k:<14} {v:>12,.1f}")
         return
     total = args.events or (20_000 if args.quick else 1_000_000)
     clients = args.clients or max(10, total // 50)

@@ -443,10 +443,10 @@ class Engine:
         if key is None and not ev.parent_keys:
             return classify.thread_of(ev)
         chain = [*ev.parent_keys, key] if key is not None else list(ev.parent_keys)
-        links = st.links
-        for joined in threads.link_chain(links, chain, t):
+        links, touched = st.links, st.young_links
+        for joined in threads.link_chain(links, chain, t, touched):
             self._rethread(st, joined, t, out)
-        return threads.THREAD_PREFIX + threads.root_of(links, chain[-1], t)
+        return threads.THREAD_PREFIX + threads.root_of(links, chain[-1], t, touched)
 
     def _rethread(self, st: ClientState, old_root: str, t: datetime, out: list[Fact]) -> None:
         """``old_root`` got a parent: what was kept under its key moves to the new root's key.
@@ -456,13 +456,13 @@ class Engine:
         the later instant. A moved obligation keeps its id; its later facts carry the new key.
         """
         old = threads.THREAD_PREFIX + old_root
-        new = threads.THREAD_PREFIX + threads.root_of(st.links, old_root)
+        new = threads.THREAD_PREFIX + threads.root_of(st.links, old_root, None, st.young_links)
         if new == old:
             return
-        when = st.answered.pop(old, None)
+        when = st.pop_answered(old)
         if when is not None:
             before = st.answered.get(new)
-            st.answered[new] = when if before is None or before < when else before
+            st.set_answered(new, when if before is None or before < when else before)
         ob = st.open.pop(old, None)
         if ob is None:
             return
@@ -621,7 +621,7 @@ class Engine:
             self._unchase(st, ob, ev, t, out)
         del st.open[ob.thread]
         st.timed.pop(ob.thread, None)
-        st.answered[ob.thread] = t
+        st.set_answered(ob.thread, t)
         rules = (st.policy if st.policy is not None else self.default_policy).trust
         if not met:
             label = "late"
@@ -673,7 +673,7 @@ class Engine:
         ob.chases.append((t, fid))
         before = st.chased_threads.get(ob.thread)
         if before is None or before < t:
-            st.chased_threads[ob.thread] = t
+            st.set_chased(ob.thread, t)
         if t <= ob.deadline:
             if first:  # one trust outcome per obligation; after the deadline the breach counted
                 rules = self.policy_of(st).trust

@@ -19,8 +19,15 @@ parent memory, see ``engine.threads``); version 1 bodies load with an empty memo
 A busy client's state is mostly its duplicate window (seen ids) and thread memory (fulfilled
 threads, message-id links): tens of thousands of items. They are encoded and decoded by C-level
 iteration (orjson, map/zip). The engine keeps no cache: the processor keeps the states it
-stored decoded (``streams.state_cache``), so a state it wrote is not parsed again. A write still
-encodes the whole state (the table stores one value per client).
+stored decoded (``streams.state_cache``), so a state it wrote is not parsed again.
+
+A write need not encode the whole memory: ``to_parts`` splits a state in two generations, as an
+LSM tree does. The core (header, body version 3) holds everything but the bulk of the memory and
+the memory's young part, what changed since the old generation was written; the old generation
+(``OLD_MAGIC``) holds the memory as of its writing and is rewritten only when the young part has
+grown past a threshold. ``from_parts`` joins them back, forgetting exactly what the state forgot
+since. ``to_bytes``/``from_bytes`` keep the single-value form (version 2) for replay tools and
+tests; a core of a state without an old generation IS that form.
 """
 
 from __future__ import annotations
@@ -30,7 +37,8 @@ import struct
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from itertools import compress
+from itertools import compress, islice
+from math import isqrt
 from operator import itemgetter
 from typing import Any, NamedTuple, TypeVar, cast
 
@@ -45,16 +53,20 @@ from schemas.policies import SlaPolicy
 
 __all__ = [
     "HEADER_MAGIC",
+    "MERGE_MIN",
+    "OLD_MAGIC",
     "START_LEVEL",
     "TRUST_LOG_SIZE",
     "ClientState",
     "EventKey",
     "Obligation",
     "StateHeader",
+    "StateParts",
     "TrustEntry",
     "TrustFact",
     "TrustMachine",
     "event_key",
+    "generation_of",
     "read_header",
 ]
 
@@ -91,6 +103,33 @@ def read_header(raw: bytes) -> StateHeader | None:
     return StateHeader(None if us == _NONE_US else _EPOCH + us * _US, count)
 
 
+OLD_MAGIC = b"\x00SO\x01"
+"""First bytes of an old generation (``ClientState.to_parts``): never a state's first bytes."""
+
+_OLD = struct.Struct("<4sQ")  # magic, generation
+_CORE = struct.Struct("<BQ")  # after the header of a core: the layout mark, the generation
+_CORE_MARK = 3  # (a single-value body starts with "{" right after the header)
+
+MERGE_MIN = 256
+"""Young items (seen ids, fulfilled and chased threads, links changed since the old generation
+was written) a core carries at least before they are merged into a new old generation."""
+
+
+class StateParts(NamedTuple):
+    """A state written in two generations (see ``ClientState.to_parts``)."""
+
+    core: bytes  # header (``read_header``), then the state without its old generation
+    old: bytes | None  # the old generation when this write rewrites it; None: unchanged
+    generation: int  # the old generation ``core`` refers to (0: none, ``core`` is whole)
+
+
+def generation_of(raw: bytes) -> int:
+    """The old generation that state bytes refer to; 0 for a whole state (single value)."""
+    if len(raw) > _HEADER.size and raw[:4] == HEADER_MAGIC and raw[_HEADER.size] == _CORE_MARK:
+        return int(_CORE.unpack_from(raw, _HEADER.size)[1])
+    return 0
+
+
 def _micros(at: datetime) -> int:
     return (at - _EPOCH) // _US
 
@@ -124,6 +163,31 @@ _first_item = (itemgetter(0), itemgetter(1))
 def _instants(raw: dict[str, str]) -> dict[str, datetime]:
     """``{key: ISO instant}`` decoded without a Python-level loop."""
     return dict(zip(raw, map(_dt, raw.values()), strict=True))
+
+
+def _links(raw: dict[str, list[str]]) -> dict[str, tuple[str, datetime]]:
+    """``{id: [parent, ISO last use]}`` decoded without a Python-level loop."""
+    pairs = raw.values()
+    parents = map(_first_item[0], pairs)
+    used = map(_dt, map(_first_item[1], pairs))
+    return dict(zip(raw, zip(parents, used, strict=True), strict=True))
+
+
+def _merged(
+    old: dict[str, Any], at: int | None, cut: datetime | None, dead: list[str]
+) -> dict[str, Any]:
+    """An old generation's dict as the state holds it now: without what sweeps since dropped
+    (instant, or item ``at`` of the value, before ``cut``) and without the keys ``dead``."""
+    if cut is not None:
+        values = old.values() if at is None else map(itemgetter(at), old.values())
+        old = dict(compress(old.items(), map(cut.__le__, values)))
+    for key in dead:
+        old.pop(key, None)
+    return old
+
+
+def _gen_of_old(raw: bytes) -> int:
+    return int(_OLD.unpack_from(raw)[1]) if len(raw) >= _OLD.size else -1
 
 
 def _encode_default(value: Any) -> Any:
@@ -363,6 +427,19 @@ class ClientState:
     # ``answered``): an answer there before any chase counts for trust (engine.chase).
     chased_threads: dict[str, datetime] = field(default_factory=dict)
     clock: CalendarClock | None = field(default=None, repr=False, compare=False)  # derived cache
+    # The two-generation layout (``to_parts``), not part of the state's value: the old
+    # generation last written (0: none) and how much of the memory changed since. The seen ids
+    # are a deque appended to on the right and forgotten from the left, so counting the ids
+    # remembered since is enough; the memory dicts name the keys set or deleted since.
+    generation: int = field(default=0, repr=False, compare=False)
+    old_seen: int = field(default=0, repr=False, compare=False)  # seen ids in the old generation
+    old_items: int = field(default=0, repr=False, compare=False)  # all its items
+    old_size: int = field(default=0, repr=False, compare=False)  # its bytes
+    seen_young: int = field(default=0, repr=False, compare=False)  # ids remembered since
+    young_answered: set[str] = field(default_factory=set, repr=False, compare=False)
+    young_links: set[str] = field(default_factory=set, repr=False, compare=False)
+    young_chased: set[str] = field(default_factory=set, repr=False, compare=False)
+    old_cut: datetime | None = field(default=None, repr=False, compare=False)  # last sweep since
 
     def buffer_event(self, event: Event) -> None:
         """Insert ``event`` into the buffer, keeping it in event-time order."""
@@ -376,6 +453,24 @@ class ClientState:
         """Record ``event_id`` as seen (for duplicate suppression)."""
         self.seen.add(event_id)
         self.seen_order.append((at, event_id))
+        self.seen_young += 1
+
+    def set_answered(self, thread: str, at: datetime) -> None:
+        """Remember ``thread`` as fulfilled at ``at`` (the thread memory)."""
+        self.answered[thread] = at
+        self.young_answered.add(thread)
+
+    def pop_answered(self, thread: str) -> datetime | None:
+        """Forget and return the last fulfilment of ``thread`` (None: none remembered)."""
+        when = self.answered.pop(thread, None)
+        if when is not None:
+            self.young_answered.add(thread)
+        return when
+
+    def set_chased(self, thread: str, at: datetime) -> None:
+        """Remember that the client chased in ``thread``, last at ``at``."""
+        self.chased_threads[thread] = at
+        self.young_chased.add(thread)
 
     def forget_before(self, seen_cutoff: datetime, thread_cutoff: datetime) -> None:
         """Drop seen ids of events older than ``seen_cutoff`` and fulfilments older than
@@ -409,6 +504,10 @@ class ClientState:
                 for key in list(compress(links, map(older, used))):
                     del links[key]
             self.swept_at = thread_cutoff
+            # What the sweep dropped from the old generation is dropped again when it is read:
+            # everything in it older than the latest cutoff (``from_parts``).
+            if self.generation and (self.old_cut is None or self.old_cut < thread_cutoff):
+                self.old_cut = thread_cutoff
 
     def pending_at(self) -> datetime | None:
         """The earliest event-time instant with pending work: a timer (warning, lazy warning
@@ -430,11 +529,17 @@ class ClientState:
 
     def to_bytes(self) -> bytes:
         """Serialise: the fixed header (see ``read_header``), then compact JSON (orjson)."""
+        return self._header() + orjson.dumps(self._body(), default=_encode_default)
+
+    def _header(self) -> bytes:
         pending = self.pending_at()
-        header = _HEADER.pack(
+        return _HEADER.pack(
             HEADER_MAGIC, _NONE_US if pending is None else _micros(pending), len(self.open)
         )
-        data = {
+
+    def _body(self) -> dict[str, Any]:
+        """The whole state as the JSON-able body of ``to_bytes`` (version 2)."""
+        return {
             "v": 2,
             "client_id": self.client_id,
             "policy": None if self.policy is None else self.policy.model_dump(mode="json"),
@@ -463,7 +568,147 @@ class ClientState:
             "suggested": self.suggested,
             "chased_threads": self.chased_threads,
         }
-        return header + orjson.dumps(data, default=_encode_default)
+
+    def memory_items(self) -> int:
+        """Items of the duplicate window and the thread memory (what ``to_parts`` splits)."""
+        return (
+            len(self.seen_order) + len(self.answered) + len(self.links) + len(self.chased_threads)
+        )
+
+    def young_items(self) -> int:
+        """Items of the memory changed since the old generation was written (all without one)."""
+        if not self.generation:
+            return self.memory_items()
+        return (
+            min(self.seen_young, len(self.seen_order))
+            + len(self.young_answered)
+            + len(self.young_links)
+            + len(self.young_chased)
+        )
+
+    def to_parts(self, merge_at: int | None = None) -> StateParts:
+        """Serialise in two generations, so a write costs what changed, not the whole memory.
+
+        The core (the client's own key) holds the header and everything but the bulk of the
+        memory, plus the memory's young part: seen ids remembered and thread-memory entries set
+        or deleted since the old generation was written. The old generation (a second key)
+        holds the whole memory as of its writing and is rewritten only when the young part
+        outgrows ``MERGE_MIN`` items (or the square root of 16 times the old size, which keeps
+        the core small next to the merges it saves): then everything the windows have
+        forgotten by now is left out of it. Forgetting in between is exact without rewriting
+        it: the core says how many of its seen ids are gone (the window forgets the oldest
+        first), the latest sweep cutoff of the thread memory, and the keys deleted since.
+
+        ``merge_at`` overrides that threshold (young items above which a write merges; tests use
+        small ones). A state without an old generation and a small memory is written whole: the core is
+        then ``to_bytes`` itself. Writing resets what counts as young once a merge happened, so
+        call it once per stored write, and store ``old`` (when not None) before ``core``:
+        ``generation`` alternates between two keys, so a crash between the two writes leaves
+        the previous core with its own old generation intact.
+        """
+        young = self.young_items()
+        if merge_at is None:
+            merge_at = max(MERGE_MIN, isqrt(16 * self.old_items))
+        if young <= merge_at:
+            if not self.generation:
+                return StateParts(self.to_bytes(), None, 0)
+            return StateParts(self._young_core(), None, self.generation)
+        self.generation += 1
+        old = _OLD.pack(OLD_MAGIC, self.generation) + orjson.dumps(
+            {
+                "seen": self.seen_order,
+                "answered": self.answered,
+                "links": self.links,
+                "chased": self.chased_threads,
+            },
+            default=_encode_default,
+        )
+        self.old_seen = len(self.seen_order)
+        self.old_items = self.memory_items()
+        self.old_size = len(old)
+        self.seen_young = 0
+        self.young_answered = set()
+        self.young_links = set()
+        self.young_chased = set()
+        self.old_cut = None
+        return StateParts(self._young_core(), old, self.generation)
+
+    def _young_core(self) -> bytes:
+        """The core of a state with an old generation: header, generation, body version 3."""
+        order = self.seen_order
+        n = len(order)
+        young = min(self.seen_young, n)
+        data = self._body()
+        data["v"] = 3
+        data["seen"] = list(islice(reversed(order), young))[::-1]
+        # Sorted: the same state gives the same bytes in every process.
+        answered, links, chased = self.answered, self.links, self.chased_threads
+        keys_a = sorted(self.young_answered)
+        keys_l = sorted(self.young_links)
+        keys_c = sorted(self.young_chased)
+        data["answered"] = {k: answered[k] for k in keys_a if k in answered}
+        data["links"] = {k: links[k] for k in keys_l if k in links}
+        data["chased_threads"] = {k: chased[k] for k in keys_c if k in chased}
+        data["old"] = [
+            self.old_seen - (n - young),  # seen ids of the old generation forgotten since
+            self.old_cut,
+            [k for k in keys_a if k not in answered],
+            [k for k in keys_l if k not in links],
+            [k for k in keys_c if k not in chased],
+        ]
+        return (
+            self._header()
+            + _CORE.pack(_CORE_MARK, self.generation)
+            + orjson.dumps(data, default=_encode_default)
+        )
+
+    @classmethod
+    def from_parts(cls, core: bytes, old: bytes | None) -> ClientState:
+        """Inverse of ``to_parts``: ``core`` and the old generation it refers to (None when
+        ``generation_of(core)`` is 0: every single-value form of ``from_bytes`` loads here).
+
+        Raises ValueError when ``old`` is not the generation ``core`` refers to.
+        """
+        generation = generation_of(core)
+        if not generation:
+            return cls.from_bytes(core)
+        if old is None or old[:4] != OLD_MAGIC or _OLD.unpack_from(old)[1] != generation:
+            found = "none" if old is None else f"{old[:4]!r}, generation {_gen_of_old(old)}"
+            raise ValueError(
+                f"client state refers to its old generation {generation}, found {found}"
+            )
+        data = orjson.loads(memoryview(core)[_HEADER.size + _CORE.size :])
+        aged = orjson.loads(memoryview(old)[_OLD.size :])
+        state = cls._decode(data)
+        skip, cut, dead_a, dead_l, dead_c = data["old"]
+        seen = aged["seen"]
+        old_seen = len(seen)
+        young_seen = len(data["seen"])
+        if skip:
+            del seen[:skip]  # forgotten by the window since the old generation was written
+        seen += data["seen"]
+        ids = list(map(_first_item[1], seen))
+        state.seen = set(ids)
+        state.seen_order = deque(zip(map(_dt, map(_first_item[0], seen)), ids, strict=True))
+        cut_at = None if cut is None else _dt(cut)
+        state.answered = _merged(_instants(aged["answered"]), None, cut_at, dead_a)
+        state.answered.update(_instants(data["answered"]))
+        state.links = _merged(_links(aged["links"]), 1, cut_at, dead_l)
+        state.links.update(_links(data["links"]))
+        state.chased_threads = _merged(_instants(aged["chased"]), None, cut_at, dead_c)
+        state.chased_threads.update(_instants(data["chased_threads"]))
+        state.generation = generation
+        state.old_seen = old_seen
+        state.old_items = (
+            state.old_seen + len(aged["answered"]) + len(aged["links"]) + len(aged["chased"])
+        )
+        state.seen_young = young_seen
+        state.young_answered = set(data["answered"]).union(dead_a)
+        state.young_links = set(data["links"]).union(dead_l)
+        state.young_chased = set(data["chased_threads"]).union(dead_c)
+        state.old_cut = cut_at
+        state.old_size = len(old)
+        return state
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> ClientState:
@@ -472,6 +717,11 @@ class ClientState:
         The processor keeps the states it stored decoded (``streams.state_cache``), so a state
         it wrote itself is not read back through here.
         """
+        generation = generation_of(raw)
+        if generation:
+            raise ValueError(
+                f"client state refers to its old generation {generation}: read it with from_parts"
+            )
         data = orjson.loads(memoryview(raw)[_HEADER.size :] if raw[:4] == HEADER_MAGIC else raw)
         state = cls._decode(data)
         # The duplicate window and the thread memory are the bulk of a busy client's state: they
@@ -484,10 +734,7 @@ class ClientState:
         # v1 states (before e-mail threading) have no links: an empty memory.
         links = data.get("links")
         if links:
-            pairs = links.values()
-            parents = map(_first_item[0], pairs)
-            used = map(_dt, map(_first_item[1], pairs))
-            state.links = dict(zip(links, zip(parents, used, strict=True), strict=True))
+            state.links = _links(links)
         # States written before chases existed have no chased threads.
         state.chased_threads = _instants(data.get("chased_threads", {}))
         return state

@@ -28,8 +28,13 @@ MAX_HOPS = 10_000  # a guard: chains are short, and links never form a loop
 Links = dict[str, tuple[str, datetime]]
 
 
-def root_of(links: Links, key: str, at: datetime | None = None) -> str:
-    """The root of ``key`` (``key`` itself when it has no parent); compresses the path."""
+def root_of(
+    links: Links, key: str, at: datetime | None = None, touched: set[str] | None = None
+) -> str:
+    """The root of ``key`` (``key`` itself when it has no parent); compresses the path.
+
+    Every id whose entry changes is added to ``touched`` when given (the state's young links,
+    ``ClientState.to_parts``)."""
     path: list[str] = []
     node = key
     for _ in range(MAX_HOPS):
@@ -39,16 +44,23 @@ def root_of(links: Links, key: str, at: datetime | None = None) -> str:
         path.append(node)
         node = found[0]
     for visited in path:
-        when = links[visited][1]
+        parent, when = links[visited]
         if at is not None and at > when:
             when = at
+        elif parent == node:
+            continue  # unchanged
         links[visited] = (node, when)
+        if touched is not None:
+            touched.add(visited)
     return node
 
 
-def link_chain(links: Links, chain: list[str], at: datetime) -> list[str]:
+def link_chain(
+    links: Links, chain: list[str], at: datetime, touched: set[str] | None = None
+) -> list[str]:
     """Link each id of ``chain`` (root first) to the one before it; returns the ids that were
-    roots and now have a parent (their conversations merged into another root)."""
+    roots and now have a parent (their conversations merged into another root). Changed ids go
+    to ``touched`` when given (see ``root_of``)."""
     joined: list[str] = []
     for i in range(1, len(chain)):
         child, parent = chain[i], chain[i - 1]
@@ -58,9 +70,13 @@ def link_chain(links: Links, chain: list[str], at: datetime) -> list[str]:
         if known is not None:
             if known[1] < at:
                 links[child] = (known[0], at)  # still in use: refresh
+                if touched is not None:
+                    touched.add(child)
             continue
-        if root_of(links, parent) == child:
+        if root_of(links, parent, None, touched) == child:
             continue  # the headers disagree with what is known: a loop, ignore the link
         links[child] = (parent, at)
+        if touched is not None:
+            touched.add(child)
         joined.append(child)
     return joined

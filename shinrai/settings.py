@@ -277,6 +277,13 @@ class WorkerSettings(BaseModel):
         "obligations was opened counts as a chase of it (engine.chase); 0 = never (default: "
         "a client with several topics at once is not chasing)",
     )
+    state_merge_items: int | None = Field(
+        default=None,
+        ge=0,
+        description="A client's state is stored as a core plus an old generation of its "
+        "memory (seen ids, thread memory), rewritten only when this many items changed since "
+        "(streams.state_parts); None = the engine's rule (256, more for a very big memory)",
+    )
 
 
 class GatewaySettings(BaseModel):

@@ -71,6 +71,7 @@ from streams.deadline_index import DeadlineIndex
 from streams.directory_feed import attach_directory_feed
 from streams.recovery import index_entries, raw_table_items
 from streams.state_cache import StateCache
+from streams.state_parts import read_state, write_state
 from streams.step import (
     BATCH_BYTES_MARGIN,
     ClientUpdate,
@@ -202,12 +203,10 @@ def attach_processor(
     states = StateCache()  # decoded states this worker stored last (``streams.state_cache``)
 
     def load_state(anchor: InRecord) -> ClientState | None:
+        """The client's state: its core and, unless this worker stored it last (``states``),
+        its old generation (``streams.state_parts``)."""
         with _current(anchor.handle):
-            raw = table.get(anchor.key)
-        if not raw:
-            return None
-        kept = states.take(anchor.key or b"", raw)  # the state this worker stored last, if so
-        return kept if kept is not None else ClientState.from_bytes(raw)
+            return read_state(table.get, anchor.key or b"", states)
 
     async def send(record: OutRecord) -> Any:
         """Hand one record to the app's producer; returns the acknowledgement future.
@@ -223,10 +222,15 @@ def attach_processor(
     def store(update: ClientUpdate) -> None:
         """The client's state to the table (RocksDB + changelog), its due instant to the index."""
         if update.state is not None:  # None: a tick for a client with no state, nothing due
-            raw = update.state.to_bytes()
+            # Core and (now and then) old generation, in the anchor's partition and changelog.
             with _current(update.anchor.handle):
-                table[update.key] = raw
-            states.put(update.key, raw, update.state)
+                write_state(
+                    table.__setitem__,
+                    update.key,
+                    update.state,
+                    states,
+                    merge_at=worker.state_merge_items,
+                )
         index.update(update.client_id, update.due, update.partition)
 
     async def process(batch: Sequence[Any]) -> None:

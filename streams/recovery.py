@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from engine.core import Engine
-from engine.state import ClientState, read_header
+from engine.state import OLD_MAGIC, ClientState, read_header
 from shinrai.settings import KafkaSettings
 
 __all__ = [
@@ -59,13 +59,14 @@ def index_entries(
     ``due`` is ``engine.next_due`` of the state (its pending instant plus the engine's allowed
     lateness; None when nothing is pending). The key is the client id (UTF-8), as the processor
     writes it; empty values are skipped. Clients with no open obligation are left out of the
-    counts. The partition is left None (the tick follows the key's hash).
+    counts. The partition is left None (the tick follows the key's hash). Old generations of
+    a state's memory (``streams.state_parts``) are skipped: the core's header says it all.
     """
     lateness = engine.allowed_lateness
     entries: list[IndexEntry] = []
     counts: dict[str, int] = {}
     for key, raw in items:
-        if not raw:
+        if not raw or raw[:4] == OLD_MAGIC:
             continue
         header = read_header(raw)
         if header is None:  # written before the header existed: decode it once

@@ -26,7 +26,7 @@ class StateCache:
     def __init__(self, max_bytes: int = 64 * 1024 * 1024) -> None:
         """Keep states whose stored bytes add up to at most ``max_bytes``."""
         self.max_bytes = max_bytes
-        self._entries: dict[bytes, tuple[bytes, ClientState]] = {}
+        self._entries: dict[bytes, tuple[bytes, ClientState, int]] = {}
         self._bytes = 0
         self.hits = 0
         self.misses = 0
@@ -34,13 +34,17 @@ class StateCache:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def put(self, key: bytes, raw: bytes, state: ClientState) -> None:
-        """``state`` was just stored under ``key`` as ``raw``; the caller no longer changes it."""
+    def put(self, key: bytes, raw: bytes, state: ClientState, size: int | None = None) -> None:
+        """``state`` was just stored under ``key`` as ``raw``; the caller no longer changes it.
+
+        ``size`` is what the state counts against the bound (default: ``len(raw)``; a core
+        whose old generation is under another key counts both)."""
         self._drop(key)
-        if len(raw) > self.max_bytes:
+        weight = len(raw) if size is None else size
+        if weight > self.max_bytes:
             return
-        self._entries[key] = (raw, state)
-        self._bytes += len(raw)
+        self._entries[key] = (raw, state, weight)
+        self._bytes += weight
         while self._bytes > self.max_bytes:
             self._drop(next(iter(self._entries)))
 
@@ -50,7 +54,7 @@ class StateCache:
         if entry is None:
             self.misses += 1
             return None
-        self._bytes -= len(entry[0])
+        self._bytes -= entry[2]
         if entry[0] != raw:
             self.misses += 1
             return None
@@ -65,4 +69,4 @@ class StateCache:
     def _drop(self, key: bytes) -> None:
         entry = self._entries.pop(key, None)
         if entry is not None:
-            self._bytes -= len(entry[0])
+            self._bytes -= entry[2]

@@ -66,6 +66,10 @@ def pipeline(
             session_timeout_s=6,
             sink_commit_interval_s=0.2,
             shutdown_timeout_s=10,
+            # The test clients are small (a few events each): merge after more than one changed
+            # item, so their states go through both keys of the two-generation store (core +
+            # old generation) here, merges and young-only writes mixed.
+            state_merge_items=1,
         ),
     )
     env = Pipeline(settings=settings, receiver=receiver, tmp_path=tmp_path)

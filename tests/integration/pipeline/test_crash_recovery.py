@@ -127,6 +127,7 @@ def worker_env(p: Pipeline, chdb: Path, metrics_port: int) -> dict[str, str]:
             "SHINRAI_WORKER__TICK_INTERVAL_S": "0.1",
             "SHINRAI_WORKER__METRICS_PORT": str(metrics_port),
             "SHINRAI_WORKER__SESSION_TIMEOUT_S": "6",
+            "SHINRAI_WORKER__STATE_MERGE_ITEMS": str(s.worker.state_merge_items),
             "SHINRAI_WORKER__SINK_COMMIT_INTERVAL_S": "0.2",
             "SHINRAI_WORKER__SHUTDOWN_TIMEOUT_S": "10",
             "SHINRAI_LOG_LEVEL": "INFO",
