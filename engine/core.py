@@ -372,9 +372,11 @@ class Engine:
         del st.timed[ob.thread]  # no timer left: keep it out of the timer scan
         rules = self.policy_of(st).trust
         self._record(st, TrustEntry(ob.obligation_id, rules.breach_points, "breach", ob.due))
-        self._retrust(
-            st, ob.due, out, f"the breach of obligation {ob.obligation_id}", ob.obligation_id
-        )
+        head = st.trust_head
+        if head is None or head.level is not st.trust:  # else _retrust has nothing to say
+            self._retrust(
+                st, ob.due, out, f"the breach of obligation {ob.obligation_id}", ob.obligation_id
+            )
 
     # -- events ------------------------------------------------------------------------------
 
@@ -652,9 +654,11 @@ class Engine:
                 self._retract_trust(st, ob.obligation_id, t, out, f"reply {ev.event_id}")
         else:
             self._record(st, entry)
-        self._retrust(
-            st, t, out, f"a {label} answer to obligation {ob.obligation_id}", ob.obligation_id
-        )
+        head = st.trust_head
+        if head is None or head.level is not st.trust:  # else _retrust has nothing to say
+            self._retrust(
+                st, t, out, f"a {label} answer to obligation {ob.obligation_id}", ob.obligation_id
+            )
 
     def _chase(
         self,
@@ -962,7 +966,7 @@ class Engine:
     def _record(self, st: ClientState, entry: TrustEntry) -> None:
         """Add ``entry`` to the record in the order outcomes happened (late data: in place)."""
         record = st.record
-        rules = self.policy_of(st).trust
+        rules = (st.policy if st.policy is not None else self.default_policy).trust
         if not record or record[-1].at <= entry.at:
             record.append(entry)
             head = st.trust_head
@@ -971,7 +975,8 @@ class Engine:
         else:
             bisect.insort_right(record, entry, key=lambda e: e.at)
             st.trust_head = None
-        self._trim(st, rules)
+        if len(record) > rules.window:  # _trim's own test, before the call (once per outcome)
+            self._trim(st, rules)
 
     @staticmethod
     def _trim(st: ClientState, rules: TrustLadderRules) -> None:

@@ -125,7 +125,8 @@ def _days(days: float) -> timedelta:
 def step(m: TrustMachine, entry: TrustEntry, rules: TrustLadderRules) -> None:
     """Move ``m`` (in place) by one outcome under ``rules``; see the module docstring."""
     at = entry.at
-    m.outcomes = min(m.outcomes + 1, _MAX_OUTCOMES)
+    outcomes = m.outcomes + 1
+    m.outcomes = outcomes if outcomes < _MAX_OUTCOMES else _MAX_OUTCOMES  # = min(), no call
     if m.since is None:
         m.since = at  # the dwell at the start level counts from the first outcome
     m.score += (entry.points - m.score) / rules.window
@@ -143,7 +144,7 @@ def step(m: TrustMachine, entry: TrustEntry, rules: TrustLadderRules) -> None:
         m.streak_n += 1
         _maybe_rise(m, rank, at, rules)
         return
-    breach = entry.label in ("breach", "late")
+    breach = label == "breach" or label == "late"
     if breach:
         breaches.append(at)
         if len(breaches) > _MAX_BREACHES:
@@ -155,7 +156,7 @@ def step(m: TrustMachine, entry: TrustEntry, rules: TrustLadderRules) -> None:
         return  # too little record to judge: the start level stands
     # Steps alone stop at 不安 anxious: only a running score below the anxious threshold (a
     # record mostly of failures) makes 不信 distrust.
-    chased = entry.label == "chase"
+    chased = label == "chase"
     steps = rules.breach_steps if breach else rules.chase_steps if chased else rules.silence_steps
     target = max(min(rank, _ANXIOUS), rank - steps)
     target = min(target, _score_rank(m.score, rules))
@@ -164,7 +165,7 @@ def step(m: TrustMachine, entry: TrustEntry, rules: TrustLadderRules) -> None:
     if target >= rank:
         return
     what = "a breach" if breach else "a chase" if chased else "a silence"
-    if entry.label == "late":
+    if label == "late":
         what = "a breach (answered late)"
     reason = (
         f"{name(m.level)} -> {name(_LEVELS[target])}: {what} at {_when(at)}; "
