@@ -234,7 +234,22 @@ class Engine:
 
     def next_due(self, state: ClientState) -> datetime | None:
         """The watermark at which ``advance`` will next produce or process something."""
-        due = self._next_timer(state)[0]
+        # The earliest timer, as in _run (written out: once per event in a replay).
+        due: datetime | None = None
+        for ob in state.timed.values():
+            at = ob.warn_lb
+            if at is None:
+                if ob.warnings:
+                    at = ob.warnings[0][1]
+                elif ob.breach_fact is None:
+                    at = ob.due
+                else:
+                    continue
+            if due is None or at < due:
+                due = at
+        silence = state.silence_due
+        if silence is not None and (due is None or silence < due):
+            due = silence
         if state.buffer:
             first = state.buffer[0][0][0]
             if due is None or first < due:
@@ -258,7 +273,25 @@ class Engine:
     def _run(self, st: ClientState, horizon: datetime, out: list[Fact]) -> None:
         buf = st.buffer
         while True:
-            instant, ob = self._next_timer(st)
+            # The earliest timer: an obligation's lazy warning bound, next warning or breach, or
+            # the silence (``ob`` None; an obligation wins a tie with it). Written out, not a
+            # helper: this runs at least once per event, mostly to find nothing due.
+            instant: datetime | None = None
+            ob: Obligation | None = None
+            for cand in st.timed.values():
+                at = cand.warn_lb
+                if at is None:
+                    if cand.warnings:
+                        at = cand.warnings[0][1]
+                    elif cand.breach_fact is None:
+                        at = cand.due
+                    else:
+                        continue
+                if instant is None or at < instant:
+                    instant, ob = at, cand
+            silence = st.silence_due
+            if silence is not None and (instant is None or silence < instant):
+                instant, ob = silence, None
             if buf:
                 event_t = buf[0][0][0]
                 if event_t <= horizon and (instant is None or event_t <= instant):
@@ -288,26 +321,6 @@ class Engine:
         else:
             ob.warn_lb = None
             ob.warnings = []
-
-    @staticmethod
-    def _next_timer(st: ClientState) -> tuple[datetime | None, Obligation | None]:
-        best: datetime | None = None
-        best_ob: Obligation | None = None
-        for ob in st.timed.values():
-            at = ob.warn_lb
-            if at is None:
-                if ob.warnings:
-                    at = ob.warnings[0][1]
-                elif ob.breach_fact is None:
-                    at = ob.due
-                else:
-                    continue
-            if best is None or at < best:
-                best, best_ob = at, ob
-        silence = st.silence_due
-        if silence is not None and (best is None or silence < best):
-            return silence, None
-        return best, best_ob
 
     def _fire(
         self, st: ClientState, instant: datetime, ob: Obligation | None, out: list[Fact]
@@ -359,9 +372,11 @@ class Engine:
         del st.timed[ob.thread]  # no timer left: keep it out of the timer scan
         rules = self.policy_of(st).trust
         self._record(st, TrustEntry(ob.obligation_id, rules.breach_points, "breach", ob.due))
-        self._retrust(
-            st, ob.due, out, f"the breach of obligation {ob.obligation_id}", ob.obligation_id
-        )
+        head = st.trust_head
+        if head is None or head.level is not st.trust:  # else _retrust has nothing to say
+            self._retrust(
+                st, ob.due, out, f"the breach of obligation {ob.obligation_id}", ob.obligation_id
+            )
 
     # -- events ------------------------------------------------------------------------------
 
@@ -639,9 +654,11 @@ class Engine:
                 self._retract_trust(st, ob.obligation_id, t, out, f"reply {ev.event_id}")
         else:
             self._record(st, entry)
-        self._retrust(
-            st, t, out, f"a {label} answer to obligation {ob.obligation_id}", ob.obligation_id
-        )
+        head = st.trust_head
+        if head is None or head.level is not st.trust:  # else _retrust has nothing to say
+            self._retrust(
+                st, t, out, f"a {label} answer to obligation {ob.obligation_id}", ob.obligation_id
+            )
 
     def _chase(
         self,
@@ -949,7 +966,7 @@ class Engine:
     def _record(self, st: ClientState, entry: TrustEntry) -> None:
         """Add ``entry`` to the record in the order outcomes happened (late data: in place)."""
         record = st.record
-        rules = self.policy_of(st).trust
+        rules = (st.policy if st.policy is not None else self.default_policy).trust
         if not record or record[-1].at <= entry.at:
             record.append(entry)
             head = st.trust_head
@@ -958,7 +975,8 @@ class Engine:
         else:
             bisect.insort_right(record, entry, key=lambda e: e.at)
             st.trust_head = None
-        self._trim(st, rules)
+        if len(record) > rules.window:  # _trim's own test, before the call (once per outcome)
+            self._trim(st, rules)
 
     @staticmethod
     def _trim(st: ClientState, rules: TrustLadderRules) -> None:

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from typing import Any
 
 from engine.state import TrustEntry, TrustMachine
 from schemas.facts import TrustLevel
@@ -65,7 +66,10 @@ def name(level: TrustLevel) -> str:
 
 
 def _when(at: datetime) -> str:
-    return at.strftime("%Y-%m-%d %H:%M UTC")
+    if at.year < 1000:  # strftime does not pad these: keep its exact text
+        return at.strftime("%Y-%m-%d %H:%M UTC")
+    # = strftime("%Y-%m-%d %H:%M UTC") at half the cost (once per level change or re-score)
+    return f"{at.year}-{at.month:02d}-{at.day:02d} {at.hour:02d}:{at.minute:02d} UTC"
 
 
 def points_for(label: str, rules: TrustLadderRules) -> float:
@@ -103,8 +107,8 @@ def _change(m: TrustMachine, rank: int, at: datetime, reason: str) -> None:
     m.streak_start = None
 
 
-def _breach_note(m: TrustMachine, rules: TrustLadderRules) -> str:
-    n = len(m.breaches)
+def _breach_note(n: int, rules: TrustLadderRules) -> str:
+    """The breach count part of a reason: ``n`` breaches in the repeated-breach period."""
     note = f"{n} breach{'es' if n != 1 else ''} in {rules.repeated_breach_days} days"
     if n >= rules.repeated_breaches:
         note += f" (from {rules.repeated_breaches}: at most {name(TrustLevel.ASSURED)})"
@@ -122,10 +126,57 @@ def _days(days: float) -> timedelta:
     return span
 
 
-def step(m: TrustMachine, entry: TrustEntry, rules: TrustLadderRules) -> None:
-    """Move ``m`` (in place) by one outcome under ``rules``; see the module docstring."""
+def _fall_reason(
+    level: TrustLevel,
+    target: int,
+    what: str,
+    at: datetime,
+    breaches: int,
+    score: float,
+    rules: TrustLadderRules,
+) -> str:
+    return (
+        f"{name(level)} -> {name(_LEVELS[target])}: {what} at {_when(at)}; "
+        f"{_breach_note(breaches, rules)}; running score {score:+.2f}"
+    )
+
+
+def _rise_reason(
+    level: TrustLevel,
+    after: TrustLevel,
+    streak_n: int,
+    start: datetime,
+    streak: float,
+    held: timedelta,
+    score: float,
+    threshold: float,
+    breaches: int,
+    rules: TrustLadderRules,
+) -> str:
+    return (
+        f"{name(level)} -> {name(after)}: {streak_n} answers in target since "
+        f"{_when(start)}, no breach, late answer, silence or chase ({streak:g} points of "
+        f"{rules.rise_points:g} needed); {held / timedelta(days=1):.1f} days at {name(level)} "
+        f"({rules.rise_dwell_days:g} needed); running score {score:+.2f} "
+        f"({after.value} needs {threshold:+.2f}); {_breach_note(breaches, rules)}"
+    )
+
+
+# A reason not written yet: its builder and arguments (see ``fold``).
+_Later = list[Any]
+
+
+def step(
+    m: TrustMachine, entry: TrustEntry, rules: TrustLadderRules, later: _Later | None = None
+) -> None:
+    """Move ``m`` (in place) by one outcome under ``rules``; see the module docstring.
+
+    With ``later`` (``fold``), a level change leaves ``m.reason`` empty and puts what writes
+    it into ``later`` instead: in a fold only the last change's reason survives.
+    """
     at = entry.at
-    m.outcomes = min(m.outcomes + 1, _MAX_OUTCOMES)
+    outcomes = m.outcomes + 1
+    m.outcomes = outcomes if outcomes < _MAX_OUTCOMES else _MAX_OUTCOMES  # = min(), no call
     if m.since is None:
         m.since = at  # the dwell at the start level counts from the first outcome
     m.score += (entry.points - m.score) / rules.window
@@ -141,9 +192,9 @@ def step(m: TrustMachine, entry: TrustEntry, rules: TrustLadderRules) -> None:
             m.streak_start = at
         m.streak += entry.points
         m.streak_n += 1
-        _maybe_rise(m, rank, at, rules)
+        _maybe_rise(m, rank, at, rules, later)
         return
-    breach = entry.label in ("breach", "late")
+    breach = label == "breach" or label == "late"
     if breach:
         breaches.append(at)
         if len(breaches) > _MAX_BREACHES:
@@ -155,7 +206,7 @@ def step(m: TrustMachine, entry: TrustEntry, rules: TrustLadderRules) -> None:
         return  # too little record to judge: the start level stands
     # Steps alone stop at 不安 anxious: only a running score below the anxious threshold (a
     # record mostly of failures) makes 不信 distrust.
-    chased = entry.label == "chase"
+    chased = label == "chase"
     steps = rules.breach_steps if breach else rules.chase_steps if chased else rules.silence_steps
     target = max(min(rank, _ANXIOUS), rank - steps)
     target = min(target, _score_rank(m.score, rules))
@@ -164,16 +215,19 @@ def step(m: TrustMachine, entry: TrustEntry, rules: TrustLadderRules) -> None:
     if target >= rank:
         return
     what = "a breach" if breach else "a chase" if chased else "a silence"
-    if entry.label == "late":
+    if label == "late":
         what = "a breach (answered late)"
-    reason = (
-        f"{name(m.level)} -> {name(_LEVELS[target])}: {what} at {_when(at)}; "
-        f"{_breach_note(m, rules)}; running score {m.score:+.2f}"
-    )
-    _change(m, target, at, reason)
+    args = (m.level, target, what, at, len(breaches), m.score, rules)
+    if later is None:
+        _change(m, target, at, _fall_reason(*args))
+    else:
+        later[:] = (_fall_reason, args)
+        _change(m, target, at, "")
 
 
-def _maybe_rise(m: TrustMachine, rank: int, at: datetime, rules: TrustLadderRules) -> None:
+def _maybe_rise(
+    m: TrustMachine, rank: int, at: datetime, rules: TrustLadderRules, later: _Later | None
+) -> None:
     if rank + 1 >= len(_LEVELS) or m.outcomes < rules.min_outcomes:
         return
     if m.streak < rules.rise_points:
@@ -187,16 +241,23 @@ def _maybe_rise(m: TrustMachine, rank: int, at: datetime, rules: TrustLadderRule
     if rank + 1 > _ASSURED and len(m.breaches) >= rules.repeated_breaches:
         return
     start = m.streak_start if m.streak_start is not None else at
-    held = (at - since) / timedelta(days=1)
-    after = _LEVELS[rank + 1]
-    reason = (
-        f"{name(m.level)} -> {name(after)}: {m.streak_n} answers in target since "
-        f"{_when(start)}, no breach, late answer, silence or chase ({m.streak:g} points of "
-        f"{rules.rise_points:g} needed); {held:.1f} days at {name(m.level)} "
-        f"({rules.rise_dwell_days:g} needed); running score {m.score:+.2f} "
-        f"({after.value} needs {threshold:+.2f}); {_breach_note(m, rules)}"
+    args = (
+        m.level,
+        _LEVELS[rank + 1],
+        m.streak_n,
+        start,
+        m.streak,
+        at - since,
+        m.score,
+        threshold,
+        len(m.breaches),
+        rules,
     )
-    _change(m, rank + 1, at, reason)
+    if later is None:
+        _change(m, rank + 1, at, _rise_reason(*args))
+    else:
+        later[:] = (_rise_reason, args)
+        _change(m, rank + 1, at, "")
 
 
 def fold(
@@ -204,6 +265,12 @@ def fold(
 ) -> TrustMachine:
     """A copy of ``anchor`` stepped through ``record`` (in order) under ``rules``."""
     m = anchor.copy()
+    # A fold re-scores a whole record (a late answer to a breach, a correction): each change's
+    # reason (strftime and float formatting) is written only if no later change replaces it.
+    later: _Later = []
     for entry in record:
-        step(m, entry, rules)
+        step(m, entry, rules, later)
+    if later:
+        build, args = later
+        m.reason = build(*args)
     return m
