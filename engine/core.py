@@ -234,22 +234,7 @@ class Engine:
 
     def next_due(self, state: ClientState) -> datetime | None:
         """The watermark at which ``advance`` will next produce or process something."""
-        # The earliest timer, as in _run (written out: once per event in a replay).
-        due: datetime | None = None
-        for ob in state.timed.values():
-            at = ob.warn_lb
-            if at is None:
-                if ob.warnings:
-                    at = ob.warnings[0][1]
-                elif ob.breach_fact is None:
-                    at = ob.due
-                else:
-                    continue
-            if due is None or at < due:
-                due = at
-        silence = state.silence_due
-        if silence is not None and (due is None or silence < due):
-            due = silence
+        due = self._next_timer(state)[0]
         if state.buffer:
             first = state.buffer[0][0][0]
             if due is None or first < due:
@@ -273,25 +258,7 @@ class Engine:
     def _run(self, st: ClientState, horizon: datetime, out: list[Fact]) -> None:
         buf = st.buffer
         while True:
-            # The earliest timer: an obligation's lazy warning bound, next warning or breach, or
-            # the silence (``ob`` None; an obligation wins a tie with it). Written out, not a
-            # helper: this runs at least once per event, mostly to find nothing due.
-            instant: datetime | None = None
-            ob: Obligation | None = None
-            for cand in st.timed.values():
-                at = cand.warn_lb
-                if at is None:
-                    if cand.warnings:
-                        at = cand.warnings[0][1]
-                    elif cand.breach_fact is None:
-                        at = cand.due
-                    else:
-                        continue
-                if instant is None or at < instant:
-                    instant, ob = at, cand
-            silence = st.silence_due
-            if silence is not None and (instant is None or silence < instant):
-                instant, ob = silence, None
+            instant, ob = self._next_timer(st)
             if buf:
                 event_t = buf[0][0][0]
                 if event_t <= horizon and (instant is None or event_t <= instant):
@@ -321,6 +288,26 @@ class Engine:
         else:
             ob.warn_lb = None
             ob.warnings = []
+
+    @staticmethod
+    def _next_timer(st: ClientState) -> tuple[datetime | None, Obligation | None]:
+        best: datetime | None = None
+        best_ob: Obligation | None = None
+        for ob in st.timed.values():
+            at = ob.warn_lb
+            if at is None:
+                if ob.warnings:
+                    at = ob.warnings[0][1]
+                elif ob.breach_fact is None:
+                    at = ob.due
+                else:
+                    continue
+            if best is None or at < best:
+                best, best_ob = at, ob
+        silence = st.silence_due
+        if silence is not None and (best is None or silence < best):
+            return silence, None
+        return best, best_ob
 
     def _fire(
         self, st: ClientState, instant: datetime, ob: Obligation | None, out: list[Fact]
